@@ -1,0 +1,176 @@
+package otp
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+)
+
+// MinSecretLen is the shortest OTP_SECRET accepted: 32 bytes gives the HMAC
+// its full 256-bit strength.
+const MinSecretLen = 32
+
+// Codec generates codes and turns them into the only forms that are allowed
+// at rest: a keyed MAC (for checking) and an AEAD ciphertext (so that a resend
+// can deliver the same code). Every key is derived from OTP_SECRET with a
+// distinct label, so no key is ever used for two purposes.
+type Codec struct {
+	length int
+	macKey []byte
+	encKey cipher.AEAD
+	tagKey []byte
+	rand   io.Reader
+}
+
+// NewCodec derives the keys from secret. rnd is the randomness source; nil
+// means crypto/rand (tests may pass a deterministic reader).
+func NewCodec(secret []byte, length int, rnd io.Reader) (*Codec, error) {
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("otp: secret must be at least %d bytes", MinSecretLen)
+	}
+	if length < 4 || length > 10 {
+		return nil, fmt.Errorf("otp: code length %d outside 4..10", length)
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	block, err := aes.NewCipher(derive(secret, "otp/code-encryption/v1"))
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &Codec{
+		length: length,
+		macKey: derive(secret, "otp/code-mac/v1"),
+		encKey: aead,
+		tagKey: derive(secret, "otp/number-tag/v1"),
+		rand:   rnd,
+	}, nil
+}
+
+func derive(secret []byte, label string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// Length is the number of digits in a code.
+func (c *Codec) Length() int { return c.length }
+
+// NewCode returns a code of Length digits drawn uniformly from [0, 10^n):
+// rand.Int rejects out-of-range samples, so there is no modulo bias.
+func (c *Codec) NewCode() (string, error) {
+	max := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(c.length)), nil)
+	n, err := rand.Int(c.rand, max)
+	if err != nil {
+		return "", fmt.Errorf("otp: generate code: %w", err)
+	}
+	s := n.String()
+	return strings.Repeat("0", c.length-len(s)) + s, nil
+}
+
+// Tag is the Redis Cluster hash tag of a phone number: every key of one
+// number shares it, and verification ids embed it so a lookup by id lands in
+// the same slot. It is keyed so that an id does not reveal its number to
+// whoever can enumerate the (small) space of phone numbers.
+func (c *Codec) Tag(e164 string) string {
+	m := hmac.New(sha256.New, c.tagKey)
+	m.Write([]byte(e164))
+	return hex.EncodeToString(m.Sum(nil)[:tagBytes])
+}
+
+// MAC is the keyed hash of a code stored in Redis. It is bound to the
+// number's tag so equal codes for different numbers hash differently.
+func (c *Codec) MAC(tag, code string) string {
+	m := hmac.New(sha256.New, c.macKey)
+	m.Write([]byte(tag))
+	m.Write([]byte{0})
+	m.Write([]byte(code))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Seal encrypts code for storage; the verification id is authenticated data,
+// so a ciphertext copied to another verification does not open.
+func (c *Codec) Seal(id, code string) (string, error) {
+	nonce := make([]byte, c.encKey.NonceSize(), c.encKey.NonceSize()+len(code)+c.encKey.Overhead())
+	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
+		return "", fmt.Errorf("otp: nonce: %w", err)
+	}
+	out := c.encKey.Seal(nonce, nonce, []byte(code), []byte(id))
+	return base64.RawStdEncoding.EncodeToString(out), nil
+}
+
+// ErrCorruptCode means the stored ciphertext did not authenticate: wrong
+// OTP_SECRET between api and worker, or tampered data.
+var ErrCorruptCode = errors.New("otp: stored code does not decrypt (OTP_SECRET mismatch?)")
+
+// Open reverses Seal.
+func (c *Codec) Open(id, sealed string) (string, error) {
+	raw, err := base64.RawStdEncoding.DecodeString(sealed)
+	ns := c.encKey.NonceSize()
+	if err != nil || len(raw) < ns {
+		return "", ErrCorruptCode
+	}
+	pt, err := c.encKey.Open(nil, raw[:ns], raw[ns:], []byte(id))
+	if err != nil {
+		return "", ErrCorruptCode
+	}
+	return string(pt), nil
+}
+
+const (
+	tagBytes = 6  // 12 hex chars of hash tag
+	idRand   = 10 // 20 hex chars of randomness: 80 bits, unguessable
+	// IDLen is the length of a verification id: "VE" + tag + random, the
+	// same shape (VE + 32 hex) as a Twilio Verify SID.
+	IDLen = 2 + 2*tagBytes + 2*idRand
+)
+
+// NewID returns a fresh verification id for a number with the given tag.
+func (c *Codec) NewID(tag string) (string, error) {
+	b := make([]byte, idRand)
+	if _, err := io.ReadFull(rand.Reader, b); err != nil {
+		return "", fmt.Errorf("otp: id: %w", err)
+	}
+	return "VE" + tag + hex.EncodeToString(b), nil
+}
+
+// TagOfID extracts the hash tag from a well-formed id.
+func TagOfID(id string) (string, bool) {
+	if len(id) != IDLen || id[:2] != "VE" {
+		return "", false
+	}
+	for i := 2; i < len(id); i++ {
+		ch := id[i]
+		if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'f') {
+			return "", false
+		}
+	}
+	return id[2 : 2+2*tagBytes], true
+}
+
+// ValidCodeFormat reports whether s could be a code of this codec: exactly
+// Length ASCII digits. Anything else is rejected before touching Redis.
+func (c *Codec) ValidCodeFormat(s string) bool {
+	if len(s) != c.length {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,23 @@
+-- rollback: undo a start whose task could not be enqueued, so the client's
+-- 503 leaves nothing behind (no verification that nobody will ever send, no
+-- spent send attempt).
+-- KEYS[1] number key  KEYS[2] verification key  KEYS[3] code key
+-- ARGV[1] outcome of start (1 created, 2 resent)   ARGV[2] verification id
+-- ARGV[3] sends after start
+-- created: ARGV[4] previous id or ""   ARGV[5] retention ms for its pointer
+-- resent:  ARGV[4..8] last, ds, du, sid, ec before the resend
+-- Returns 1 when undone, 0 when state moved on meanwhile (left alone).
+if ARGV[1] == '1' then
+  if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+  redis.call('DEL', KEYS[2], KEYS[3])
+  if ARGV[4] ~= '' then
+    redis.call('SET', KEYS[1], ARGV[4], 'PX', tonumber(ARGV[5]))
+  else
+    redis.call('DEL', KEYS[1])
+  end
+  return 1
+end
+if redis.call('HGET', KEYS[2], 'sends') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[2], 'sends', tonumber(ARGV[3]) - 1, 'last', ARGV[4],
+  'ds', ARGV[5], 'du', ARGV[6], 'sid', ARGV[7], 'ec', ARGV[8])
+return 1

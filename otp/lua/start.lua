@@ -1,0 +1,54 @@
+-- start: create a verification for a number, or resend the pending one.
+-- KEYS[1] number key        otp:{tag}:n:<e164>
+-- KEYS[2] new verification  otp:{tag}:v:<new id>
+-- KEYS[3] new code key      otp:{tag}:c:<new id>
+-- ARGV[1] key prefix otp:{tag}:   ARGV[2] new id       ARGV[3] now (unix ms)
+-- ARGV[4] ttl ms                  ARGV[5] retention ms ARGV[6] max sends
+-- ARGV[7] cooldown ms             ARGV[8] code MAC     ARGV[9] sealed code
+-- ARGV[10] e164                   ARGV[11] channel
+-- Returns {outcome, retry_after_ms, id, fields, undo}
+--   outcome  1 created, 2 resent, -1 cooldown, -2 max sends, -3 max checks
+--   undo     what rollback needs: created -> the previous id or "";
+--            resent -> {last, ds, du, sid, ec} before the resend
+--   id, fields  the verification's id and HGETALL (absent on refusals)
+local now = tonumber(ARGV[3])
+local cur = redis.call('GET', KEYS[1])
+local prev = ''
+if cur then
+  prev = cur
+  local vkey = ARGV[1] .. 'v:' .. cur
+  local ckey = ARGV[1] .. 'c:' .. cur
+  local f = redis.call('HMGET', vkey, 'st', 'exp', 'sends', 'last', 'ds', 'du', 'sid', 'ec')
+  local st, exp = f[1], tonumber(f[2])
+  if st == 'pending' and exp and now < exp and redis.call('EXISTS', ckey) == 1 then
+    local sends, last = tonumber(f[3]), tonumber(f[4])
+    if sends >= tonumber(ARGV[6]) then
+      return {-2, exp - now}
+    end
+    local wait = last + tonumber(ARGV[7]) - now
+    if wait > 0 then
+      return {-1, wait}
+    end
+    redis.call('HSET', vkey, 'sends', sends + 1, 'last', now, 'ds', 'queued', 'du', now, 'sid', '', 'ec', '0')
+    return {2, 0, cur, redis.call('HGETALL', vkey), {f[4], f[5] or '', f[6] or '', f[7] or '', f[8] or '0'}}
+  end
+  if st == 'max_attempts_reached' and exp and now < exp then
+    -- A new code must not reset the failure count: the number stays locked
+    -- until the dead verification would have expired.
+    return {-3, exp - now}
+  end
+  if st == 'pending' then
+    redis.call('HSET', vkey, 'st', 'expired')
+    redis.call('DEL', ckey)
+  end
+end
+local ttl = tonumber(ARGV[4])
+local keep = ttl + tonumber(ARGV[5])
+redis.call('HSET', KEYS[2], 'to', ARGV[10], 'ch', ARGV[11], 'st', 'pending',
+  'sends', 1, 'checks', 0, 'cr', now, 'exp', now + ttl, 'last', now,
+  'ds', 'queued', 'du', now, 'sid', '', 'ec', '0')
+redis.call('PEXPIRE', KEYS[2], keep)
+redis.call('HSET', KEYS[3], 'h', ARGV[8], 'e', ARGV[9])
+redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('SET', KEYS[1], ARGV[2], 'PX', keep)
+return {1, 0, ARGV[2], redis.call('HGETALL', KEYS[2]), prev}

@@ -1,0 +1,162 @@
+package otp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// SendJob asks the worker to deliver send attempt Attempt of a verification.
+// It carries no code: the worker reads the sealed code from Redis.
+type SendJob struct {
+	ID        string
+	Attempt   int
+	ExpiresAt time.Time
+}
+
+// Queue hands send jobs to the worker. Enqueueing the same (ID, Attempt)
+// twice must be harmless.
+type Queue interface {
+	EnqueueSend(ctx context.Context, job SendJob) error
+}
+
+// Policy holds the configurable rules of the lifecycle.
+type Policy struct {
+	TTL           time.Duration // code validity
+	Retention     time.Duration // how long a finished verification stays readable
+	Cooldown      time.Duration // minimum gap between two sends to one number
+	MaxSends      int           // sends per verification, first included
+	MaxChecks     int           // wrong codes before the verification is dead
+	DefaultRegion string        // region for numbers written without +
+}
+
+// Service is the verification lifecycle: the API calls it, it calls the
+// store and the queue.
+type Service struct {
+	codec  *Codec
+	store  *Store
+	queue  Queue
+	policy Policy
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// NewService wires a service. now is the clock (time.Now in production).
+func NewService(codec *Codec, store *Store, queue Queue, policy Policy, now func() time.Time, log *slog.Logger) *Service {
+	return &Service{codec: codec, store: store, queue: queue, policy: policy, now: now, log: log}
+}
+
+// Policy returns the rules in force.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Start sends a code to a number: a new verification, or a resend of the
+// pending one's same code. created tells which.
+func (s *Service) Start(ctx context.Context, to, channel string) (v Verification, created bool, err error) {
+	if channel != "" && channel != ChannelSMS {
+		return v, false, &InputError{Detail: `channel must be "sms"`}
+	}
+	phone, err := ParsePhone(to, s.policy.DefaultRegion)
+	if err != nil {
+		return v, false, err
+	}
+	tag := s.codec.Tag(phone.E164)
+	id, err := s.codec.NewID(tag)
+	if err != nil {
+		return v, false, err
+	}
+	code, err := s.codec.NewCode()
+	if err != nil {
+		return v, false, err
+	}
+	sealed, err := s.codec.Seal(id, code)
+	if err != nil {
+		return v, false, err
+	}
+	res, err := s.store.Start(ctx, StartParams{
+		Tag: tag, NewID: id, To: phone.E164, Channel: ChannelSMS,
+		MAC: s.codec.MAC(tag, code), Sealed: sealed,
+		Now: s.now(), TTL: s.policy.TTL, Retention: s.policy.Retention,
+		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
+	})
+	if err != nil {
+		return v, false, err
+	}
+	v = res.Verification
+	job := SendJob{ID: v.ID, Attempt: v.SendAttempts, ExpiresAt: v.ExpiresAt}
+	if err := s.queue.EnqueueSend(ctx, job); err != nil {
+		// The client gets 503 and may retry: leave no half-made send behind.
+		// The request context may be what failed, so undo on a fresh one.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if rerr := s.store.Rollback(rctx, tag, res, s.policy.Retention); rerr != nil {
+			s.log.ErrorContext(ctx, "rollback after failed enqueue", "verification", v.ID, "err", rerr)
+		}
+		return Verification{}, false, fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
+	}
+	return v, res.Created, nil
+}
+
+// CheckRequest names a verification by ID or by number, with the code typed.
+type CheckRequest struct {
+	ID, To, Code string
+}
+
+// Check tests a code. valid is true exactly once per verification.
+func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, valid bool, err error) {
+	p := CheckParams{Now: s.now(), MaxChecks: s.policy.MaxChecks}
+	switch {
+	case r.ID != "" && r.To != "":
+		return v, false, &InputError{Detail: "give either id or to, not both"}
+	case r.ID != "":
+		tag, ok := TagOfID(r.ID)
+		if !ok {
+			return v, false, ErrNotFound
+		}
+		p.Tag, p.ID = tag, r.ID
+	case r.To != "":
+		phone, err := ParsePhone(r.To, s.policy.DefaultRegion)
+		if err != nil {
+			return v, false, err
+		}
+		p.Tag, p.To = s.codec.Tag(phone.E164), phone.E164
+	default:
+		return v, false, &InputError{Detail: "id or to is required"}
+	}
+	if !s.codec.ValidCodeFormat(r.Code) {
+		return v, false, &InputError{Detail: fmt.Sprintf("code must be %d digits", s.codec.Length())}
+	}
+	p.MAC = s.codec.MAC(p.Tag, r.Code)
+	v, outcome, err := s.store.Check(ctx, p)
+	if err != nil {
+		return v, false, err
+	}
+	return v, outcome == CheckApproved, nil
+}
+
+// Get returns a verification by id.
+func (s *Service) Get(ctx context.Context, id string) (Verification, error) {
+	tag, ok := TagOfID(id)
+	if !ok {
+		return Verification{}, ErrNotFound
+	}
+	return s.store.Get(ctx, tag, id, s.now())
+}
+
+// Cancel ends a pending verification.
+func (s *Service) Cancel(ctx context.Context, id string) (Verification, error) {
+	tag, ok := TagOfID(id)
+	if !ok {
+		return Verification{}, ErrNotFound
+	}
+	return s.store.Cancel(ctx, tag, id, s.now())
+}
+
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return errors.Join(ErrUnavailable, err)
+	}
+	return nil
+}

@@ -1,0 +1,504 @@
+package otp_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// queue records jobs; fail makes EnqueueSend fail.
+type queue struct {
+	mu   sync.Mutex
+	jobs []otp.SendJob
+	fail atomic.Bool
+}
+
+func (q *queue) EnqueueSend(_ context.Context, j otp.SendJob) error {
+	if q.fail.Load() {
+		return errors.New("queue down")
+	}
+	q.mu.Lock()
+	q.jobs = append(q.jobs, j)
+	q.mu.Unlock()
+	return nil
+}
+
+var testPolicy = otp.Policy{
+	TTL: 10 * time.Minute, Retention: 24 * time.Hour, Cooldown: 30 * time.Second,
+	MaxSends: 3, MaxChecks: 3, DefaultRegion: "US",
+}
+
+type fixture struct {
+	svc   *otp.Service
+	store *otp.Store
+	codec *otp.Codec
+	clock *clock
+	queue *queue
+	rdb   *redis.Client
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	rdb := redisServer.Client()
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	f := &fixture{store: otp.NewStore(rdb), codec: newCodec(t, 6), clock: newClock(), queue: &queue{}, rdb: rdb}
+	f.svc = otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, discardLogger())
+	return f
+}
+
+// code recovers the code of a verification the way the worker does.
+func (f *fixture) code(t *testing.T, v otp.Verification) string {
+	t.Helper()
+	tag, _ := otp.TagOfID(v.ID)
+	_, sealed, err := f.store.GetForSend(context.Background(), tag, v.ID, f.clock.Now())
+	if err != nil || sealed == "" {
+		t.Fatalf("GetForSend: %q %v", sealed, err)
+	}
+	code, err := f.codec.Open(v.ID, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+func wrong(code string) string {
+	if code == "000000" {
+		return "000001"
+	}
+	return "000000"
+}
+
+func limitReason(err error) otp.LimitReason {
+	var le *otp.LimitError
+	if errors.As(err, &le) {
+		return le.Reason
+	}
+	return ""
+}
+
+func finished(err error) otp.Status {
+	var fe *otp.FinishedError
+	if errors.As(err, &fe) {
+		return fe.Status
+	}
+	return ""
+}
+
+const num = "+14155552671"
+
+func TestStartCreatesThenResendsSameCode(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	v, created, err := f.svc.Start(ctx, num, "")
+	if err != nil || !created {
+		t.Fatalf("Start: %v created=%v", err, created)
+	}
+	if v.Status != otp.StatusPending || v.SendAttempts != 1 || v.To != num || v.Channel != "sms" ||
+		v.Delivery.Status != otp.DeliveryQueued || !v.ExpiresAt.Equal(f.clock.Now().Add(testPolicy.TTL)) {
+		t.Fatalf("unexpected verification %+v", v)
+	}
+	first := f.code(t, v)
+
+	_, _, err = f.svc.Start(ctx, "(415) 555-2671", "sms")
+	if limitReason(err) != otp.LimitCooldown {
+		t.Fatalf("resend inside cooldown: %v", err)
+	}
+	var le *otp.LimitError
+	errors.As(err, &le)
+	if le.RetryAfter != 30*time.Second {
+		t.Fatalf("RetryAfter = %v", le.RetryAfter)
+	}
+
+	f.clock.Advance(10 * time.Second)
+	_, _, err = f.svc.Start(ctx, num, "")
+	errors.As(err, &le)
+	if le.RetryAfter != 20*time.Second {
+		t.Fatalf("RetryAfter after 10s = %v", le.RetryAfter)
+	}
+
+	f.clock.Advance(20 * time.Second)
+	v2, created, err := f.svc.Start(ctx, num, "")
+	if err != nil || created || v2.ID != v.ID || v2.SendAttempts != 2 {
+		t.Fatalf("resend: %+v created=%v err=%v", v2, created, err)
+	}
+	if f.code(t, v2) != first {
+		t.Fatal("resend changed the code")
+	}
+	f.clock.Advance(30 * time.Second)
+	if _, _, err := f.svc.Start(ctx, num, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	_, _, err = f.svc.Start(ctx, num, "")
+	if limitReason(err) != otp.LimitMaxSends {
+		t.Fatalf("4th send with MaxSends 3: %v", err)
+	}
+	if len(f.queue.jobs) != 3 || f.queue.jobs[2].Attempt != 3 || f.queue.jobs[2].ID != v.ID {
+		t.Fatalf("jobs %+v", f.queue.jobs)
+	}
+
+	// After expiry a send starts a new verification, and the old one reads expired.
+	f.clock.Advance(testPolicy.TTL)
+	v3, created, err := f.svc.Start(ctx, num, "")
+	if err != nil || !created || v3.ID == v.ID || v3.SendAttempts != 1 {
+		t.Fatalf("after expiry: %+v %v %v", v3, created, err)
+	}
+	old, err := f.svc.Get(ctx, v.ID)
+	if err != nil || old.Status != otp.StatusExpired {
+		t.Fatalf("old verification: %+v %v", old, err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	t.Run("right code approves once", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		code := f.code(t, v)
+		got, valid, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+		if err != nil || valid || got.CheckAttempts != 1 || got.Status != otp.StatusPending {
+			t.Fatalf("wrong code: %+v %v %v", got, valid, err)
+		}
+		got, valid, err = f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code})
+		if err != nil || !valid || got.Status != otp.StatusApproved || got.ID != v.ID {
+			t.Fatalf("right code: %+v %v %v", got, valid, err)
+		}
+		_, _, err = f.svc.Check(ctx, otp.CheckRequest{To: num, Code: code})
+		if finished(err) != otp.StatusApproved {
+			t.Fatalf("second use: %v", err)
+		}
+		// The code material is gone once approved.
+		tag, _ := otp.TagOfID(v.ID)
+		if _, sealed, _ := f.store.GetForSend(ctx, tag, v.ID, f.clock.Now()); sealed != "" {
+			t.Fatal("code material survived approval")
+		}
+		// A new send after approval starts a new verification.
+		v2, created, err := f.svc.Start(ctx, num, "")
+		if err != nil || !created || v2.ID == v.ID {
+			t.Fatalf("send after approval: %v %v", created, err)
+		}
+	})
+	t.Run("max checks locks until expiry, resend included", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		code := f.code(t, v)
+		for i := 1; i <= 3; i++ {
+			got, valid, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+			if err != nil || valid || got.CheckAttempts != i {
+				t.Fatalf("attempt %d: %+v %v", i, got, err)
+			}
+			want := otp.StatusPending
+			if i == 3 {
+				want = otp.StatusMaxAttempts
+			}
+			if got.Status != want {
+				t.Fatalf("attempt %d: status %s", i, got.Status)
+			}
+		}
+		_, _, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: code})
+		if limitReason(err) != otp.LimitMaxChecks {
+			t.Fatalf("right code after lock: %v", err)
+		}
+		f.clock.Advance(time.Minute)
+		_, _, err = f.svc.Start(ctx, num, "")
+		var le *otp.LimitError
+		if !errors.As(err, &le) || le.Reason != otp.LimitMaxChecks || le.RetryAfter != 9*time.Minute {
+			t.Fatalf("send while locked: %v", err)
+		}
+		if _, err := f.svc.Cancel(ctx, v.ID); limitReason(err) != otp.LimitMaxChecks {
+			t.Fatalf("cancel must not lift the lock: %v", err)
+		}
+		f.clock.Advance(9 * time.Minute)
+		_, _, err = f.svc.Check(ctx, otp.CheckRequest{To: num, Code: code})
+		if finished(err) != otp.StatusMaxAttempts {
+			t.Fatalf("check after lock expired: %v", err)
+		}
+		if _, created, err := f.svc.Start(ctx, num, ""); err != nil || !created {
+			t.Fatalf("send after lock expired: %v", err)
+		}
+	})
+	t.Run("resend does not reset checks", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		code := f.code(t, v)
+		f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+		f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+		f.clock.Advance(time.Minute)
+		v2, _, err := f.svc.Start(ctx, num, "")
+		if err != nil || v2.CheckAttempts != 2 {
+			t.Fatalf("resend: %+v %v", v2, err)
+		}
+		got, _, _ := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+		if got.Status != otp.StatusMaxAttempts {
+			t.Fatalf("third wrong code after resend: %s", got.Status)
+		}
+	})
+	t.Run("expiry by clock", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		code := f.code(t, v)
+		f.clock.Advance(testPolicy.TTL)
+		_, _, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: code})
+		if finished(err) != otp.StatusExpired {
+			t.Fatalf("check after TTL: %v", err)
+		}
+		got, _ := f.svc.Get(ctx, v.ID)
+		if got.Status != otp.StatusExpired {
+			t.Fatalf("status %s", got.Status)
+		}
+	})
+	t.Run("expiry by Redis TTL of the code", func(t *testing.T) {
+		f := newFixture(t)
+		short := testPolicy
+		short.TTL = 150 * time.Millisecond
+		svc := otp.NewService(f.codec, f.store, f.queue, short, time.Now, discardLogger())
+		v, _, _ := svc.Start(ctx, num, "")
+		code := f.code(t, v)
+		time.Sleep(300 * time.Millisecond)
+		tag, _ := otp.TagOfID(v.ID)
+		if _, sealed, _ := f.store.GetForSend(ctx, tag, v.ID, time.Now()); sealed != "" {
+			t.Fatal("code material outlived its TTL")
+		}
+		if _, _, err := svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); finished(err) != otp.StatusExpired {
+			t.Fatalf("check: %v", err)
+		}
+	})
+	t.Run("not found", func(t *testing.T) {
+		f := newFixture(t)
+		other, _ := f.codec.NewID(f.codec.Tag(num))
+		for name, req := range map[string]otp.CheckRequest{
+			"unknown number": {To: num, Code: "123456"},
+			"unknown id":     {ID: other, Code: "123456"},
+			"malformed id":   {ID: "VE123", Code: "123456"},
+		} {
+			if _, _, err := f.svc.Check(ctx, req); !errors.Is(err, otp.ErrNotFound) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	})
+	t.Run("bad input", func(t *testing.T) {
+		f := newFixture(t)
+		for name, req := range map[string]otp.CheckRequest{
+			"neither":    {Code: "123456"},
+			"both":       {ID: "VE1", To: num, Code: "123456"},
+			"short code": {To: num, Code: "12345"},
+			"letters":    {To: num, Code: "12345a"},
+		} {
+			if _, _, err := f.svc.Check(ctx, req); !errors.Is(err, otp.ErrInvalidInput) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		if _, _, err := f.svc.Check(ctx, otp.CheckRequest{To: "nope", Code: "123456"}); !errors.Is(err, otp.ErrInvalidPhone) {
+			t.Errorf("bad phone: %v", err)
+		}
+	})
+}
+
+func TestConcurrentChecks(t *testing.T) {
+	ctx := context.Background()
+	t.Run("right code approves exactly once", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		code := f.code(t, v)
+		var approvals atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 64; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, ok, _ := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: code}); ok {
+					approvals.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if approvals.Load() != 1 {
+			t.Fatalf("%d approvals", approvals.Load())
+		}
+	})
+	t.Run("wrong codes never pass the limit", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		code := f.code(t, v)
+		var wrongAnswers atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 64; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: wrong(code)}); err == nil {
+					wrongAnswers.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		got, _ := f.svc.Get(ctx, v.ID)
+		if wrongAnswers.Load() != 3 || got.CheckAttempts != 3 || got.Status != otp.StatusMaxAttempts {
+			t.Fatalf("answered %d, state %+v", wrongAnswers.Load(), got)
+		}
+	})
+}
+
+func TestCancel(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v, _, _ := f.svc.Start(ctx, num, "")
+	code := f.code(t, v)
+	for i := 0; i < 2; i++ { // idempotent
+		got, err := f.svc.Cancel(ctx, v.ID)
+		if err != nil || got.Status != otp.StatusCanceled {
+			t.Fatalf("cancel %d: %+v %v", i, got, err)
+		}
+	}
+	if _, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); finished(err) != otp.StatusCanceled {
+		t.Fatalf("check after cancel: %v", err)
+	}
+	v2, _, _ := f.svc.Start(ctx, num, "")
+	f.svc.Check(ctx, otp.CheckRequest{ID: v2.ID, Code: f.code(t, v2)})
+	if _, err := f.svc.Cancel(ctx, v2.ID); finished(err) != otp.StatusApproved {
+		t.Fatalf("cancel approved: %v", err)
+	}
+	unknown, _ := f.codec.NewID(f.codec.Tag(num))
+	if _, err := f.svc.Cancel(ctx, unknown); !errors.Is(err, otp.ErrNotFound) {
+		t.Fatalf("cancel unknown: %v", err)
+	}
+}
+
+func TestEnqueueFailureRollsBack(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.queue.fail.Store(true)
+	if _, _, err := f.svc.Start(ctx, num, ""); !errors.Is(err, otp.ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable, got %v", err)
+	}
+	if n, _ := f.rdb.DBSize(ctx).Result(); n != 0 {
+		keys, _ := f.rdb.Keys(ctx, "*").Result()
+		t.Fatalf("created verification left keys behind: %v", keys)
+	}
+	// A resend that fails to enqueue gives back its send attempt and cooldown.
+	f.queue.fail.Store(false)
+	v, _, _ := f.svc.Start(ctx, num, "")
+	f.clock.Advance(time.Minute)
+	f.queue.fail.Store(true)
+	if _, _, err := f.svc.Start(ctx, num, ""); !errors.Is(err, otp.ErrUnavailable) {
+		t.Fatal(err)
+	}
+	got, _ := f.svc.Get(ctx, v.ID)
+	if got.SendAttempts != 1 || !got.LastSendAt.Equal(v.LastSendAt) {
+		t.Fatalf("resend not rolled back: %+v", got)
+	}
+	f.queue.fail.Store(false)
+	if got, _, err := f.svc.Start(ctx, num, ""); err != nil || got.SendAttempts != 2 {
+		t.Fatalf("resend after recovery: %+v %v", got, err)
+	}
+	// A new verification replacing an expired one restores the pointer to
+	// the old one, so a check by number still says "expired".
+	f.clock.Advance(testPolicy.TTL)
+	f.queue.fail.Store(true)
+	f.svc.Start(ctx, num, "")
+	if _, _, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: "123456"}); finished(err) != otp.StatusExpired {
+		t.Fatalf("check after rolled-back replacement: %v", err)
+	}
+}
+
+func TestRecordDelivery(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v, _, _ := f.svc.Start(ctx, num, "")
+	tag, _ := otp.TagOfID(v.ID)
+	now := f.clock.Now()
+	ok, err := f.store.RecordDelivery(ctx, tag, v.ID, 1, otp.Delivery{Status: otp.DeliverySending, MessageSID: "SM1", UpdatedAt: now})
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	f.clock.Advance(time.Minute)
+	f.svc.Start(ctx, num, "") // attempt 2
+	ok, _ = f.store.RecordDelivery(ctx, tag, v.ID, 1, otp.Delivery{Status: otp.DeliveryFailed, ErrorCode: 30003, UpdatedAt: now})
+	if ok {
+		t.Fatal("a stale attempt overwrote the delivery of a newer one")
+	}
+	got, _ := f.svc.Get(ctx, v.ID)
+	if got.Delivery.Status != otp.DeliveryQueued || got.Delivery.MessageSID != "" {
+		t.Fatalf("delivery %+v", got.Delivery)
+	}
+	ok, _ = f.store.RecordDelivery(ctx, tag, v.ID, 2, otp.Delivery{Status: otp.DeliveryFailed, ErrorCode: 21211, UpdatedAt: now})
+	got, _ = f.svc.Get(ctx, v.ID)
+	if !ok || got.Delivery.Status != otp.DeliveryFailed || got.Delivery.ErrorCode != 21211 {
+		t.Fatalf("delivery %+v", got.Delivery)
+	}
+}
+
+// No key or value in Redis may contain a code in plaintext, and the code's
+// key must expire with the code.
+func TestNoPlaintextAtRest(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	var codes []string
+	for i := 0; i < 20; i++ {
+		v, _, err := f.svc.Start(ctx, "+1415555"+strings.Repeat("0", 3)+string(rune('0'+i%10)), "")
+		if err != nil {
+			if limitReason(err) == otp.LimitCooldown {
+				continue
+			}
+			t.Fatal(err)
+		}
+		codes = append(codes, f.code(t, v))
+		tag, _ := otp.TagOfID(v.ID)
+		pttl := f.rdb.PTTL(ctx, "otp:{"+tag+"}:c:"+v.ID).Val()
+		if pttl <= 0 || pttl > testPolicy.TTL {
+			t.Fatalf("code key PTTL %v", pttl)
+		}
+	}
+	keys, _ := f.rdb.Keys(ctx, "*").Result()
+	for _, k := range keys {
+		var blob string
+		switch f.rdb.Type(ctx, k).Val() {
+		case "hash":
+			for fk, fv := range f.rdb.HGetAll(ctx, k).Val() {
+				blob += fk + "=" + fv + ";"
+			}
+		case "string":
+			blob = f.rdb.Get(ctx, k).Val()
+		}
+		for _, c := range codes {
+			if strings.Contains(k, c) || strings.Contains(blob, c) {
+				// A 6-digit code can appear by chance inside a hex MAC or a
+				// timestamp; only a field holding exactly the code is a leak.
+				for _, part := range strings.FieldsFunc(blob, func(r rune) bool { return r == '=' || r == ';' }) {
+					if part == c {
+						t.Fatalf("plaintext code %s at rest in %s", c, k)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,101 @@
+// Package otp is the domain of the service: verifications, their codes, the
+// rules of their lifecycle, and the Redis store that enforces those rules
+// atomically.
+package otp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is the lifecycle state of a verification, named as in Twilio Verify.
+type Status string
+
+const (
+	StatusPending     Status = "pending"
+	StatusApproved    Status = "approved"
+	StatusCanceled    Status = "canceled"
+	StatusExpired     Status = "expired"
+	StatusMaxAttempts Status = "max_attempts_reached"
+)
+
+// DeliveryStatus follows the SMS through our queue and Twilio.
+type DeliveryStatus string
+
+const (
+	DeliveryQueued      DeliveryStatus = "queued"      // in our task queue
+	DeliverySending     DeliveryStatus = "sending"     // handed to Twilio, not yet at the carrier
+	DeliverySent        DeliveryStatus = "sent"        // carrier accepted it
+	DeliveryDelivered   DeliveryStatus = "delivered"   // handset confirmed
+	DeliveryUndelivered DeliveryStatus = "undelivered" // carrier gave up
+	DeliveryFailed      DeliveryStatus = "failed"      // Twilio refused or we gave up
+)
+
+// ChannelSMS is the only channel so far.
+const ChannelSMS = "sms"
+
+// Verification is what clients see. It never carries code material.
+type Verification struct {
+	ID            string    `json:"id"`
+	To            string    `json:"to"`
+	Channel       string    `json:"channel"`
+	Status        Status    `json:"status"`
+	SendAttempts  int       `json:"sendAttempts"`
+	CheckAttempts int       `json:"checkAttempts"`
+	CreatedAt     time.Time `json:"createdAt"`
+	ExpiresAt     time.Time `json:"expiresAt"`
+	Delivery      Delivery  `json:"delivery"`
+	// LastSendAt is the time of the latest send; it drives the cooldown.
+	LastSendAt time.Time `json:"-"`
+}
+
+// Delivery is the state of the latest SMS of a verification.
+type Delivery struct {
+	Status     DeliveryStatus `json:"status"`
+	MessageSID string         `json:"messageSid,omitempty"`
+	ErrorCode  int            `json:"errorCode,omitempty"`
+	UpdatedAt  time.Time      `json:"updatedAt"`
+}
+
+// Domain errors. The HTTP layer maps each to one problem code in one place.
+var (
+	ErrNotFound = errors.New("verification not found")
+	// ErrInvalidPhone means the number is not a valid, dialable number.
+	ErrInvalidPhone = errors.New("invalid phone number")
+	// ErrInvalidInput covers malformed ids, codes and channels.
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrUnavailable means a dependency (Redis, the queue) failed.
+	ErrUnavailable = errors.New("service unavailable")
+)
+
+// FinishedError says that the verification exists but is no longer pending.
+type FinishedError struct{ Status Status }
+
+func (e *FinishedError) Error() string { return fmt.Sprintf("verification is %s", e.Status) }
+
+// LimitError is a refusal that clears with time: Reason names the rule and
+// RetryAfter says when to come back.
+type LimitError struct {
+	Reason     LimitReason
+	RetryAfter time.Duration
+}
+
+// LimitReason names which limit refused a request.
+type LimitReason string
+
+const (
+	LimitCooldown    LimitReason = "cooldown"     // OTP_RESEND_COOLDOWN
+	LimitMaxSends    LimitReason = "max_sends"    // OTP_MAX_SENDS
+	LimitMaxChecks   LimitReason = "max_checks"   // OTP_MAX_CHECKS
+)
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("limit %s: retry after %s", e.Reason, e.RetryAfter)
+}
+
+// InputError is ErrInvalidInput with a human-readable reason.
+type InputError struct{ Detail string }
+
+func (e *InputError) Error() string { return e.Detail }
+func (e *InputError) Unwrap() error { return ErrInvalidInput }
