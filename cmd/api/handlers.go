@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/otpd/otpd/otp"
+)
+
+func handleHealthz() gin.HandlerFunc {
+	return func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+}
+
+func handleReadyz(svc *otp.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+		defer cancel()
+		if err := svc.Ready(ctx); err != nil {
+			writeProblem(c, problem(http.StatusServiceUnavailable, "unavailable", "redis is not reachable"))
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	}
+}
+
+type startRequest struct {
+	To      string `json:"to"`
+	Channel string `json:"channel"`
+}
+
+func handleStart(svc *otp.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var req startRequest
+		if err := decode(c, &req); err != nil {
+			writeError(c, err)
+			return
+		}
+		if req.To == "" {
+			writeError(c, &otp.InputError{Detail: `field "to" is required`})
+			return
+		}
+		v, _, err := svc.Start(c.Request.Context(), req.To, req.Channel)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.Header("Location", "/v1/verifications/"+v.ID)
+		c.JSON(http.StatusAccepted, v)
+	}
+}
+
+type checkRequest struct {
+	ID   string `json:"id"`
+	To   string `json:"to"`
+	Code string `json:"code"`
+}
+
+type checkResponse struct {
+	Valid bool `json:"valid"`
+	otp.Verification
+}
+
+func handleCheck(svc *otp.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var req checkRequest
+		if err := decode(c, &req); err != nil {
+			writeError(c, err)
+			return
+		}
+		v, valid, err := svc.Check(c.Request.Context(), otp.CheckRequest{ID: req.ID, To: req.To, Code: req.Code})
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, checkResponse{Valid: valid, Verification: v})
+	}
+}
+
+func handleGet(svc *otp.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		v, err := svc.Get(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, v)
+	}
+}
+
+func handleCancel(svc *otp.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		v, err := svc.Cancel(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, v)
+	}
+}
+
+// The tutorial's contract: {"phoneNumber"} in, a message out.
+type sendCodeRequest struct {
+	PhoneNumber string `json:"phoneNumber"`
+}
+
+func handleSendCode(svc *otp.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var req sendCodeRequest
+		if err := decode(c, &req); err != nil {
+			writeLegacyError(c, err)
+			return
+		}
+		if req.PhoneNumber == "" {
+			writeLegacyError(c, &otp.InputError{Detail: `field "phoneNumber" is required`})
+			return
+		}
+		v, _, err := svc.Start(c.Request.Context(), req.PhoneNumber, "")
+		if err != nil {
+			writeLegacyError(c, err)
+			return
+		}
+		c.Header("Location", "/v1/verifications/"+v.ID)
+		c.JSON(http.StatusAccepted, gin.H{"message": "Verification code sent", "verificationId": v.ID})
+	}
+}
+
+type verifyCodeRequest struct {
+	PhoneNumber string          `json:"phoneNumber"`
+	SMSCode     json.RawMessage `json:"smsCode"`
+}
+
+const mismatch = "The phone number and the SMS code doesn't match."
+
+func handleVerifyCode(svc *otp.Service, codeLength int) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var req verifyCodeRequest
+		if err := decode(c, &req); err != nil {
+			writeLegacyError(c, err)
+			return
+		}
+		code, err := legacyCode(req.SMSCode, codeLength)
+		if err == nil && req.PhoneNumber == "" {
+			err = &otp.InputError{Detail: `field "phoneNumber" is required`}
+		}
+		if err != nil {
+			writeLegacyError(c, err)
+			return
+		}
+		_, valid, err := svc.Check(c.Request.Context(), otp.CheckRequest{To: req.PhoneNumber, Code: code})
+		var finished *otp.FinishedError
+		switch {
+		case valid:
+			c.JSON(http.StatusOK, gin.H{"message": "This is a valid match!"})
+		case err == nil, errors.Is(err, otp.ErrNotFound), errors.As(err, &finished):
+			// The tutorial answered every non-match alike.
+			c.JSON(http.StatusBadRequest, gin.H{"message": mismatch})
+		default:
+			writeLegacyError(c, err)
+		}
+	}
+}
+
+// legacyCode accepts the tutorial's smsCode as a JSON string or number; a
+// number loses leading zeros, which are put back.
+func legacyCode(raw json.RawMessage, length int) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", &otp.InputError{Detail: `field "smsCode" is required`}
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", &otp.InputError{Detail: `field "smsCode" must be a string or a number`}
+		}
+		return strings.TrimSpace(s), nil
+	}
+	n, err := strconv.ParseUint(string(raw), 10, 64)
+	if err != nil {
+		return "", &otp.InputError{Detail: `field "smsCode" must be a string or a whole number`}
+	}
+	s := strconv.FormatUint(n, 10)
+	if len(s) < length {
+		s = strings.Repeat("0", length-len(s)) + s
+	}
+	return s, nil
+}
+
+// writeLegacyError answers like writeError and adds the tutorial's
+// "message" member, which old clients display.
+func writeLegacyError(c *gin.Context, err error) {
+	p := problemFor(err)
+	p.Message = p.Detail
+	if p.Status >= 500 {
+		c.Error(err)
+	}
+	writeProblem(c, p)
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// Problem is an RFC 9457 problem document with a stable snake_case code.
+type Problem struct {
+	Type       string     `json:"type"`
+	Title      string     `json:"title"`
+	Status     int        `json:"status"`
+	Detail     string     `json:"detail,omitempty"`
+	Code       string     `json:"code"`
+	RetryAfter int        `json:"retryAfter,omitempty"` // seconds, also in the Retry-After header
+	State      otp.Status `json:"verificationStatus,omitempty"`
+	// Message repeats Detail on the tutorial routes, whose clients read it.
+	Message string `json:"message,omitempty"`
+}
+
+func problem(status int, code, detail string) Problem {
+	return Problem{
+		Type:   "urn:otpd:problem:" + code,
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+		Code:   code,
+	}
+}
+
+// problemFor is the one place where domain errors become HTTP answers.
+func problemFor(err error) Problem {
+	var (
+		input    *otp.InputError
+		finished *otp.FinishedError
+		limit    *otp.LimitError
+		tooBig   *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return problem(http.StatusRequestEntityTooLarge, "request_too_large", "request body over "+strconv.FormatInt(tooBig.Limit, 10)+" bytes")
+	case errors.As(err, &input):
+		return problem(http.StatusBadRequest, "invalid_request", input.Detail)
+	case errors.Is(err, otp.ErrInvalidInput):
+		return problem(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, otp.ErrInvalidPhone):
+		return problem(http.StatusBadRequest, "invalid_phone_number", "not a valid phone number; use E.164 such as +14155552671")
+	case errors.Is(err, otp.ErrNotFound):
+		return problem(http.StatusNotFound, "not_found", "no pending verification")
+	case errors.As(err, &finished):
+		code := string(finished.Status)
+		if finished.Status == otp.StatusMaxAttempts {
+			// The lock is over only because the code's time ran out.
+			code = string(otp.StatusExpired)
+		}
+		p := problem(http.StatusNotFound, code, "no pending verification: it is "+string(finished.Status))
+		p.State = finished.Status
+		return p
+	case errors.As(err, &limit):
+		var p Problem
+		switch limit.Reason {
+		case otp.LimitMaxSends:
+			p = problem(http.StatusTooManyRequests, "max_send_attempts", "no more sends for this verification; wait until it expires")
+		case otp.LimitMaxChecks:
+			p = problem(http.StatusTooManyRequests, "max_check_attempts", "too many wrong codes; wait until the verification expires")
+		default:
+			p = problem(http.StatusTooManyRequests, "rate_limited", "a code was sent to this number moments ago")
+		}
+		p.RetryAfter = retrySeconds(limit.RetryAfter)
+		return p
+	case errors.Is(err, otp.ErrUnavailable):
+		p := problem(http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; retry shortly")
+		p.RetryAfter = 1
+		return p
+	default:
+		return problem(http.StatusInternalServerError, "internal", "internal error")
+	}
+}
+
+// retrySeconds rounds up: a client that waits exactly Retry-After seconds
+// must not be refused again.
+func retrySeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+func writeProblem(c *gin.Context, p Problem) {
+	if p.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
+	if p.Status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="otp"`)
+	}
+	body, _ := json.Marshal(p)
+	c.Data(p.Status, "application/problem+json", body)
+	c.Abort()
+}
+
+func writeError(c *gin.Context, err error) {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		c.Error(err) // for the access log
+	}
+	writeProblem(c, p)
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/devsms"
+	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/tasks"
+	"github.com/otpd/otpd/twilio"
+)
+
+// Timeouts, shortest first; each must stay below the next:
+//
+//	TWILIO_TIMEOUT (10s)  <  WORKER_SHUTDOWN_TIMEOUT (20s)  <  the termination
+//	grace period of the deployment (30s in deploy/)
+//
+// so a send in flight when SIGTERM arrives completes (or times out) before
+// asynq abandons it, and asynq returns the task before the process is killed.
+// config enforces the first relation.
+
+func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+	getenv, err := config.WithDotEnv(getenv, ".env")
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := config.NewLogger(cfg, stdout).With("process", "worker")
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	log.Info("starting", "config", cfg)
+
+	rdb, err := config.NewRedis(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis unreachable at %s: %w", redacted(cfg.RedisURL), err)
+	}
+
+	codec, err := otp.NewCodec(cfg.OTPSecret, cfg.CodeLength, rand.Reader)
+	if err != nil {
+		return err
+	}
+	var sender otp.Sender
+	if cfg.TwilioConfigured() {
+		callback := ""
+		if cfg.PublicURL != "" {
+			callback = cfg.PublicURL + "/v1/webhooks/twilio/status"
+		}
+		sender, err = twilio.New(twilio.Config{
+			AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
+			From: cfg.TwilioPhoneNumber, MessagingServiceSID: cfg.TwilioMessagingServiceSID,
+			APIURL: cfg.TwilioAPIURL, StatusCallback: callback, Timeout: cfg.TwilioTimeout,
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		log.Warn("DEVELOPMENT ONLY: no Twilio credentials, SMS are printed to this log instead of sent")
+		sender = devsms.New(log)
+	}
+
+	handler := tasks.NewSendHandler(otp.NewStore(rdb), codec, sender, cfg.MessageTemplate, time.Now, log)
+	mux := asynq.NewServeMux()
+	mux.Handle(tasks.TypeSendSMS, handler)
+
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:       cfg.WorkerConcurrency,
+		Queues:            map[string]int{tasks.QueueName: 1},
+		RetryDelayFunc:    tasks.RetryDelay,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		TaskCheckInterval: 50 * time.Millisecond, // an idle worker picks up a new OTP within ~50 ms
+		Logger:            asynqLogger{log},
+		LogLevel:          asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err)
+		}),
+	})
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start asynq server: %w", err)
+	}
+	log.Info("processing", "queue", tasks.QueueName, "concurrency", cfg.WorkerConcurrency)
+	<-ctx.Done()
+	log.Info("shutting down: finishing in-flight sends", "timeout", cfg.ShutdownTimeout)
+	srv.Shutdown()
+	log.Info("stopped")
+	return nil
+}
+
+func redacted(u string) string { return config.RedactURL(u) }
+
+// asynqLogger routes asynq's logs into slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }

@@ -1,0 +1,289 @@
+// Package config reads the environment once, validates all of it, and
+// reports every problem together so an operator fixes them in one pass.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+	"github.com/nyaruka/phonenumbers"
+)
+
+// DevSecret is used in development when OTP_SECRET is unset, so that a
+// fresh checkout runs; it is refused wherever a real SMS could be sent.
+const DevSecret = "development-only-insecure-otp-secret-do-not-use"
+
+// DevAPIKey is the development-only API key, under the same rule.
+const DevAPIKey = "dev-api-key"
+
+// Config is the whole configuration of both processes.
+type Config struct {
+	AppEnv    string
+	RedisURL  string
+	HTTPAddr  string
+	APIKeys   []string
+	OTPSecret []byte
+
+	TwilioAccountSID          string
+	TwilioAuthToken           string
+	TwilioPhoneNumber         string
+	TwilioMessagingServiceSID string
+	TwilioAPIURL              string
+	TwilioTimeout             time.Duration
+	PublicURL                 string
+
+	OTPTTL          time.Duration
+	CodeLength      int
+	MaxChecks       int
+	MaxSends        int
+	ResendCooldown  time.Duration
+	Retention       time.Duration
+	DefaultRegion   string
+	MessageTemplate string
+
+	WorkerConcurrency int
+	ShutdownTimeout   time.Duration
+
+	LogLevel  slog.Level
+	LogFormat string
+
+	// Warnings are non-fatal findings to log at start-up.
+	Warnings []string
+}
+
+// Production reports whether APP_ENV is production.
+func (c Config) Production() bool { return c.AppEnv == "production" }
+
+// TwilioConfigured reports whether real SMS can be sent.
+func (c Config) TwilioConfigured() bool { return c.TwilioAccountSID != "" || c.TwilioAuthToken != "" }
+
+// WithDotEnv returns a getenv that reads real environment variables first
+// and falls back to the KEY=VALUE lines of path (if it exists), as the
+// tutorial's dotenv did.
+func WithDotEnv(getenv func(string) string, path string) (func(string) string, error) {
+	vals, err := godotenv.Read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return getenv, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return vals[k]
+	}, nil
+}
+
+// Load reads and validates the configuration.
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	bad := func(name, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, a...)...))
+	}
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	dur := func(name, def string, min, max time.Duration) time.Duration {
+		raw := str(name, def)
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			bad(name, "%q is not a duration like 30s or 10m", raw)
+			return 0
+		}
+		if d < min || d > max {
+			bad(name, "%s outside %s..%s", d, min, max)
+		}
+		return d
+	}
+	integer := func(name string, def, min, max int) int {
+		raw := str(name, strconv.Itoa(def))
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			bad(name, "%q is not a whole number", raw)
+			return 0
+		}
+		if n < min || n > max {
+			bad(name, "%d outside %d..%d", n, min, max)
+		}
+		return n
+	}
+
+	c := Config{
+		AppEnv:                    str("APP_ENV", "development"),
+		RedisURL:                  str("REDIS_URL", "redis://localhost:6379/0"),
+		HTTPAddr:                  str("HTTP_ADDR", ":8080"),
+		TwilioAccountSID:          str("TWILIO_ACCOUNT_SID", ""),
+		TwilioAuthToken:           str("TWILIO_AUTH_TOKEN", ""),
+		TwilioPhoneNumber:         str("TWILIO_PHONE_NUMBER", ""),
+		TwilioMessagingServiceSID: str("TWILIO_MESSAGING_SERVICE_SID", ""),
+		TwilioAPIURL:              strings.TrimRight(str("TWILIO_API_URL", "https://api.twilio.com"), "/"),
+		TwilioTimeout:             dur("TWILIO_TIMEOUT", "10s", time.Second, 60*time.Second),
+		PublicURL:                 strings.TrimRight(str("PUBLIC_URL", ""), "/"),
+		OTPTTL:                    dur("OTP_TTL", "10m", 30*time.Second, 24*time.Hour),
+		CodeLength:                integer("OTP_CODE_LENGTH", 6, 4, 10),
+		MaxChecks:                 integer("OTP_MAX_CHECKS", 5, 1, 100),
+		MaxSends:                  integer("OTP_MAX_SENDS", 5, 1, 100),
+		ResendCooldown:            dur("OTP_RESEND_COOLDOWN", "30s", 0, time.Hour),
+		Retention:                 dur("OTP_RETENTION", "24h", time.Minute, 30*24*time.Hour),
+		DefaultRegion:             strings.ToUpper(str("DEFAULT_REGION", "US")),
+		MessageTemplate:           str("OTP_MESSAGE", "Your verification code is: {code}"),
+		WorkerConcurrency:         integer("WORKER_CONCURRENCY", 50, 1, 10000),
+		ShutdownTimeout:           dur("WORKER_SHUTDOWN_TIMEOUT", "20s", time.Second, 10*time.Minute),
+		LogFormat:                 strings.ToLower(str("LOG_FORMAT", "json")),
+	}
+
+	switch c.AppEnv {
+	case "development", "production", "test":
+	default:
+		bad("APP_ENV", "%q is not development, production or test", c.AppEnv)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(str("LOG_LEVEL", "info"))); err != nil {
+		bad("LOG_LEVEL", "%q is not debug, info, warn or error", getenv("LOG_LEVEL"))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("LOG_FORMAT", "%q is not json or text", c.LogFormat)
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || !oneOf(u.Scheme, "redis", "rediss", "unix") {
+		bad("REDIS_URL", "want redis://, rediss:// or unix:// (got %q)", RedactURL(c.RedisURL))
+	}
+	for _, k := range strings.Split(getenv("API_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			if len(k) < 16 && c.Production() {
+				bad("API_KEYS", "every key must be at least 16 characters in production")
+			}
+			c.APIKeys = append(c.APIKeys, k)
+		}
+	}
+	if s := getenv("OTP_SECRET"); s != "" {
+		c.OTPSecret = []byte(s)
+		if len(s) < 32 {
+			bad("OTP_SECRET", "must be at least 32 bytes (got %d)", len(s))
+		}
+	}
+	if !httpURL(c.TwilioAPIURL) {
+		bad("TWILIO_API_URL", "%q is not an http(s) URL", c.TwilioAPIURL)
+	}
+	if c.PublicURL != "" && !httpURL(c.PublicURL) {
+		bad("PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
+	}
+	if !phonenumbers.GetSupportedRegions()[c.DefaultRegion] {
+		bad("DEFAULT_REGION", "%q is not an ISO 3166 region libphonenumber knows", c.DefaultRegion)
+	}
+	if strings.Count(c.MessageTemplate, "{code}") != 1 || len(c.MessageTemplate) > 320 {
+		bad("OTP_MESSAGE", "must contain {code} exactly once and fit in 320 characters")
+	}
+	// A send in flight must finish before asynq gives up on shutdown,
+	// otherwise the task is re-run and the SMS may go out twice.
+	if c.TwilioTimeout >= c.ShutdownTimeout {
+		bad("TWILIO_TIMEOUT", "(%s) must be shorter than WORKER_SHUTDOWN_TIMEOUT (%s)", c.TwilioTimeout, c.ShutdownTimeout)
+	}
+
+	// Twilio: all or nothing.
+	var missing []string
+	if c.TwilioConfigured() || c.Production() {
+		if c.TwilioAccountSID == "" {
+			missing = append(missing, "TWILIO_ACCOUNT_SID")
+		}
+		if c.TwilioAuthToken == "" {
+			missing = append(missing, "TWILIO_AUTH_TOKEN")
+		}
+		if c.TwilioPhoneNumber == "" && c.TwilioMessagingServiceSID == "" {
+			missing = append(missing, "TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+		}
+	}
+	// Insecure development defaults are only tolerated while no real SMS
+	// can leave the machine.
+	if c.Production() || c.TwilioConfigured() {
+		if len(c.OTPSecret) == 0 {
+			missing = append(missing, "OTP_SECRET")
+		}
+		if len(c.APIKeys) == 0 {
+			missing = append(missing, "API_KEYS")
+		}
+	} else {
+		if len(c.OTPSecret) == 0 {
+			c.OTPSecret = []byte(DevSecret)
+			c.Warnings = append(c.Warnings, "OTP_SECRET unset: using the insecure development secret")
+		}
+		if len(c.APIKeys) == 0 {
+			c.APIKeys = []string{DevAPIKey}
+			c.Warnings = append(c.Warnings, "API_KEYS unset: accepting the development key "+DevAPIKey)
+		}
+	}
+	if len(missing) > 0 {
+		why := "required in production"
+		if !c.Production() {
+			why = "required once Twilio credentials are set"
+		}
+		errs = append(errs, fmt.Errorf("missing %s (%s)", strings.Join(missing, ", "), why))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return c, nil
+}
+
+// LogValue masks secrets so a config can be logged whole.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("app_env", c.AppEnv),
+		slog.String("redis_url", RedactURL(c.RedisURL)),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.Int("api_keys", len(c.APIKeys)),
+		slog.String("otp_secret", mask(string(c.OTPSecret))),
+		slog.String("twilio_account_sid", c.TwilioAccountSID),
+		slog.String("twilio_auth_token", mask(c.TwilioAuthToken)),
+		slog.String("twilio_phone_number", c.TwilioPhoneNumber),
+		slog.String("twilio_messaging_service_sid", c.TwilioMessagingServiceSID),
+		slog.String("twilio_api_url", c.TwilioAPIURL),
+		slog.String("public_url", c.PublicURL),
+		slog.Duration("otp_ttl", c.OTPTTL),
+		slog.Int("otp_code_length", c.CodeLength),
+		slog.Int("otp_max_checks", c.MaxChecks),
+		slog.Int("otp_max_sends", c.MaxSends),
+		slog.Duration("otp_resend_cooldown", c.ResendCooldown),
+		slog.Int("worker_concurrency", c.WorkerConcurrency),
+	)
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+// RedactURL hides the password of a URL for logs.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}
+
+func httpURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func oneOf(s string, set ...string) bool {
+	for _, x := range set {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,97 @@
+// Package tasks defines the asynq task that delivers a verification's SMS:
+// its type and payload, the queue the API enqueues into, and the handler the
+// worker runs.
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// TypeSendSMS is the task type of one send attempt.
+const TypeSendSMS = "otp:send_sms"
+
+// QueueName is the asynq queue OTP sends go through.
+const QueueName = "otp"
+
+// MaxRetry bounds retries; the task deadline (the code's expiry) usually
+// ends them first.
+const MaxRetry = 20
+
+// SendPayload is the task payload. It names the send attempt and carries no
+// code: the worker reads the sealed code from Redis.
+type SendPayload struct {
+	ID      string `json:"id"`
+	Attempt int    `json:"attempt"`
+}
+
+// NewSendTask builds the task for one send attempt. Its TaskID makes the
+// attempt enqueue at most once; its deadline is the code's expiry, so no
+// retry outlives the code.
+func NewSendTask(job otp.SendJob) (*asynq.Task, []asynq.Option, error) {
+	payload, err := json.Marshal(SendPayload{ID: job.ID, Attempt: job.Attempt})
+	if err != nil {
+		return nil, nil, err
+	}
+	return asynq.NewTask(TypeSendSMS, payload), []asynq.Option{
+		asynq.Queue(QueueName),
+		asynq.TaskID(job.ID + ":" + strconv.Itoa(job.Attempt)),
+		asynq.Deadline(job.ExpiresAt),
+		asynq.MaxRetry(MaxRetry),
+	}, nil
+}
+
+// ParseSendPayload decodes and validates a payload.
+func ParseSendPayload(b []byte) (SendPayload, error) {
+	var p SendPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("tasks: bad payload: %w", err)
+	}
+	if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 {
+		return p, errors.New("tasks: bad payload: invalid id or attempt")
+	}
+	return p, nil
+}
+
+// Queue enqueues send jobs with asynq; it implements otp.Queue.
+type Queue struct{ client *asynq.Client }
+
+// NewQueue wraps an asynq client.
+func NewQueue(c *asynq.Client) *Queue { return &Queue{client: c} }
+
+// EnqueueSend enqueues one send attempt. An attempt already enqueued (a
+// retried request whose first enqueue did succeed) is not an error.
+func (q *Queue) EnqueueSend(ctx context.Context, job otp.SendJob) error {
+	task, opts, err := NewSendTask(job)
+	if err != nil {
+		return err
+	}
+	_, err = q.client.EnqueueContext(ctx, task, opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// RetryDelay is the backoff between send attempts: seconds, not asynq's
+// minutes-scale default, because a code is useless after OTP_TTL. It grows
+// 1s, 2s, 4s … capped at 30s, with ±25% jitter so a Twilio outage does not
+// end in a synchronized stampede; a gateway's Retry-After wins when longer.
+func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	d := time.Second << min(n, 5)
+	d = min(d, 30*time.Second)
+	d = d*3/4 + time.Duration(jitter(int64(d/2)))
+	var se *otp.SendError
+	if errors.As(err, &se) && se.RetryAfter > d {
+		d = se.RetryAfter
+	}
+	return d
+}

@@ -1,0 +1,194 @@
+// Package twilio sends SMS through Twilio's Messages API with twilio-go.
+package twilio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	twclient "github.com/twilio/twilio-go/client"
+	twapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// Config configures a Sender.
+type Config struct {
+	AccountSID          string
+	AuthToken           string
+	From                string // TWILIO_PHONE_NUMBER; used when MessagingServiceSID is empty
+	MessagingServiceSID string
+	// APIURL replaces https://api.twilio.com: a fake in tests, a gateway or
+	// an egress proxy in production.
+	APIURL         string
+	StatusCallback string // sent as StatusCallback when not empty
+	// Timeout bounds one HTTP request. It must stay well under the worker's
+	// shutdown timeout so an in-flight send finishes before asynq gives up.
+	Timeout   time.Duration
+	Transport http.RoundTripper // nil means http.DefaultTransport
+}
+
+// Sender implements otp.Sender.
+type Sender struct {
+	cfg  Config
+	base *url.URL
+	rt   http.RoundTripper
+}
+
+// New checks cfg and returns a Sender.
+func New(cfg Config) (*Sender, error) {
+	base, err := url.Parse(cfg.APIURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("twilio: bad API URL %q", cfg.APIURL)
+	}
+	if cfg.AccountSID == "" || cfg.AuthToken == "" {
+		return nil, errors.New("twilio: account SID and auth token are required")
+	}
+	if cfg.From == "" && cfg.MessagingServiceSID == "" {
+		return nil, errors.New("twilio: a From number or a messaging service SID is required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	rt := cfg.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return &Sender{cfg: cfg, base: base, rt: rt}, nil
+}
+
+// maxValidity is Twilio's upper bound for ValidityPeriod (seconds).
+const maxValidity = 36000
+
+// Send creates one Message. twilio-go builds its requests without a
+// context, so each call gets its own small client whose transport carries
+// ctx (cancellation, the task deadline) and rewrites the base URL.
+func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
+	tr := &transport{ctx: ctx, base: s.base, next: s.rt}
+	c := &twclient.Client{
+		Credentials: twclient.NewCredentials(s.cfg.AccountSID, s.cfg.AuthToken),
+		HTTPClient: &http.Client{
+			Transport:     tr,
+			Timeout:       s.cfg.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	c.SetAccountSid(s.cfg.AccountSID)
+	api := twapi.NewApiServiceWithClient(c)
+
+	p := &twapi.CreateMessageParams{}
+	p.SetTo(m.To)
+	p.SetBody(m.Body)
+	if s.cfg.MessagingServiceSID != "" {
+		p.SetMessagingServiceSid(s.cfg.MessagingServiceSID)
+	} else {
+		p.SetFrom(s.cfg.From)
+	}
+	if s.cfg.StatusCallback != "" {
+		p.SetStatusCallback(s.cfg.StatusCallback)
+	}
+	if secs := int(m.ValidFor / time.Second); secs > 0 {
+		p.SetValidityPeriod(min(secs, maxValidity))
+	}
+
+	msg, err := api.CreateMessage(p)
+	if err != nil {
+		return otp.Receipt{}, classify(err, tr.retryAfter())
+	}
+	r := otp.Receipt{Status: otp.DeliverySending}
+	if msg.Sid != nil {
+		r.MessageSID = *msg.Sid
+	}
+	if msg.Status != nil {
+		r.Status = MapStatus(*msg.Status)
+	}
+	return r, nil
+}
+
+// MapStatus maps a Twilio message status onto the service's delivery status.
+func MapStatus(s string) otp.DeliveryStatus {
+	switch s {
+	case "sent":
+		return otp.DeliverySent
+	case "delivered", "read":
+		return otp.DeliveryDelivered
+	case "undelivered":
+		return otp.DeliveryUndelivered
+	case "failed", "canceled":
+		return otp.DeliveryFailed
+	default: // queued, accepted, scheduled, sending
+		return otp.DeliverySending
+	}
+}
+
+func classify(err error, retryAfter time.Duration) error {
+	var rest *twclient.TwilioRestError
+	if errors.As(err, &rest) {
+		return &otp.SendError{
+			Permanent:  !transientStatus(rest.Status) && !transientCodes[rest.Code],
+			HTTPStatus: rest.Status,
+			Code:       rest.Code,
+			RetryAfter: retryAfter,
+			Err:        err,
+		}
+	}
+	// Network errors, timeouts, and error bodies twilio-go could not decode
+	// (a proxy's HTML 502, say): nothing says the message was refused.
+	return &otp.SendError{Permanent: false, RetryAfter: retryAfter, Err: err}
+}
+
+func transientStatus(status int) bool { return status == http.StatusTooManyRequests || status >= 500 }
+
+// transport points requests at the configured base URL, binds them to the
+// caller's context and remembers a Retry-After from the answer.
+type transport struct {
+	ctx  context.Context
+	base *url.URL
+	next http.RoundTripper
+
+	mu    sync.Mutex
+	after time.Duration
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(t.ctx)
+	r.URL.Scheme = t.base.Scheme
+	r.URL.Host = t.base.Host
+	r.URL.Path = strings.TrimRight(t.base.Path, "/") + req.URL.Path
+	r.Host = ""
+	resp, err := t.next.RoundTrip(r)
+	if err == nil {
+		if d := parseRetryAfter(resp.Header.Get("Retry-After")); d > 0 {
+			t.mu.Lock()
+			t.after = d
+			t.mu.Unlock()
+		}
+	}
+	return resp, err
+}
+
+func (t *transport) retryAfter() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.after
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}

@@ -1,0 +1,168 @@
+package twilio_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/twilio"
+	"github.com/otpd/otpd/twiliofake"
+)
+
+const (
+	sid   = "AC0123456789abcdef0123456789abcdef"
+	token = "authtoken0123456789"
+)
+
+func newSender(t *testing.T, fake *twiliofake.Server, mod func(*twilio.Config)) *twilio.Sender {
+	t.Helper()
+	cfg := twilio.Config{AccountSID: sid, AuthToken: token, From: "+15005550006", APIURL: fake.URL, Timeout: 2 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := twilio.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var msg = otp.Message{To: "+14155552671", Body: "Your verification code is: 123456", ValidFor: 9*time.Minute + 30*time.Second}
+
+func TestSendFields(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	r, err := newSender(t, fake, func(c *twilio.Config) { c.StatusCallback = "https://otp.example/v1/webhooks/twilio/status" }).
+		Send(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 1 || r.MessageSID != reqs[0].SID || r.Status != otp.DeliverySending {
+		t.Fatalf("receipt %+v, requests %+v", r, reqs)
+	}
+	f := reqs[0].Form
+	for k, want := range map[string]string{
+		"To": msg.To, "From": "+15005550006", "Body": msg.Body, "ValidityPeriod": "570",
+		"StatusCallback": "https://otp.example/v1/webhooks/twilio/status", "MessagingServiceSid": "",
+	} {
+		if f.Get(k) != want {
+			t.Errorf("%s = %q, want %q", k, f.Get(k), want)
+		}
+	}
+}
+
+func TestMessagingServiceField(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	if _, err := newSender(t, fake, func(c *twilio.Config) { c.From = ""; c.MessagingServiceSID = "MG0123" }).
+		Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	f := fake.Requests()[0].Form
+	if f.Get("MessagingServiceSid") != "MG0123" || f.Get("From") != "" {
+		t.Fatalf("form %v", f)
+	}
+}
+
+func TestErrorClassification(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		resp       twiliofake.Response
+		permanent  bool
+		code       int
+		retryAfter time.Duration
+	}{
+		{"invalid To", twiliofake.Response{Status: 400, Code: 21211}, true, 21211, 0},
+		{"unsubscribed", twiliofake.Response{Status: 400, Code: 21610}, true, 21610, 0},
+		{"server error", twiliofake.Response{Status: 500, Code: 20500}, false, 20500, 0},
+		{"rate limited", twiliofake.Response{Status: 429, Code: 20429, RetryAfter: "3"}, false, 20429, 3 * time.Second},
+		{"429 without Retry-After", twiliofake.Response{Status: 429, Code: 20429}, false, 20429, 0},
+		{"undecodable 502", twiliofake.Response{Status: 502, RawBody: "<html>bad gateway</html>"}, false, 0, 0},
+		{"concurrency code on 400", twiliofake.Response{Status: 400, Code: 20429}, false, 20429, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := twiliofake.Start(sid, token)
+			defer fake.Close()
+			fake.Script(tc.resp)
+			_, err := newSender(t, fake, nil).Send(context.Background(), msg)
+			var se *otp.SendError
+			if !errors.As(err, &se) {
+				t.Fatalf("want SendError, got %v", err)
+			}
+			if se.Permanent != tc.permanent || se.Code != tc.code || se.RetryAfter != tc.retryAfter {
+				t.Fatalf("got %+v", se)
+			}
+		})
+	}
+}
+
+func TestWrongCredentialsArePermanent(t *testing.T) {
+	fake := twiliofake.Start(sid, "othertoken")
+	defer fake.Close()
+	_, err := newSender(t, fake, nil).Send(context.Background(), msg)
+	var se *otp.SendError
+	if !errors.As(err, &se) || !se.Permanent || se.Code != 20003 {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestContextAndTimeoutBoundTheCall(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	fake.Script(twiliofake.Response{Delay: 5 * time.Second}, twiliofake.Response{Delay: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := newSender(t, fake, nil).Send(ctx, msg)
+	var se *otp.SendError
+	if !errors.As(err, &se) || se.Permanent {
+		t.Fatalf("want transient error, got %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatal("context deadline ignored")
+	}
+	start = time.Now()
+	_, err = newSender(t, fake, func(c *twilio.Config) { c.Timeout = 200 * time.Millisecond }).Send(context.Background(), msg)
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("HTTP timeout ignored: %v", err)
+	}
+}
+
+func TestAPIURLWithPathPrefix(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	// A gateway that mounts Twilio under a prefix is reached at base+path;
+	// the fake only serves the bare path, so the prefix must show up as a 404.
+	_, err := newSender(t, fake, func(c *twilio.Config) { c.APIURL = fake.URL + "/gw" }).Send(context.Background(), msg)
+	var se *otp.SendError
+	if !errors.As(err, &se) || se.HTTPStatus != 404 {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	for name, cfg := range map[string]twilio.Config{
+		"no url":    {AccountSID: sid, AuthToken: token, From: "+1"},
+		"no creds":  {APIURL: "http://x", From: "+1"},
+		"no sender": {APIURL: "http://x", AccountSID: sid, AuthToken: token},
+	} {
+		if _, err := twilio.New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestMapStatus(t *testing.T) {
+	for in, want := range map[string]otp.DeliveryStatus{
+		"queued": otp.DeliverySending, "accepted": otp.DeliverySending, "sending": otp.DeliverySending,
+		"sent": otp.DeliverySent, "delivered": otp.DeliveryDelivered, "undelivered": otp.DeliveryUndelivered,
+		"failed": otp.DeliveryFailed,
+	} {
+		if got := twilio.MapStatus(in); got != want {
+			t.Errorf("MapStatus(%q) = %s", in, got)
+		}
+	}
+}

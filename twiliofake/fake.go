@@ -1,0 +1,238 @@
+// Package twiliofake is an in-process stand-in for Twilio's Messages API
+// (POST /2010-04-01/Accounts/{AccountSid}/Messages.json), answering like
+// the real one as described by Twilio's OpenAPI file: Basic auth with the
+// account SID and auth token, form-encoded fields, a 201 message resource or
+// a Twilio error JSON. Tests script faults into it; it never talks to Twilio.
+package twiliofake
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Request is one request the fake received.
+type Request struct {
+	AccountSID string
+	Form       url.Values
+	At         time.Time
+	Status     int    // what the fake answered
+	SID        string // MessageSid when it answered 201
+}
+
+// Response scripts one answer. The zero value is a normal 201.
+type Response struct {
+	Status     int           // 0 means 201
+	Code       int           // Twilio error code for an error JSON
+	RawBody    string        // sent verbatim instead of JSON (undecodable bodies)
+	RetryAfter string        // Retry-After header
+	Delay      time.Duration // extra latency for this answer
+	// Hold, when not nil, blocks the answer until it is closed (or the
+	// client goes away): a way to have a request "in flight" on demand.
+	Hold chan struct{}
+}
+
+// Server is the fake.
+type Server struct {
+	URL        string
+	AccountSID string
+	AuthToken  string
+
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	latency  time.Duration
+	script   []Response
+	requests []Request
+	changed  chan struct{}
+}
+
+// Start runs a fake on a loopback port. The SID and token must be
+// alphanumeric, as twilio-go refuses anything else before sending.
+func Start(accountSID, authToken string) *Server {
+	s := &Server{AccountSID: accountSID, AuthToken: authToken, changed: make(chan struct{})}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// SetLatency delays every answer by d (a realistic Twilio takes ~150 ms).
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	s.latency = d
+	s.mu.Unlock()
+}
+
+// Script queues answers for the next requests, in order; after them the
+// fake answers 201 again.
+func (s *Server) Script(rs ...Response) {
+	s.mu.Lock()
+	s.script = append(s.script, rs...)
+	s.mu.Unlock()
+}
+
+// Requests returns every request received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Accepted returns the requests answered 201: the SMS Twilio would send.
+func (s *Server) Accepted() []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if r.Status == http.StatusCreated {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// WaitRequests blocks until at least n requests arrived or ctx ends.
+func (s *Server) WaitRequests(ctx context.Context, n int) ([]Request, error) {
+	for {
+		s.mu.Lock()
+		got, ch := len(s.requests), s.changed
+		s.mu.Unlock()
+		if got >= n {
+			return s.Requests(), nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return s.Requests(), fmt.Errorf("twiliofake: %d of %d requests: %w", got, n, ctx.Err())
+		}
+	}
+}
+
+var codeRe = regexp.MustCompile(`\b\d{4,10}\b`)
+
+// CodeIn extracts the verification code from an SMS body.
+func CodeIn(body string) string { return codeRe.FindString(body) }
+
+var pathRe = regexp.MustCompile(`^/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json$`)
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	m := pathRe.FindStringSubmatch(r.URL.Path)
+	if m == nil || r.Method != http.MethodPost {
+		writeError(w, http.StatusNotFound, 20404, "The requested resource was not found")
+		return
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != s.AccountSID || pass != s.AuthToken || m[1] != s.AccountSID {
+		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, 21600, "Unparseable form")
+		return
+	}
+
+	s.mu.Lock()
+	resp := Response{}
+	if len(s.script) > 0 {
+		resp, s.script = s.script[0], s.script[1:]
+	}
+	delay := s.latency + resp.Delay
+	s.mu.Unlock()
+
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+		}
+	}
+	if resp.Hold != nil {
+		select {
+		case <-resp.Hold:
+		case <-r.Context().Done():
+		}
+	}
+
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusCreated
+	}
+	rec := Request{AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: status}
+	// A client that went away mid-request never sees the answer; the fake
+	// still "sent" the SMS, as Twilio would have.
+	switch {
+	case status == http.StatusCreated && (r.PostForm.Get("To") == "" ||
+		(r.PostForm.Get("From") == "" && r.PostForm.Get("MessagingServiceSid") == "") ||
+		r.PostForm.Get("Body") == ""):
+		rec.Status = http.StatusBadRequest
+		writeError(w, http.StatusBadRequest, 21604, "A 'To', 'From' or 'MessagingServiceSid' and 'Body' are required")
+	case status == http.StatusCreated:
+		rec.SID = "SM" + randomHex(16)
+		writeMessage(w, rec)
+	default:
+		if resp.RetryAfter != "" {
+			w.Header().Set("Retry-After", resp.RetryAfter)
+		}
+		if resp.RawBody != "" {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			fmt.Fprint(w, resp.RawBody)
+		} else {
+			writeError(w, status, resp.Code, "scripted error")
+		}
+	}
+
+	s.mu.Lock()
+	s.requests = append(s.requests, rec)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func writeMessage(w http.ResponseWriter, rec Request) {
+	now := time.Now().UTC().Format(time.RFC1123Z)
+	f := rec.Form
+	var ms any
+	if v := f.Get("MessagingServiceSid"); v != "" {
+		ms = v
+	}
+	body := map[string]any{
+		"account_sid": rec.AccountSID, "api_version": "2010-04-01", "body": f.Get("Body"),
+		"date_created": now, "date_sent": nil, "date_updated": now, "direction": "outbound-api",
+		"error_code": nil, "error_message": nil, "from": f.Get("From"), "messaging_service_sid": ms,
+		"num_media": "0", "num_segments": "1", "price": nil, "price_unit": "USD",
+		"sid": rec.SID, "status": "queued", "to": f.Get("To"),
+		"uri":              "/2010-04-01/Accounts/" + rec.AccountSID + "/Messages/" + rec.SID + ".json",
+		"subresource_uris": map[string]string{"media": "/2010-04-01/Accounts/" + rec.AccountSID + "/Messages/" + rec.SID + "/Media.json"},
+	}
+	if ms != nil && f.Get("From") == "" {
+		body["from"] = nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func writeError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"code": code, "message": msg, "status": status,
+		"more_info": fmt.Sprintf("https://www.twilio.com/docs/errors/%d", code),
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return strings.ToLower(hex.EncodeToString(b))
+}
