@@ -249,11 +249,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("twilio_messaging_service_sid", c.TwilioMessagingServiceSID),
 		slog.String("twilio_api_url", c.TwilioAPIURL),
 		slog.String("public_url", c.PublicURL),
-		slog.Duration("otp_ttl", c.OTPTTL),
+		slog.String("otp_ttl", c.OTPTTL.String()),
 		slog.Int("otp_code_length", c.CodeLength),
 		slog.Int("otp_max_checks", c.MaxChecks),
 		slog.Int("otp_max_sends", c.MaxSends),
-		slog.Duration("otp_resend_cooldown", c.ResendCooldown),
+		slog.String("otp_resend_cooldown", c.ResendCooldown.String()),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 	)
 }

@@ -117,9 +117,9 @@ func (s *Store) Rollback(ctx context.Context, tag string, r StartResult, retenti
 type CheckOutcome int
 
 const (
-	CheckApproved   CheckOutcome = iota + 1 // right code
-	CheckWrong                              // wrong code, attempts left
-	CheckExhausted                          // wrong code, that was the last attempt
+	CheckApproved  CheckOutcome = iota + 1 // right code
+	CheckWrong                             // wrong code, attempts left
+	CheckExhausted                         // wrong code, that was the last attempt
 )
 
 // CheckParams identifies the verification by id or by number (To).

@@ -85,9 +85,9 @@ type LimitError struct {
 type LimitReason string
 
 const (
-	LimitCooldown    LimitReason = "cooldown"     // OTP_RESEND_COOLDOWN
-	LimitMaxSends    LimitReason = "max_sends"    // OTP_MAX_SENDS
-	LimitMaxChecks   LimitReason = "max_checks"   // OTP_MAX_CHECKS
+	LimitCooldown  LimitReason = "cooldown"   // OTP_RESEND_COOLDOWN
+	LimitMaxSends  LimitReason = "max_sends"  // OTP_MAX_SENDS
+	LimitMaxChecks LimitReason = "max_checks" // OTP_MAX_CHECKS
 )
 
 func (e *LimitError) Error() string {

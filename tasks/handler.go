@@ -78,9 +78,10 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		var se *otp.SendError
 		permanent := errors.As(err, &se) && se.Permanent
-		retried, _ := asynq.GetRetryCount(ctx)
-		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		if permanent || retried >= maxRetry {
+		retried, ok1 := asynq.GetRetryCount(ctx)
+		maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+		lastTry := ok1 && ok2 && retried >= maxRetry
+		if permanent || lastTry {
 			d := otp.Delivery{Status: otp.DeliveryFailed}
 			if se != nil {
 				d.ErrorCode = se.Code

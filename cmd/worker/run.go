@@ -86,8 +86,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		RetryDelayFunc:    tasks.RetryDelay,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		TaskCheckInterval: 50 * time.Millisecond, // an idle worker picks up a new OTP within ~50 ms
-		Logger:            asynqLogger{log},
-		LogLevel:          asynq.WarnLevel,
+		// Retries wait seconds, not minutes: move due retries to the queue promptly.
+		DelayedTaskCheckInterval: 250 * time.Millisecond,
+		Logger:                   asynqLogger{log},
+		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err)
 		}),

@@ -1,0 +1,270 @@
+package tasks_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/redistest"
+	"github.com/otpd/otpd/tasks"
+	"github.com/otpd/otpd/twilio"
+	"github.com/otpd/otpd/twiliofake"
+)
+
+var redisServer *redistest.Server
+
+func TestMain(m *testing.M) {
+	s, err := redistest.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	redisServer = s
+	code := m.Run()
+	s.Close()
+	os.Exit(code)
+}
+
+const (
+	sid   = "AC0123456789abcdef0123456789abcdef"
+	token = "authtoken0123456789"
+	num   = "+14155552671"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	svc     *otp.Service
+	store   *otp.Store
+	codec   *otp.Codec
+	clock   *clock
+	fake    *twiliofake.Server
+	handler *tasks.SendHandler
+	rdb     *redis.Client
+	insp    *asynq.Inspector
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	rdb := redisServer.Client()
+	ctx := context.Background()
+	rdb.FlushAll(ctx)
+	fake := twiliofake.Start(sid, token)
+	t.Cleanup(func() { fake.Close(); rdb.Close() })
+	codec, err := otp.NewCodec([]byte("tasks-test-secret-tasks-test-secret-0123"), 6, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := twilio.New(twilio.Config{AccountSID: sid, AuthToken: token, From: "+15005550006", APIURL: fake.URL, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f := &fixture{store: otp.NewStore(rdb), codec: codec, fake: fake, rdb: rdb,
+		clock: &clock{t: time.Now()}, insp: asynq.NewInspectorFromRedisClient(rdb)}
+	f.svc = otp.NewService(codec, f.store, tasks.NewQueue(asynq.NewClientFromRedisClient(rdb)), otp.Policy{
+		TTL: 10 * time.Minute, Retention: time.Hour, Cooldown: 30 * time.Second, MaxSends: 5, MaxChecks: 5, DefaultRegion: "US",
+	}, f.clock.Now, log)
+	f.handler = tasks.NewSendHandler(f.store, codec, sender, "Your verification code is: {code}", f.clock.Now, log)
+	return f
+}
+
+// next pops the oldest pending task, as the worker would.
+func (f *fixture) tasks(t *testing.T) []*asynq.Task {
+	t.Helper()
+	infos, err := f.insp.ListPendingTasks(tasks.QueueName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*asynq.Task
+	for _, i := range infos {
+		out = append(out, asynq.NewTask(i.Type, i.Payload))
+	}
+	return out
+}
+
+func (f *fixture) delivery(t *testing.T, id string) otp.Delivery {
+	v, err := f.svc.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Delivery
+}
+
+func TestSendDeliversTheCode(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	v, _, err := f.svc.Start(ctx, num, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := f.tasks(t)
+	if len(ts) != 1 {
+		t.Fatalf("%d tasks", len(ts))
+	}
+	if err := f.handler.ProcessTask(ctx, ts[0]); err != nil {
+		t.Fatal(err)
+	}
+	reqs := f.fake.Accepted()
+	if len(reqs) != 1 || reqs[0].Form.Get("To") != num || reqs[0].Form.Get("From") != "+15005550006" {
+		t.Fatalf("requests %+v", reqs)
+	}
+	code := twiliofake.CodeIn(reqs[0].Form.Get("Body"))
+	if _, valid, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); !valid || err != nil {
+		t.Fatalf("code from SMS did not approve: %v", err)
+	}
+	d := f.delivery(t, v.ID)
+	if d.Status != otp.DeliverySending || d.MessageSID != reqs[0].SID {
+		t.Fatalf("delivery %+v", d)
+	}
+	// The payload names the attempt, never the code.
+	if strings.Contains(string(ts[0].Payload()), code) {
+		t.Fatal("payload contains the code")
+	}
+}
+
+func TestSendSkips(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		setup func(f *fixture, v otp.Verification)
+	}{
+		{"canceled", func(f *fixture, v otp.Verification) { f.svc.Cancel(ctx, v.ID) }},
+		{"expired", func(f *fixture, v otp.Verification) { f.clock.Advance(11 * time.Minute) }},
+		{"approved", func(f *fixture, v otp.Verification) {
+			tag, _ := otp.TagOfID(v.ID)
+			_, sealed, _ := f.store.GetForSend(ctx, tag, v.ID, f.clock.Now())
+			code, _ := f.codec.Open(v.ID, sealed)
+			f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code})
+		}},
+		{"superseded by a resend", func(f *fixture, v otp.Verification) {
+			f.clock.Advance(time.Minute)
+			f.svc.Start(ctx, num, "")
+		}},
+		{"gone", func(f *fixture, v otp.Verification) { f.rdb.FlushAll(ctx) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			v, _, _ := f.svc.Start(ctx, num, "")
+			first := f.tasks(t)[0]
+			tc.setup(f, v)
+			if err := f.handler.ProcessTask(ctx, first); err != nil {
+				t.Fatalf("skip must not fail the task: %v", err)
+			}
+			if n := len(f.fake.Requests()); n != 0 {
+				t.Fatalf("%d requests reached Twilio", n)
+			}
+		})
+	}
+}
+
+func TestSendFailures(t *testing.T) {
+	ctx := context.Background()
+	t.Run("permanent error is recorded and not retried", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		f.fake.Script(twiliofake.Response{Status: 400, Code: 21211})
+		err := f.handler.ProcessTask(ctx, f.tasks(t)[0])
+		if !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("want SkipRetry, got %v", err)
+		}
+		if d := f.delivery(t, v.ID); d.Status != otp.DeliveryFailed || d.ErrorCode != 21211 {
+			t.Fatalf("delivery %+v", d)
+		}
+	})
+	t.Run("transient error is retried", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		f.fake.Script(twiliofake.Response{Status: 503, Code: 20503, RetryAfter: "7"})
+		err := f.handler.ProcessTask(ctx, f.tasks(t)[0])
+		if err == nil || errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("want retryable error, got %v", err)
+		}
+		if d := tasks.RetryDelay(0, err, nil); d != 7*time.Second {
+			t.Fatalf("Retry-After not honoured: %v", d)
+		}
+		if d := f.delivery(t, v.ID); d.Status != otp.DeliveryQueued {
+			t.Fatalf("delivery %+v", d)
+		}
+	})
+	t.Run("bad payload", func(t *testing.T) {
+		f := newFixture(t)
+		for _, p := range []string{"", "{}", `{"id":"VE1","attempt":1}`, `{"id":"VE0123456789abcdef0123456789abcdef","attempt":0}`, "[]"} {
+			if err := f.handler.ProcessTask(ctx, asynq.NewTask(tasks.TypeSendSMS, []byte(p))); !errors.Is(err, asynq.SkipRetry) {
+				t.Errorf("payload %q: %v", p, err)
+			}
+		}
+	})
+}
+
+func TestRetryDelay(t *testing.T) {
+	for n := 0; n < 30; n++ {
+		base := min(time.Second<<min(n, 5), 30*time.Second)
+		for i := 0; i < 50; i++ {
+			d := tasks.RetryDelay(n, errors.New("x"), nil)
+			if d < base*3/4 || d >= base*5/4 {
+				t.Fatalf("n=%d: %v outside [%v, %v)", n, d, base*3/4, base*5/4)
+			}
+		}
+	}
+}
+
+func TestNewSendTask(t *testing.T) {
+	exp := time.Now().Add(5 * time.Minute)
+	task, opts, err := tasks.NewSendTask(otp.SendJob{ID: "VE0123456789abcdef0123456789abcdef", Attempt: 2, ExpiresAt: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tasks.ParseSendPayload(task.Payload())
+	if err != nil || p.Attempt != 2 {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if len(opts) != 4 {
+		t.Fatalf("options %v", opts)
+	}
+}
+
+func TestEnqueueIsIdempotent(t *testing.T) {
+	f := newFixture(t)
+	q := tasks.NewQueue(asynq.NewClientFromRedisClient(f.rdb))
+	job := otp.SendJob{ID: "VE0123456789abcdef0123456789abcdef", Attempt: 1, ExpiresAt: time.Now().Add(time.Minute)}
+	for i := 0; i < 3; i++ {
+		if err := q.EnqueueSend(context.Background(), job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(f.tasks(t)); n != 1 {
+		t.Fatalf("%d tasks for one attempt", n)
+	}
+}
+
+func BenchmarkTaskEncoding(b *testing.B) {
+	job := otp.SendJob{ID: "VE0123456789abcdef0123456789abcdef", Attempt: 1, ExpiresAt: time.Now().Add(time.Minute)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := tasks.NewSendTask(job); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
