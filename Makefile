@@ -1,0 +1,35 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+GO      ?= go
+BIN     := bin
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: run test build vet fuzz bench up down clean
+
+build: ## build api, worker and the dev launcher into bin/
+	$(GO) build -o $(BIN)/ ./cmd/api ./cmd/worker ./cmd/devrun
+
+run: build ## api + worker against REDIS_URL, localhost:6379, or an embedded Redis
+	./$(BIN)/devrun
+
+test: vet ## every test, with the race detector (needs redis-server on PATH)
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePhone$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeStart$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheck$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
+
+bench: ## Go micro-benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./otp ./tasks ./cmd/api
+
+up: ## docker compose: redis + api + worker (needs a Docker engine)
+	docker compose up --build -d
+
+down:
+	docker compose down
+
+clean:
+	rm -rf $(BIN)

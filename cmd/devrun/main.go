@@ -1,0 +1,167 @@
+// Command devrun is `make run`: it starts the api and the worker for local
+// development, against REDIS_URL, or a Redis on localhost:6379, or, when
+// neither answers, an embedded in-memory Redis (miniredis) that it starts
+// itself. It is a developer convenience, not a production entry point.
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/otpd/otpd/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "devrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	getenv, err := config.WithDotEnv(getenv, ".env")
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	binDir := filepath.Dir(args[0])
+
+	redisURL := getenv("REDIS_URL")
+	embedded := len(args) > 1 && args[1] == "-embedded-redis"
+	switch {
+	case embedded:
+		redisURL = ""
+	case redisURL != "":
+		fmt.Fprintf(stdout, "devrun: using REDIS_URL %s\n", config.RedactURL(redisURL))
+	case !embedded && pings(ctx, cfg.RedisURL):
+		redisURL = cfg.RedisURL
+		fmt.Fprintf(stdout, "devrun: using the Redis at %s\n", redisURL)
+	}
+	if redisURL == "" {
+		m, err := startMiniredis(ctx)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		redisURL = "redis://" + m.Addr() + "/0"
+		fmt.Fprintf(stdout, "\n%s\ndevrun: NO REDIS REACHABLE: started an EMBEDDED IN-MEMORY Redis (miniredis) at %s.\n"+
+			"devrun: everything is lost when this stops. For real use set REDIS_URL or run redis-server.\n%s\n\n",
+			strings.Repeat("!", 78), m.Addr(), strings.Repeat("!", 78))
+	}
+
+	env := append(os.Environ(), "REDIS_URL="+redisURL, "LOG_FORMAT="+or(getenv("LOG_FORMAT"), "text"))
+	var wg sync.WaitGroup
+	var procs []*exec.Cmd
+	for _, name := range []string{"api", "worker"} {
+		cmd := exec.Command(filepath.Join(binDir, name))
+		cmd.Env = env
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		procs = append(procs, cmd)
+		wg.Add(1)
+		go func(name string, r io.Reader) {
+			defer wg.Done()
+			s := bufio.NewScanner(r)
+			for s.Scan() {
+				fmt.Fprintf(stdout, "%-6s | %s\n", name, s.Text())
+			}
+		}(name, out)
+	}
+
+	port := cfg.HTTPAddr
+	if strings.HasPrefix(port, ":") {
+		port = "localhost" + port
+	}
+	key := cfg.APIKeys[0]
+	fmt.Fprintf(stdout, `
+devrun: api on http://%[1]s, worker running. Try:
+
+  curl -s -X POST http://%[1]s/v1/verifications -H 'Authorization: Bearer %[2]s' \
+       -H 'Content-Type: application/json' -d '{"to": "+14155552671"}'
+
+  # without Twilio credentials the worker prints the SMS (and its code) below
+  curl -s -X POST http://%[1]s/v1/verifications/check -H 'Authorization: Bearer %[2]s' \
+       -H 'Content-Type: application/json' -d '{"to": "+14155552671", "code": "<code>"}'
+
+Ctrl-C stops everything.
+
+`, port, key)
+
+	exited := make(chan struct{})
+	go func() { wg.Wait(); close(exited) }()
+	select {
+	case <-ctx.Done():
+	case <-exited:
+		fmt.Fprintln(stdout, "devrun: a process exited")
+	}
+	for _, p := range procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range procs {
+		_ = p.Wait()
+	}
+	return nil
+}
+
+func pings(ctx context.Context, url string) bool {
+	rdb, err := config.NewRedis(url)
+	if err != nil {
+		return false
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return rdb.Ping(ctx).Err() == nil
+}
+
+// startMiniredis runs an embedded Redis whose TTL clock follows real time
+// (miniredis only expires keys when told time has passed).
+func startMiniredis(ctx context.Context) (*miniredis.Miniredis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	go func() {
+		last := time.Now()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				m.SetTime(now)
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	return m, nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
