@@ -50,6 +50,8 @@ type Config struct {
 
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
+	// SMSRateLimit caps SMS per second across all workers; 0 is no cap.
+	SMSRateLimit int
 
 	LogLevel  slog.Level
 	LogFormat string
@@ -131,7 +133,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TwilioAPIURL:              strings.TrimRight(str("TWILIO_API_URL", "https://api.twilio.com"), "/"),
 		TwilioTimeout:             dur("TWILIO_TIMEOUT", "10s", time.Second, 60*time.Second),
 		PublicURL:                 strings.TrimRight(str("PUBLIC_URL", ""), "/"),
-		OTPTTL:                    dur("OTP_TTL", "10m", 30*time.Second, 24*time.Hour),
+		OTPTTL:                    dur("OTP_TTL", "10m", 5*time.Second, 24*time.Hour),
 		CodeLength:                integer("OTP_CODE_LENGTH", 6, 4, 10),
 		MaxChecks:                 integer("OTP_MAX_CHECKS", 5, 1, 100),
 		MaxSends:                  integer("OTP_MAX_SENDS", 5, 1, 100),
@@ -141,6 +143,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MessageTemplate:           str("OTP_MESSAGE", "Your verification code is: {code}"),
 		WorkerConcurrency:         integer("WORKER_CONCURRENCY", 50, 1, 10000),
 		ShutdownTimeout:           dur("WORKER_SHUTDOWN_TIMEOUT", "20s", time.Second, 10*time.Minute),
+		SMSRateLimit:              integer("SMS_RATE_LIMIT", 0, 0, 100000),
 		LogFormat:                 strings.ToLower(str("LOG_FORMAT", "json")),
 	}
 
@@ -255,6 +258,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("otp_max_sends", c.MaxSends),
 		slog.String("otp_resend_cooldown", c.ResendCooldown.String()),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Int("sms_rate_limit", c.SMSRateLimit),
 	)
 }
 

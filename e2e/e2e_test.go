@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +139,9 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 		env[k] = v
 	}
 	s := &stack{base: "http://" + addr, fake: fake, redis: rs, env: env}
+	if _, ok := extra["PUBLIC_URL"]; ok {
+		env["PUBLIC_URL"] = s.base
+	}
 	s.api = start(t, "api", env)
 	s.worker = start(t, "worker", env)
 	deadline := time.Now().Add(20 * time.Second)
@@ -333,4 +337,21 @@ func TestProductionConfigErrorsNameEveryVar(t *testing.T) {
 			t.Fatalf("%s started with an invalid production config", bin)
 		}
 	}
+}
+
+func postForm(t *testing.T, target string, form url.Values, headers map[string]string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -13,6 +13,8 @@ type Message struct {
 	// ValidFor is the code's remaining life: a gateway that supports it
 	// (Twilio's ValidityPeriod) drops the message rather than deliver a dead code.
 	ValidFor time.Duration
+	// StatusCallback is where the gateway reports delivery ("" none).
+	StatusCallback string
 }
 
 // Receipt is the gateway's acceptance of a message.

@@ -160,3 +160,26 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	return nil
 }
+
+// DeliveryReport is the gateway's word on one send attempt's SMS.
+type DeliveryReport struct {
+	ID         string
+	Attempt    int
+	MessageSID string
+	Status     DeliveryStatus
+	ErrorCode  int
+}
+
+// DeliveryReport records a status callback. Reports that are late, out of
+// order or about another message are accepted and ignored: the gateway
+// need not retry them.
+func (s *Service) DeliveryReport(ctx context.Context, r DeliveryReport) error {
+	tag, ok := TagOfID(r.ID)
+	if !ok {
+		return &InputError{Detail: "unknown verification id"}
+	}
+	_, err := s.store.RecordCallback(ctx, tag, r.ID, r.Attempt, AttemptUpdate{
+		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode, At: s.now(),
+	})
+	return err
+}

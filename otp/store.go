@@ -3,9 +3,9 @@ package otp
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,14 +20,14 @@ var (
 	checkLua string
 	//go:embed lua/cancel.lua
 	cancelLua string
-	//go:embed lua/delivery.lua
-	deliveryLua string
+	//go:embed lua/attempt.lua
+	attemptLua string
 
 	startScript    = redis.NewScript(startLua)
 	rollbackScript = redis.NewScript(rollbackLua)
 	checkScript    = redis.NewScript(checkLua)
 	cancelScript   = redis.NewScript(cancelLua)
-	deliveryScript = redis.NewScript(deliveryLua)
+	attemptScript  = redis.NewScript(attemptLua)
 )
 
 // Store is the only place that talks to Redis about verifications. Each
@@ -54,7 +54,7 @@ type StartParams struct {
 type StartResult struct {
 	Verification Verification
 	Created      bool
-	undo         []string
+	undo         string // previous id (created) or last-send time (resent)
 }
 
 // Start creates a verification or records a resend on the pending one.
@@ -82,14 +82,8 @@ func (s *Store) Start(ctx context.Context, p StartParams) (StartResult, error) {
 		return StartResult{}, err
 	}
 	r := StartResult{Verification: v, Created: outcome == 1}
-	switch u := res[4].(type) {
-	case string:
-		r.undo = []string{u}
-	case []any:
-		for _, x := range u {
-			s, _ := x.(string)
-			r.undo = append(r.undo, s)
-		}
+	if u, ok := res[4].(string); ok {
+		r.undo = u
 	}
 	return r, nil
 }
@@ -98,14 +92,9 @@ func (s *Store) Start(ctx context.Context, p StartParams) (StartResult, error) {
 func (s *Store) Rollback(ctx context.Context, tag string, r StartResult, retention time.Duration) error {
 	v := r.Verification
 	keys := []string{numberKey(tag, v.To), verificationKey(tag, v.ID), codeKey(tag, v.ID)}
-	args := []any{"2", v.ID, v.SendAttempts}
+	args := []any{"2", v.ID, v.SendAttempts, r.undo}
 	if r.Created {
-		args[0] = "1"
-		args = append(args, r.undo[0], retention.Milliseconds())
-	} else {
-		for _, u := range r.undo {
-			args = append(args, u)
-		}
+		args = []any{"1", v.ID, v.SendAttempts, r.undo, retention.Milliseconds()}
 	}
 	if err := rollbackScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		return fmt.Errorf("%w: rollback: %w", ErrUnavailable, err)
@@ -212,7 +201,7 @@ func (s *Store) GetForSend(ctx context.Context, tag, id string, now time.Time) (
 		code = p.HGet(ctx, codeKey(tag, id), "e")
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && err != redis.Nil {
 		return v, "", fmt.Errorf("%w: load for send: %w", ErrUnavailable, err)
 	}
 	if len(all.Val()) == 0 {
@@ -226,13 +215,93 @@ func (s *Store) GetForSend(ctx context.Context, tag, id string, now time.Time) (
 	return v, code.Val(), nil
 }
 
-// RecordDelivery stores the outcome of send attempt n. It reports false when
-// the verification is gone or a later attempt owns the delivery fields.
-func (s *Store) RecordDelivery(ctx context.Context, tag, id string, attempt int, d Delivery) (bool, error) {
-	n, err := deliveryScript.Run(ctx, s.rdb, []string{verificationKey(tag, id)},
-		attempt, string(d.Status), d.MessageSID, d.ErrorCode, ms(d.UpdatedAt)).Int()
+// Claim is what a send attempt's claim found.
+type Claim struct {
+	// Outcome says whether to send.
+	Outcome ClaimOutcome
+	// Claimed: the verification's number, expiry and sealed code. Claims > 1
+	// means an earlier run claimed the attempt and died mid-request.
+	To        string
+	ExpiresAt time.Time
+	Sealed    string
+	Claims    int
+	// AlreadySent: the MessageSid Twilio gave the earlier run.
+	MessageSID string
+	// Busy: how long until a live run's claim goes stale.
+	Wait time.Duration
+	// Skip: why there is nothing to send (expired, canceled, superseded …).
+	Reason string
+}
+
+// ClaimOutcome is the result of ClaimSend.
+type ClaimOutcome int
+
+const (
+	ClaimSkip        ClaimOutcome = iota // nothing to send
+	ClaimSend                            // claimed: call the gateway
+	ClaimAlreadySent                     // an earlier run's message was accepted
+	ClaimBusy                            // another live run holds the claim
+)
+
+// ClaimSend takes the right to call the gateway for one send attempt and
+// reads what the call needs, in one round trip. A claim older than stale is
+// presumed dead and taken over.
+func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, now time.Time, stale time.Duration) (Claim, error) {
+	res, err := attemptScript.Run(ctx, s.rdb, []string{verificationKey(tag, id), codeKey(tag, id)},
+		"claim", attempt, ms(now), stale.Milliseconds()).Slice()
 	if err != nil {
-		return false, fmt.Errorf("%w: record delivery: %w", ErrUnavailable, err)
+		return Claim{}, fmt.Errorf("%w: claim: %w", ErrUnavailable, err)
+	}
+	switch res[0].(int64) {
+	case 1:
+		return Claim{Outcome: ClaimSend, Claims: int(res[1].(int64)), To: res[2].(string),
+			ExpiresAt: time.UnixMilli(res[3].(int64)).UTC(), Sealed: res[4].(string)}, nil
+	case 2:
+		return Claim{Outcome: ClaimAlreadySent, MessageSID: res[1].(string)}, nil
+	case 3:
+		return Claim{Outcome: ClaimBusy, Wait: time.Duration(res[1].(int64)) * time.Millisecond}, nil
+	default:
+		return Claim{Outcome: ClaimSkip, Reason: res[1].(string)}, nil
+	}
+}
+
+// ReleaseSend drops the claim of an attempt the gateway refused with a
+// retryable error: nothing was sent, so the retry need not wait.
+func (s *Store) ReleaseSend(ctx context.Context, tag, id string, attempt int, now time.Time, errorCode int) error {
+	err := attemptScript.Run(ctx, s.rdb, []string{verificationKey(tag, id), codeKey(tag, id)},
+		"release", attempt, ms(now), errorCode).Err()
+	if err != nil {
+		return fmt.Errorf("%w: release: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// AttemptUpdate is a report on one send attempt.
+type AttemptUpdate struct {
+	Status     DeliveryStatus
+	MessageSID string
+	ErrorCode  int
+	Reason     string
+	At         time.Time
+}
+
+// RecordAttempt stores a report from the worker. Statuses only move
+// forward; it reports false when the report was stale and ignored.
+func (s *Store) RecordAttempt(ctx context.Context, tag, id string, attempt int, u AttemptUpdate) (bool, error) {
+	return s.attemptUpdate(ctx, "record", tag, id, attempt, u)
+}
+
+// RecordCallback stores a delivery report from the gateway's status
+// callback; it is ignored when the MessageSid belongs to another message.
+func (s *Store) RecordCallback(ctx context.Context, tag, id string, attempt int, u AttemptUpdate) (bool, error) {
+	return s.attemptUpdate(ctx, "callback", tag, id, attempt, u)
+}
+
+func (s *Store) attemptUpdate(ctx context.Context, op, tag, id string, attempt int, u AttemptUpdate) (bool, error) {
+	n, err := attemptScript.Run(ctx, s.rdb, []string{verificationKey(tag, id), codeKey(tag, id)},
+		op, attempt, ms(u.At), string(u.Status), u.MessageSID, u.ErrorCode, u.Reason).Int()
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}
 	return n == 1, nil
 }
@@ -283,11 +352,36 @@ func fromMap(m map[string]string) (Verification, error) {
 	v.CreatedAt = time.UnixMilli(num("cr")).UTC()
 	v.ExpiresAt = time.UnixMilli(num("exp")).UTC()
 	v.LastSendAt = time.UnixMilli(num("last")).UTC()
-	v.Delivery = Delivery{
-		Status:     DeliveryStatus(m["ds"]),
-		MessageSID: m["sid"],
-		ErrorCode:  int(num("ec")),
-		UpdatedAt:  time.UnixMilli(num("du")).UTC(),
+	v.Attempts = make([]Attempt, 0, v.SendAttempts)
+	for i := 1; i <= v.SendAttempts && err == nil; i++ {
+		a, perr := parseAttempt(i, m["a"+strconv.Itoa(i)])
+		if perr != nil {
+			err = perr
+		}
+		v.Attempts = append(v.Attempts, a)
+	}
+	if n := len(v.Attempts); n > 0 {
+		last := v.Attempts[n-1]
+		v.Delivery = Delivery{Status: last.Status, MessageSID: last.MessageSID, ErrorCode: last.ErrorCode,
+			Reason: last.Reason, UpdatedAt: last.UpdatedAt}
 	}
 	return v, err
+}
+
+// parseAttempt reads "queuedAt|claimedAt|claims|sid|status|errorCode|updatedAt|reason".
+func parseAttempt(n int, raw string) (Attempt, error) {
+	p := strings.Split(raw, "|")
+	if len(p) != 8 {
+		return Attempt{}, fmt.Errorf("otp: corrupt attempt %d", n)
+	}
+	num := func(s string) int64 { x, _ := strconv.ParseInt(s, 10, 64); return x }
+	return Attempt{
+		Attempt:    n,
+		QueuedAt:   time.UnixMilli(num(p[0])).UTC(),
+		MessageSID: p[3],
+		Status:     DeliveryStatus(p[4]),
+		ErrorCode:  int(num(p[5])),
+		UpdatedAt:  time.UnixMilli(num(p[6])).UTC(),
+		Reason:     p[7],
+	}, nil
 }

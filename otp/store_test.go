@@ -430,30 +430,112 @@ func TestEnqueueFailureRollsBack(t *testing.T) {
 	}
 }
 
-func TestRecordDelivery(t *testing.T) {
+func TestSendAttempts(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
+	const stale = 10 * time.Second
 	v, _, _ := f.svc.Start(ctx, num, "")
 	tag, _ := otp.TagOfID(v.ID)
-	now := f.clock.Now()
-	ok, err := f.store.RecordDelivery(ctx, tag, v.ID, 1, otp.Delivery{Status: otp.DeliverySending, MessageSID: "SM1", UpdatedAt: now})
-	if err != nil || !ok {
-		t.Fatal(ok, err)
+	claim := func(n int) otp.Claim {
+		t.Helper()
+		c, err := f.store.ClaimSend(ctx, tag, v.ID, n, f.clock.Now(), stale)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	f.clock.Advance(time.Minute)
-	f.svc.Start(ctx, num, "") // attempt 2
-	ok, _ = f.store.RecordDelivery(ctx, tag, v.ID, 1, otp.Delivery{Status: otp.DeliveryFailed, ErrorCode: 30003, UpdatedAt: now})
-	if ok {
-		t.Fatal("a stale attempt overwrote the delivery of a newer one")
+	update := func(op func(context.Context, string, string, int, otp.AttemptUpdate) (bool, error), n int, st otp.DeliveryStatus, sid string, ec int) bool {
+		t.Helper()
+		ok, err := op(ctx, tag, v.ID, n, otp.AttemptUpdate{Status: st, MessageSID: sid, ErrorCode: ec, At: f.clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+
+	c := claim(1)
+	if c.Outcome != otp.ClaimSend || c.Claims != 1 || c.To != num || !c.ExpiresAt.Equal(v.ExpiresAt) {
+		t.Fatalf("first claim %+v", c)
+	}
+	if code, err := f.codec.Open(v.ID, c.Sealed); err != nil || code != f.code(t, v) {
+		t.Fatalf("sealed code from claim: %v", err)
+	}
+	// A second run while the first is within the HTTP timeout must wait.
+	if c := claim(1); c.Outcome != otp.ClaimBusy || c.Wait != stale {
+		t.Fatalf("claim while held: %+v", c)
+	}
+	// Past the timeout the first run is presumed dead: take over, once.
+	f.clock.Advance(stale + time.Second)
+	if c := claim(1); c.Outcome != otp.ClaimSend || c.Claims != 2 {
+		t.Fatalf("takeover: %+v", c)
+	}
+	if !update(f.store.RecordAttempt, 1, otp.DeliverySending, "SM1", 0) {
+		t.Fatal("record refused")
+	}
+	if c := claim(1); c.Outcome != otp.ClaimAlreadySent || c.MessageSID != "SM1" {
+		t.Fatalf("claim after acceptance: %+v", c)
+	}
+
+	// Callbacks: forward only, and only for the message they name.
+	for _, tc := range []struct {
+		st   otp.DeliveryStatus
+		sid  string
+		want bool
+	}{
+		{otp.DeliverySent, "SM1", true},
+		{otp.DeliveryDelivered, "SM1", true},
+		{otp.DeliverySent, "SM1", false},          // late
+		{otp.DeliveryUndelivered, "SM1", false},   // final is final
+		{otp.DeliveryDelivered, "SMother", false}, // another message
+	} {
+		if got := update(f.store.RecordCallback, 1, tc.st, tc.sid, 0); got != tc.want {
+			t.Fatalf("callback %s %s: %v", tc.st, tc.sid, got)
+		}
 	}
 	got, _ := f.svc.Get(ctx, v.ID)
-	if got.Delivery.Status != otp.DeliveryQueued || got.Delivery.MessageSID != "" {
+	if got.Delivery.Status != otp.DeliveryDelivered || got.Delivery.MessageSID != "SM1" {
 		t.Fatalf("delivery %+v", got.Delivery)
 	}
-	ok, _ = f.store.RecordDelivery(ctx, tag, v.ID, 2, otp.Delivery{Status: otp.DeliveryFailed, ErrorCode: 21211, UpdatedAt: now})
+
+	// A resend supersedes attempt 1's task; a refused attempt is released.
+	f.clock.Advance(time.Minute)
+	f.svc.Start(ctx, num, "")
+	if c := claim(3); c.Outcome != otp.ClaimSkip || c.Reason != "rolled_back" {
+		t.Fatalf("claim of a future attempt: %+v", c)
+	}
+	if c := claim(2); c.Outcome != otp.ClaimSend {
+		t.Fatalf("claim 2: %+v", c)
+	}
+	if err := f.store.ReleaseSend(ctx, tag, v.ID, 2, f.clock.Now(), 20500); err != nil {
+		t.Fatal(err)
+	}
+	if c := claim(2); c.Outcome != otp.ClaimSend || c.Claims != 2 {
+		t.Fatalf("claim after release: %+v", c)
+	}
+	update(f.store.RecordAttempt, 2, otp.DeliveryFailed, "", 21211)
 	got, _ = f.svc.Get(ctx, v.ID)
-	if !ok || got.Delivery.Status != otp.DeliveryFailed || got.Delivery.ErrorCode != 21211 {
-		t.Fatalf("delivery %+v", got.Delivery)
+	if len(got.Attempts) != 2 || got.Attempts[0].Status != otp.DeliveryDelivered ||
+		got.Delivery.Status != otp.DeliveryFailed || got.Delivery.ErrorCode != 21211 || got.Attempts[1].Attempt != 2 {
+		t.Fatalf("attempts %+v delivery %+v", got.Attempts, got.Delivery)
+	}
+
+	// Attempt 1 has a MessageSid; its task re-run would not send.
+	if c := claim(1); c.Outcome != otp.ClaimAlreadySent {
+		t.Fatalf("re-run of attempt 1: %+v", c)
+	}
+	f.svc.Cancel(ctx, v.ID)
+	if c := claim(2); c.Outcome != otp.ClaimSkip || c.Reason != "canceled" {
+		t.Fatalf("claim after cancel: %+v", c)
+	}
+	unknown, _ := f.codec.NewID(tag)
+	if c, _ := f.store.ClaimSend(ctx, tag, unknown, 1, f.clock.Now(), stale); c.Outcome != otp.ClaimSkip || c.Reason != "gone" {
+		t.Fatalf("claim of unknown: %+v", c)
+	}
+	v2, _, _ := f.svc.Start(ctx, "+14155550000", "")
+	tag2, _ := otp.TagOfID(v2.ID)
+	f.clock.Advance(testPolicy.TTL)
+	if c, _ := f.store.ClaimSend(ctx, tag2, v2.ID, 1, f.clock.Now(), stale); c.Outcome != otp.ClaimSkip || c.Reason != "expired" {
+		t.Fatalf("claim after expiry: %+v", c)
 	}
 }
 

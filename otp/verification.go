@@ -46,6 +46,8 @@ type Verification struct {
 	CreatedAt     time.Time `json:"createdAt"`
 	ExpiresAt     time.Time `json:"expiresAt"`
 	Delivery      Delivery  `json:"delivery"`
+	// Attempts lists every send, oldest first; Delivery is the last one's.
+	Attempts []Attempt `json:"attempts"`
 	// LastSendAt is the time of the latest send; it drives the cooldown.
 	LastSendAt time.Time `json:"-"`
 }
@@ -55,6 +57,20 @@ type Delivery struct {
 	Status     DeliveryStatus `json:"status"`
 	MessageSID string         `json:"messageSid,omitempty"`
 	ErrorCode  int            `json:"errorCode,omitempty"`
+	// Reason says why a send ended without an SMS (expired, canceled,
+	// superseded, twilio_error …) or that it is being retried.
+	Reason    string    `json:"reason,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Attempt is one send (the first or a resend) and what became of its SMS.
+type Attempt struct {
+	Attempt    int            `json:"attempt"`
+	QueuedAt   time.Time      `json:"queuedAt"`
+	Status     DeliveryStatus `json:"status"`
+	MessageSID string         `json:"messageSid,omitempty"`
+	ErrorCode  int            `json:"errorCode,omitempty"`
+	Reason     string         `json:"reason,omitempty"`
 	UpdatedAt  time.Time      `json:"updatedAt"`
 }
 

@@ -5,30 +5,75 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 
 	"github.com/otpd/otpd/otp"
 )
 
+// HandlerConfig configures the send handler.
+type HandlerConfig struct {
+	// Template is the SMS text; "{code}" is replaced by the code.
+	Template string
+	// StatusCallback is the absolute URL of the API's Twilio status webhook
+	// ("" sends none). The handler adds the verification and attempt to it.
+	StatusCallback string
+	// StaleClaim is how old a claim must be before another run presumes its
+	// owner died mid-request and sends again. It must exceed the gateway's
+	// HTTP timeout, so a slow but live request is never duplicated.
+	StaleClaim time.Duration
+	// Limiter and Rate cap SMS per second across every worker process;
+	// a nil Limiter means no cap.
+	Limiter *redis_rate.Limiter
+	Rate    redis_rate.Limit
+}
+
+// RateLimitKey is the Redis key of the global send rate (redis_rate adds
+// its "rate:" prefix).
+const RateLimitKey = "otp:sms"
+
 // SendHandler delivers one send attempt.
 type SendHandler struct {
-	store    *otp.Store
-	codec    *otp.Codec
-	sender   otp.Sender
-	template string
-	now      func() time.Time
-	log      *slog.Logger
+	store  *otp.Store
+	codec  *otp.Codec
+	sender otp.Sender
+	cfg    HandlerConfig
+	now    func() time.Time
+	log    *slog.Logger
 }
 
-// NewSendHandler wires the handler. template contains "{code}".
-func NewSendHandler(store *otp.Store, codec *otp.Codec, sender otp.Sender, template string, now func() time.Time, log *slog.Logger) *SendHandler {
-	return &SendHandler{store: store, codec: codec, sender: sender, template: template, now: now, log: log}
+// NewSendHandler wires the handler.
+func NewSendHandler(store *otp.Store, codec *otp.Codec, sender otp.Sender, cfg HandlerConfig, now func() time.Time, log *slog.Logger) *SendHandler {
+	if cfg.StaleClaim <= 0 {
+		cfg.StaleClaim = 15 * time.Second
+	}
+	return &SendHandler{store: store, codec: codec, sender: sender, cfg: cfg, now: now, log: log}
 }
 
-// ProcessTask implements asynq.Handler.
+// DeferError asks for the task to run again after Wait. It is not a
+// failure: asynq's retry count does not grow (see IsFailure).
+type DeferError struct {
+	Wait time.Duration
+	Why  string
+}
+
+func (e *DeferError) Error() string { return fmt.Sprintf("deferred %s: %s", e.Wait, e.Why) }
+
+// IsFailure tells asynq which errors count against MaxRetry.
+func IsFailure(err error) bool {
+	var d *DeferError
+	return err != nil && !errors.As(err, &d) && !errors.Is(err, asynq.RevokeTask)
+}
+
+// ProcessTask implements asynq.Handler. The order of checks is the
+// guarantee: nothing reaches Twilio unless the verification is pending, its
+// code alive, this attempt the latest, the global rate allows it and this
+// run holds the attempt's claim.
 func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := ParseSendPayload(t.Payload())
 	if err != nil {
@@ -37,74 +82,114 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	tag, _ := otp.TagOfID(p.ID)
 	log := h.log.With("verification", p.ID, "attempt", p.Attempt)
 
-	v, sealed, err := h.store.GetForSend(ctx, tag, p.ID, h.now())
-	if errors.Is(err, otp.ErrNotFound) {
-		// Rolled back after a failed enqueue, or gone past retention.
-		log.InfoContext(ctx, "send skipped: verification not found")
-		return nil
+	if h.cfg.Limiter != nil {
+		res, err := h.cfg.Limiter.Allow(ctx, RateLimitKey, h.cfg.Rate)
+		if err != nil {
+			return fmt.Errorf("%w: rate limiter: %w", otp.ErrUnavailable, err)
+		}
+		if res.Allowed == 0 {
+			return &DeferError{Wait: res.RetryAfter, Why: "global SMS rate limit"}
+		}
 	}
+
+	now := h.now()
+	c, err := h.store.ClaimSend(ctx, tag, p.ID, p.Attempt, now, h.cfg.StaleClaim)
 	if err != nil {
 		return err
 	}
-	switch {
-	case v.Status != otp.StatusPending || sealed == "":
-		log.InfoContext(ctx, "send skipped: verification no longer pending", "status", v.Status)
+	switch c.Outcome {
+	case otp.ClaimSkip:
+		// Not archived, not retried: the verification no longer needs this
+		// SMS. The attempt says why.
+		if c.Reason != "gone" && c.Reason != "rolled_back" {
+			h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: c.Reason})
+		}
+		log.InfoContext(ctx, "send skipped", "reason", c.Reason)
 		return nil
-	case p.Attempt < v.SendAttempts:
-		// A newer resend of the same code is queued: one SMS is enough.
-		log.InfoContext(ctx, "send skipped: superseded by a newer send", "sends", v.SendAttempts)
+	case otp.ClaimAlreadySent:
+		log.InfoContext(ctx, "send skipped: an earlier run's SMS was accepted", "message_sid", c.MessageSID)
 		return nil
-	case p.Attempt > v.SendAttempts:
-		// The resend that enqueued this task was rolled back.
-		log.InfoContext(ctx, "send skipped: attempt was rolled back")
-		return nil
+	case otp.ClaimBusy:
+		return &DeferError{Wait: c.Wait, Why: "another run holds this attempt"}
 	}
-	left := v.ExpiresAt.Sub(h.now())
-	if left <= 0 {
-		log.InfoContext(ctx, "send skipped: code expired")
-		return nil
+	if c.Claims > 1 {
+		log.WarnContext(ctx, "taking over a send whose earlier run died mid-request: the number may get the code twice", "claims", c.Claims)
 	}
-	code, err := h.codec.Open(p.ID, sealed)
+
+	code, err := h.codec.Open(p.ID, c.Sealed)
 	if err != nil {
-		h.record(ctx, log, tag, p, otp.Delivery{Status: otp.DeliveryFailed})
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: "undecryptable"})
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-
-	r, err := h.sender.Send(ctx, otp.Message{
-		To:       v.To,
-		Body:     strings.Replace(h.template, "{code}", code, 1),
-		ValidFor: left,
+	// The request never outlives the code, whatever the task deadline says.
+	sctx, cancel := context.WithDeadline(ctx, c.ExpiresAt)
+	defer cancel()
+	r, err := h.sender.Send(sctx, otp.Message{
+		To:             c.To,
+		Body:           strings.Replace(h.cfg.Template, "{code}", code, 1),
+		ValidFor:       c.ExpiresAt.Sub(now),
+		StatusCallback: h.callbackURL(p),
 	})
-	if err != nil {
-		var se *otp.SendError
-		permanent := errors.As(err, &se) && se.Permanent
-		retried, ok1 := asynq.GetRetryCount(ctx)
-		maxRetry, ok2 := asynq.GetMaxRetry(ctx)
-		lastTry := ok1 && ok2 && retried >= maxRetry
-		if permanent || lastTry {
-			d := otp.Delivery{Status: otp.DeliveryFailed}
-			if se != nil {
-				d.ErrorCode = se.Code
-			}
-			h.record(ctx, log, tag, p, d)
-			log.WarnContext(ctx, "send failed for good", "err", err, "permanent", permanent)
-			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-		}
-		log.WarnContext(ctx, "send failed, will retry", "err", err, "retried", retried)
-		return err
+	if err == nil {
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: r.Status, MessageSID: r.MessageSID})
+		log.InfoContext(ctx, "sms accepted", "message_sid", r.MessageSID)
+		return nil
 	}
-	h.record(ctx, log, tag, p, otp.Delivery{Status: r.Status, MessageSID: r.MessageSID})
-	log.InfoContext(ctx, "sms accepted", "message_sid", r.MessageSID)
-	return nil
+	return h.failed(ctx, log, tag, p, c, err)
 }
 
-func (h *SendHandler) record(ctx context.Context, log *slog.Logger, tag string, p SendPayload, d otp.Delivery) {
-	d.UpdatedAt = h.now()
-	// The SMS has left (or failed for good): recording must not be undone
-	// by a deadline that passes right now.
+func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, p SendPayload, c otp.Claim, err error) error {
+	var se *otp.SendError
+	errors.As(err, &se)
+	code := 0
+	if se != nil {
+		code = se.Code
+	}
+	if se != nil && se.Permanent {
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: code, Reason: "twilio_error"})
+		log.WarnContext(ctx, "twilio refused the message", "err", err)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	// Twilio answered, so it did not take the message: the retry may send
+	// at once. Without an answer (timeout, reset) the message may have
+	// gone out, and the claim stays until it is stale.
+	if se != nil && se.HTTPStatus != 0 {
+		if rerr := h.store.ReleaseSend(context.WithoutCancel(ctx), tag, p.ID, p.Attempt, h.now(), code); rerr != nil {
+			log.ErrorContext(ctx, "release claim", "err", rerr)
+		}
+	}
+	retried, ok1 := asynq.GetRetryCount(ctx)
+	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+	next := h.now().Add(minRetryDelay(retried, err))
+	switch {
+	case !next.Before(c.ExpiresAt):
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: code, Reason: "expired"})
+		log.WarnContext(ctx, "send failed and the code expires before another try", "err", err)
+		return fmt.Errorf("%w: %w", err, asynq.RevokeTask)
+	case ok1 && ok2 && retried >= maxRetry:
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: code, Reason: "retries_exhausted"})
+		log.WarnContext(ctx, "send failed for good", "err", err)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	log.WarnContext(ctx, "send failed, will retry", "err", err, "retried", retried)
+	return err
+}
+
+func (h *SendHandler) callbackURL(p SendPayload) string {
+	if h.cfg.StatusCallback == "" {
+		return ""
+	}
+	q := url.Values{"v": {p.ID}, "a": {strconv.Itoa(p.Attempt)}}
+	return h.cfg.StatusCallback + "?" + q.Encode()
+}
+
+func (h *SendHandler) record(ctx context.Context, log *slog.Logger, tag string, p SendPayload, u otp.AttemptUpdate) {
+	u.At = h.now()
+	// The SMS has left (or failed for good): recording must not be lost
+	// to a deadline that passes right now.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if _, err := h.store.RecordDelivery(rctx, tag, p.ID, p.Attempt, d); err != nil {
-		log.ErrorContext(ctx, "record delivery", "err", err)
+	if _, err := h.store.RecordAttempt(rctx, tag, p.ID, p.Attempt, u); err != nil {
+		log.ErrorContext(ctx, "record attempt", "err", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -86,7 +87,10 @@ func newFixture(t *testing.T) *fixture {
 	f.svc = otp.NewService(codec, f.store, tasks.NewQueue(asynq.NewClientFromRedisClient(rdb)), otp.Policy{
 		TTL: 10 * time.Minute, Retention: time.Hour, Cooldown: 30 * time.Second, MaxSends: 5, MaxChecks: 5, DefaultRegion: "US",
 	}, f.clock.Now, log)
-	f.handler = tasks.NewSendHandler(f.store, codec, sender, "Your verification code is: {code}", f.clock.Now, log)
+	f.handler = tasks.NewSendHandler(f.store, codec, sender, tasks.HandlerConfig{
+		Template: "Your verification code is: {code}", StaleClaim: 15 * time.Second,
+		StatusCallback: "https://otp.example" + tasks.StatusCallbackPath,
+	}, f.clock.Now, log)
 	return f
 }
 
@@ -138,6 +142,13 @@ func TestSendDeliversTheCode(t *testing.T) {
 	if d.Status != otp.DeliverySending || d.MessageSID != reqs[0].SID {
 		t.Fatalf("delivery %+v", d)
 	}
+	if cb := reqs[0].Form.Get("StatusCallback"); cb != "https://otp.example/v1/webhooks/twilio/status?a=1&v="+v.ID {
+		t.Fatalf("StatusCallback %q", cb)
+	}
+	// A re-run of the same task (asynq is at-least-once) sends nothing.
+	if err := f.handler.ProcessTask(ctx, ts[0]); err != nil || len(f.fake.Requests()) != 1 {
+		t.Fatalf("re-run: %v, %d requests", err, len(f.fake.Requests()))
+	}
 	// The payload names the attempt, never the code.
 	if strings.Contains(string(ts[0].Payload()), code) {
 		t.Fatal("payload contains the code")
@@ -147,22 +158,23 @@ func TestSendDeliversTheCode(t *testing.T) {
 func TestSendSkips(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name  string
-		setup func(f *fixture, v otp.Verification)
+		name   string
+		reason string // recorded on the attempt; "" when nothing is left to record on
+		setup  func(f *fixture, v otp.Verification)
 	}{
-		{"canceled", func(f *fixture, v otp.Verification) { f.svc.Cancel(ctx, v.ID) }},
-		{"expired", func(f *fixture, v otp.Verification) { f.clock.Advance(11 * time.Minute) }},
-		{"approved", func(f *fixture, v otp.Verification) {
+		{"canceled", "canceled", func(f *fixture, v otp.Verification) { f.svc.Cancel(ctx, v.ID) }},
+		{"expired", "expired", func(f *fixture, v otp.Verification) { f.clock.Advance(11 * time.Minute) }},
+		{"approved", "approved", func(f *fixture, v otp.Verification) {
 			tag, _ := otp.TagOfID(v.ID)
 			_, sealed, _ := f.store.GetForSend(ctx, tag, v.ID, f.clock.Now())
 			code, _ := f.codec.Open(v.ID, sealed)
 			f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code})
 		}},
-		{"superseded by a resend", func(f *fixture, v otp.Verification) {
+		{"superseded by a resend", "superseded", func(f *fixture, v otp.Verification) {
 			f.clock.Advance(time.Minute)
 			f.svc.Start(ctx, num, "")
 		}},
-		{"gone", func(f *fixture, v otp.Verification) { f.rdb.FlushAll(ctx) }},
+		{"gone", "", func(f *fixture, v otp.Verification) { f.rdb.FlushAll(ctx) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -174,6 +186,12 @@ func TestSendSkips(t *testing.T) {
 			}
 			if n := len(f.fake.Requests()); n != 0 {
 				t.Fatalf("%d requests reached Twilio", n)
+			}
+			if tc.reason != "" {
+				got, _ := f.svc.Get(ctx, v.ID)
+				if a := got.Attempts[0]; a.Status != otp.DeliveryFailed || a.Reason != tc.reason {
+					t.Fatalf("attempt 1: %+v", a)
+				}
 			}
 		})
 	}
@@ -201,10 +219,56 @@ func TestSendFailures(t *testing.T) {
 		if err == nil || errors.Is(err, asynq.SkipRetry) {
 			t.Fatalf("want retryable error, got %v", err)
 		}
-		if d := tasks.RetryDelay(0, err, nil); d != 7*time.Second {
+		if d := tasks.RetryDelay(0, err, nil); d != 8*time.Second {
 			t.Fatalf("Retry-After not honoured: %v", d)
 		}
-		if d := f.delivery(t, v.ID); d.Status != otp.DeliveryQueued {
+		if d := f.delivery(t, v.ID); d.Status != otp.DeliveryQueued || d.ErrorCode != 20503 || d.Reason != "retrying" {
+			t.Fatalf("delivery %+v", d)
+		}
+		// Twilio answered, so nothing was sent: the retry sends at once.
+		if err := f.handler.ProcessTask(ctx, f.tasks(t)[0]); err != nil || len(f.fake.Accepted()) != 1 {
+			t.Fatalf("retry: %v", err)
+		}
+	})
+	t.Run("no answer keeps the claim until it is stale", func(t *testing.T) {
+		f := newFixture(t)
+		f.svc.Start(ctx, num, "")
+		task := f.tasks(t)[0]
+		hold := make(chan struct{})
+		f.fake.Script(twiliofake.Response{Hold: hold})
+		tctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := f.handler.ProcessTask(tctx, task) // the request times out: did Twilio take it?
+		cancel()
+		close(hold)
+		if err == nil || errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("want retryable error, got %v", err)
+		}
+		var de *tasks.DeferError
+		err = f.handler.ProcessTask(ctx, task)
+		if !errors.As(err, &de) || de.Wait != 15*time.Second {
+			t.Fatalf("re-run within the HTTP timeout must wait: %v", err)
+		}
+		if tasks.IsFailure(err) {
+			t.Fatal("a deferral counted as a failure")
+		}
+		f.clock.Advance(16 * time.Second)
+		if err := f.handler.ProcessTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(f.fake.Accepted()); n != 2 {
+			t.Fatalf("%d accepted: at most one duplicate, and here exactly one", n)
+		}
+	})
+	t.Run("failure too close to expiry ends the task quietly", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		f.clock.Advance(10*time.Minute - 500*time.Millisecond)
+		f.fake.Script(twiliofake.Response{Status: 500, Code: 20500})
+		err := f.handler.ProcessTask(ctx, f.tasks(t)[0])
+		if !errors.Is(err, asynq.RevokeTask) {
+			t.Fatalf("want RevokeTask, got %v", err)
+		}
+		if d := f.delivery(t, v.ID); d.Status != otp.DeliveryFailed || d.Reason != "expired" {
 			t.Fatalf("delivery %+v", d)
 		}
 	})
@@ -216,6 +280,28 @@ func TestSendFailures(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestGlobalRateLimitDefers(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	h := tasks.NewSendHandler(f.store, f.codec, nil, tasks.HandlerConfig{
+		Template: "{code}", Limiter: redis_rate.NewLimiter(f.rdb), Rate: redis_rate.PerSecond(1),
+	}, f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.svc.Start(ctx, num, "")
+	// Another worker used this second's budget; the handler is refused
+	// before it would need a sender (it has none).
+	if _, err := redis_rate.NewLimiter(f.rdb).Allow(ctx, tasks.RateLimitKey, redis_rate.PerSecond(1)); err != nil {
+		t.Fatal(err)
+	}
+	err := h.ProcessTask(ctx, f.tasks(t)[0])
+	var de *tasks.DeferError
+	if !errors.As(err, &de) || de.Wait <= 0 || de.Wait > time.Second || tasks.IsFailure(err) {
+		t.Fatalf("want a deferral within 1s, got %v", err)
+	}
+	if d := tasks.RetryDelay(3, err, nil); d != de.Wait {
+		t.Fatalf("RetryDelay ignores the limiter's wait: %v", d)
+	}
 }
 
 func TestRetryDelay(t *testing.T) {

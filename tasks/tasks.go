@@ -19,8 +19,14 @@ import (
 // TypeSendSMS is the task type of one send attempt.
 const TypeSendSMS = "otp:send_sms"
 
+// StatusCallbackPath is the API route that receives Twilio's delivery
+// reports; the worker sends PUBLIC_URL + this as each message's callback.
+const StatusCallbackPath = "/v1/webhooks/twilio/status"
+
 // QueueName is the asynq queue OTP sends go through.
 const QueueName = "otp"
+
+const deadlineGrace = 5 * time.Second
 
 // MaxRetry bounds retries; the task deadline (the code's expiry) usually
 // ends them first.
@@ -44,7 +50,10 @@ func NewSendTask(job otp.SendJob) (*asynq.Task, []asynq.Option, error) {
 	return asynq.NewTask(TypeSendSMS, payload), []asynq.Option{
 		asynq.Queue(QueueName),
 		asynq.TaskID(job.ID + ":" + strconv.Itoa(job.Attempt)),
-		asynq.Deadline(job.ExpiresAt),
+		// A little past expiry: the handler itself stops at expiry and ends
+		// the task quietly, rather than have asynq cancel it mid-request and
+		// archive it as a failure.
+		asynq.Deadline(job.ExpiresAt.Add(deadlineGrace)),
 		asynq.MaxRetry(MaxRetry),
 	}, nil
 }
@@ -85,13 +94,33 @@ func (q *Queue) EnqueueSend(ctx context.Context, job otp.SendJob) error {
 // minutes-scale default, because a code is useless after OTP_TTL. It grows
 // 1s, 2s, 4s … capped at 30s, with ±25% jitter so a Twilio outage does not
 // end in a synchronized stampede; a gateway's Retry-After wins when longer.
+// A deferred task (rate limit, busy claim) waits exactly as long as asked.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	d := time.Second << min(n, 5)
-	d = min(d, 30*time.Second)
-	d = d*3/4 + time.Duration(jitter(int64(d/2)))
-	var se *otp.SendError
-	if errors.As(err, &se) && se.RetryAfter > d {
-		d = se.RetryAfter
+	var de *DeferError
+	if errors.As(err, &de) {
+		return max(de.Wait, 10*time.Millisecond)
+	}
+	base := backoff(n)
+	d := base*3/4 + time.Duration(jitter(int64(base/2)))
+	if ra := retryAfter(err); ra > 0 {
+		// asynq schedules retries in whole Unix seconds, rounding down, so
+		// a retry may run up to 1s early; Twilio's Retry-After is a floor.
+		d = max(d, ra+time.Second)
 	}
 	return d
+}
+
+// minRetryDelay is the shortest delay RetryDelay can return for n and err.
+func minRetryDelay(n int, err error) time.Duration {
+	return max(backoff(n)*3/4, retryAfter(err))
+}
+
+func backoff(n int) time.Duration { return min(time.Second<<min(n, 5), 30*time.Second) }
+
+func retryAfter(err error) time.Duration {
+	var se *otp.SendError
+	if errors.As(err, &se) {
+		return se.RetryAfter
+	}
+	return 0
 }

@@ -26,8 +26,7 @@ type Config struct {
 	MessagingServiceSID string
 	// APIURL replaces https://api.twilio.com: a fake in tests, a gateway or
 	// an egress proxy in production.
-	APIURL         string
-	StatusCallback string // sent as StatusCallback when not empty
+	APIURL string
 	// Timeout bounds one HTTP request. It must stay well under the worker's
 	// shutdown timeout so an in-flight send finishes before asynq gives up.
 	Timeout   time.Duration
@@ -90,8 +89,8 @@ func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	} else {
 		p.SetFrom(s.cfg.From)
 	}
-	if s.cfg.StatusCallback != "" {
-		p.SetStatusCallback(s.cfg.StatusCallback)
+	if m.StatusCallback != "" {
+		p.SetStatusCallback(m.StatusCallback)
 	}
 	if secs := int(m.ValidFor / time.Second); secs > 0 {
 		p.SetValidityPeriod(min(secs, maxValidity))

@@ -34,8 +34,9 @@ var msg = otp.Message{To: "+14155552671", Body: "Your verification code is: 1234
 func TestSendFields(t *testing.T) {
 	fake := twiliofake.Start(sid, token)
 	defer fake.Close()
-	r, err := newSender(t, fake, func(c *twilio.Config) { c.StatusCallback = "https://otp.example/v1/webhooks/twilio/status" }).
-		Send(context.Background(), msg)
+	m := msg
+	m.StatusCallback = "https://otp.example/v1/webhooks/twilio/status"
+	r, err := newSender(t, fake, nil).Send(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
 	}

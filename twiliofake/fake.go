@@ -54,6 +54,14 @@ type Server struct {
 	script   []Response
 	requests []Request
 	changed  chan struct{}
+	inFlight int
+}
+
+// InFlight is the number of requests received and not yet answered.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight
 }
 
 // Start runs a fake on a loopback port. The SID and token must be
@@ -147,6 +155,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		resp, s.script = s.script[0], s.script[1:]
 	}
 	delay := s.latency + resp.Delay
+	s.inFlight++
 	s.mu.Unlock()
 
 	if delay > 0 {
@@ -192,6 +201,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
+	s.inFlight--
 	s.requests = append(s.requests, rec)
 	close(s.changed)
 	s.changed = make(chan struct{})

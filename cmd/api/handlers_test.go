@@ -267,7 +267,7 @@ func TestCheck(t *testing.T) {
 	cases := []struct {
 		name   string
 		before func(t *testing.T, e env) // runs after the code was sent
-		code   func(e env) string       // code to submit
+		code   func(e env) string        // code to submit
 		status int
 		valid  bool
 		state  otp.Status

@@ -7,10 +7,14 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/tasks"
 )
 
 // newHandler lists the whole API.
-func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength int) http.Handler {
+// webhookConfig is what the Twilio status callback needs to check signatures.
+type webhookConfig struct{ PublicURL, AuthToken string }
+
+func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength int, hooks webhookConfig) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -23,6 +27,9 @@ func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength
 
 	r.GET("/healthz", handleHealthz())
 	r.GET("/readyz", handleReadyz(svc))
+
+	// Twilio signs its callbacks; no bearer key.
+	r.POST(tasks.StatusCallbackPath, handleTwilioStatus(svc, hooks.PublicURL, hooks.AuthToken))
 
 	authed := r.Group("/", requireAPIKey(apiKeys), bounded())
 	authed.POST("/v1/verifications", handleStart(svc))

@@ -54,7 +54,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	}, time.Now, log)
 
 	srv := &http.Server{
-		Handler:           newHandler(log, svc, cfg.APIKeys, codec.Length()),
+		Handler:           newHandler(log, svc, cfg.APIKeys, codec.Length(), webhookConfig{PublicURL: cfg.PublicURL, AuthToken: cfg.TwilioAuthToken}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      15 * time.Second,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 
 	"github.com/otpd/otpd/config"
@@ -59,14 +60,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	}
 	var sender otp.Sender
 	if cfg.TwilioConfigured() {
-		callback := ""
-		if cfg.PublicURL != "" {
-			callback = cfg.PublicURL + "/v1/webhooks/twilio/status"
-		}
 		sender, err = twilio.New(twilio.Config{
 			AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
 			From: cfg.TwilioPhoneNumber, MessagingServiceSID: cfg.TwilioMessagingServiceSID,
-			APIURL: cfg.TwilioAPIURL, StatusCallback: callback, Timeout: cfg.TwilioTimeout,
+			APIURL: cfg.TwilioAPIURL, Timeout: cfg.TwilioTimeout,
 		})
 		if err != nil {
 			return err
@@ -76,7 +73,23 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		sender = devsms.New(log)
 	}
 
-	handler := tasks.NewSendHandler(otp.NewStore(rdb), codec, sender, cfg.MessageTemplate, time.Now, log)
+	hcfg := tasks.HandlerConfig{
+		Template: cfg.MessageTemplate,
+		// A claim younger than the HTTP timeout may belong to a live request;
+		// only past it (plus slack for clock skew between workers) is the
+		// owner presumed dead and the SMS sent again.
+		StaleClaim: cfg.TwilioTimeout + 5*time.Second,
+	}
+	if cfg.PublicURL != "" && cfg.TwilioConfigured() {
+		hcfg.StatusCallback = cfg.PublicURL + tasks.StatusCallbackPath
+	}
+	if cfg.SMSRateLimit > 0 {
+		hcfg.Limiter = redis_rate.NewLimiter(rdb)
+		// Burst 1: messages are spaced evenly, as Twilio's per-sender queue
+		// would space them anyway, instead of n at once then a pause.
+		hcfg.Rate = redis_rate.Limit{Rate: cfg.SMSRateLimit, Period: time.Second, Burst: 1}
+	}
+	handler := tasks.NewSendHandler(otp.NewStore(rdb), codec, sender, hcfg, time.Now, log)
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeSendSMS, handler)
 
@@ -84,6 +97,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		Concurrency:       cfg.WorkerConcurrency,
 		Queues:            map[string]int{tasks.QueueName: 1},
 		RetryDelayFunc:    tasks.RetryDelay,
+		IsFailure:         tasks.IsFailure,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		TaskCheckInterval: 50 * time.Millisecond, // an idle worker picks up a new OTP within ~50 ms
 		// Retries wait seconds, not minutes: move due retries to the queue promptly.
@@ -91,7 +105,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		Logger:                   asynqLogger{log},
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err)
+			if tasks.IsFailure(err) {
+				log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err)
+			}
 		}),
 	})
 	if err := srv.Start(mux); err != nil {

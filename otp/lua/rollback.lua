@@ -5,7 +5,7 @@
 -- ARGV[1] outcome of start (1 created, 2 resent)   ARGV[2] verification id
 -- ARGV[3] sends after start
 -- created: ARGV[4] previous id or ""   ARGV[5] retention ms for its pointer
--- resent:  ARGV[4..8] last, ds, du, sid, ec before the resend
+-- resent:  ARGV[4] the last-send time before the resend
 -- Returns 1 when undone, 0 when state moved on meanwhile (left alone).
 if ARGV[1] == '1' then
   if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
@@ -18,6 +18,6 @@ if ARGV[1] == '1' then
   return 1
 end
 if redis.call('HGET', KEYS[2], 'sends') ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[2], 'sends', tonumber(ARGV[3]) - 1, 'last', ARGV[4],
-  'ds', ARGV[5], 'du', ARGV[6], 'sid', ARGV[7], 'ec', ARGV[8])
+redis.call('HSET', KEYS[2], 'sends', tonumber(ARGV[3]) - 1, 'last', ARGV[4])
+redis.call('HDEL', KEYS[2], 'a' .. ARGV[3])
 return 1

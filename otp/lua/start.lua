@@ -9,7 +9,9 @@
 -- Returns {outcome, retry_after_ms, id, fields, undo}
 --   outcome  1 created, 2 resent, -1 cooldown, -2 max sends, -3 max checks
 --   undo     what rollback needs: created -> the previous id or "";
---            resent -> {last, ds, du, sid, ec} before the resend
+--            resent -> the previous last-send time
+-- Each send attempt n gets field a<n>, "queuedAt|claimedAt|claims|sid|
+-- status|errorCode|updatedAt|reason" (see attempt.lua).
 --   id, fields  the verification's id and HGETALL (absent on refusals)
 local now = tonumber(ARGV[3])
 local cur = redis.call('GET', KEYS[1])
@@ -18,7 +20,7 @@ if cur then
   prev = cur
   local vkey = ARGV[1] .. 'v:' .. cur
   local ckey = ARGV[1] .. 'c:' .. cur
-  local f = redis.call('HMGET', vkey, 'st', 'exp', 'sends', 'last', 'ds', 'du', 'sid', 'ec')
+  local f = redis.call('HMGET', vkey, 'st', 'exp', 'sends', 'last')
   local st, exp = f[1], tonumber(f[2])
   if st == 'pending' and exp and now < exp and redis.call('EXISTS', ckey) == 1 then
     local sends, last = tonumber(f[3]), tonumber(f[4])
@@ -29,8 +31,8 @@ if cur then
     if wait > 0 then
       return {-1, wait}
     end
-    redis.call('HSET', vkey, 'sends', sends + 1, 'last', now, 'ds', 'queued', 'du', now, 'sid', '', 'ec', '0')
-    return {2, 0, cur, redis.call('HGETALL', vkey), {f[4], f[5] or '', f[6] or '', f[7] or '', f[8] or '0'}}
+    redis.call('HSET', vkey, 'sends', sends + 1, 'last', now, 'a' .. (sends + 1), now .. '|0|0||queued|0|' .. now .. '|')
+    return {2, 0, cur, redis.call('HGETALL', vkey), f[4]}
   end
   if st == 'max_attempts_reached' and exp and now < exp then
     -- A new code must not reset the failure count: the number stays locked
@@ -46,7 +48,7 @@ local ttl = tonumber(ARGV[4])
 local keep = ttl + tonumber(ARGV[5])
 redis.call('HSET', KEYS[2], 'to', ARGV[10], 'ch', ARGV[11], 'st', 'pending',
   'sends', 1, 'checks', 0, 'cr', now, 'exp', now + ttl, 'last', now,
-  'ds', 'queued', 'du', now, 'sid', '', 'ec', '0')
+  'a1', now .. '|0|0||queued|0|' .. now .. '|')
 redis.call('PEXPIRE', KEYS[2], keep)
 redis.call('HSET', KEYS[3], 'h', ARGV[8], 'e', ARGV[9])
 redis.call('PEXPIRE', KEYS[3], ttl)
