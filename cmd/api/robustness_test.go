@@ -150,6 +150,8 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 		{"GET", "/v2/verifications", 404, "not_found", ""},
 		{"POST", "/v1/verifications/a/b/c", 404, "not_found", ""},
 		{"GET", "/V1/verifications/x", 404, "not_found", ""},
+		{"POST", "/v1/verifications/", 404, "not_found", ""}, // a problem, not a redirect
+		{"GET", "/healthz/", 404, "not_found", ""},
 		{"GET", "/v1/verifications", 405, "method_not_allowed", "POST"},
 		{"DELETE", "/v1/verifications/VE0123456789ab0123456789abcdef0123", 405, "method_not_allowed", "GET"},
 		{"GET", "/v1/verifications/VE0123456789ab0123456789abcdef0123/cancel", 405, "method_not_allowed", "POST"},
