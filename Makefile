@@ -19,8 +19,7 @@ vet:
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePhone$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeStart$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCheck$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
 
 bench: ## Go micro-benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./otp ./tasks ./cmd/api

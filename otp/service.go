@@ -81,21 +81,31 @@ func (s *Service) Start(ctx context.Context, to, channel string) (v Verification
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
 	})
 	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			// The script may have run with only its reply lost: remove what
+			// it would have created, or the client's retry meets a cooldown
+			// on a verification whose SMS was never queued.
+			s.undo(ctx, func(ctx context.Context) error { return s.store.RollbackCreated(ctx, tag, phone.E164, id) })
+		}
 		return v, false, err
 	}
 	v = res.Verification
 	job := SendJob{ID: v.ID, Attempt: v.SendAttempts, ExpiresAt: v.ExpiresAt}
 	if err := s.queue.EnqueueSend(ctx, job); err != nil {
 		// The client gets 503 and may retry: leave no half-made send behind.
-		// The request context may be what failed, so undo on a fresh one.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if rerr := s.store.Rollback(rctx, tag, res, s.policy.Retention); rerr != nil {
-			s.log.ErrorContext(ctx, "rollback after failed enqueue", "verification", v.ID, "err", rerr)
-		}
+		s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res, s.policy.Retention) })
 		return Verification{}, false, fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
 	}
 	return v, res.Created, nil
+}
+
+// undo runs a rollback on a fresh context: the request's may be what failed.
+func (s *Service) undo(ctx context.Context, rollback func(context.Context) error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := rollback(rctx); err != nil {
+		s.log.ErrorContext(ctx, "rollback of a failed send", "err", err)
+	}
 }
 
 // CheckRequest names a verification by ID or by number, with the code typed.

@@ -102,6 +102,17 @@ func (s *Store) Rollback(ctx context.Context, tag string, r StartResult, retenti
 	return nil
 }
 
+// RollbackCreated undoes a Start that may or may not have created
+// verification id (its reply was lost): if the number points at id, the
+// verification is removed; otherwise nothing happens.
+func (s *Store) RollbackCreated(ctx context.Context, tag, to, id string) error {
+	keys := []string{numberKey(tag, to), verificationKey(tag, id), codeKey(tag, id)}
+	if err := rollbackScript.Run(ctx, s.rdb, keys, "1", id, 1, "", 0).Err(); err != nil {
+		return fmt.Errorf("%w: rollback: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
 // CheckOutcome is the result of one check.
 type CheckOutcome int
 

@@ -201,7 +201,12 @@ func TestCheck(t *testing.T) {
 		if _, sealed, _ := f.store.GetForSend(ctx, tag, v.ID, f.clock.Now()); sealed != "" {
 			t.Fatal("code material survived approval")
 		}
-		// A new send after approval starts a new verification.
+		// A new send after approval starts a new verification, once the
+		// number's cooldown has passed.
+		if _, _, err := f.svc.Start(ctx, num, ""); limitReason(err) != otp.LimitCooldown {
+			t.Fatalf("send right after approval: %v", err)
+		}
+		f.clock.Advance(testPolicy.Cooldown)
 		v2, created, err := f.svc.Start(ctx, num, "")
 		if err != nil || !created || v2.ID == v.ID {
 			t.Fatalf("send after approval: %v %v", created, err)
@@ -382,6 +387,11 @@ func TestCancel(t *testing.T) {
 	if _, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); finished(err) != otp.StatusCanceled {
 		t.Fatalf("check after cancel: %v", err)
 	}
+	// Cancel-and-restart does not skip the per-number cooldown.
+	if _, _, err := f.svc.Start(ctx, num, ""); limitReason(err) != otp.LimitCooldown {
+		t.Fatalf("send right after cancel: %v", err)
+	}
+	f.clock.Advance(testPolicy.Cooldown)
 	v2, _, _ := f.svc.Start(ctx, num, "")
 	f.svc.Check(ctx, otp.CheckRequest{ID: v2.ID, Code: f.code(t, v2)})
 	if _, err := f.svc.Cancel(ctx, v2.ID); finished(err) != otp.StatusApproved {
@@ -582,5 +592,30 @@ func TestNoPlaintextAtRest(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A send whose script reply was lost is undone by id: the verification it
+// may have created goes, anything else stays.
+func TestRollbackCreated(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v, _, _ := f.svc.Start(ctx, num, "")
+	tag, _ := otp.TagOfID(v.ID)
+	other, _ := f.codec.NewID(tag)
+	if err := f.store.RollbackCreated(ctx, tag, num, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Get(ctx, v.ID); err != nil {
+		t.Fatalf("rollback of another id removed the verification: %v", err)
+	}
+	if err := f.store.RollbackCreated(ctx, tag, num, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.rdb.DBSize(ctx).Val(); n != 0 {
+		t.Fatalf("%d keys left", n)
+	}
+	if _, created, err := f.svc.Start(ctx, num, ""); err != nil || !created {
+		t.Fatalf("send after rollback: %v", err)
 	}
 }

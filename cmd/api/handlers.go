@@ -24,7 +24,9 @@ func handleReadyz(svc *otp.Service) gin.HandlerFunc {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 		defer cancel()
 		if err := svc.Ready(ctx); err != nil {
-			writeProblem(c, problem(http.StatusServiceUnavailable, "unavailable", "redis is not reachable"))
+			p := problem(http.StatusServiceUnavailable, "unavailable", "redis is not reachable")
+			p.RetryAfter = 1
+			writeProblem(c, p)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})

@@ -249,8 +249,9 @@ func wantProblem(t testing.TB, w *httptest.ResponseRecorder, status int, code st
 	if p.Code != code || p.Status != status || p.Type != "urn:otpd:problem:"+code || p.Title == "" {
 		t.Fatalf("problem = %+v, want status %d code %q", p, status, code)
 	}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		ra := w.Header().Get("Retry-After")
+	// Every 429 says when to come back; any other Retry-After (a 503's) must
+	// be just as well-formed.
+	if ra := w.Header().Get("Retry-After"); status == http.StatusTooManyRequests || ra != "" || p.RetryAfter != 0 {
 		n, err := strconv.Atoi(ra)
 		if err != nil || n < 1 || n != p.RetryAfter {
 			t.Fatalf("Retry-After = %q (body retryAfter %d): want whole seconds >= 1, equal in both", ra, p.RetryAfter)

@@ -27,11 +27,9 @@ func requireAPIKey(keys []string) gin.HandlerFunc {
 		digests[i] = sha256.Sum256([]byte(k))
 	}
 	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok {
-			token, ok = strings.CutPrefix(h, "bearer ")
-		}
+		// The scheme name is case-insensitive (RFC 9110 section 11.1).
+		scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer")
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		match := 0
 		for i := range digests {

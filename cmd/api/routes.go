@@ -18,6 +18,7 @@ func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false // a redirect is no answer for an API client
 	r.ContextWithFallback = true
 	r.Use(requestID(), accessLog(log), recoverProblem(log))
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, problem(http.StatusNotFound, "not_found", "no such route")) })

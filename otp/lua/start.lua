@@ -39,6 +39,15 @@ if cur then
     -- until the dead verification would have expired.
     return {-3, exp - now}
   end
+  -- The cooldown is per number, not per verification: cancel-and-restart
+  -- must not become a way to text a number in a loop.
+  local last = tonumber(f[4])
+  if last then
+    local wait = last + tonumber(ARGV[7]) - now
+    if wait > 0 then
+      return {-1, wait}
+    end
+  end
   if st == 'pending' then
     redis.call('HSET', vkey, 'st', 'expired')
     redis.call('DEL', ckey)
