@@ -163,8 +163,8 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	for _, k := range strings.Split(getenv("API_KEYS"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
-			if len(k) < 16 && c.Production() {
-				bad("API_KEYS", "every key must be at least 16 characters in production")
+			if len(k) < 16 && (c.Production() || c.TwilioConfigured()) {
+				bad("API_KEYS", "every key must be at least 16 characters once real SMS can be sent")
 			}
 			c.APIKeys = append(c.APIKeys, k)
 		}
@@ -207,13 +207,28 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	// Insecure development defaults are only tolerated while no real SMS
-	// can leave the machine.
-	if c.Production() || c.TwilioConfigured() {
-		if len(c.OTPSecret) == 0 {
-			missing = append(missing, "OTP_SECRET")
-		}
+	// can leave the machine, and only for a pure development setup: a
+	// process given OTP_SECRET but no API_KEYS is a deployment with a
+	// forgotten variable, not a laptop, and must not accept the dev key.
+	real := c.Production() || c.TwilioConfigured()
+	if real || len(c.OTPSecret) > 0 {
 		if len(c.APIKeys) == 0 {
 			missing = append(missing, "API_KEYS")
+		}
+	}
+	if real {
+		if string(c.OTPSecret) == DevSecret {
+			bad("OTP_SECRET", "is the published development secret")
+		}
+		for _, k := range c.APIKeys {
+			if k == DevAPIKey {
+				bad("API_KEYS", "contains the published development key")
+			}
+		}
+	}
+	if real {
+		if len(c.OTPSecret) == 0 {
+			missing = append(missing, "OTP_SECRET")
 		}
 	} else {
 		if len(c.OTPSecret) == 0 {
@@ -227,8 +242,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if len(missing) > 0 {
 		why := "required in production"
-		if !c.Production() {
+		switch {
+		case c.TwilioConfigured() && !c.Production():
 			why = "required once Twilio credentials are set"
+		case !c.Production():
+			why = "required once OTP_SECRET is set"
 		}
 		errs = append(errs, fmt.Errorf("missing %s (%s)", strings.Join(missing, ", "), why))
 	}

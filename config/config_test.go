@@ -88,6 +88,41 @@ func TestInvalidValuesReportedTogether(t *testing.T) {
 	}
 }
 
+// The development key must be out of reach of anything that looks like a
+// deployment, whatever else is configured.
+func TestDevDefaultsOnlyForPureDevelopment(t *testing.T) {
+	twilio := map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "TWILIO_PHONE_NUMBER": "+15005550006"}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"secret set, keys forgotten", map[string]string{"OTP_SECRET": secret}, "API_KEYS"},
+		{"dev key named with Twilio", merge(twilio, map[string]string{"OTP_SECRET": secret, "API_KEYS": config.DevAPIKey + ",k0123456789abcdef"}), "development key"},
+		{"dev secret named with Twilio", merge(twilio, map[string]string{"OTP_SECRET": config.DevSecret, "API_KEYS": "k0123456789abcdef"}), "development secret"},
+		{"short key with Twilio", merge(twilio, map[string]string{"OTP_SECRET": secret, "API_KEYS": "short"}), "16 characters"},
+		{"dev key in production", map[string]string{"APP_ENV": "production", "API_KEYS": config.DevAPIKey}, "development key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Load(env(tc.vars))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error naming %q, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
 func TestLogValueMasksSecrets(t *testing.T) {
 	c, err := config.Load(env(map[string]string{
 		"OTP_SECRET": secret, "API_KEYS": "apikey-123456789012", "TWILIO_ACCOUNT_SID": "AC1",

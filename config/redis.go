@@ -19,6 +19,10 @@ func NewRedis(rawURL string) (redis.UniversalClient, error) {
 	opt.ReadTimeout = time.Second
 	opt.WriteTimeout = time.Second
 	opt.PoolTimeout = 2 * time.Second
-	opt.MaxRetries = 1
+	// No retries: go-redis retries a command after a read timeout, and a
+	// Lua script that already ran (counting an attempt, creating a
+	// verification) must not run twice. A failure is a 503 and the
+	// client's retry is the retry.
+	opt.MaxRetries = -1
 	return redis.NewClient(opt), nil
 }

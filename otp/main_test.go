@@ -1,8 +1,6 @@
 package otp_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/otpd/otpd/redistest"
@@ -11,13 +9,5 @@ import (
 var redisServer *redistest.Server
 
 func TestMain(m *testing.M) {
-	s, err := redistest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	redisServer = s
-	code := m.Run()
-	s.Close()
-	os.Exit(code)
+	redistest.Main(m, func(s *redistest.Server) { redisServer = s })
 }

@@ -519,7 +519,8 @@ func TestSendAttempts(t *testing.T) {
 	if err := f.store.ReleaseSend(ctx, tag, v.ID, 2, f.clock.Now(), 20500); err != nil {
 		t.Fatal(err)
 	}
-	if c := claim(2); c.Outcome != otp.ClaimSend || c.Claims != 2 {
+	// The released claim sent nothing: the retry is not a takeover.
+	if c := claim(2); c.Outcome != otp.ClaimSend || c.Claims != 1 {
 		t.Fatalf("claim after release: %+v", c)
 	}
 	update(f.store.RecordAttempt, 2, otp.DeliveryFailed, "", 21211)
@@ -617,5 +618,51 @@ func TestRollbackCreated(t *testing.T) {
 	}
 	if _, created, err := f.svc.Start(ctx, num, ""); err != nil || !created {
 		t.Fatalf("send after rollback: %v", err)
+	}
+}
+
+// Cancel-and-restart must not refill the wrong-code budget.
+func TestCancelDoesNotResetChecks(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v, _, _ := f.svc.Start(ctx, num, "")
+	code := f.code(t, v)
+	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+	f.svc.Cancel(ctx, v.ID)
+	f.clock.Advance(testPolicy.Cooldown)
+	v2, created, err := f.svc.Start(ctx, num, "")
+	if err != nil || !created || v2.CheckAttempts != 2 {
+		t.Fatalf("restart after cancel: %+v %v", v2, err)
+	}
+	got, _, _ := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(f.code(t, v2))})
+	if got.Status != otp.StatusMaxAttempts {
+		t.Fatalf("third wrong code across cancel: %s", got.Status)
+	}
+	// Once the canceled verification's time is up, a fresh start is fresh.
+	f.clock.Advance(testPolicy.TTL)
+	v3, _, _ := f.svc.Start(ctx, num, "")
+	if v3.CheckAttempts != 0 {
+		t.Fatalf("checks carried past expiry: %d", v3.CheckAttempts)
+	}
+}
+
+// A replayed start script (a retried command whose first reply was lost)
+// answers as the first run did instead of refusing with a cooldown.
+func TestStartReplayIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	tag := f.codec.Tag(num)
+	id, _ := f.codec.NewID(tag)
+	p := otp.StartParams{Tag: tag, NewID: id, To: num, Channel: "sms", MAC: "m", Sealed: "s",
+		Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
+		MaxSends: testPolicy.MaxSends, Cooldown: testPolicy.Cooldown}
+	first, err := f.store.Start(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.store.Start(ctx, p)
+	if err != nil || !again.Created || again.Verification.ID != id || again.Verification.SendAttempts != first.Verification.SendAttempts {
+		t.Fatalf("replay: %+v %v", again, err)
 	}
 }

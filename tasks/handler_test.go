@@ -3,10 +3,8 @@ package tasks_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -26,15 +24,7 @@ import (
 var redisServer *redistest.Server
 
 func TestMain(m *testing.M) {
-	s, err := redistest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	redisServer = s
-	code := m.Run()
-	s.Close()
-	os.Exit(code)
+	redistest.Main(m, func(s *redistest.Server) { redisServer = s })
 }
 
 const (

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +72,7 @@ func TestStart(t *testing.T) {
 				ID: v.ID, To: phone, Channel: "sms", Status: otp.StatusPending,
 				SendAttempts: 1, CheckAttempts: 0, CreatedAt: now, ExpiresAt: now.Add(testPolicy.TTL),
 				Delivery: otp.Delivery{Status: otp.DeliveryQueued, UpdatedAt: now},
+				Attempts: []otp.Attempt{{Attempt: 1, QueuedAt: now, Status: otp.DeliveryQueued, UpdatedAt: now}},
 			}
 			if !sameVerification(v, want) {
 				t.Fatalf("got  %+v\nwant %+v", v, want)
@@ -104,7 +106,21 @@ func sameVerification(a, b otp.Verification) bool {
 	a.CreatedAt, a.ExpiresAt, a.Delivery.UpdatedAt = time.Time{}, time.Time{}, time.Time{}
 	b.CreatedAt, b.ExpiresAt, b.Delivery.UpdatedAt = time.Time{}, time.Time{}, time.Time{}
 	a.LastSendAt, b.LastSendAt = time.Time{}, time.Time{}
-	return a == b
+	if len(a.Attempts) != len(b.Attempts) {
+		return false
+	}
+	for i := range a.Attempts {
+		x, y := a.Attempts[i], b.Attempts[i]
+		if !x.QueuedAt.Equal(y.QueuedAt) || !x.UpdatedAt.Equal(y.UpdatedAt) {
+			return false
+		}
+		x.QueuedAt, x.UpdatedAt, y.QueuedAt, y.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		if x != y {
+			return false
+		}
+	}
+	a.Attempts, b.Attempts = nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 // The worker learns everything from Redis: the task names the verification

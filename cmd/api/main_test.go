@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,16 +31,11 @@ import (
 // from an empty database, so none sees another's state.
 var redisServer *redistest.Server
 
+// testHooks configures the Twilio status webhook for the router tests.
+var testHooks = webhookConfig{PublicURL: "https://otp.example", AuthToken: "webhooktoken0123"}
+
 func TestMain(m *testing.M) {
-	s, err := redistest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	redisServer = s
-	code := m.Run()
-	s.Close()
-	os.Exit(code)
+	redistest.Main(m, func(s *redistest.Server) { redisServer = s })
 }
 
 // Two keys are configured so that every test also proves rotation works:
@@ -137,7 +130,7 @@ func newFixtureWith(t testing.TB, policy otp.Policy, log *slog.Logger) *fixture 
 		queue: &switchQueue{real: tasks.NewQueue(asynq.NewClientFromRedisClient(rdb))},
 	}
 	svc := otp.NewService(codec, f.store, f.queue, policy, f.clock.Now, log)
-	f.h = newHandler(log, svc, testKeys, codeLength)
+	f.h = newHandler(log, svc, testKeys, codeLength, testHooks)
 	return f
 }
 

@@ -54,7 +54,7 @@ func problemFor(err error) Problem {
 	case errors.Is(err, otp.ErrInvalidPhone):
 		return problem(http.StatusBadRequest, "invalid_phone_number", "not a valid phone number; use E.164 such as +14155552671")
 	case errors.Is(err, otp.ErrNotFound):
-		return problem(http.StatusNotFound, "not_found", "no pending verification")
+		return problem(http.StatusNotFound, "not_found", "no such verification, or none pending for this number")
 	case errors.As(err, &finished):
 		code := string(finished.Status)
 		if finished.Status == otp.StatusMaxAttempts {

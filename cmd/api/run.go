@@ -22,19 +22,10 @@ import (
 const drainTimeout = 15 * time.Second
 
 func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
-	getenv, err := config.WithDotEnv(getenv, ".env")
+	cfg, log, err := config.Startup(getenv, stdout, "api")
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	log := config.NewLogger(cfg, stdout).With("process", "api")
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
-	}
-	log.Info("starting", "config", cfg)
 
 	rdb, err := config.NewRedis(cfg.RedisURL)
 	if err != nil {

@@ -33,11 +33,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	getenv, err := config.WithDotEnv(getenv, ".env")
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(getenv)
+	cfg, getenv, err := config.FromEnv(getenv)
 	if err != nil {
 		return err
 	}
@@ -61,9 +57,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer m.Close()
 		redisURL = "redis://" + m.Addr() + "/0"
-		fmt.Fprintf(stdout, "\n%s\ndevrun: NO REDIS REACHABLE: started an EMBEDDED IN-MEMORY Redis (miniredis) at %s.\n"+
+		why := "NO REDIS REACHABLE"
+		if embedded {
+			why = "-embedded-redis"
+		}
+		fmt.Fprintf(stdout, "\n%s\ndevrun: %s: started an EMBEDDED IN-MEMORY Redis (miniredis) at %s.\n"+
 			"devrun: everything is lost when this stops. For real use set REDIS_URL or run redis-server.\n%s\n\n",
-			strings.Repeat("!", 78), m.Addr(), strings.Repeat("!", 78))
+			strings.Repeat("!", 78), why, m.Addr(), strings.Repeat("!", 78))
 	}
 
 	env := append(os.Environ(), "REDIS_URL="+redisURL, "LOG_FORMAT="+or(getenv("LOG_FORMAT"), "text"))

@@ -69,7 +69,9 @@ if op == 'claim' then
 end
 
 if op == 'release' then
-  a[2], a[6], a[7], a[8] = 0, ARGV[4], now, 'retrying'
+  -- The released claim sent nothing, so it does not count as a claim:
+  -- claims > 1 keeps meaning "a run may have sent before".
+  a[2], a[3], a[6], a[7], a[8] = 0, math.max(tonumber(a[3]) - 1, 0), ARGV[4], now, 'retrying'
   redis.call('HSET', KEYS[1], field, join(a))
   return 1
 end

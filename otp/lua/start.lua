@@ -15,12 +15,17 @@
 --   id, fields  the verification's id and HGETALL (absent on refusals)
 local now = tonumber(ARGV[3])
 local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[2] then
+  -- A replay of this very call (its reply was lost): answer as it did.
+  return {1, 0, cur, redis.call('HGETALL', KEYS[2]), ''}
+end
 local prev = ''
+local carried = 0
 if cur then
   prev = cur
   local vkey = ARGV[1] .. 'v:' .. cur
   local ckey = ARGV[1] .. 'c:' .. cur
-  local f = redis.call('HMGET', vkey, 'st', 'exp', 'sends', 'last')
+  local f = redis.call('HMGET', vkey, 'st', 'exp', 'sends', 'last', 'checks')
   local st, exp = f[1], tonumber(f[2])
   if st == 'pending' and exp and now < exp and redis.call('EXISTS', ckey) == 1 then
     local sends, last = tonumber(f[3]), tonumber(f[4])
@@ -52,11 +57,16 @@ if cur then
     redis.call('HSET', vkey, 'st', 'expired')
     redis.call('DEL', ckey)
   end
+  -- Canceling must not refill the wrong-code budget: a new verification
+  -- inherits the failures of a canceled one whose time is not up.
+  if st == 'canceled' and exp and now < exp then
+    carried = tonumber(f[5]) or 0
+  end
 end
 local ttl = tonumber(ARGV[4])
 local keep = ttl + tonumber(ARGV[5])
 redis.call('HSET', KEYS[2], 'to', ARGV[10], 'ch', ARGV[11], 'st', 'pending',
-  'sends', 1, 'checks', 0, 'cr', now, 'exp', now + ttl, 'last', now,
+  'sends', 1, 'checks', carried, 'cr', now, 'exp', now + ttl, 'last', now,
   'a1', now .. '|0|0||queued|0|' .. now .. '|')
 redis.call('PEXPIRE', KEYS[2], keep)
 redis.call('HSET', KEYS[3], 'h', ARGV[8], 'e', ARGV[9])

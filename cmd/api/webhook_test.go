@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/tasks"
+	"github.com/otpd/otpd/twiliofake"
+)
+
+// callback posts a Twilio status callback for attempt 1 of v, signed with
+// token over the URL Twilio would have called.
+func (f *fixture) callback(v otp.Verification, attempt string, form url.Values, sign func(fullURL string) string) *httptest.ResponseRecorder {
+	target := tasks.StatusCallbackPath + "?" + url.Values{"v": {v.ID}, "a": {attempt}}.Encode()
+	req := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if sig := sign(testHooks.PublicURL + target); sig != "" {
+		req.Header.Set("X-Twilio-Signature", sig)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, req)
+	return w
+}
+
+func signedBy(token string, form url.Values) func(string) string {
+	return func(u string) string { return twiliofake.Sign(token, u, form) }
+}
+
+func TestTwilioStatusCallback(t *testing.T) {
+	f := newFixture(t)
+	v := f.start(t, phone)
+	tag, _ := otp.TagOfID(v.ID)
+	ctx := context.Background()
+	// The worker recorded Twilio's acceptance of attempt 1.
+	f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: "SM1", At: f.clock.Now()})
+	status := func() otp.Delivery {
+		got, err := f.store.Get(ctx, tag, v.ID, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Delivery
+	}
+	report := func(st string, ec string) url.Values {
+		form := url.Values{"MessageSid": {"SM1"}, "MessageStatus": {st}, "AccountSid": {"AC1"}}
+		if ec != "" {
+			form.Set("ErrorCode", ec)
+		}
+		return form
+	}
+
+	// Forged, unsigned or misdirected callbacks change nothing.
+	bad := report("failed", "30008")
+	for name, sign := range map[string]func(string) string{
+		"no signature":     func(string) string { return "" },
+		"wrong token":      signedBy("someone-elses-token", bad),
+		"signed other url": func(string) string { return twiliofake.Sign(testHooks.AuthToken, "https://evil.example/x", bad) },
+		"signed other form": func(u string) string {
+			return twiliofake.Sign(testHooks.AuthToken, u, report("delivered", ""))
+		},
+	} {
+		w := f.callback(v, "1", bad, sign)
+		wantProblem(t, w, http.StatusForbidden, "invalid_signature")
+		if d := status(); d.Status != otp.DeliverySending {
+			t.Fatalf("%s changed the delivery: %+v", name, d)
+		}
+	}
+
+	// Signed callbacks, out of order: the status only moves forward.
+	for _, tc := range []struct{ status, want string }{
+		{"sent", "sent"},
+		{"delivered", "delivered"},
+		{"sent", "delivered"},
+		{"undelivered", "delivered"},
+	} {
+		form := report(tc.status, "")
+		if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
+			t.Fatalf("%s: %d %s", tc.status, w.Code, w.Body)
+		}
+		if d := status(); string(d.Status) != tc.want {
+			t.Fatalf("after %s: %s, want %s", tc.status, d.Status, tc.want)
+		}
+	}
+
+	// A callback about another message of the same attempt is ignored.
+	other := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"failed"}}
+	if w := f.callback(v, "1", other, signedBy(testHooks.AuthToken, other)); w.Code != http.StatusNoContent {
+		t.Fatalf("other sid: %d", w.Code)
+	}
+	if d := status(); d.Status != otp.DeliveryDelivered || d.MessageSID != "SM1" {
+		t.Fatalf("delivery %+v", d)
+	}
+}
+
+func TestTwilioStatusCallbackErrors(t *testing.T) {
+	f := newFixture(t)
+	v := f.start(t, phone)
+	form := url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}
+
+	// The error code of a failed delivery is kept.
+	if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	got, _ := f.store.Get(context.Background(), v.ID[2:14], v.ID, f.clock.Now())
+	if got.Delivery.Status != otp.DeliveryUndelivered || got.Delivery.ErrorCode != 30003 || got.Delivery.MessageSID != "SM1" {
+		t.Fatalf("delivery %+v", got.Delivery)
+	}
+
+	// A signed URL without a usable attempt is a client error.
+	w := f.callback(v, "zero", form, signedBy(testHooks.AuthToken, form))
+	wantProblem(t, w, http.StatusBadRequest, "invalid_request")
+
+	// An attempt that does not exist is accepted and ignored.
+	if w := f.callback(v, "9", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
+		t.Fatalf("unknown attempt: %d", w.Code)
+	}
+
+	// Without PUBLIC_URL and an auth token no signature can be checked.
+	log := discardLogger()
+	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, log)
+	h := newHandler(log, svc, testKeys, codeLength, webhookConfig{})
+	req := httptest.NewRequest("POST", tasks.StatusCallbackPath, strings.NewReader(form.Encode()))
+	req.Header.Set("X-Twilio-Signature", "x")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	wantProblem(t, rec, http.StatusForbidden, "forbidden")
+
+	// Oversized bodies are refused before any parsing.
+	big := url.Values{"MessageSid": {strings.Repeat("x", maxBody)}}
+	wantProblem(t, f.callback(v, "1", big, signedBy(testHooks.AuthToken, big)), http.StatusRequestEntityTooLarge, "request_too_large")
+}
