@@ -53,6 +53,19 @@ type Config struct {
 	// SMSRateLimit caps SMS per second across all workers; 0 is no cap.
 	SMSRateLimit int
 
+	// Fraud controls (see limits.go and the README's "Fraud controls").
+	ToSendLimit         Rate            // sends per number across verifications (rolling)
+	FailedCheckLimit    Rate            // wrong codes per number across verifications
+	ClientIPSendLimits  []Rate          // sends per end-user IP, when the caller passes clientIp
+	ClientIPCheckLimits []Rate          // wrong codes per end-user IP
+	APIKeySendLimits    []Rate          // sends per API key
+	PrefixSendLimits    []Rate          // sends per number prefix (pumping of ranges)
+	PrefixDigits        int             // how many trailing digits a prefix drops
+	BudgetPerMinute     int             // SMS per minute in total; 0 off
+	CountryBudgets      map[string]int  // SMS per minute per region; "*" the rest
+	AllowedCountries    map[string]bool // empty: all
+	RejectNonMobile     bool
+
 	LogLevel  slog.Level
 	LogFormat string
 
@@ -145,6 +158,46 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:           dur("WORKER_SHUTDOWN_TIMEOUT", "20s", time.Second, 10*time.Minute),
 		SMSRateLimit:              integer("SMS_RATE_LIMIT", 0, 0, 100000),
 		LogFormat:                 strings.ToLower(str("LOG_FORMAT", "json")),
+	}
+
+	rates := func(name, def string) []Rate {
+		r, err := ParseRates(str(name, def))
+		if err != nil {
+			bad(name, "%v", err)
+		}
+		return r
+	}
+	one := func(name, def string) Rate {
+		r, err := ParseRate(str(name, def))
+		if err != nil {
+			bad(name, "%v", err)
+		}
+		return r
+	}
+	c.ToSendLimit = one("TO_SEND_LIMIT", "10/24h")
+	c.FailedCheckLimit = one("FAILED_CHECK_LIMIT", "100/24h")
+	c.ClientIPSendLimits = rates("CLIENT_IP_SEND_LIMITS", "5/1m,30/1h")
+	c.ClientIPCheckLimits = rates("CLIENT_IP_CHECK_LIMITS", "20/1m,100/1h")
+	c.APIKeySendLimits = rates("API_KEY_SEND_LIMITS", "50/1s,1000/1m")
+	c.PrefixSendLimits = rates("PREFIX_SEND_LIMITS", "30/10m")
+	c.PrefixDigits = integer("PREFIX_DIGITS", 3, 1, 6)
+	c.BudgetPerMinute = integer("SMS_BUDGET_PER_MINUTE", 0, 0, 10_000_000)
+	if b, err := ParseCountryBudgets(getenv("SMS_COUNTRY_BUDGETS")); err != nil {
+		bad("SMS_COUNTRY_BUDGETS", "%v", err)
+	} else {
+		c.CountryBudgets = b
+	}
+	if a, err := ParseCountries(getenv("ALLOWED_COUNTRIES")); err != nil {
+		bad("ALLOWED_COUNTRIES", "%v", err)
+	} else {
+		c.AllowedCountries = a
+	}
+	switch v := strings.ToLower(str("REJECT_NON_MOBILE", "false")); v {
+	case "true", "1", "yes":
+		c.RejectNonMobile = true
+	case "false", "0", "no":
+	default:
+		bad("REJECT_NON_MOBILE", "%q is not true or false", v)
 	}
 
 	switch c.AppEnv {
@@ -240,6 +293,9 @@ func Load(getenv func(string) string) (Config, error) {
 			c.Warnings = append(c.Warnings, "API_KEYS unset: accepting the development key "+DevAPIKey)
 		}
 	}
+	if c.Production() && len(c.AllowedCountries) == 0 {
+		c.Warnings = append(c.Warnings, "ALLOWED_COUNTRIES is empty: codes can be sent to every country, premium ranges included")
+	}
 	if len(missing) > 0 {
 		why := "required in production"
 		switch {
@@ -277,6 +333,16 @@ func (c Config) LogValue() slog.Value {
 		slog.String("otp_resend_cooldown", c.ResendCooldown.String()),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
 		slog.Int("sms_rate_limit", c.SMSRateLimit),
+		slog.String("to_send_limit", c.ToSendLimit.String()),
+		slog.String("failed_check_limit", c.FailedCheckLimit.String()),
+		slog.Any("client_ip_send_limits", c.ClientIPSendLimits),
+		slog.Any("client_ip_check_limits", c.ClientIPCheckLimits),
+		slog.Any("api_key_send_limits", c.APIKeySendLimits),
+		slog.Any("prefix_send_limits", c.PrefixSendLimits),
+		slog.Int("sms_budget_per_minute", c.BudgetPerMinute),
+		slog.Any("sms_country_budgets", c.CountryBudgets),
+		slog.Int("allowed_countries", len(c.AllowedCountries)),
+		slog.Bool("reject_non_mobile", c.RejectNonMobile),
 	)
 }
 

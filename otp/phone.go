@@ -1,6 +1,7 @@
 package otp
 
 import (
+	"net/netip"
 	"strings"
 	"unicode/utf8"
 
@@ -16,6 +17,22 @@ type Phone struct {
 	E164        string
 	Region      string // ISO 3166-1 alpha-2, "" when unknown
 	CountryCode int    // calling code, e.g. 1, 44
+	// Mobile is libphonenumber's verdict: mobile, or a plan where mobile and
+	// fixed-line numbers cannot be told apart (US, CA …).
+	Mobile bool
+}
+
+// Prefix is the number without its last n digits: the range that SMS
+// pumping walks through.
+func (p Phone) Prefix(n int) string {
+	if n >= len(p.E164)-2 {
+		return p.E164[:2]
+	}
+	return p.E164[:len(p.E164)-n]
+}
+
+func isMobile(t phonenumbers.PhoneNumberType) bool {
+	return t == phonenumbers.MOBILE || t == phonenumbers.FIXED_LINE_OR_MOBILE
 }
 
 // ParsePhone validates raw and normalises it to E.164. A number without a
@@ -33,5 +50,22 @@ func ParsePhone(raw, defaultRegion string) (Phone, error) {
 		E164:        phonenumbers.Format(num, phonenumbers.E164),
 		Region:      phonenumbers.GetRegionCodeForNumber(num),
 		CountryCode: int(num.GetCountryCode()),
+		Mobile:      isMobile(phonenumbers.GetNumberType(num)),
 	}, nil
+}
+
+// NormalizeIP validates an end user's IP and returns the key limits use:
+// IPv4 as is (IPv4-mapped IPv6 unwrapped), IPv6 as its /64, because one
+// subscriber line gets a whole /64 and could rotate through it.
+func NormalizeIP(s string) (string, error) {
+	addr, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || addr.Zone() != "" {
+		return "", &InputError{Detail: `field "clientIp" must be an IPv4 or IPv6 address`}
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String(), nil
+	}
+	p, _ := addr.Prefix(64)
+	return p.String(), nil
 }

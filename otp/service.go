@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,12 @@ type Policy struct {
 	MaxSends      int           // sends per verification, first included
 	MaxChecks     int           // wrong codes before the verification is dead
 	DefaultRegion string        // region for numbers written without +
+
+	SendCap          Window          // sends per number across verifications (0: off)
+	FailureLock      Window          // wrong codes per number that lock it (0: off)
+	PrefixDigits     int             // trailing digits a prefix drops
+	AllowedCountries map[string]bool // ISO regions; empty: all
+	RejectNonMobile  bool
 }
 
 // Service is the verification lifecycle: the API calls it, it calls the
@@ -41,12 +48,26 @@ type Service struct {
 	policy Policy
 	now    func() time.Time
 	log    *slog.Logger
+	guard  Guard
+	obs    Observer
 }
 
 // NewService wires a service. now is the clock (time.Now in production).
+// It applies no cross-number limits and counts nothing until WithGuard and
+// WithObserver say how.
 func NewService(codec *Codec, store *Store, queue Queue, policy Policy, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{codec: codec, store: store, queue: queue, policy: policy, now: now, log: log}
+	if policy.PrefixDigits == 0 {
+		policy.PrefixDigits = 3
+	}
+	return &Service{codec: codec, store: store, queue: queue, policy: policy, now: now, log: log,
+		guard: nopGuard{}, obs: nopObserver{}}
 }
+
+// WithGuard sets the cross-number limits.
+func (s *Service) WithGuard(g Guard) *Service { s.guard = g; return s }
+
+// WithObserver sets the counters.
+func (s *Service) WithObserver(o Observer) *Service { s.obs = o; return s }
 
 // Policy returns the rules in force.
 func (s *Service) Policy() Policy { return s.policy }
@@ -54,11 +75,36 @@ func (s *Service) Policy() Policy { return s.policy }
 // Start sends a code to a number: a new verification, or a resend of the
 // pending one's same code. created tells which.
 func (s *Service) Start(ctx context.Context, to, channel string) (v Verification, created bool, err error) {
-	if channel != "" && channel != ChannelSMS {
+	return s.Send(ctx, SendRequest{To: to, Channel: channel})
+}
+
+// SendRequest asks for a code to be sent.
+type SendRequest struct {
+	To, Channel string
+	Origin
+}
+
+// Send is Start with the request's origin, so per-IP and per-key limits
+// apply.
+func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, created bool, err error) {
+	if r.Channel != "" && r.Channel != ChannelSMS {
 		return v, false, &InputError{Detail: `channel must be "sms"`}
 	}
-	phone, err := ParsePhone(to, s.policy.DefaultRegion)
+	phone, err := ParsePhone(r.To, s.policy.DefaultRegion)
 	if err != nil {
+		return v, false, err
+	}
+	if len(s.policy.AllowedCountries) > 0 && !s.policy.AllowedCountries[phone.Region] {
+		s.obs.Rejected("country_not_allowed", phone.CountryCode)
+		return v, false, ErrCountryNotAllowed
+	}
+	if s.policy.RejectNonMobile && !phone.Mobile {
+		s.obs.Rejected("not_mobile", phone.CountryCode)
+		return v, false, ErrNotMobile
+	}
+	defer func() { s.observeRefusal(err, phone.CountryCode) }()
+	if err := s.guard.AllowSend(ctx, SendScope{Origin: r.Origin, Region: phone.Region,
+		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)}); err != nil {
 		return v, false, err
 	}
 	tag := s.codec.Tag(phone.E164)
@@ -79,6 +125,7 @@ func (s *Service) Start(ctx context.Context, to, channel string) (v Verification
 		MAC: s.codec.MAC(tag, code), Sealed: sealed,
 		Now: s.now(), TTL: s.policy.TTL, Retention: s.policy.Retention,
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
+		SendCap: s.policy.SendCap, FailureLock: s.policy.FailureLock,
 	})
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -96,7 +143,15 @@ func (s *Service) Start(ctx context.Context, to, channel string) (v Verification
 		s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res, s.policy.Retention) })
 		return Verification{}, false, fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
 	}
+	s.obs.Sent(phone.CountryCode, !res.Created)
 	return v, res.Created, nil
+}
+
+func (s *Service) observeRefusal(err error, callingCode int) {
+	var le *LimitError
+	if errors.As(err, &le) {
+		s.obs.Rejected(le.Reason, callingCode)
+	}
 }
 
 // undo runs a rollback on a fresh context: the request's may be what failed.
@@ -111,11 +166,12 @@ func (s *Service) undo(ctx context.Context, rollback func(context.Context) error
 // CheckRequest names a verification by ID or by number, with the code typed.
 type CheckRequest struct {
 	ID, To, Code string
+	Origin
 }
 
 // Check tests a code. valid is true exactly once per verification.
 func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, valid bool, err error) {
-	p := CheckParams{Now: s.now(), MaxChecks: s.policy.MaxChecks}
+	p := CheckParams{Now: s.now(), MaxChecks: s.policy.MaxChecks, FailureLock: s.policy.FailureLock}
 	switch {
 	case r.ID != "" && r.To != "":
 		return v, false, &InputError{Detail: "give either id or to, not both"}
@@ -137,12 +193,43 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 	if !s.codec.ValidCodeFormat(r.Code) {
 		return v, false, &InputError{Detail: fmt.Sprintf("code must be %d digits", s.codec.Length())}
 	}
-	p.MAC = s.codec.MAC(p.Tag, r.Code)
-	v, outcome, err := s.store.Check(ctx, p)
-	if err != nil {
+	if err := s.guard.AllowCheck(ctx, r.Origin); err != nil {
+		s.observeRefusal(err, callingCode(r.To, p.To))
 		return v, false, err
 	}
-	return v, outcome == CheckApproved, nil
+	p.MAC = s.codec.MAC(p.Tag, r.Code)
+	v, outcome, err := s.store.Check(ctx, p)
+	cc := callingCode(v.To, p.To)
+	if err != nil {
+		s.observeRefusal(err, cc)
+		return v, false, err
+	}
+	if outcome == CheckApproved {
+		s.obs.Approved(cc)
+		return v, true, nil
+	}
+	s.obs.CheckFailed(cc)
+	if err := s.guard.CheckFailed(ctx, r.Origin); err != nil && !isLimit(err) {
+		s.log.WarnContext(ctx, "count failed check", "err", err)
+	}
+	return v, false, nil
+}
+
+func isLimit(err error) bool {
+	var le *LimitError
+	return errors.As(err, &le)
+}
+
+// callingCode of the first E.164 number given; 0 when unknown.
+func callingCode(numbers ...string) int {
+	for _, n := range numbers {
+		if strings.HasPrefix(n, "+") {
+			if p, err := ParsePhone(n, ""); err == nil {
+				return p.CountryCode
+			}
+		}
+	}
+	return 0
 }
 
 // Get returns a verification by id.

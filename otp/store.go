@@ -48,6 +48,14 @@ type StartParams struct {
 	TTL, Retention          time.Duration
 	MaxSends                int
 	Cooldown                time.Duration
+	SendCap                 Window // sends per number across verifications
+	FailureLock             Window // wrong codes per number that lock it
+}
+
+// Window is "Count per Period"; Count 0 is off.
+type Window struct {
+	Count  int
+	Period time.Duration
 }
 
 // StartResult says what start did, and how to undo it.
@@ -61,9 +69,11 @@ type StartResult struct {
 // Refusals come back as *LimitError.
 func (s *Store) Start(ctx context.Context, p StartParams) (StartResult, error) {
 	res, err := startScript.Run(ctx, s.rdb,
-		[]string{numberKey(p.Tag, p.To), verificationKey(p.Tag, p.NewID), codeKey(p.Tag, p.NewID)},
+		[]string{numberKey(p.Tag, p.To), verificationKey(p.Tag, p.NewID), codeKey(p.Tag, p.NewID),
+			sendsKey(p.Tag, p.To), failuresKey(p.Tag, p.To)},
 		keyPrefix(p.Tag), p.NewID, ms(p.Now), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
+		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count,
 	).Slice()
 	if err != nil {
 		return StartResult{}, fmt.Errorf("%w: start: %w", ErrUnavailable, err)
@@ -76,6 +86,10 @@ func (s *Store) Start(ctx context.Context, p StartParams) (StartResult, error) {
 		return StartResult{}, &LimitError{Reason: LimitMaxSends, RetryAfter: time.Duration(retry) * time.Millisecond}
 	case -3:
 		return StartResult{}, &LimitError{Reason: LimitMaxChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
+	case -4:
+		return StartResult{}, &LimitError{Reason: LimitFailedChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
+	case -5:
+		return StartResult{}, &LimitError{Reason: LimitToCap, RetryAfter: time.Duration(retry) * time.Millisecond}
 	}
 	v, err := parseVerification(res[2], res[3])
 	if err != nil {
@@ -91,7 +105,7 @@ func (s *Store) Start(ctx context.Context, p StartParams) (StartResult, error) {
 // Rollback undoes a Start whose task could not be enqueued.
 func (s *Store) Rollback(ctx context.Context, tag string, r StartResult, retention time.Duration) error {
 	v := r.Verification
-	keys := []string{numberKey(tag, v.To), verificationKey(tag, v.ID), codeKey(tag, v.ID)}
+	keys := []string{numberKey(tag, v.To), verificationKey(tag, v.ID), codeKey(tag, v.ID), sendsKey(tag, v.To)}
 	args := []any{"2", v.ID, v.SendAttempts, r.undo}
 	if r.Created {
 		args = []any{"1", v.ID, v.SendAttempts, r.undo, retention.Milliseconds()}
@@ -106,7 +120,7 @@ func (s *Store) Rollback(ctx context.Context, tag string, r StartResult, retenti
 // verification id (its reply was lost): if the number points at id, the
 // verification is removed; otherwise nothing happens.
 func (s *Store) RollbackCreated(ctx context.Context, tag, to, id string) error {
-	keys := []string{numberKey(tag, to), verificationKey(tag, id), codeKey(tag, id)}
+	keys := []string{numberKey(tag, to), verificationKey(tag, id), codeKey(tag, id), sendsKey(tag, to)}
 	if err := rollbackScript.Run(ctx, s.rdb, keys, "1", id, 1, "", 0).Err(); err != nil {
 		return fmt.Errorf("%w: rollback: %w", ErrUnavailable, err)
 	}
@@ -128,6 +142,7 @@ type CheckParams struct {
 	MAC         string
 	Now         time.Time
 	MaxChecks   int
+	FailureLock Window // wrong codes per number, across verifications
 }
 
 // Check applies one code attempt. A verification that is not pending gives
@@ -139,7 +154,8 @@ func (s *Store) Check(ctx context.Context, p CheckParams) (Verification, CheckOu
 		key, mode = verificationKey(p.Tag, p.ID), "v"
 	}
 	res, err := checkScript.Run(ctx, s.rdb, []string{key},
-		keyPrefix(p.Tag), mode, p.ID, ms(p.Now), p.MAC, p.MaxChecks, p.To).Slice()
+		keyPrefix(p.Tag), mode, p.ID, ms(p.Now), p.MAC, p.MaxChecks, p.To,
+		p.FailureLock.Count, p.FailureLock.Period.Milliseconds()).Slice()
 	if err != nil {
 		return Verification{}, 0, fmt.Errorf("%w: check: %w", ErrUnavailable, err)
 	}
@@ -152,6 +168,8 @@ func (s *Store) Check(ctx context.Context, p CheckParams) (Verification, CheckOu
 		return Verification{}, 0, err
 	}
 	switch outcome {
+	case -4:
+		return v, 0, &LimitError{Reason: LimitFailedChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
 	case -3:
 		return v, 0, &LimitError{Reason: LimitMaxChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
 	case -1:

@@ -81,6 +81,10 @@ var (
 	ErrInvalidPhone = errors.New("invalid phone number")
 	// ErrInvalidInput covers malformed ids, codes and channels.
 	ErrInvalidInput = errors.New("invalid input")
+	// ErrCountryNotAllowed means the number's country is not in ALLOWED_COUNTRIES.
+	ErrCountryNotAllowed = errors.New("country not allowed")
+	// ErrNotMobile means REJECT_NON_MOBILE refused a landline or VoIP number.
+	ErrNotMobile = errors.New("not a mobile number")
 	// ErrUnavailable means a dependency (Redis, the queue) failed.
 	ErrUnavailable = errors.New("service unavailable")
 )
@@ -101,9 +105,16 @@ type LimitError struct {
 type LimitReason string
 
 const (
-	LimitCooldown  LimitReason = "cooldown"   // OTP_RESEND_COOLDOWN
-	LimitMaxSends  LimitReason = "max_sends"  // OTP_MAX_SENDS
-	LimitMaxChecks LimitReason = "max_checks" // OTP_MAX_CHECKS
+	LimitCooldown     LimitReason = "cooldown"      // OTP_RESEND_COOLDOWN
+	LimitMaxSends     LimitReason = "max_sends"     // OTP_MAX_SENDS
+	LimitMaxChecks    LimitReason = "max_checks"    // OTP_MAX_CHECKS
+	LimitToCap        LimitReason = "to"            // TO_SEND_LIMIT: sends per number across verifications
+	LimitFailedChecks LimitReason = "failed_checks" // FAILED_CHECK_LIMIT: wrong codes per number
+	LimitClientIP     LimitReason = "client_ip"     // CLIENT_IP_*_LIMITS
+	LimitAPIKey       LimitReason = "api_key"       // API_KEY_SEND_LIMITS
+	LimitPrefix       LimitReason = "prefix"        // PREFIX_SEND_LIMITS: ranges of numbers
+	LimitCountry      LimitReason = "country"       // SMS_COUNTRY_BUDGETS
+	LimitGlobal       LimitReason = "global"        // SMS_BUDGET_PER_MINUTE
 )
 
 func (e *LimitError) Error() string {

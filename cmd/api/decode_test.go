@@ -132,7 +132,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	// would dominate the cost of an iteration.
 	fx := newFixtureWith(f, testPolicy, discardLogger())
 	svc := otp.NewService(fx.codec, fx.store, nopQueue{}, testPolicy, fx.clock.Now, discardLogger())
-	h := newHandler(discardLogger(), svc, testKeys, codeLength, testHooks)
+	h := newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, nil)
 	paths := []string{"/v1/verifications", "/v1/verifications/check", "/send-code", "/verify-code"}
 
 	f.Fuzz(func(t *testing.T, body []byte) {

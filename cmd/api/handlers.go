@@ -34,8 +34,23 @@ func handleReadyz(svc *otp.Service) gin.HandlerFunc {
 }
 
 type startRequest struct {
-	To      string `json:"to"`
-	Channel string `json:"channel"`
+	To       string `json:"to"`
+	Channel  string `json:"channel"`
+	ClientIP string `json:"clientIp"`
+}
+
+// origin is who asks: the API key used and, when the backend passes it, the
+// end user's IP.
+func origin(c *gin.Context, clientIP string) (otp.Origin, error) {
+	o := otp.Origin{APIKeyID: c.GetString(apiKeyIDKey)}
+	if clientIP != "" {
+		ip, err := otp.NormalizeIP(clientIP)
+		if err != nil {
+			return o, err
+		}
+		o.ClientIP = ip
+	}
+	return o, nil
 }
 
 func handleStart(svc *otp.Service) gin.HandlerFunc {
@@ -49,7 +64,12 @@ func handleStart(svc *otp.Service) gin.HandlerFunc {
 			writeError(c, &otp.InputError{Detail: `field "to" is required`})
 			return
 		}
-		v, _, err := svc.Start(c.Request.Context(), req.To, req.Channel)
+		o, err := origin(c, req.ClientIP)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.To, Channel: req.Channel, Origin: o})
 		if err != nil {
 			writeError(c, err)
 			return
@@ -60,9 +80,10 @@ func handleStart(svc *otp.Service) gin.HandlerFunc {
 }
 
 type checkRequest struct {
-	ID   string `json:"id"`
-	To   string `json:"to"`
-	Code string `json:"code"`
+	ID       string `json:"id"`
+	To       string `json:"to"`
+	Code     string `json:"code"`
+	ClientIP string `json:"clientIp"`
 }
 
 type checkResponse struct {
@@ -77,7 +98,12 @@ func handleCheck(svc *otp.Service) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		v, valid, err := svc.Check(c.Request.Context(), otp.CheckRequest{ID: req.ID, To: req.To, Code: req.Code})
+		o, err := origin(c, req.ClientIP)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		v, valid, err := svc.Check(c.Request.Context(), otp.CheckRequest{ID: req.ID, To: req.To, Code: req.Code, Origin: o})
 		if err != nil {
 			writeError(c, err)
 			return
@@ -124,7 +150,7 @@ func handleSendCode(svc *otp.Service) gin.HandlerFunc {
 			writeLegacyError(c, &otp.InputError{Detail: `field "phoneNumber" is required`})
 			return
 		}
-		v, _, err := svc.Start(c.Request.Context(), req.PhoneNumber, "")
+		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.PhoneNumber, Origin: otp.Origin{APIKeyID: c.GetString(apiKeyIDKey)}})
 		if err != nil {
 			writeLegacyError(c, err)
 			return
@@ -156,7 +182,8 @@ func handleVerifyCode(svc *otp.Service, codeLength int) gin.HandlerFunc {
 			writeLegacyError(c, err)
 			return
 		}
-		_, valid, err := svc.Check(c.Request.Context(), otp.CheckRequest{To: req.PhoneNumber, Code: code})
+		_, valid, err := svc.Check(c.Request.Context(), otp.CheckRequest{To: req.PhoneNumber, Code: code,
+			Origin: otp.Origin{APIKeyID: c.GetString(apiKeyIDKey)}})
 		var finished *otp.FinishedError
 		switch {
 		case valid:

@@ -130,7 +130,7 @@ func newFixtureWith(t testing.TB, policy otp.Policy, log *slog.Logger) *fixture 
 		queue: &switchQueue{real: tasks.NewQueue(asynq.NewClientFromRedisClient(rdb))},
 	}
 	svc := otp.NewService(codec, f.store, f.queue, policy, f.clock.Now, log)
-	f.h = newHandler(log, svc, testKeys, codeLength, testHooks)
+	f.h = newHandler(log, svc, testKeys, codeLength, testHooks, nil)
 	return f
 }
 

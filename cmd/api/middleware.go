@@ -31,14 +31,18 @@ func requireAPIKey(keys []string) gin.HandlerFunc {
 		scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
 		ok = ok && strings.EqualFold(scheme, "Bearer")
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		match := 0
+		match, which := 0, 0
 		for i := range digests {
-			match |= subtle.ConstantTimeCompare(got[:], digests[i][:])
+			eq := subtle.ConstantTimeCompare(got[:], digests[i][:])
+			match |= eq
+			which = subtle.ConstantTimeSelect(eq, i, which)
 		}
 		if !ok || match != 1 {
 			writeProblem(c, problem(http.StatusUnauthorized, "unauthorized", "missing or invalid API key: send Authorization: Bearer <key>"))
 			return
 		}
+		// Per-key limits key on a digest prefix, never on the key itself.
+		c.Set(apiKeyIDKey, hex.EncodeToString(digests[which][:6]))
 		c.Next()
 	}
 }
@@ -51,6 +55,9 @@ func bounded() gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// apiKeyIDKey is the gin context key of the authenticated key's id.
+const apiKeyIDKey = "otp.api_key_id"
 
 type ctxKey int
 

@@ -22,6 +22,8 @@ type Problem struct {
 	Code       string     `json:"code"`
 	RetryAfter int        `json:"retryAfter,omitempty"` // seconds, also in the Retry-After header
 	State      otp.Status `json:"verificationStatus,omitempty"`
+	// Limit names the limit behind a 429 rate_limited.
+	Limit string `json:"limit,omitempty"`
 	// Message repeats Detail on the tutorial routes, whose clients read it.
 	Message string `json:"message,omitempty"`
 }
@@ -51,6 +53,10 @@ func problemFor(err error) Problem {
 		return problem(http.StatusBadRequest, "invalid_request", input.Detail)
 	case errors.Is(err, otp.ErrInvalidInput):
 		return problem(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, otp.ErrCountryNotAllowed):
+		return problem(http.StatusForbidden, "country_not_allowed", "sending to this country is not allowed (ALLOWED_COUNTRIES)")
+	case errors.Is(err, otp.ErrNotMobile):
+		return problem(http.StatusBadRequest, "not_mobile_number", "only mobile numbers can receive codes")
 	case errors.Is(err, otp.ErrInvalidPhone):
 		return problem(http.StatusBadRequest, "invalid_phone_number", "not a valid phone number; use E.164 such as +14155552671")
 	case errors.Is(err, otp.ErrNotFound):
@@ -71,8 +77,12 @@ func problemFor(err error) Problem {
 			p = problem(http.StatusTooManyRequests, "max_send_attempts", "no more sends for this verification; wait until it expires")
 		case otp.LimitMaxChecks:
 			p = problem(http.StatusTooManyRequests, "max_check_attempts", "too many wrong codes; wait until the verification expires")
-		default:
+		case otp.LimitCooldown:
 			p = problem(http.StatusTooManyRequests, "rate_limited", "a code was sent to this number moments ago")
+			p.Limit = "to"
+		default:
+			p = problem(http.StatusTooManyRequests, "rate_limited", limitDetail[limit.Reason])
+			p.Limit = string(limit.Reason)
 		}
 		p.RetryAfter = retrySeconds(limit.RetryAfter)
 		return p
@@ -83,6 +93,16 @@ func problemFor(err error) Problem {
 	default:
 		return problem(http.StatusInternalServerError, "internal", "internal error")
 	}
+}
+
+var limitDetail = map[otp.LimitReason]string{
+	otp.LimitToCap:        "too many codes sent to this number recently",
+	otp.LimitFailedChecks: "too many wrong codes for this number recently",
+	otp.LimitClientIP:     "too many requests from this end user's IP",
+	otp.LimitAPIKey:       "too many sends with this API key",
+	otp.LimitPrefix:       "too many codes sent to numbers in this range",
+	otp.LimitCountry:      "the SMS budget for this country is used up for now",
+	otp.LimitGlobal:       "the SMS budget is used up for now",
 }
 
 // retrySeconds rounds up: a client that waits exactly Retry-After seconds

@@ -186,7 +186,7 @@ func unavailableFixture(t *testing.T, addr string) http.Handler {
 	}
 	log := testLogger(t)
 	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(asynq.NewClientFromRedisClient(rdb)), testPolicy, newClock().Now, log)
-	return newHandler(log, svc, testKeys, codeLength, testHooks)
+	return newHandler(log, svc, testKeys, codeLength, testHooks, nil)
 }
 
 // blackhole accepts TCP connections and never answers: a Redis that hangs.

@@ -14,7 +14,7 @@ import (
 // webhookConfig is what the Twilio status callback needs to check signatures.
 type webhookConfig struct{ PublicURL, AuthToken string }
 
-func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength int, hooks webhookConfig) http.Handler {
+func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength int, hooks webhookConfig, metrics http.Handler) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -28,6 +28,9 @@ func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength
 
 	r.GET("/healthz", handleHealthz())
 	r.GET("/readyz", handleReadyz(svc))
+	if metrics != nil {
+		r.GET("/metrics", gin.WrapH(metrics))
+	}
 
 	// Twilio signs its callbacks; no bearer key.
 	r.POST(tasks.StatusCallbackPath, handleTwilioStatus(svc, hooks.PublicURL, hooks.AuthToken))

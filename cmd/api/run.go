@@ -11,9 +11,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/metrics"
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/ratelimit"
 	"github.com/otpd/otpd/tasks"
 )
 
@@ -39,13 +44,16 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	if err != nil {
 		return err
 	}
-	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), otp.Policy{
-		TTL: cfg.OTPTTL, Retention: cfg.Retention, Cooldown: cfg.ResendCooldown,
-		MaxSends: cfg.MaxSends, MaxChecks: cfg.MaxChecks, DefaultRegion: cfg.DefaultRegion,
-	}, time.Now, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), policy(cfg), time.Now, log).
+		WithGuard(ratelimit.New(rdb, guardConfig(cfg))).
+		WithObserver(metrics.NewOTP(reg))
 
 	srv := &http.Server{
-		Handler:           newHandler(log, svc, cfg.APIKeys, codec.Length(), webhookConfig{PublicURL: cfg.PublicURL, AuthToken: cfg.TwilioAuthToken}),
+		Handler: newHandler(log, svc, cfg.APIKeys, codec.Length(),
+			webhookConfig{PublicURL: cfg.PublicURL, AuthToken: cfg.TwilioAuthToken},
+			promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      15 * time.Second,
@@ -76,4 +84,31 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	}
 	log.Info("stopped")
 	return nil
+}
+
+func policy(cfg config.Config) otp.Policy {
+	return otp.Policy{
+		TTL: cfg.OTPTTL, Retention: cfg.Retention, Cooldown: cfg.ResendCooldown,
+		MaxSends: cfg.MaxSends, MaxChecks: cfg.MaxChecks, DefaultRegion: cfg.DefaultRegion,
+		SendCap:          otp.Window{Count: cfg.ToSendLimit.Count, Period: cfg.ToSendLimit.Period},
+		FailureLock:      otp.Window{Count: cfg.FailedCheckLimit.Count, Period: cfg.FailedCheckLimit.Period},
+		PrefixDigits:     cfg.PrefixDigits,
+		AllowedCountries: cfg.AllowedCountries,
+		RejectNonMobile:  cfg.RejectNonMobile,
+	}
+}
+
+func guardConfig(cfg config.Config) ratelimit.Config {
+	rates := func(rs []config.Rate) []ratelimit.Rate {
+		out := make([]ratelimit.Rate, len(rs))
+		for i, r := range rs {
+			out[i] = ratelimit.Rate{Count: r.Count, Period: r.Period}
+		}
+		return out
+	}
+	return ratelimit.Config{
+		ClientIPSends: rates(cfg.ClientIPSendLimits), ClientIPChecks: rates(cfg.ClientIPCheckLimits),
+		APIKeySends: rates(cfg.APIKeySendLimits), PrefixSends: rates(cfg.PrefixSendLimits),
+		BudgetPerMinute: cfg.BudgetPerMinute, CountryBudgets: cfg.CountryBudgets,
+	}
 }

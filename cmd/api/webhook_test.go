@@ -122,7 +122,7 @@ func TestTwilioStatusCallbackErrors(t *testing.T) {
 	// Without PUBLIC_URL and an auth token no signature can be checked.
 	log := discardLogger()
 	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, log)
-	h := newHandler(log, svc, testKeys, codeLength, webhookConfig{})
+	h := newHandler(log, svc, testKeys, codeLength, webhookConfig{}, nil)
 	req := httptest.NewRequest("POST", tasks.StatusCallbackPath, strings.NewReader(form.Encode()))
 	req.Header.Set("X-Twilio-Signature", "x")
 	rec := httptest.NewRecorder()

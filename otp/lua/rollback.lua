@@ -2,6 +2,7 @@
 -- 503 leaves nothing behind (no verification that nobody will ever send, no
 -- spent send attempt).
 -- KEYS[1] number key  KEYS[2] verification key  KEYS[3] code key
+-- KEYS[4] number's send log (the send leaves it too)
 -- ARGV[1] outcome of start (1 created, 2 resent)   ARGV[2] verification id
 -- ARGV[3] sends after start
 -- created: ARGV[4] previous id or ""   ARGV[5] retention ms for its pointer
@@ -9,6 +10,7 @@
 -- Returns 1 when undone, 0 when state moved on meanwhile (left alone).
 if ARGV[1] == '1' then
   if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+  redis.call('ZREM', KEYS[4], ARGV[2] .. ':1')
   redis.call('DEL', KEYS[2], KEYS[3])
   if ARGV[4] ~= '' then
     redis.call('SET', KEYS[1], ARGV[4], 'PX', tonumber(ARGV[5]))
@@ -18,6 +20,7 @@ if ARGV[1] == '1' then
   return 1
 end
 if redis.call('HGET', KEYS[2], 'sends') ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[4], ARGV[2] .. ':' .. ARGV[3])
 redis.call('HSET', KEYS[2], 'sends', tonumber(ARGV[3]) - 1, 'last', ARGV[4])
 redis.call('HDEL', KEYS[2], 'a' .. ARGV[3])
 return 1

@@ -1,0 +1,71 @@
+// Package metrics holds the Prometheus collectors of the service.
+// Labels carry country calling codes and limit names, never a phone
+// number or a code, so cardinality stays bounded (~250 calling codes).
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// OTP counts the verification lifecycle; it implements otp.Observer.
+type OTP struct {
+	sends      *prometheus.CounterVec
+	approvals  *prometheus.CounterVec
+	failed     *prometheus.CounterVec
+	rejections *prometheus.CounterVec
+}
+
+// NewOTP registers the collectors on reg.
+func NewOTP(reg prometheus.Registerer) *OTP {
+	m := &OTP{
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_sends_total",
+			Help: "Codes queued for SMS, by country calling code and kind (new or resend).",
+		}, []string{"country_code", "kind"}),
+		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_approvals_total",
+			Help: "Verifications approved with the right code, by country calling code.",
+		}, []string{"country_code"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_failed_checks_total",
+			Help: "Wrong codes, by country calling code.",
+		}, []string{"country_code"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_rejections_total",
+			Help: "Requests refused by a limit or a geo rule, by limit and country calling code.",
+		}, []string{"limit", "country_code"}),
+	}
+	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections)
+	return m
+}
+
+func cc(code int) string {
+	if code <= 0 {
+		return "unknown"
+	}
+	return strconv.Itoa(code)
+}
+
+// Sent implements otp.Observer.
+func (m *OTP) Sent(code int, resend bool) {
+	kind := "new"
+	if resend {
+		kind = "resend"
+	}
+	m.sends.WithLabelValues(cc(code), kind).Inc()
+}
+
+// Approved implements otp.Observer.
+func (m *OTP) Approved(code int) { m.approvals.WithLabelValues(cc(code)).Inc() }
+
+// CheckFailed implements otp.Observer.
+func (m *OTP) CheckFailed(code int) { m.failed.WithLabelValues(cc(code)).Inc() }
+
+// Rejected implements otp.Observer.
+func (m *OTP) Rejected(reason otp.LimitReason, code int) {
+	m.rejections.WithLabelValues(string(reason), cc(code)).Inc()
+}

@@ -1,0 +1,56 @@
+package otp
+
+import "context"
+
+// Origin is who asks for a send or a check, as far as the caller knows.
+type Origin struct {
+	// ClientIP is the end user's IP as the calling backend saw it ("" when
+	// not given); limits keyed on it apply only when it is given.
+	ClientIP string
+	// APIKeyID names the API key used, never the key itself.
+	APIKeyID string
+}
+
+// SendScope is what the cross-number limits key on.
+type SendScope struct {
+	Origin
+	Region      string // ISO 3166 region of the number
+	CallingCode int
+	Prefix      string // the number minus its last digits
+}
+
+// Guard applies the limits that span many numbers (end-user IP, API key,
+// number prefix, country and global budgets). They live outside the send
+// script because their keys are in other Redis Cluster slots. Each method
+// returns a *LimitError when a limit refuses.
+type Guard interface {
+	AllowSend(ctx context.Context, s SendScope) error
+	// AllowCheck refuses an origin that has used up its wrong-code budget;
+	// CheckFailed spends from it.
+	AllowCheck(ctx context.Context, o Origin) error
+	CheckFailed(ctx context.Context, o Origin) error
+}
+
+// Observer counts what operators watch: sends, approvals, failed checks
+// and refusals by limit, per country calling code (bounded cardinality:
+// never a number). The approval-to-send ratio per country is the SMS
+// pumping alarm.
+type Observer interface {
+	Sent(callingCode int, resend bool)
+	Approved(callingCode int)
+	CheckFailed(callingCode int)
+	Rejected(reason LimitReason, callingCode int)
+}
+
+type nopGuard struct{}
+
+func (nopGuard) AllowSend(context.Context, SendScope) error { return nil }
+func (nopGuard) AllowCheck(context.Context, Origin) error   { return nil }
+func (nopGuard) CheckFailed(context.Context, Origin) error  { return nil }
+
+type nopObserver struct{}
+
+func (nopObserver) Sent(int, bool)            {}
+func (nopObserver) Approved(int)              {}
+func (nopObserver) CheckFailed(int)           {}
+func (nopObserver) Rejected(LimitReason, int) {}
