@@ -1,0 +1,166 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/otpd/otpd/metrics"
+	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/ratelimit"
+)
+
+// guarded rebuilds the fixture's router with fraud controls and counters.
+func guarded(t *testing.T, f *fixture, policy otp.Policy, cfg ratelimit.Config) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	svc := otp.NewService(f.codec, f.store, f.queue, policy, f.clock.Now, discardLogger()).
+		WithGuard(ratelimit.New(f.rdb, cfg)).WithObserver(metrics.NewOTP(reg))
+	f.h = newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// Every refusal names its limit, and its Retry-After is enough to pass.
+func TestLimitProblems(t *testing.T) {
+	hour := ratelimit.Rate{Count: 1, Period: time.Hour}
+	for _, tc := range []struct {
+		name   string
+		policy func(*otp.Policy)
+		cfg    ratelimit.Config
+		first  obj
+		second obj
+		limit  string
+	}{
+		{"cooldown", nil, ratelimit.Config{}, obj{"to": phone}, obj{"to": phone}, "to"},
+		{"rolling cap per number", func(p *otp.Policy) {
+			p.SendCap = otp.Window{Count: 1, Period: time.Hour}
+			p.Cooldown = 0
+			p.MaxSends = 5
+		}, ratelimit.Config{}, obj{"to": phone}, obj{"to": phone}, "to"},
+		{"client ip", nil, ratelimit.Config{ClientIPSends: []ratelimit.Rate{hour}},
+			obj{"to": phone, "clientIp": "203.0.113.9"}, obj{"to": "+14155550000", "clientIp": "203.0.113.9"}, "client_ip"},
+		{"api key", nil, ratelimit.Config{APIKeySends: []ratelimit.Rate{hour}},
+			obj{"to": phone}, obj{"to": "+14155550000"}, "api_key"},
+		{"prefix", nil, ratelimit.Config{PrefixSends: []ratelimit.Rate{hour}},
+			obj{"to": "+14155550101"}, obj{"to": "+14155550102"}, "prefix"},
+		{"country", nil, ratelimit.Config{CountryBudgets: map[string]int{"US": 1}},
+			obj{"to": phone}, obj{"to": "+14155550000"}, "country"},
+		{"global", nil, ratelimit.Config{BudgetPerMinute: 1},
+			obj{"to": phone}, obj{"to": "+447400123456"}, "global"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			p := testPolicy
+			if tc.policy != nil {
+				tc.policy(&p)
+			}
+			guarded(t, f, p, tc.cfg)
+			wantStatus(t, f.do("POST", "/v1/verifications", tc.first), http.StatusAccepted)
+			w := f.do("POST", "/v1/verifications", tc.second)
+			pr := wantProblem(t, w, http.StatusTooManyRequests, "rate_limited")
+			if pr.Limit != tc.limit || pr.RetryAfter < 1 {
+				t.Fatalf("problem %+v", pr)
+			}
+		})
+	}
+}
+
+func TestFailedCheckLockAnswers(t *testing.T) {
+	f := newFixture(t)
+	p := testPolicy
+	p.FailureLock = otp.Window{Count: 2, Period: time.Hour}
+	guarded(t, f, p, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 50, Period: time.Hour}}})
+	v := f.start(t, phone)
+	for i := 0; i < 2; i++ {
+		wantStatus(t, f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000", "clientIp": "203.0.113.1"}), 200)
+	}
+	for _, path := range []string{"/v1/verifications/check", "/v1/verifications"} {
+		body := obj{"to": phone, "code": f.code(t, v.ID)}
+		if path == "/v1/verifications" {
+			body = obj{"to": phone}
+		}
+		pr := wantProblem(t, f.do("POST", path, body), http.StatusTooManyRequests, "rate_limited")
+		if pr.Limit != "failed_checks" {
+			t.Fatalf("%s: %+v", path, pr)
+		}
+	}
+}
+
+func TestClientIPFailedCheckLimit(t *testing.T) {
+	f := newFixture(t)
+	guarded(t, f, testPolicy, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 2, Period: time.Hour}}})
+	a, b := f.start(t, phone), f.start(t, "+14155550000")
+	for _, v := range []otp.Verification{a, b} {
+		wantStatus(t, f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000", "clientIp": "2001:db8::1"}), 200)
+	}
+	// Another address of the same /64 is the same subscriber.
+	pr := wantProblem(t, f.do("POST", "/v1/verifications/check", obj{"id": a.ID, "code": f.code(t, a.ID), "clientIp": "2001:db8::ffff"}),
+		http.StatusTooManyRequests, "rate_limited")
+	if pr.Limit != "client_ip" {
+		t.Fatalf("%+v", pr)
+	}
+	// The same user without a clientIp, or from elsewhere, is not refused.
+	w := f.do("POST", "/v1/verifications/check", obj{"id": a.ID, "code": f.code(t, a.ID), "clientIp": "203.0.113.1"})
+	if wantStatus(t, w, 200); !strings.Contains(w.Body.String(), `"valid":true`) {
+		t.Fatalf("%s", w.Body)
+	}
+}
+
+func TestGeoAnswers(t *testing.T) {
+	f := newFixture(t)
+	p := testPolicy
+	p.AllowedCountries = map[string]bool{"US": true, "GB": true}
+	p.RejectNonMobile = true
+	guarded(t, f, p, ratelimit.Config{})
+	wantProblem(t, f.do("POST", "/v1/verifications", obj{"to": "+4915123456789"}), http.StatusForbidden, "country_not_allowed")
+	wantProblem(t, f.do("POST", "/v1/verifications", obj{"to": "+442079460958"}), http.StatusBadRequest, "not_mobile_number")
+	wantProblem(t, f.do("POST", "/send-code", obj{"phoneNumber": "+4915123456789"}), http.StatusForbidden, "country_not_allowed")
+	wantStatus(t, f.do("POST", "/v1/verifications", obj{"to": "+447400123456"}), http.StatusAccepted)
+}
+
+func TestBadClientIP(t *testing.T) {
+	f := newFixture(t)
+	for _, ip := range []any{"nope", "1.2.3.4.5", 42, "fe80::1%eth0", strings.Repeat("1", 100)} {
+		w := f.do("POST", "/v1/verifications", obj{"to": phone, "clientIp": ip})
+		wantProblem(t, w, http.StatusBadRequest, "invalid_request")
+		w = f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": "123456", "clientIp": ip})
+		wantProblem(t, w, http.StatusBadRequest, "invalid_request")
+	}
+}
+
+// The counters operators watch are on /metrics, labelled by calling code,
+// never by number or code.
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	guarded(t, f, testPolicy, ratelimit.Config{})
+	v := f.start(t, phone)
+	f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000"})
+	code := f.code(t, v.ID)
+	f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": code})
+	f.do("POST", "/v1/verifications", obj{"to": phone}) // cooldown refusal
+	f.start(t, "+447400123456")
+
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body := w.Body.String()
+	for _, want := range []string{
+		`otp_sends_total{country_code="1",kind="new"} 1`,
+		`otp_sends_total{country_code="44",kind="new"} 1`,
+		`otp_approvals_total{country_code="1"} 1`,
+		`otp_failed_checks_total{country_code="1"} 1`,
+		`otp_rejections_total{country_code="1",limit="cooldown"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, leak := range []string{"4155552671", "7400123456", code} {
+		if strings.Contains(body, leak) {
+			t.Errorf("/metrics contains %q", leak)
+		}
+	}
+}

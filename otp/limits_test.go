@@ -1,0 +1,269 @@
+package otp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/otp"
+)
+
+func fixtureWith(t *testing.T, mod func(*otp.Policy)) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	p := testPolicy
+	mod(&p)
+	f.svc = otp.NewService(f.codec, f.store, f.queue, p, f.clock.Now, discardLogger())
+	return f
+}
+
+func retryAfter(err error) time.Duration {
+	var le *otp.LimitError
+	if errors.As(err, &le) {
+		return le.RetryAfter
+	}
+	return -1
+}
+
+// The rolling cap counts sends to a number across its verifications: a
+// client that cancels and restarts (or lets codes expire) hits it all the same.
+func TestRollingSendCap(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) {
+		p.SendCap = otp.Window{Count: 3, Period: time.Hour}
+		p.Cooldown = time.Second
+	})
+	start := f.clock.Now()
+	for i := 0; i < 3; i++ {
+		v, _, err := f.svc.Start(ctx, num, "")
+		if err != nil {
+			t.Fatalf("send %d: %v", i+1, err)
+		}
+		if i%2 == 0 {
+			f.svc.Cancel(ctx, v.ID) // cancel-and-restart
+		}
+		f.clock.Advance(time.Minute)
+	}
+	_, _, err := f.svc.Start(ctx, num, "")
+	if limitReason(err) != otp.LimitToCap {
+		t.Fatalf("4th send in the window: %v", err)
+	}
+	// The oldest send leaves the window an hour after it happened.
+	if got, want := retryAfter(err), start.Add(time.Hour).Sub(f.clock.Now()); got != want {
+		t.Fatalf("RetryAfter %v, want %v", got, want)
+	}
+	f.clock.Advance(retryAfter(err))
+	if _, _, err := f.svc.Start(ctx, num, ""); err != nil {
+		t.Fatalf("send after the window moved: %v", err)
+	}
+	// Other numbers are not affected.
+	if _, _, err := f.svc.Start(ctx, "+14155550000", ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A refused or rolled-back send does not count against the cap.
+func TestRollingSendCapCountsOnlySends(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) { p.SendCap = otp.Window{Count: 2, Period: time.Hour} })
+	f.queue.fail.Store(true)
+	for i := 0; i < 5; i++ {
+		f.svc.Start(ctx, num, "")
+	}
+	f.queue.fail.Store(false)
+	if _, _, err := f.svc.Start(ctx, num, ""); err != nil {
+		t.Fatalf("first real send: %v", err)
+	}
+	f.svc.Start(ctx, num, "") // cooldown refusal: not a send
+	f.clock.Advance(testPolicy.Cooldown)
+	if _, _, err := f.svc.Start(ctx, num, ""); err != nil {
+		t.Fatalf("second real send: %v", err)
+	}
+	f.clock.Advance(testPolicy.Cooldown)
+	if _, _, err := f.svc.Start(ctx, num, ""); limitReason(err) != otp.LimitToCap {
+		t.Fatalf("third: %v", err)
+	}
+}
+
+// NIST SP 800-63B: at most N consecutive failed checks per number, across
+// verifications; new codes don't reset the count, a right code does.
+func TestFailedCheckLock(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) {
+		p.FailureLock = otp.Window{Count: 7, Period: 24 * time.Hour}
+		p.MaxChecks = 3
+		p.TTL = time.Minute
+		p.Cooldown = 0
+	})
+	failures := 0
+	var lockedAt time.Time
+	for round := 0; failures < 7; round++ {
+		v, _, err := f.svc.Start(ctx, num, "")
+		if err != nil {
+			t.Fatalf("round %d send: %v", round, err)
+		}
+		code := f.code(t, v)
+		for failures < 7 {
+			got, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: wrong(code)})
+			if err != nil {
+				break // max checks of this verification
+			}
+			failures++
+			if got.Status == otp.StatusMaxAttempts {
+				break
+			}
+		}
+		lockedAt = f.clock.Now()
+		f.clock.Advance(time.Minute) // this verification expires
+	}
+	_, _, err := f.svc.Start(ctx, num, "")
+	if limitReason(err) != otp.LimitFailedChecks {
+		t.Fatalf("send after %d failures: %v", failures, err)
+	}
+	if got, want := retryAfter(err), 24*time.Hour-f.clock.Now().Sub(lockedAt)-time.Duration(0); got > 24*time.Hour || got < want-3*time.Minute {
+		t.Fatalf("RetryAfter %v", got)
+	}
+	// The window runs from the first failure; past it the number is free.
+	f.clock.Advance(retryAfter(err))
+	v, _, err := f.svc.Start(ctx, num, "")
+	if err != nil {
+		t.Fatalf("send after the window: %v", err)
+	}
+	// A right code clears the count.
+	code := f.code(t, v)
+	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+	if _, ok, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: code}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	tag := f.codec.Tag(num)
+	if n := f.rdb.Exists(ctx, "otp:{"+tag+"}:f:"+num).Val(); n != 0 {
+		t.Fatal("a right code did not clear the failure count")
+	}
+}
+
+// The lock also refuses checks of a verification that is still pending.
+func TestFailedCheckLockRefusesChecks(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) {
+		p.FailureLock = otp.Window{Count: 2, Period: time.Hour}
+		p.MaxChecks = 5
+	})
+	v, _, _ := f.svc.Start(ctx, num, "")
+	code := f.code(t, v)
+	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+	for _, req := range []otp.CheckRequest{{To: num, Code: code}, {ID: v.ID, Code: code}} {
+		if _, _, err := f.svc.Check(ctx, req); limitReason(err) != otp.LimitFailedChecks {
+			t.Fatalf("check while locked: %v", err)
+		}
+	}
+}
+
+// 1,000 guesses with resends in between never approve, and within one
+// TTL window never exceed max checks (a resend does not add guesses).
+func TestBruteForce(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) {
+		p.MaxChecks = 5
+		p.MaxSends = 5
+		p.Cooldown = time.Second
+		p.FailureLock = otp.Window{Count: 100, Period: 24 * time.Hour}
+	})
+	v, _, _ := f.svc.Start(ctx, num, "")
+	code := f.code(t, v)
+	answered, approved := 0, 0
+	perWindow := map[string]int{}
+	for i := 0; i < 1000; i++ {
+		if i%7 == 0 {
+			f.clock.Advance(time.Second)
+			f.svc.Start(ctx, num, "") // resend (or a refusal): must not add guesses
+		}
+		guess := fmt.Sprintf("%06d", i)
+		if guess == code {
+			guess = fmt.Sprintf("%06d", 999999-i)
+		}
+		got, ok, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: guess})
+		if ok {
+			approved++
+		}
+		if err == nil {
+			answered++
+			perWindow[got.ID]++
+		}
+	}
+	if approved != 0 {
+		t.Fatal("a wrong guess approved")
+	}
+	for id, n := range perWindow {
+		if n > 5 {
+			t.Fatalf("verification %s answered %d guesses, max checks is 5", id, n)
+		}
+	}
+	if answered > 5 {
+		t.Fatalf("%d guesses answered within one TTL window; max checks × sends would allow %d, a resend none more", answered, 5)
+	}
+	// Over many windows the 100-failure rule locks the number.
+	total := answered
+	for w := 0; total < 100; w++ {
+		f.clock.Advance(testPolicy.TTL)
+		v, _, err := f.svc.Start(ctx, num, "")
+		if err != nil {
+			t.Fatalf("window %d: %v (after %d failures)", w, err, total)
+		}
+		code := f.code(t, v)
+		for i := 0; i < 5; i++ {
+			if _, _, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)}); err == nil {
+				total++
+			}
+		}
+	}
+	f.clock.Advance(testPolicy.TTL)
+	if _, _, err := f.svc.Start(ctx, num, ""); limitReason(err) != otp.LimitFailedChecks {
+		t.Fatalf("after %d failures the number is not locked: %v", total, err)
+	}
+}
+
+func TestGeoAndMobileRules(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) {
+		p.AllowedCountries = map[string]bool{"US": true, "GB": true}
+		p.RejectNonMobile = true
+	})
+	for _, tc := range []struct {
+		to   string
+		want error
+	}{
+		{"+14155552671", nil},                        // US: fixed-line-or-mobile
+		{"+447400123456", nil},                       // GB mobile
+		{"+447911123456", otp.ErrCountryNotAllowed},  // Guernsey: +44, not GB
+		{"+442079460958", otp.ErrNotMobile},          // GB landline
+		{"+4915123456789", otp.ErrCountryNotAllowed}, // DE
+		{"+16135550123", otp.ErrCountryNotAllowed},   // CA shares +1 but is another country
+	} {
+		_, _, err := f.svc.Start(ctx, tc.to, "")
+		if !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
+			t.Errorf("%s: %v, want %v", tc.to, err, tc.want)
+		}
+	}
+}
+
+func TestNormalizeIP(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":          "203.0.113.7",
+		" 203.0.113.7 ":        "203.0.113.7",
+		"::ffff:203.0.113.7":   "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+	} {
+		if got, err := otp.NormalizeIP(in); err != nil || got != want {
+			t.Errorf("NormalizeIP(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "1.2.3", "256.1.1.1", "fe80::1%eth0", "example.com", "1.2.3.4/24"} {
+		if _, err := otp.NormalizeIP(bad); !errors.Is(err, otp.ErrInvalidInput) {
+			t.Errorf("NormalizeIP(%q) accepted", bad)
+		}
+	}
+}
