@@ -35,6 +35,9 @@ func ParseRates(s string) ([]Rate, error) {
 	var out []Rate
 	for _, part := range strings.Split(s, ",") {
 		r, err := ParseRate(part)
+		if err == nil && r.Off() {
+			err = fmt.Errorf("%q: empty or zero window in a list", s)
+		}
 		if err != nil {
 			return nil, err
 		}
