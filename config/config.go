@@ -52,6 +52,13 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	// SMSRateLimit caps SMS per second across all workers; 0 is no cap.
 	SMSRateLimit int
+	// WorkerMetricsAddr serves the worker's /healthz, /readyz and /metrics.
+	WorkerMetricsAddr string
+	// AdminAddr, when set, serves net/http/pprof (both processes); keep it
+	// off the public network.
+	AdminAddr string
+	// MonitoringReadOnly keeps the asynqmon dashboard from changing tasks.
+	MonitoringReadOnly bool
 
 	// Fraud controls (see limits.go and the README's "Fraud controls").
 	ToSendLimit         Rate            // sends per number across verifications (rolling)
@@ -157,6 +164,8 @@ func Load(getenv func(string) string) (Config, error) {
 		WorkerConcurrency:         integer("WORKER_CONCURRENCY", 50, 1, 10000),
 		ShutdownTimeout:           dur("WORKER_SHUTDOWN_TIMEOUT", "20s", time.Second, 10*time.Minute),
 		SMSRateLimit:              integer("SMS_RATE_LIMIT", 0, 0, 100000),
+		WorkerMetricsAddr:         str("WORKER_METRICS_ADDR", ":9090"),
+		AdminAddr:                 str("ADMIN_ADDR", ""),
 		LogFormat:                 strings.ToLower(str("LOG_FORMAT", "json")),
 	}
 
@@ -192,6 +201,13 @@ func Load(getenv func(string) string) (Config, error) {
 	} else {
 		c.AllowedCountries = a
 	}
+	switch v := strings.ToLower(str("MONITORING_READ_ONLY", "true")); v {
+	case "true", "1", "yes":
+		c.MonitoringReadOnly = true
+	case "false", "0", "no":
+	default:
+		bad("MONITORING_READ_ONLY", "%q is not true or false", v)
+	}
 	switch v := strings.ToLower(str("REJECT_NON_MOBILE", "false")); v {
 	case "true", "1", "yes":
 		c.RejectNonMobile = true
@@ -211,8 +227,15 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("LOG_FORMAT", "%q is not json or text", c.LogFormat)
 	}
-	if u, err := url.Parse(c.RedisURL); err != nil || !oneOf(u.Scheme, "redis", "rediss", "unix") {
-		bad("REDIS_URL", "want redis://, rediss:// or unix:// (got %q)", RedactURL(c.RedisURL))
+	if addrs := str("REDIS_CLUSTER_ADDRS", ""); addrs != "" {
+		if u, err := clusterURL(addrs, strings.TrimSpace(getenv("REDIS_URL"))); err != nil {
+			bad("REDIS_CLUSTER_ADDRS", "%v", err)
+		} else {
+			c.RedisURL = u
+		}
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || !oneOf(u.Scheme, "redis", "rediss", "unix", "redis-sentinel", "redis-cluster") {
+		bad("REDIS_URL", "want redis://, rediss://, unix://, redis-sentinel:// or redis-cluster:// (got %q)", RedactURL(c.RedisURL))
 	}
 	for _, k := range strings.Split(getenv("API_KEYS"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -359,7 +382,7 @@ func RedactURL(raw string) string {
 	if err != nil {
 		return "(unparseable)"
 	}
-	return u.Redacted()
+	return redactedURL(u)
 }
 
 func httpURL(raw string) bool {

@@ -133,6 +133,7 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 		"API_KEYS": "old-key-0123456789abcdef," + apiKey, "OTP_SECRET": "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
 		"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": token, "TWILIO_PHONE_NUMBER": from,
 		"TWILIO_API_URL": fake.URL, "OTP_RESEND_COOLDOWN": "1s", "LOG_FORMAT": "json",
+		"WORKER_METRICS_ADDR": "127.0.0.1:0",
 		"PATH": os.Getenv("PATH"),
 	}
 	for k, v := range extra {
@@ -354,4 +355,34 @@ func postForm(t *testing.T, target string, form url.Values, headers map[string]s
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// The -healthcheck mode probes the running process's /readyz, for
+// distroless images where the container healthcheck can only run the binary.
+func TestHealthcheckMode(t *testing.T) {
+	s := startStack(t, map[string]string{"WORKER_METRICS_ADDR": freeAddr(t)})
+	for _, tc := range []struct {
+		bin, addrVar string
+	}{{"api", "HTTP_ADDR"}, {"worker", "WORKER_METRICS_ADDR"}} {
+		cmd := exec.Command(filepath.Join(binDir, tc.bin), "-healthcheck")
+		cmd.Env = []string{tc.addrVar + "=" + s.env[tc.addrVar]}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s -healthcheck: %v %s", tc.bin, err, out)
+			}
+			time.Sleep(100 * time.Millisecond)
+			cmd = exec.Command(filepath.Join(binDir, tc.bin), "-healthcheck")
+			cmd.Env = []string{tc.addrVar + "=" + s.env[tc.addrVar]}
+		}
+		bad := exec.Command(filepath.Join(binDir, tc.bin), "-healthcheck")
+		bad.Env = []string{tc.addrVar + "=127.0.0.1:1"}
+		if err := bad.Run(); err == nil {
+			t.Fatalf("%s -healthcheck passed against a closed port", tc.bin)
+		}
+	}
 }

@@ -17,6 +17,8 @@ type OTP struct {
 	approvals  *prometheus.CounterVec
 	failed     *prometheus.CounterVec
 	rejections *prometheus.CounterVec
+	expired    *prometheus.CounterVec
+	delivery   *prometheus.CounterVec
 }
 
 // NewOTP registers the collectors on reg.
@@ -25,21 +27,29 @@ func NewOTP(reg prometheus.Registerer) *OTP {
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_sends_total",
 			Help: "Codes queued for SMS, by country calling code and kind (new or resend).",
-		}, []string{"country_code", "kind"}),
+		}, []string{"channel", "country_code", "kind"}),
 		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_approvals_total",
 			Help: "Verifications approved with the right code, by country calling code.",
-		}, []string{"country_code"}),
+		}, []string{"channel", "country_code"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_failed_checks_total",
 			Help: "Wrong codes, by country calling code.",
-		}, []string{"country_code"}),
+		}, []string{"channel", "country_code"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_rejections_total",
 			Help: "Requests refused by a limit or a geo rule, by limit and country calling code.",
 		}, []string{"limit", "country_code"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_expired_total",
+			Help: "Checks that found their verification expired, by country calling code.",
+		}, []string{"channel", "country_code"}),
+		delivery: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_delivery_reports_total",
+			Help: "Delivery statuses reported by Twilio status callbacks.",
+		}, []string{"status"}),
 	}
-	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections)
+	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections, m.expired, m.delivery)
 	return m
 }
 
@@ -56,14 +66,25 @@ func (m *OTP) Sent(code int, resend bool) {
 	if resend {
 		kind = "resend"
 	}
-	m.sends.WithLabelValues(cc(code), kind).Inc()
+	m.sends.WithLabelValues(sms, cc(code), kind).Inc()
 }
 
+// sms is the only channel so far; the label is there for the next one.
+const sms = "sms"
+
 // Approved implements otp.Observer.
-func (m *OTP) Approved(code int) { m.approvals.WithLabelValues(cc(code)).Inc() }
+func (m *OTP) Approved(code int) { m.approvals.WithLabelValues(sms, cc(code)).Inc() }
 
 // CheckFailed implements otp.Observer.
-func (m *OTP) CheckFailed(code int) { m.failed.WithLabelValues(cc(code)).Inc() }
+func (m *OTP) CheckFailed(code int) { m.failed.WithLabelValues(sms, cc(code)).Inc() }
+
+// Expired implements otp.Observer.
+func (m *OTP) Expired(code int) { m.expired.WithLabelValues(sms, cc(code)).Inc() }
+
+// DeliveryReported implements otp.Observer.
+func (m *OTP) DeliveryReported(status otp.DeliveryStatus) {
+	m.delivery.WithLabelValues(string(status)).Inc()
+}
 
 // Rejected implements otp.Observer.
 func (m *OTP) Rejected(reason otp.LimitReason, code int) {

@@ -40,6 +40,8 @@ type Observer interface {
 	Approved(callingCode int)
 	CheckFailed(callingCode int)
 	Rejected(reason LimitReason, callingCode int)
+	Expired(callingCode int)
+	DeliveryReported(status DeliveryStatus)
 }
 
 type nopGuard struct{}
@@ -50,7 +52,9 @@ func (nopGuard) CheckFailed(context.Context, Origin) error  { return nil }
 
 type nopObserver struct{}
 
-func (nopObserver) Sent(int, bool)            {}
-func (nopObserver) Approved(int)              {}
-func (nopObserver) CheckFailed(int)           {}
-func (nopObserver) Rejected(LimitReason, int) {}
+func (nopObserver) Sent(int, bool)                  {}
+func (nopObserver) Approved(int)                    {}
+func (nopObserver) CheckFailed(int)                 {}
+func (nopObserver) Rejected(LimitReason, int)       {}
+func (nopObserver) Expired(int)                     {}
+func (nopObserver) DeliveryReported(DeliveryStatus) {}

@@ -202,6 +202,10 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 	cc := callingCode(v.To, p.To)
 	if err != nil {
 		s.observeRefusal(err, cc)
+		var fe *FinishedError
+		if errors.As(err, &fe) && fe.Status == StatusExpired {
+			s.obs.Expired(cc)
+		}
 		return v, false, err
 	}
 	if outcome == CheckApproved {
@@ -278,5 +282,8 @@ func (s *Service) DeliveryReport(ctx context.Context, r DeliveryReport) error {
 	_, err := s.store.RecordCallback(ctx, tag, r.ID, r.Attempt, AttemptUpdate{
 		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode, At: s.now(),
 	})
+	if err == nil {
+		s.obs.DeliveryReported(r.Status)
+	}
 	return err
 }

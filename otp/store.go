@@ -254,6 +254,7 @@ type Claim struct {
 	ExpiresAt time.Time
 	Sealed    string
 	Claims    int
+	QueuedAt  time.Time // when the send was requested
 	// AlreadySent: the MessageSid Twilio gave the earlier run.
 	MessageSID string
 	// Busy: how long until a live run's claim goes stale.
@@ -284,7 +285,8 @@ func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, now 
 	switch res[0].(int64) {
 	case 1:
 		return Claim{Outcome: ClaimSend, Claims: int(res[1].(int64)), To: res[2].(string),
-			ExpiresAt: time.UnixMilli(res[3].(int64)).UTC(), Sealed: res[4].(string)}, nil
+			ExpiresAt: time.UnixMilli(res[3].(int64)).UTC(), Sealed: res[4].(string),
+			QueuedAt: time.UnixMilli(res[5].(int64)).UTC()}, nil
 	case 2:
 		return Claim{Outcome: ClaimAlreadySent, MessageSID: res[1].(string)}, nil
 	case 3:

@@ -31,7 +31,23 @@ type HandlerConfig struct {
 	// a nil Limiter means no cap.
 	Limiter *redis_rate.Limiter
 	Rate    redis_rate.Limit
+	// Observer counts outcomes; nil counts nothing.
+	Observer Observer
 }
+
+// Observer counts what the worker does with each send attempt.
+type Observer interface {
+	// Send counts one run's outcome: accepted, permanent_error,
+	// transient_error, skipped, deferred or duplicate_suppressed.
+	Send(outcome string, errorCode int)
+	// Accepted observes the time from the send request to Twilio's 201.
+	Accepted(sinceQueued time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Send(string, int)       {}
+func (nopObserver) Accepted(time.Duration) {}
 
 // RateLimitKey is the Redis key of the global send rate (redis_rate adds
 // its "rate:" prefix).
@@ -51,6 +67,9 @@ type SendHandler struct {
 func NewSendHandler(store *otp.Store, codec *otp.Codec, sender otp.Sender, cfg HandlerConfig, now func() time.Time, log *slog.Logger) *SendHandler {
 	if cfg.StaleClaim <= 0 {
 		cfg.StaleClaim = 15 * time.Second
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	return &SendHandler{store: store, codec: codec, sender: sender, cfg: cfg, now: now, log: log}
 }
@@ -88,6 +107,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("%w: rate limiter: %w", otp.ErrUnavailable, err)
 		}
 		if res.Allowed == 0 {
+			h.cfg.Observer.Send("deferred", 0)
 			return &DeferError{Wait: res.RetryAfter, Why: "global SMS rate limit"}
 		}
 	}
@@ -105,11 +125,14 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: c.Reason})
 		}
 		log.InfoContext(ctx, "send skipped", "reason", c.Reason)
+		h.cfg.Observer.Send("skipped", 0)
 		return nil
 	case otp.ClaimAlreadySent:
 		log.InfoContext(ctx, "send skipped: an earlier run's SMS was accepted", "message_sid", c.MessageSID)
+		h.cfg.Observer.Send("duplicate_suppressed", 0)
 		return nil
 	case otp.ClaimBusy:
+		h.cfg.Observer.Send("deferred", 0)
 		return &DeferError{Wait: c.Wait, Why: "another run holds this attempt"}
 	}
 	if c.Claims > 1 {
@@ -131,6 +154,8 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		StatusCallback: h.callbackURL(p),
 	})
 	if err == nil {
+		h.cfg.Observer.Send("accepted", 0)
+		h.cfg.Observer.Accepted(h.now().Sub(c.QueuedAt))
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: r.Status, MessageSID: r.MessageSID})
 		log.InfoContext(ctx, "sms accepted", "message_sid", r.MessageSID)
 		return nil
@@ -146,10 +171,12 @@ func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, 
 		code = se.Code
 	}
 	if se != nil && se.Permanent {
+		h.cfg.Observer.Send("permanent_error", code)
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: code, Reason: "twilio_error"})
 		log.WarnContext(ctx, "twilio refused the message", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	h.cfg.Observer.Send("transient_error", code)
 	// Twilio answered, so it did not take the message: the retry may send
 	// at once. Without an answer (timeout, reset) the message may have
 	// gone out, and the claim stays until it is stale.

@@ -55,6 +55,42 @@ type Server struct {
 	requests []Request
 	changed  chan struct{}
 	inFlight int
+	waiters  map[string][]chan Request // To number -> waiting WaitFor calls
+	forget   bool                      // load tests: count, don't keep
+	accepted int
+}
+
+// Forget stops keeping requests (Requests stays empty); AcceptedCount
+// still counts. For load tests that send far more than memory should hold.
+func (s *Server) Forget() {
+	s.mu.Lock()
+	s.forget = true
+	s.mu.Unlock()
+}
+
+// AcceptedCount is the number of messages answered 201 so far.
+func (s *Server) AcceptedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// WaitFor returns the next message accepted for the number to (one
+// received after the call), or ctx's error.
+func (s *Server) WaitFor(ctx context.Context, to string) (Request, error) {
+	ch := make(chan Request, 1)
+	s.mu.Lock()
+	if s.waiters == nil {
+		s.waiters = map[string][]chan Request{}
+	}
+	s.waiters[to] = append(s.waiters[to], ch)
+	s.mu.Unlock()
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-ctx.Done():
+		return Request{}, ctx.Err()
+	}
 }
 
 // InFlight is the number of requests received and not yet answered.
@@ -202,7 +238,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.inFlight--
-	s.requests = append(s.requests, rec)
+	if !s.forget {
+		s.requests = append(s.requests, rec)
+	}
+	if rec.Status == http.StatusCreated {
+		s.accepted++
+		to := rec.Form.Get("To")
+		for _, ch := range s.waiters[to] {
+			ch <- rec
+		}
+		delete(s.waiters, to)
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()

@@ -162,6 +162,7 @@ func buildHostileCorpus() []hostileBody {
 		rawObj("to", jstr(phone), "channel", `"sms"`, "clientIp", `"203.0.113.7"`),
 		rawObj("id", jstr(fakeID), "code", `"123456"`, "clientIp", `"2001:db8::1"`),
 		rawObj("to", jstr(phoneNational), "code", `"123456"`),
+		rawObj("phoneNumber", jstr(phoneNational)),
 		rawObj("phoneNumber", jstr(phone), "smsCode", `"123456"`),
 		rawObj("phoneNumber", jstr(phone), "smsCode", `123456`),
 	}
@@ -194,21 +195,35 @@ func buildHostileCorpus() []hostileBody {
 
 	// Wrong types and edge numbers in every field, alone and in context.
 	for _, f := range fields {
+		comp := fieldContexts[f][len(fieldContexts[f])-1]
 		for _, v := range hostileValues {
 			label := fmt.Sprintf("%s=%s", f, v)
 			c.json(label, rawObj(f, v))
-			inContext(label, f, v)
+			c.json(label, rawObj(append(append([]string{}, comp...), f, v)...))
 		}
 	}
 
-	// Injection-shaped strings in every field.
+	// Injection-shaped strings in every field, among the companions that
+	// take it furthest into the service.
+	// Fields checked against a strict format get a sample: the first
+	// wrong byte ends their story.
+	strict := map[string]int{"channel": 25, "id": 35, "code": 35, "smsCode": 35}
 	for _, f := range fields {
-		for _, s := range hostileStrings {
-			inContext(fmt.Sprintf("%s=%q", f, s), f, jstr(s))
+		comp := fieldContexts[f][len(fieldContexts[f])-1]
+		strs := hostileStrings
+		if n, ok := strict[f]; ok {
+			strs = sample(hostileStrings, n)
+		}
+		for _, s := range strs {
+			c.json(fmt.Sprintf("%s=%q", f, s), rawObj(append(append([]string{}, comp...), f, jstr(s))...))
 		}
 	}
+	for _, s := range hostileStrings { // the bodies of start and send-code
+		c.json(fmt.Sprintf("to=%q alone", s), rawObj("to", jstr(s)))
+		c.json(fmt.Sprintf("phoneNumber=%q alone", s), rawObj("phoneNumber", jstr(s)))
+	}
 	// The same, unescaped: raw control characters make the JSON invalid.
-	for i, s := range hostileStrings {
+	for i, s := range sample(hostileStrings, 35) {
 		c.json(fmt.Sprintf("raw string %d", i), `{"to":"`+s+`","code":"`+s+`"}`)
 	}
 
@@ -300,8 +315,8 @@ func buildHostileCorpus() []hostileBody {
 		"application/json, text/html", "APPLICATION/JSON", "application/problem+json", "*/*", "\x00",
 		"application/json; " + strings.Repeat("a=b; ", 1000),
 	} {
-		for bi, b := range bases {
-			c.add(fmt.Sprintf("valid %d as %q", bi, ct), ct, []byte(b))
+		for _, bi := range []int{0, 2, 4} {
+			c.add(fmt.Sprintf("valid %d as %q", bi, ct), ct, []byte(bases[bi]))
 		}
 	}
 
@@ -333,10 +348,18 @@ func buildHostileCorpus() []hostileBody {
 	} {
 		c.form(fmt.Sprintf("form %d", i), s)
 	}
+	c.form("form hostile keys", func() string {
+		v := url.Values{}
+		for _, s := range hostileStrings {
+			v.Set(s, s)
+		}
+		return v.Encode()
+	}())
 	for i, s := range hostileStrings {
 		c.form(fmt.Sprintf("form MessageSid %d %q", i, s), url.Values{"MessageSid": {s}, "MessageStatus": {"sent"}}.Encode())
+	}
+	for i, s := range sample(hostileStrings, 25) {
 		c.form(fmt.Sprintf("form MessageStatus %d %q", i, s), url.Values{"MessageSid": {"SM1"}, "MessageStatus": {s}}.Encode())
-		c.form(fmt.Sprintf("form key %d %q", i, s), url.Values{s: {s}}.Encode())
 	}
 	many := url.Values{}
 	for i := 0; i < 1500; i++ {
@@ -344,6 +367,18 @@ func buildHostileCorpus() []hostileBody {
 	}
 	c.form("1500 distinct keys", many.Encode())
 	return c.list
+}
+
+// sample is n elements of list, evenly spaced.
+func sample(list []string, n int) []string {
+	if n >= len(list) {
+		return list
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, list[i*len(list)/n])
+	}
+	return out
 }
 
 // serveWatched serves req on h and fails the test, with every goroutine's
@@ -529,17 +564,17 @@ func TestHostileBodies(t *testing.T) {
 	}
 
 	jsonRoutes := []struct {
-		path   string
-		legacy bool
+		name, path string
+		legacy     bool
 	}{
-		{"/v1/verifications", false},
-		{"/v1/verifications/check", false},
-		{"/v1/verifications/" + toCancel.ID + "/cancel", false},
-		{"/send-code", true},
-		{"/verify-code", true},
+		{"start", "/v1/verifications", false},
+		{"check", "/v1/verifications/check", false},
+		{"cancel", "/v1/verifications/" + toCancel.ID + "/cancel", false},
+		{"send-code", "/send-code", true},
+		{"verify-code", "/verify-code", true},
 	}
 	for _, r := range jsonRoutes {
-		t.Run(strings.ReplaceAll(r.path, "/", "_"), func(t *testing.T) {
+		t.Run(r.name, func(t *testing.T) {
 			fails := &hostileFailures{codes: map[int]int{}}
 			for _, b := range corpus {
 				w := post(t, r.path, b, map[string]string{"Authorization": bearer})
@@ -689,7 +724,7 @@ func TestHostileIDs(t *testing.T) {
 		strings.Repeat("a", 10000), "VE" + strings.Repeat("0", 10000), strings.Repeat("{", 5000),
 		"VE٠١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠١", "ＶＥ0123456789ab0123456789abcdef0123", "VE0123456789ab0123456789abcdef012３",
 		"\U0001F600", "\xff", "\xff\xfe", "..", "...", "../..", "%00", "%2e%2e", "\x00", "\r\nFLUSHALL\r\n", " ", "\t",
-		"' OR 1=1 --", "<script>alert(1)</script>", "%s%n", "check", "cancel", "a/b", "/", "?v=1", "#frag", ";", "%",
+		"' OR 1=1 --", "<script>alert(1)</script>", "%s%n", "check", "cancel", "a/b", "/", "?v=1", "#frag", ";", "%", "",
 	}
 	total := 0
 	var failures []string
@@ -725,5 +760,48 @@ func TestHostileIDs(t *testing.T) {
 	// The real verification was not touched by its mangled ids.
 	if v := wantVerification(t, f.getHostile(t, real.ID), http.StatusOK); v.Status != otp.StatusPending {
 		t.Fatalf("real verification is %s after the hostile ids", v.Status)
+	}
+}
+
+// TestHostileWebhookSidWithPipe: a correctly signed status callback whose
+// MessageSid holds "|" arrives before the worker has recorded a sid. The
+// attempt script stores the sid unescaped inside the "|"-separated attempt
+// field, which then has more than 8 parts: parseAttempt calls it corrupt,
+// and every route that reads the verification answers 500 until it is
+// gone. Twilio's real SIDs never hold "|", so only a holder of the auth
+// token can do this; the service should still refuse such a sid (or store
+// it safely) rather than brick the number's verification.
+func TestHostileWebhookSidWithPipe(t *testing.T) {
+	f := newFixture(t)
+	v := f.start(t, phone)
+	code := f.liveCode(t, v.ID)
+	form := url.Values{"MessageSid": {"SM1|x"}, "MessageStatus": {"sent"}}
+	target := callbackTarget(v.ID, "1")
+	req := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", signCallback(target, form))
+	w := serveWatched(t, f.h, req, "signed callback")
+	if w.Code >= 500 {
+		t.Fatalf("callback: %d %s", w.Code, w.Body)
+	}
+	f.clock.Advance(testPolicy.Cooldown)
+	for _, r := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/v1/verifications/" + v.ID, nil},
+		// The resend's script runs (attempt 2 is written) before the
+		// reply fails to parse, so nothing is enqueued.
+		{"POST", "/v1/verifications", obj{"to": phone}},
+		{"POST", "/send-code", obj{"phoneNumber": phone}},
+		// The check's script approves the right code before the reply
+		// fails to parse: the code is spent and the client sees a 500.
+		{"POST", "/v1/verifications/check", obj{"id": v.ID, "code": code}},
+		{"POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": code}},
+		{"POST", "/v1/verifications/" + v.ID + "/cancel", nil},
+	} {
+		if w := f.do(r.method, r.path, r.body); w.Code >= 500 {
+			t.Errorf("%s %s after a signed callback with MessageSid %q: %d %s", r.method, r.path, "SM1|x", w.Code, w.Body)
+		}
 	}
 }

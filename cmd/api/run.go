@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -26,7 +27,10 @@ import (
 // request is itself bounded by requestTimeout, so this is generous.
 const drainTimeout = 15 * time.Second
 
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 && args[1] == "-healthcheck" {
+		return config.Probe(defaultStr(getenv("HTTP_ADDR"), ":8080"))
+	}
 	cfg, log, err := config.Startup(getenv, stdout, "api")
 	if err != nil {
 		return err
@@ -50,15 +54,25 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		WithGuard(ratelimit.New(rdb, guardConfig(cfg))).
 		WithObserver(metrics.NewOTP(reg))
 
+	mon := newMonitoring(cfg.RedisURL, cfg.MonitoringReadOnly)
+	defer mon.Close()
 	srv := &http.Server{
 		Handler: newHandler(log, svc, cfg.APIKeys, codec.Length(),
 			webhookConfig{PublicURL: cfg.PublicURL, AuthToken: cfg.TwilioAuthToken},
-			promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+			promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			withHTTPMetrics(metrics.NewHTTP(reg)), withMonitoring(mon)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.AdminAddr != "" {
+		actx, stopAdmin := context.WithCancel(context.Background())
+		defer stopAdmin()
+		if _, err := config.Serve(actx, log, "admin (pprof)", cfg.AdminAddr, config.AdminHandler()); err != nil {
+			return fmt.Errorf("ADMIN_ADDR: %w", err)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -111,4 +125,11 @@ func guardConfig(cfg config.Config) ratelimit.Config {
 		APIKeySends: rates(cfg.APIKeySendLimits), PrefixSends: rates(cfg.PrefixSendLimits),
 		BudgetPerMinute: cfg.BudgetPerMinute, CountryBudgets: cfg.CountryBudgets,
 	}
+}
+
+func defaultStr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -11,6 +12,10 @@ import (
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/twilio"
 )
+
+// messageSID is the shape of Twilio's SMS and MMS SIDs; anything else is
+// refused before it reaches the stored attempt record.
+var messageSID = regexp.MustCompile(`^(SM|MM)[0-9a-f]{32}$`)
 
 // handleTwilioStatus receives Twilio's delivery reports. It has no bearer
 // auth: Twilio signs each request with the account's auth token over the
@@ -43,9 +48,16 @@ func handleTwilioStatus(svc *otp.Service, publicURL, authToken string) gin.Handl
 			writeError(c, &otp.InputError{Detail: "callback URL lacks the verification (v) and attempt (a)"})
 			return
 		}
+		sid := form.Get("MessageSid")
+		if !messageSID.MatchString(sid) {
+			// Signed, so from Twilio, but about nothing we sent: accept and
+			// ignore, so Twilio does not retry it.
+			c.Status(http.StatusNoContent)
+			return
+		}
 		ec, _ := strconv.Atoi(form.Get("ErrorCode"))
 		err = svc.DeliveryReport(c.Request.Context(), otp.DeliveryReport{
-			ID: q.Get("v"), Attempt: attempt, MessageSID: form.Get("MessageSid"),
+			ID: q.Get("v"), Attempt: attempt, MessageSID: sid,
 			Status: twilio.MapStatus(form.Get("MessageStatus")), ErrorCode: ec,
 		})
 		if err != nil {

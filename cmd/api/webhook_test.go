@@ -13,6 +13,11 @@ import (
 	"github.com/otpd/otpd/twiliofake"
 )
 
+const (
+	sid1 = "SM0123456789abcdef0123456789abcdef"
+	sid2 = "SMfedcba9876543210fedcba9876543210"
+)
+
 // callback posts a Twilio status callback for attempt 1 of v, signed with
 // token over the URL Twilio would have called.
 func (f *fixture) callback(v otp.Verification, attempt string, form url.Values, sign func(fullURL string) string) *httptest.ResponseRecorder {
@@ -37,7 +42,7 @@ func TestTwilioStatusCallback(t *testing.T) {
 	tag, _ := otp.TagOfID(v.ID)
 	ctx := context.Background()
 	// The worker recorded Twilio's acceptance of attempt 1.
-	f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: "SM1", At: f.clock.Now()})
+	f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: sid1, At: f.clock.Now()})
 	status := func() otp.Delivery {
 		got, err := f.store.Get(ctx, tag, v.ID, f.clock.Now())
 		if err != nil {
@@ -46,7 +51,7 @@ func TestTwilioStatusCallback(t *testing.T) {
 		return got.Delivery
 	}
 	report := func(st string, ec string) url.Values {
-		form := url.Values{"MessageSid": {"SM1"}, "MessageStatus": {st}, "AccountSid": {"AC1"}}
+		form := url.Values{"MessageSid": {sid1}, "MessageStatus": {st}, "AccountSid": {"AC1"}}
 		if ec != "" {
 			form.Set("ErrorCode", ec)
 		}
@@ -87,11 +92,11 @@ func TestTwilioStatusCallback(t *testing.T) {
 	}
 
 	// A callback about another message of the same attempt is ignored.
-	other := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"failed"}}
+	other := url.Values{"MessageSid": {sid2}, "MessageStatus": {"failed"}}
 	if w := f.callback(v, "1", other, signedBy(testHooks.AuthToken, other)); w.Code != http.StatusNoContent {
 		t.Fatalf("other sid: %d", w.Code)
 	}
-	if d := status(); d.Status != otp.DeliveryDelivered || d.MessageSID != "SM1" {
+	if d := status(); d.Status != otp.DeliveryDelivered || d.MessageSID != sid1 {
 		t.Fatalf("delivery %+v", d)
 	}
 }
@@ -99,14 +104,14 @@ func TestTwilioStatusCallback(t *testing.T) {
 func TestTwilioStatusCallbackErrors(t *testing.T) {
 	f := newFixture(t)
 	v := f.start(t, phone)
-	form := url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}
+	form := url.Values{"MessageSid": {sid1}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}
 
 	// The error code of a failed delivery is kept.
 	if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	got, _ := f.store.Get(context.Background(), v.ID[2:14], v.ID, f.clock.Now())
-	if got.Delivery.Status != otp.DeliveryUndelivered || got.Delivery.ErrorCode != 30003 || got.Delivery.MessageSID != "SM1" {
+	if got.Delivery.Status != otp.DeliveryUndelivered || got.Delivery.ErrorCode != 30003 || got.Delivery.MessageSID != sid1 {
 		t.Fatalf("delivery %+v", got.Delivery)
 	}
 

@@ -6,13 +6,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/devsms"
+	"github.com/otpd/otpd/metrics"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 	"github.com/otpd/otpd/twilio"
@@ -27,7 +35,14 @@ import (
 // asynq abandons it, and asynq returns the task before the process is killed.
 // config enforces the first relation.
 
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 && args[1] == "-healthcheck" {
+		addr := getenv("WORKER_METRICS_ADDR")
+		if addr == "" {
+			addr = ":9090"
+		}
+		return config.Probe(addr)
+	}
 	cfg, log, err := config.Startup(getenv, stdout, "worker")
 	if err != nil {
 		return err
@@ -80,6 +95,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 		// would space them anyway, instead of n at once then a pause.
 		hcfg.Rate = redis_rate.Limit{Rate: cfg.SMSRateLimit, Period: time.Second, Burst: 1}
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
+	hcfg.Observer = metrics.NewSMS(reg)
 	handler := tasks.NewSendHandler(otp.NewStore(rdb), codec, sender, hcfg, time.Now, log)
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeSendSMS, handler)
@@ -104,12 +123,54 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout io.
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	var running atomic.Bool
+	running.Store(true)
+	hctx, stopHTTP := context.WithCancel(context.Background())
+	defer stopHTTP()
+	if _, err := config.Serve(hctx, log, "metrics", cfg.WorkerMetricsAddr, healthHandler(rdb, &running, reg)); err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("WORKER_METRICS_ADDR: %w", err)
+	}
+	if cfg.AdminAddr != "" {
+		if _, err := config.Serve(hctx, log, "admin (pprof)", cfg.AdminAddr, config.AdminHandler()); err != nil {
+			srv.Shutdown()
+			return fmt.Errorf("ADMIN_ADDR: %w", err)
+		}
+	}
 	log.Info("processing", "queue", tasks.QueueName, "concurrency", cfg.WorkerConcurrency)
 	<-ctx.Done()
 	log.Info("shutting down: finishing in-flight sends", "timeout", cfg.ShutdownTimeout)
+	running.Store(false) // not ready: a load balancer or probe sees it first
 	srv.Shutdown()
 	log.Info("stopped")
 	return nil
+}
+
+// healthHandler serves the worker's probes and metrics: /healthz while the
+// process runs; /readyz while its asynq server runs and Redis answers.
+func healthHandler(rdb redis.UniversalClient, running *atomic.Bool, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case !running.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"status":"stopping"}`)
+		case rdb.Ping(ctx).Err() != nil:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"status":"redis unreachable"}`)
+		default:
+			fmt.Fprintln(w, `{"status":"ready"}`)
+		}
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
 }
 
 func redacted(u string) string { return config.RedactURL(u) }

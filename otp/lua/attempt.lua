@@ -12,7 +12,7 @@
 --   reading what the call needs. ARGV[4] stale ms: a claim older than this
 --   belongs to a run that died mid-request (longer than the HTTP timeout),
 --   so it may be taken over - at most one duplicate SMS, never more.
---   Returns {1, claims, to, expires, sealed}  claimed (claims > 1: a takeover)
+--   Returns {1, claims, to, expires, sealed, queuedAt}  claimed (claims > 1: a takeover)
 --           {2, sid}                          Twilio already accepted it
 --           {3, wait ms}                      a live run holds the claim
 --           {0, reason}                       nothing to send; reason is
@@ -65,7 +65,7 @@ if op == 'claim' then
   if not sealed then return {0, 'expired'} end
   a[2], a[3], a[7] = now, tonumber(a[3]) + 1, now
   redis.call('HSET', KEYS[1], field, join(a))
-  return {1, a[3], f[4], exp, sealed}
+  return {1, a[3], f[4], exp, sealed, tonumber(a[1])}
 end
 
 if op == 'release' then
@@ -78,6 +78,8 @@ end
 
 -- record / callback
 local status, sid = ARGV[4], ARGV[5]
+-- The record is '|'-separated: a separator inside a value would corrupt it.
+if string.find(sid, '|', 1, true) or string.find(ARGV[7], '|', 1, true) then return 0 end
 if op == 'callback' and a[4] ~= '' and sid ~= '' and a[4] ~= sid then return 0 end
 local old = rank[a[5]] or 0
 local new = rank[status]

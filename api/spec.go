@@ -1,0 +1,16 @@
+// Package api holds the OpenAPI 3.1 description of the otpd HTTP API.
+//
+// openapi.yaml describes every route of cmd/api: request bodies, responses,
+// headers and the stable problem codes. cmd/api serves it at
+// GET /openapi.yaml, and cmd/api's tests drive the real router and validate
+// each request and response against it, so the document and the code cannot
+// drift apart unnoticed.
+package api
+
+import _ "embed"
+
+// Spec is the bytes of openapi.yaml, embedded at build time. Callers must
+// not modify it.
+//
+//go:embed openapi.yaml
+var Spec []byte

@@ -1,0 +1,39 @@
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// SMS measures the worker's sends; it implements tasks.Observer.
+type SMS struct {
+	sends   *prometheus.CounterVec
+	latency prometheus.Histogram
+}
+
+// NewSMS registers the collectors on reg.
+func NewSMS(reg prometheus.Registerer) *SMS {
+	m := &SMS{
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_sms_sends_total",
+			Help: "Send attempts by outcome (accepted, permanent_error, transient_error, skipped, deferred, duplicate_suppressed) and Twilio error code (0: none).",
+		}, []string{"outcome", "error_code"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "otp_sms_accept_latency_seconds",
+			Help:    "From the send request (queued) to Twilio accepting the message.",
+			Buckets: []float64{.05, .1, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60, 120, 300},
+		}),
+	}
+	reg.MustRegister(m.sends, m.latency)
+	return m
+}
+
+// Send implements tasks.Observer.
+func (m *SMS) Send(outcome string, errorCode int) {
+	m.sends.WithLabelValues(outcome, strconv.Itoa(errorCode)).Inc()
+}
+
+// Accepted implements tasks.Observer.
+func (m *SMS) Accepted(sinceQueued time.Duration) { m.latency.Observe(sinceQueued.Seconds()) }
