@@ -17,9 +17,35 @@ type Phone struct {
 	E164        string
 	Region      string // ISO 3166-1 alpha-2, "" when unknown
 	CountryCode int    // calling code, e.g. 1, 44
-	// Mobile is libphonenumber's verdict: mobile, or a plan where mobile and
-	// fixed-line numbers cannot be told apart (US, CA …).
-	Mobile bool
+	num         *phonenumbers.PhoneNumber
+}
+
+// Mobile is libphonenumber's verdict: mobile, or a plan where mobile and
+// fixed-line numbers cannot be told apart (US, CA …). It is computed on
+// demand: the type lookup costs as much as the whole parse.
+func (p Phone) Mobile() bool {
+	return p.num != nil && isMobile(phonenumbers.GetNumberType(p.num))
+}
+
+// CallingCode returns the country calling code of an E.164 number without
+// parsing it (0 when there is none): calling codes are prefix-free, so the
+// first 1 to 3 digits that name one are it.
+func CallingCode(e164 string) int {
+	if len(e164) < 2 || e164[0] != '+' {
+		return 0
+	}
+	cc := 0
+	for i := 1; i <= 3 && i < len(e164); i++ {
+		d := e164[i]
+		if d < '0' || d > '9' {
+			return 0
+		}
+		cc = cc*10 + int(d-'0')
+		if phonenumbers.GetSupportedCallingCodes()[cc] {
+			return cc
+		}
+	}
+	return 0
 }
 
 // Prefix is the number without its last n digits: the range that SMS
@@ -50,7 +76,7 @@ func ParsePhone(raw, defaultRegion string) (Phone, error) {
 		E164:        phonenumbers.Format(num, phonenumbers.E164),
 		Region:      phonenumbers.GetRegionCodeForNumber(num),
 		CountryCode: int(num.GetCountryCode()),
-		Mobile:      isMobile(phonenumbers.GetNumberType(num)),
+		num:         num,
 	}, nil
 }
 

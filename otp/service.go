@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 )
 
@@ -98,7 +97,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		s.obs.Rejected("country_not_allowed", phone.CountryCode)
 		return v, false, ErrCountryNotAllowed
 	}
-	if s.policy.RejectNonMobile && !phone.Mobile {
+	if s.policy.RejectNonMobile && !phone.Mobile() {
 		s.obs.Rejected("not_mobile", phone.CountryCode)
 		return v, false, ErrNotMobile
 	}
@@ -227,10 +226,8 @@ func isLimit(err error) bool {
 // callingCode of the first E.164 number given; 0 when unknown.
 func callingCode(numbers ...string) int {
 	for _, n := range numbers {
-		if strings.HasPrefix(n, "+") {
-			if p, err := ParsePhone(n, ""); err == nil {
-				return p.CountryCode
-			}
+		if cc := CallingCode(n); cc != 0 {
+			return cc
 		}
 	}
 	return 0
