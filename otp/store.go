@@ -385,7 +385,8 @@ func fromMap(m map[string]string) (Verification, error) {
 	v.LastSendAt = time.UnixMilli(num("last")).UTC()
 	v.Attempts = make([]Attempt, 0, v.SendAttempts)
 	for i := 1; i <= v.SendAttempts && err == nil; i++ {
-		a, perr := parseAttempt(i, m["a"+strconv.Itoa(i)])
+		n := strconv.Itoa(i)
+		a, perr := parseAttempt(i, m["a"+n], m["i"+n], v.CreatedAt)
 		if perr != nil {
 			err = perr
 		}
@@ -399,20 +400,28 @@ func fromMap(m map[string]string) (Verification, error) {
 	return v, err
 }
 
-// parseAttempt reads "queuedAt|claimedAt|claims|sid|status|errorCode|updatedAt|reason".
-func parseAttempt(n int, raw string) (Attempt, error) {
+// parseAttempt reads "queued|claimed|claims|status|errorCode|updated|reason"
+// (times in ms after created; see attempt.lua) and the attempt's sid.
+func parseAttempt(n int, raw, sid string, created time.Time) (Attempt, error) {
 	p := strings.Split(raw, "|")
-	if len(p) != 8 {
+	st, ok := statusLetters[p[min(3, len(p)-1)]]
+	if len(p) != 7 || !ok {
 		return Attempt{}, fmt.Errorf("otp: corrupt attempt %d", n)
 	}
 	num := func(s string) int64 { x, _ := strconv.ParseInt(s, 10, 64); return x }
 	return Attempt{
 		Attempt:    n,
-		QueuedAt:   time.UnixMilli(num(p[0])).UTC(),
-		MessageSID: p[3],
-		Status:     DeliveryStatus(p[4]),
-		ErrorCode:  int(num(p[5])),
-		UpdatedAt:  time.UnixMilli(num(p[6])).UTC(),
-		Reason:     p[7],
+		QueuedAt:   created.Add(time.Duration(num(p[0])) * time.Millisecond),
+		MessageSID: sid,
+		Status:     st,
+		ErrorCode:  int(num(p[4])),
+		UpdatedAt:  created.Add(time.Duration(num(p[5])) * time.Millisecond),
+		Reason:     p[6],
 	}, nil
+}
+
+// statusLetters decodes attempt.lua's one-letter statuses.
+var statusLetters = map[string]DeliveryStatus{
+	"q": DeliveryQueued, "s": DeliverySending, "t": DeliverySent,
+	"d": DeliveryDelivered, "u": DeliveryUndelivered, "f": DeliveryFailed,
 }

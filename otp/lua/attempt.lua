@@ -1,7 +1,11 @@
 -- attempt: the life of one send attempt's SMS. It lives in field a<n> of
 -- the verification hash as
---   "queuedAt|claimedAt|claims|sid|status|errorCode|updatedAt|reason"
--- and its status only moves forward: queued < sending < sent < final
+--   "queued|claimed|claims|status|errorCode|updated|reason"
+-- with times in ms after the verification's creation ('cr'; claimed is ""
+-- when unclaimed) and status as one letter, and its MessageSid in field
+-- i<n>: every value stays under Redis's hash-max-listpack-value (64 bytes),
+-- so the hash keeps its compact encoding (a 79-byte record had made each
+-- verification cost 860 bytes instead of about 250). Its status only moves forward: queued < sending < sent < final
 -- (delivered, undelivered, failed), so late or out-of-order reports from
 -- the worker or Twilio's callbacks never move it back.
 -- KEYS[1] verification key     KEYS[2] code key
@@ -26,18 +30,33 @@
 --   recorded one is about another message and is ignored.
 --   Returns 1 recorded, 0 ignored.
 local rank = {queued = 0, sending = 1, sent = 2, delivered = 3, undelivered = 3, failed = 3}
+local letter = {queued = 'q', sending = 's', sent = 't', delivered = 'd', undelivered = 'u', failed = 'f'}
+local word = {q = 'queued', s = 'sending', t = 'sent', d = 'delivered', u = 'undelivered', f = 'failed'}
 local function split(s)
   local t = {}
   for p in (s .. '|'):gmatch('([^|]*)|') do t[#t + 1] = p end
   return t
 end
-local function join(t)
-  return table.concat({t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8] or ''}, '|')
-end
 
 local op, n, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local field = 'a' .. n
-local f = redis.call('HMGET', KEYS[1], 'st', 'exp', 'sends', 'to', field)
+local field, sidField = 'a' .. n, 'i' .. n
+local f = redis.call('HMGET', KEYS[1], 'st', 'exp', 'sends', 'to', field, 'cr', sidField)
+local cr = tonumber(f[6])
+-- load gives the record as absolute values:
+--   {queuedAt, claimedAt (0: none), claims, sid, status, errorCode, updatedAt, reason}
+local function load(raw, sid)
+  local p = split(raw)
+  local claimed = 0
+  if p[2] ~= '' then claimed = cr + tonumber(p[2]) end
+  return {cr + tonumber(p[1]), claimed, tonumber(p[3]), sid or '', word[p[4]] or 'queued', p[5], cr + tonumber(p[6]), p[7] or ''}
+end
+local function save(a)
+  local claimed = ''
+  if a[2] > 0 then claimed = a[2] - cr end
+  redis.call('HSET', KEYS[1], field,
+    table.concat({a[1] - cr, claimed, a[3], letter[a[5]] or 'q', a[6], a[7] - cr, a[8] or ''}, '|'))
+  if a[4] ~= '' and a[4] ~= f[7] then redis.call('HSET', KEYS[1], sidField, a[4]) end
+end
 if not f[1] then
   if op == 'claim' then return {0, 'gone'} end
   return 0
@@ -49,7 +68,7 @@ if not f[5] then
   end
   return 0
 end
-local a = split(f[5])
+local a = load(f[5], f[7])
 
 if op == 'claim' then
   if a[4] ~= '' then return {2, a[4]} end
@@ -57,22 +76,22 @@ if op == 'claim' then
   if st == 'pending' and now >= exp then st = 'expired' end
   if st ~= 'pending' then return {0, st} end
   if tonumber(n) < tonumber(f[3]) then return {0, 'superseded'} end
-  local claimed = tonumber(a[2])
+  local claimed = a[2]
   if claimed > 0 and now - claimed < tonumber(ARGV[4]) then
     return {3, claimed + tonumber(ARGV[4]) - now}
   end
   local sealed = redis.call('HGET', KEYS[2], 'e')
   if not sealed then return {0, 'expired'} end
-  a[2], a[3], a[7] = now, tonumber(a[3]) + 1, now
-  redis.call('HSET', KEYS[1], field, join(a))
-  return {1, a[3], f[4], exp, sealed, tonumber(a[1])}
+  a[2], a[3], a[7] = now, a[3] + 1, now
+  save(a)
+  return {1, a[3], f[4], exp, sealed, a[1]}
 end
 
 if op == 'release' then
   -- The released claim sent nothing, so it does not count as a claim:
   -- claims > 1 keeps meaning "a run may have sent before".
-  a[2], a[3], a[6], a[7], a[8] = 0, math.max(tonumber(a[3]) - 1, 0), ARGV[4], now, 'retrying'
-  redis.call('HSET', KEYS[1], field, join(a))
+  a[2], a[3], a[6], a[7], a[8] = 0, math.max(a[3] - 1, 0), ARGV[4], now, 'retrying'
+  save(a)
   return 1
 end
 
@@ -86,12 +105,11 @@ local new = rank[status]
 if not new or new < old or (old == 3 and status ~= a[5]) then
   -- Never backwards; but a sid learned late is still worth keeping.
   if sid ~= '' and a[4] == '' then
-    a[4] = sid
-    redis.call('HSET', KEYS[1], field, join(a))
+    redis.call('HSET', KEYS[1], sidField, sid)
   end
   return 0
 end
 if sid ~= '' then a[4] = sid end
 a[5], a[6], a[7], a[8] = status, ARGV[6], now, ARGV[7]
-redis.call('HSET', KEYS[1], field, join(a))
+save(a)
 return 1

@@ -22,5 +22,5 @@ end
 if redis.call('HGET', KEYS[2], 'sends') ~= ARGV[3] then return 0 end
 redis.call('ZREM', KEYS[4], ARGV[2] .. ':' .. ARGV[3])
 redis.call('HSET', KEYS[2], 'sends', tonumber(ARGV[3]) - 1, 'last', ARGV[4])
-redis.call('HDEL', KEYS[2], 'a' .. ARGV[3])
+redis.call('HDEL', KEYS[2], 'a' .. ARGV[3], 'i' .. ARGV[3])
 return 1

@@ -15,8 +15,7 @@
 --            -4 number locked by failed checks, -5 rolling send cap
 --   undo     what rollback needs: created -> the previous id or "";
 --            resent -> the previous last-send time
--- Each send attempt n gets field a<n>, "queuedAt|claimedAt|claims|sid|
--- status|errorCode|updatedAt|reason" (see attempt.lua).
+-- Each send attempt n gets field a<n> (see attempt.lua for its format).
 --   id, fields  the verification's id and HGETALL (absent on refusals)
 local now = tonumber(ARGV[3])
 
@@ -62,7 +61,7 @@ if cur then
   prev = cur
   local vkey = ARGV[1] .. 'v:' .. cur
   local ckey = ARGV[1] .. 'c:' .. cur
-  local f = redis.call('HMGET', vkey, 'st', 'exp', 'sends', 'last', 'checks')
+  local f = redis.call('HMGET', vkey, 'st', 'exp', 'sends', 'last', 'checks', 'cr')
   local st, exp = f[1], tonumber(f[2])
   if st == 'pending' and exp and now < exp and redis.call('EXISTS', ckey) == 1 then
     local sends, last = tonumber(f[3]), tonumber(f[4])
@@ -76,7 +75,7 @@ if cur then
     local capWait = capped()
     if capWait > 0 then return {-5, capWait} end
     logSend(cur .. ':' .. (sends + 1))
-    redis.call('HSET', vkey, 'sends', sends + 1, 'last', now, 'a' .. (sends + 1), now .. '|0|0||queued|0|' .. now .. '|')
+    redis.call('HSET', vkey, 'sends', sends + 1, 'last', now, 'a' .. (sends + 1), (now - tonumber(f[6])) .. '||0|q|0|' .. (now - tonumber(f[6])) .. '|')
     return {2, 0, cur, redis.call('HGETALL', vkey), f[4]}
   end
   if st == 'max_attempts_reached' and exp and now < exp then
@@ -110,7 +109,7 @@ local ttl = tonumber(ARGV[4])
 local keep = ttl + tonumber(ARGV[5])
 redis.call('HSET', KEYS[2], 'to', ARGV[10], 'ch', ARGV[11], 'st', 'pending',
   'sends', 1, 'checks', carried, 'cr', now, 'exp', now + ttl, 'last', now,
-  'a1', now .. '|0|0||queued|0|' .. now .. '|')
+  'a1', '0||0|q|0|0|')
 redis.call('PEXPIRE', KEYS[2], keep)
 redis.call('HSET', KEYS[3], 'h', ARGV[8], 'e', ARGV[9])
 redis.call('PEXPIRE', KEYS[3], ttl)
