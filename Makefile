@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test build vet fuzz bench up down clean
+.PHONY: run test build vet fuzz bench bench-go up down clean
 
 build: ## build api, worker and the dev launcher into bin/
 	$(GO) build -o $(BIN)/ ./cmd/api ./cmd/worker ./cmd/devrun
@@ -25,7 +25,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePhone$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
 
-bench: ## Go micro-benchmarks of the hot paths
+bench: build ## load test: real api + worker, throw-away Redis, fake Twilio (150 ms); writes bench-result.json
+	$(GO) run ./bench/loadtest -bin $(BIN) $(BENCHFLAGS)
+
+bench-go: ## Go micro-benchmarks of the hot paths (allocations included)
 	$(GO) test -run '^$$' -bench . -benchmem ./otp ./tasks ./cmd/api
 
 up: ## docker compose: redis + api + worker (needs a Docker engine)

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/redistest"
@@ -45,6 +46,7 @@ type options struct {
 	conns, workerConcurrency        int
 	scenarios, out, bins            string
 	memCount                        int
+	profile                         string
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench-result.json", "machine-readable summary")
 	flag.StringVar(&o.bins, "bin", "", "directory with api and worker binaries (default: build them)")
 	flag.IntVar(&o.memCount, "mem-verifications", 20000, "verifications created to measure Redis memory")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the api during each scenario to PREFIX-<scenario>.pprof")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -144,6 +147,13 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		"API_KEY_SEND_LIMITS=10000000/1s", "PREFIX_SEND_LIMITS=10000000/1m", "OTP_RESEND_COOLDOWN=1s",
 		"PATH=" + os.Getenv("PATH"),
 	}
+	adminAddr := ""
+	if o.profile != "" {
+		if adminAddr, err = freeAddr(); err != nil {
+			return err
+		}
+		env = append(env, "ADMIN_ADDR="+adminAddr)
+	}
 	api, err := startProc(filepath.Join(bins, "api"), env)
 	if err != nil {
 		return err
@@ -178,6 +188,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 
 	for _, sc := range strings.Split(o.scenarios, ",") {
 		var r Result
+		stopProfile := func() {}
+		if o.profile != "" {
+			stopProfile = profileAPI(adminAddr, o.warmup+o.duration/2, o.duration/2, fmt.Sprintf("%s-%s.pprof", o.profile, strings.TrimSpace(sc)))
+		}
 		switch strings.TrimSpace(sc) {
 		case "send":
 			r, err = scenarioSend(ctx, o, c, nums, api, fake)
@@ -188,6 +202,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		default:
 			return fmt.Errorf("unknown scenario %q", sc)
 		}
+		stopProfile()
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc, err)
 		}
@@ -198,7 +213,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %6.2fms p90 %6.2fms p99 %6.2fms max %7.2fms  errors %v  api cpu %.3fs/1k  %.0f%% of SET",
 			r.Name, r.RPS, r.P50ms, r.P90ms, r.P99ms, r.MaxMs, r.Errors, r.APICPUPer1k, 100*r.RatioSET)
 		if r.SMSPerSec > 0 {
-			fmt.Fprintf(stdout, "  sms %.0f/s send→sms p50 %.0fms p99 %.0fms", r.SMSPerSec, r.SendToSMSP50, r.SendToSMSP99)
+			fmt.Fprintf(stdout, "  sms %.0f/s", r.SMSPerSec)
+		}
+		if r.SendToSMSP50 > 0 {
+			fmt.Fprintf(stdout, "  send→sms p50 %.0fms p99 %.0fms", r.SendToSMSP50, r.SendToSMSP99)
 		}
 		fmt.Fprintln(stdout)
 	}
@@ -531,14 +549,17 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 		return nil
 	}
 	// Queued: pause the queue so the tasks wait.
-	if err := rdb.SAdd(ctx, "asynq:queues:paused", "otp").Err(); err != nil {
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	if err := insp.PauseQueue("otp"); err != nil {
 		return err
 	}
 	if err := sends(); err != nil {
 		return err
 	}
 	sum.BytesQueued = (used() - before) / float64(n)
-	rdb.SRem(ctx, "asynq:queues:paused", "otp")
+	if err := insp.UnpauseQueue("otp"); err != nil {
+		return err
+	}
 	settle()
 	time.Sleep(2 * time.Second)
 	// Completed tasks are deleted (no Retention); what is left is the state.
@@ -568,6 +589,13 @@ func countCommands(ctx context.Context, rdb *redis.Client, c *client, nums *numb
 		}
 		return out
 	}
+	// The queue is paused so the worker's own commands (claim, record)
+	// do not count: this is the api's share.
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	if err := insp.PauseQueue("otp"); err != nil {
+		return nil, nil, err
+	}
+	defer insp.UnpauseQueue("otp")
 	send = measure(func() {
 		for i := 0; i < 200; i++ {
 			c.post("/v1/verifications", map[string]string{"to": nums.next()})
@@ -705,4 +733,24 @@ func machine() string {
 		name = string(model[1])
 	}
 	return fmt.Sprintf("%s, %d cores", name, bytes.Count(b, []byte("processor\t:")))
+}
+
+// profileAPI fetches a CPU profile of the api's middle of the scenario
+// from its ADMIN_ADDR; the returned func waits for it.
+func profileAPI(addr string, after, length time.Duration, path string) func() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(after)
+		secs := max(1, int(length.Seconds()))
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		_ = os.WriteFile(path, b, 0o644)
+	}()
+	return func() { <-done }
 }
