@@ -134,7 +134,7 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 		"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": token, "TWILIO_PHONE_NUMBER": from,
 		"TWILIO_API_URL": fake.URL, "OTP_RESEND_COOLDOWN": "1s", "LOG_FORMAT": "json",
 		"WORKER_METRICS_ADDR": "127.0.0.1:0",
-		"PATH": os.Getenv("PATH"),
+		"PATH":                os.Getenv("PATH"),
 	}
 	for k, v := range extra {
 		env[k] = v
