@@ -1,6 +1,10 @@
 package otp
 
-import "context"
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Origin is who asks for a send or a check, as far as the caller knows.
 type Origin struct {
@@ -25,6 +29,10 @@ type SendScope struct {
 // returns a *LimitError when a limit refuses.
 type Guard interface {
 	AllowSend(ctx context.Context, s SendScope) error
+	// QueueSend is AllowSend added to a pipeline (redis.Pipeliner, or the
+	// client itself to run at once); the function reads the answer after
+	// the pipeline ran.
+	QueueSend(ctx context.Context, pipe redis.Scripter, s SendScope) func() error
 	// AllowCheck refuses an origin that has used up its wrong-code budget;
 	// CheckFailed spends from it.
 	AllowCheck(ctx context.Context, o Origin) error
@@ -47,8 +55,11 @@ type Observer interface {
 type nopGuard struct{}
 
 func (nopGuard) AllowSend(context.Context, SendScope) error { return nil }
-func (nopGuard) AllowCheck(context.Context, Origin) error   { return nil }
-func (nopGuard) CheckFailed(context.Context, Origin) error  { return nil }
+func (nopGuard) QueueSend(context.Context, redis.Scripter, SendScope) func() error {
+	return func() error { return nil }
+}
+func (nopGuard) AllowCheck(context.Context, Origin) error  { return nil }
+func (nopGuard) CheckFailed(context.Context, Origin) error { return nil }
 
 type nopObserver struct{}
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/ratelimit"
 )
 
 func fixtureWith(t *testing.T, mod func(*otp.Policy)) *fixture {
@@ -265,5 +266,32 @@ func TestNormalizeIP(t *testing.T) {
 		if _, err := otp.NormalizeIP(bad); !errors.Is(err, otp.ErrInvalidInput) {
 			t.Errorf("NormalizeIP(%q) accepted", bad)
 		}
+	}
+}
+
+// The cross-number limits share a round trip with the send script; when
+// they refuse, the send that went through with them is undone.
+func TestGuardRefusalUndoesTheSend(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) { p.SendCap = otp.Window{Count: 5, Period: time.Hour} })
+	f.svc.WithGuard(ratelimit.New(f.rdb, ratelimit.Config{APIKeySends: []ratelimit.Rate{{Count: 1, Period: time.Hour}}}))
+	key := otp.Origin{APIKeyID: "k"}
+	if _, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Origin: key}); err != nil {
+		t.Fatal(err)
+	}
+	other := "+14155550000"
+	_, _, err := f.svc.Send(ctx, otp.SendRequest{To: other, Origin: key})
+	if limitReason(err) != otp.LimitAPIKey {
+		t.Fatalf("second send: %v", err)
+	}
+	if _, _, err := f.svc.Check(ctx, otp.CheckRequest{To: other, Code: "123456"}); !errors.Is(err, otp.ErrNotFound) {
+		t.Fatalf("the refused send left a verification: %v", err)
+	}
+	tag := f.codec.Tag(other)
+	if n := f.rdb.ZCard(ctx, "otp:{"+tag+"}:s:"+other).Val(); n != 0 {
+		t.Fatalf("the refused send counts against the number's cap: %d", n)
+	}
+	if len(f.queue.jobs) != 1 {
+		t.Fatalf("%d jobs queued", len(f.queue.jobs))
 	}
 }

@@ -102,10 +102,6 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		return v, false, ErrNotMobile
 	}
 	defer func() { s.observeRefusal(err, phone.CountryCode) }()
-	if err := s.guard.AllowSend(ctx, SendScope{Origin: r.Origin, Region: phone.Region,
-		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)}); err != nil {
-		return v, false, err
-	}
 	tag := s.codec.Tag(phone.E164)
 	id, err := s.codec.NewID(tag)
 	if err != nil {
@@ -119,13 +115,28 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	if err != nil {
 		return v, false, err
 	}
-	res, err := s.store.Start(ctx, StartParams{
+	// One round trip for the cross-number limits and the send script
+	// (they live in different Cluster slots, so they cannot be one script);
+	// the enqueue is the second. In the rare case that the limits refuse
+	// while the send script went through, the send is undone.
+	pipe := s.store.Pipeline()
+	guardDone := s.guard.QueueSend(ctx, pipe, SendScope{Origin: r.Origin, Region: phone.Region,
+		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)})
+	startDone := s.store.QueueStart(ctx, pipe, StartParams{
 		Tag: tag, NewID: id, To: phone.E164, Channel: ChannelSMS,
 		MAC: s.codec.MAC(tag, code), Sealed: sealed,
 		Now: s.now(), TTL: s.policy.TTL, Retention: s.policy.Retention,
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
 		SendCap: s.policy.SendCap, FailureLock: s.policy.FailureLock,
 	})
+	_, _ = pipe.Exec(ctx) // each command's error is read below
+	res, err := startDone()
+	if gerr := guardDone(); gerr != nil {
+		if err == nil {
+			s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res, s.policy.Retention) })
+		}
+		return v, false, gerr
+	}
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			// The script may have run with only its reply lost: remove what

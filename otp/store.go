@@ -68,16 +68,38 @@ type StartResult struct {
 // Start creates a verification or records a resend on the pending one.
 // Refusals come back as *LimitError.
 func (s *Store) Start(ctx context.Context, p StartParams) (StartResult, error) {
-	res, err := startScript.Run(ctx, s.rdb,
-		[]string{numberKey(p.Tag, p.To), verificationKey(p.Tag, p.NewID), codeKey(p.Tag, p.NewID),
-			sendsKey(p.Tag, p.To), failuresKey(p.Tag, p.To)},
-		keyPrefix(p.Tag), p.NewID, ms(p.Now), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
+	return s.QueueStart(ctx, s.rdb, p)()
+}
+
+// Pipeline returns a pipeline on the store's client, for QueueStart.
+func (s *Store) Pipeline() redis.Pipeliner { return s.rdb.Pipeline() }
+
+// QueueStart adds the start script to a pipeline, so that it shares a round
+// trip with other commands, and returns the function that reads its answer
+// once the pipeline ran. With the client instead of a pipeline it runs at
+// once.
+func (s *Store) QueueStart(ctx context.Context, pipe redis.Scripter, p StartParams) func() (StartResult, error) {
+	keys := []string{numberKey(p.Tag, p.To), verificationKey(p.Tag, p.NewID), codeKey(p.Tag, p.NewID),
+		sendsKey(p.Tag, p.To), failuresKey(p.Tag, p.To)}
+	args := []any{keyPrefix(p.Tag), p.NewID, ms(p.Now), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
-		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count,
-	).Slice()
-	if err != nil {
-		return StartResult{}, fmt.Errorf("%w: start: %w", ErrUnavailable, err)
+		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count}
+	cmd := startScript.EvalSha(ctx, pipe, keys, args...)
+	return func() (StartResult, error) {
+		res, err := cmd.Slice()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// Script cache empty (restart, failover): the script did not
+			// run, so running it now is its first run.
+			res, err = startScript.Run(ctx, s.rdb, keys, args...).Slice()
+		}
+		if err != nil {
+			return StartResult{}, fmt.Errorf("%w: start: %w", ErrUnavailable, err)
+		}
+		return parseStart(res)
 	}
+}
+
+func parseStart(res []any) (StartResult, error) {
 	outcome, retry := res[0].(int64), res[1].(int64)
 	switch outcome {
 	case -1:

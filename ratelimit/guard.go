@@ -4,6 +4,7 @@ package ratelimit
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"strconv"
 	"time"
@@ -39,50 +40,69 @@ type Config struct {
 
 // Guard implements otp.Guard.
 type Guard struct {
+	rdb redis.UniversalClient
 	rl  *redis_rate.Limiter
 	cfg Config
 }
 
 // New returns a Guard on rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Guard {
-	return &Guard{rl: redis_rate.NewLimiter(rdb), cfg: cfg}
+	return &Guard{rdb: rdb, rl: redis_rate.NewLimiter(rdb), cfg: cfg}
 }
 
-// Key names. redis_rate prefixes each with "rate:".
-func ipSendKey(ip string, r Rate) string     { return "otp:ip:" + ip + ":s:" + period(r) }
-func ipCheckKey(ip string, r Rate) string    { return "otp:ip:" + ip + ":f:" + period(r) }
-func keySendKey(id string, r Rate) string    { return "otp:key:" + id + ":s:" + period(r) }
-func prefixKey(prefix string, r Rate) string { return "otp:prefix:" + prefix + ":" + period(r) }
-func countryKey(region string) string        { return "otp:country:" + region }
+// Key names. The send limits share the hash tag {otp:limits}, so one
+// script evaluates all of a request's limits in one Redis Cluster slot;
+// the wrong-code keys are used one at a time through redis_rate (which
+// adds "rate:").
+const sendTag = "rate:{otp:limits}:"
 
-const globalKey = "otp:global"
+func ipSendKey(ip string, r Rate) string     { return sendTag + "ip:" + ip + ":" + period(r) }
+func ipCheckKey(ip string, r Rate) string    { return "otp:ip:" + ip + ":f:" + period(r) }
+func keySendKey(id string, r Rate) string    { return sendTag + "key:" + id + ":" + period(r) }
+func prefixKey(prefix string, r Rate) string { return sendTag + "prefix:" + prefix + ":" + period(r) }
+func countryKey(region string) string        { return sendTag + "country:" + region }
+
+const globalKey = sendTag + "global"
 
 // period keeps a key per window, so changing one window does not inherit
 // the state of another.
 func period(r Rate) string { return strconv.FormatInt(int64(r.Period/time.Second), 10) + "s" }
 
-// AllowSend checks the limits from the most specific to the most shared,
-// so that a client refused for its own excess does not spend the budgets
-// everyone shares.
-func (g *Guard) AllowSend(ctx context.Context, s otp.SendScope) error {
+//go:embed lua/allow.lua
+var allowLua string
+
+var allowScript = redis.NewScript(allowLua)
+
+// sendLimits is one request's list of limits, most specific first, so that
+// a client refused for its own excess does not spend the budgets everyone
+// shares.
+type sendLimits struct {
+	keys    []string
+	args    []any
+	reasons []otp.LimitReason
+}
+
+func (l *sendLimits) add(key string, lim redis_rate.Limit, reason otp.LimitReason) {
+	l.keys = append(l.keys, key)
+	l.args = append(l.args, lim.Burst, lim.Rate, lim.Period.Seconds())
+	l.reasons = append(l.reasons, reason)
+}
+
+// limitsFor lists the limits of a send; refused is set when a zero country
+// budget refuses it outright.
+func (g *Guard) limitsFor(s otp.SendScope) (l sendLimits, refused error) {
 	if s.ClientIP != "" {
 		for _, r := range g.cfg.ClientIPSends {
-			if err := g.take(ctx, ipSendKey(s.ClientIP, r), r.limit(), otp.LimitClientIP); err != nil {
-				return err
-			}
+			l.add(ipSendKey(s.ClientIP, r), r.limit(), otp.LimitClientIP)
 		}
 	}
 	if s.APIKeyID != "" {
 		for _, r := range g.cfg.APIKeySends {
-			if err := g.take(ctx, keySendKey(s.APIKeyID, r), r.limit(), otp.LimitAPIKey); err != nil {
-				return err
-			}
+			l.add(keySendKey(s.APIKeyID, r), r.limit(), otp.LimitAPIKey)
 		}
 	}
 	for _, r := range g.cfg.PrefixSends {
-		if err := g.take(ctx, prefixKey(s.Prefix, r), r.limit(), otp.LimitPrefix); err != nil {
-			return err
-		}
+		l.add(prefixKey(s.Prefix, r), r.limit(), otp.LimitPrefix)
 	}
 	budget, ok := g.cfg.CountryBudgets[s.Region]
 	if !ok {
@@ -90,18 +110,46 @@ func (g *Guard) AllowSend(ctx context.Context, s otp.SendScope) error {
 	}
 	if ok {
 		if budget == 0 {
-			return &otp.LimitError{Reason: otp.LimitCountry, RetryAfter: time.Minute}
+			return l, &otp.LimitError{Reason: otp.LimitCountry, RetryAfter: time.Minute}
 		}
-		if err := g.take(ctx, countryKey(s.Region), redis_rate.PerMinute(budget), otp.LimitCountry); err != nil {
-			return err
-		}
+		l.add(countryKey(s.Region), redis_rate.PerMinute(budget), otp.LimitCountry)
 	}
 	if g.cfg.BudgetPerMinute > 0 {
-		if err := g.take(ctx, globalKey, redis_rate.PerMinute(g.cfg.BudgetPerMinute), otp.LimitGlobal); err != nil {
-			return err
-		}
+		l.add(globalKey, redis_rate.PerMinute(g.cfg.BudgetPerMinute), otp.LimitGlobal)
 	}
-	return nil
+	return l, nil
+}
+
+// AllowSend takes one send from every limit of the request in one round
+// trip, or refuses with the first limit that has none left.
+func (g *Guard) AllowSend(ctx context.Context, s otp.SendScope) error {
+	return g.QueueSend(ctx, g.rdb, s)()
+}
+
+// QueueSend adds the limit check to a pipeline (so it shares a round trip
+// with the send script) and returns the function that reads its answer
+// once the pipeline ran. With rdb instead of a pipeline it runs at once.
+func (g *Guard) QueueSend(ctx context.Context, pipe redis.Scripter, s otp.SendScope) func() error {
+	l, refused := g.limitsFor(s)
+	if refused != nil || len(l.keys) == 0 {
+		return func() error { return refused }
+	}
+	cmd := allowScript.EvalSha(ctx, pipe, l.keys, l.args...)
+	return func() error {
+		res, err := cmd.Slice()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			res, err = allowScript.Run(ctx, g.rdb, l.keys, l.args...).Slice()
+		}
+		if err != nil {
+			return fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
+		}
+		i, _ := res[0].(int64)
+		if i == 0 {
+			return nil
+		}
+		secs, _ := strconv.ParseFloat(fmt.Sprint(res[1]), 64)
+		return &otp.LimitError{Reason: l.reasons[i-1], RetryAfter: time.Duration(secs * float64(time.Second))}
+	}
 }
 
 // AllowCheck refuses an IP with no wrong-code budget left, without
@@ -133,17 +181,6 @@ func (g *Guard) CheckFailed(ctx context.Context, o otp.Origin) error {
 		if _, err := g.rl.AllowAtMost(ctx, ipCheckKey(o.ClientIP, r), r.limit(), 1); err != nil {
 			return fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
 		}
-	}
-	return nil
-}
-
-func (g *Guard) take(ctx context.Context, key string, l redis_rate.Limit, reason otp.LimitReason) error {
-	res, err := g.rl.Allow(ctx, key, l)
-	if err != nil {
-		return fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
-	}
-	if res.Allowed == 0 {
-		return &otp.LimitError{Reason: reason, RetryAfter: res.RetryAfter}
 	}
 	return nil
 }
