@@ -187,7 +187,8 @@ func TestClusterFlow(t *testing.T) {
 		if otpKeys > 0 {
 			withOTP++
 		}
-		rateIP += scanCount(ctx, c, "rate:otp:ip:*")
+		// The send limits share the hash tag {otp:limits}.
+		rateIP += scanCount(ctx, c, "rate:{otp:limits}:ip:*")
 		sizes = append(sizes, fmt.Sprintf("%s: dbsize %d (otp:{…} %d, asynq %d, rate %d)", n.addr, size, otpKeys,
 			scanCount(ctx, c, "asynq:*"), scanCount(ctx, c, "rate:*")))
 		c.Close()
@@ -197,7 +198,7 @@ func TestClusterFlow(t *testing.T) {
 		t.Errorf("verification keys on %d master(s), want them spread over at least 2", withOTP)
 	}
 	if rateIP == 0 {
-		t.Errorf("no redis_rate key for the client IP on any master")
+		t.Errorf("no rate-limit key for the client IP on any master")
 	}
 	for _, p := range []*proc{s.api, s.worker} {
 		if out := p.Output(); strings.Contains(out, "CROSSSLOT") || strings.Contains(out, "MOVED") || strings.Contains(out, "non local key") {
