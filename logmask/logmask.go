@@ -9,13 +9,17 @@ import (
 	"regexp"
 )
 
-// e164 matches E.164 numbers and long digit runs that look like one.
-var e164 = regexp.MustCompile(`\+\d{7,15}`)
+// phone matches E.164 numbers, also written with spaces, dots, dashes or
+// brackets between the digits, and URL-encoded (%2B…).
+var phone = regexp.MustCompile(`(?:\+|%2[Bb])\d(?:[ .()-]?\d){6,14}`)
 
 // Mask keeps a number's first five and last two characters, so operators
 // can still tell numbers apart and see the country: +1415******71.
 func Mask(s string) string {
-	return e164.ReplaceAllStringFunc(s, func(n string) string {
+	return phone.ReplaceAllStringFunc(s, func(n string) string {
+		if n[0] == '%' {
+			n = "+" + n[3:]
+		}
 		return n[:5] + "******" + n[len(n)-2:]
 	})
 }

@@ -17,6 +17,8 @@ func TestMask(t *testing.T) {
 		"The 'To' number +14155552671 is not": "The 'To' number +1415******71 is not",
 		"no number here 123":                  "no number here 123",
 		"+123":                                "+123",
+		"+1 415 555 2671":                     "+1 41******71",
+		"to=%2B14155552671&x":                 "to=+1415******71&x",
 	} {
 		if got := logmask.Mask(in); got != want {
 			t.Errorf("Mask(%q) = %q, want %q", in, got, want)

@@ -33,6 +33,9 @@ type Guard interface {
 	// client itself to run at once); the function reads the answer after
 	// the pipeline ran.
 	QueueSend(ctx context.Context, pipe redis.Scripter, s SendScope) func() error
+	// RefundSend gives back what QueueSend took when the per-number rules
+	// then refused the send: no SMS, no cost to shared budgets.
+	RefundSend(ctx context.Context, s SendScope) error
 	// AllowCheck refuses an origin that has used up its wrong-code budget;
 	// CheckFailed spends from it.
 	AllowCheck(ctx context.Context, o Origin) error
@@ -58,8 +61,9 @@ func (nopGuard) AllowSend(context.Context, SendScope) error { return nil }
 func (nopGuard) QueueSend(context.Context, redis.Scripter, SendScope) func() error {
 	return func() error { return nil }
 }
-func (nopGuard) AllowCheck(context.Context, Origin) error  { return nil }
-func (nopGuard) CheckFailed(context.Context, Origin) error { return nil }
+func (nopGuard) RefundSend(context.Context, SendScope) error { return nil }
+func (nopGuard) AllowCheck(context.Context, Origin) error    { return nil }
+func (nopGuard) CheckFailed(context.Context, Origin) error   { return nil }
 
 type nopObserver struct{}
 

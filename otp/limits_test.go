@@ -295,3 +295,26 @@ func TestGuardRefusalUndoesTheSend(t *testing.T) {
 		t.Fatalf("%d jobs queued", len(f.queue.jobs))
 	}
 }
+
+// A send refused by the per-number rules sends nothing, so it gives back
+// what it took from shared budgets: one user's cooldown refusals must not
+// lock out the neighbouring numbers of its range.
+func TestRefusedSendRefundsSharedBudgets(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.svc.WithGuard(ratelimit.New(f.rdb, ratelimit.Config{PrefixSends: []ratelimit.Rate{{Count: 2, Period: 10 * time.Minute}}}))
+	if _, _, err := f.svc.Start(ctx, "+14155552671", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, _, err := f.svc.Start(ctx, "+14155552671", ""); limitReason(err) != otp.LimitCooldown {
+			t.Fatalf("resend %d: %v", i, err)
+		}
+	}
+	if _, _, err := f.svc.Start(ctx, "+14155552999", ""); err != nil {
+		t.Fatalf("the neighbour was locked out by refusals that sent nothing: %v", err)
+	}
+	if _, _, err := f.svc.Start(ctx, "+14155552998", ""); limitReason(err) != otp.LimitPrefix {
+		t.Fatalf("third real send in the range: %v", err)
+	}
+}

@@ -120,8 +120,9 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	// the enqueue is the second. In the rare case that the limits refuse
 	// while the send script went through, the send is undone.
 	pipe := s.store.Pipeline()
-	guardDone := s.guard.QueueSend(ctx, pipe, SendScope{Origin: r.Origin, Region: phone.Region,
-		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)})
+	scope := SendScope{Origin: r.Origin, Region: phone.Region,
+		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)}
+	guardDone := s.guard.QueueSend(ctx, pipe, scope)
 	startDone := s.store.QueueStart(ctx, pipe, StartParams{
 		Tag: tag, NewID: id, To: phone.E164, Channel: ChannelSMS,
 		MAC: s.codec.MAC(tag, code), Sealed: sealed,
@@ -136,6 +137,9 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 			s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res, s.policy.Retention) })
 		}
 		return v, false, gerr
+	}
+	if isLimit(err) {
+		s.undo(ctx, func(ctx context.Context) error { return s.guard.RefundSend(ctx, scope) })
 	}
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {

@@ -73,6 +73,11 @@ var allowLua string
 
 var allowScript = redis.NewScript(allowLua)
 
+//go:embed lua/refund.lua
+var refundLua string
+
+var refundScript = redis.NewScript(refundLua)
+
 // sendLimits is one request's list of limits, most specific first, so that
 // a client refused for its own excess does not spend the budgets everyone
 // shares.
@@ -150,6 +155,19 @@ func (g *Guard) QueueSend(ctx context.Context, pipe redis.Scripter, s otp.SendSc
 		secs, _ := strconv.ParseFloat(fmt.Sprint(res[1]), 64)
 		return &otp.LimitError{Reason: l.reasons[i-1], RetryAfter: time.Duration(secs * float64(time.Second))}
 	}
+}
+
+// RefundSend gives back what AllowSend took, for a send that the
+// per-number rules refused afterwards.
+func (g *Guard) RefundSend(ctx context.Context, s otp.SendScope) error {
+	l, refused := g.limitsFor(s)
+	if refused != nil || len(l.keys) == 0 {
+		return nil
+	}
+	if err := refundScript.Run(ctx, g.rdb, l.keys, l.args...).Err(); err != nil {
+		return fmt.Errorf("%w: rate limit refund: %w", otp.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // AllowCheck refuses an IP with no wrong-code budget left, without

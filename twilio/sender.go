@@ -15,6 +15,7 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/otpd/otpd/logmask"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -134,7 +135,9 @@ func classify(err error, retryAfter time.Duration) error {
 			HTTPStatus: rest.Status,
 			Code:       rest.Code,
 			RetryAfter: retryAfter,
-			Err:        err,
+			// Twilio's message quotes the To number, and this error ends
+			// up in asynq's task record (shown by the dashboard) and logs.
+			Err: errors.New(logmask.Mask(rest.Error())),
 		}
 	}
 	// Network errors, timeouts, and error bodies twilio-go could not decode

@@ -3,6 +3,7 @@ package twilio_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,25 @@ func TestErrorClassification(t *testing.T) {
 				t.Fatalf("got %+v", se)
 			}
 		})
+	}
+}
+
+// Twilio's error text quotes the number; the error must not carry it into
+// asynq's task record or a log.
+func TestErrorsMaskTheNumber(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	fake.Script(twiliofake.Response{Status: 400, Code: 21211})
+	_, err := newSender(t, fake, nil).Send(context.Background(), msg)
+	if err == nil {
+		t.Fatal("want error")
+	}
+	var se *otp.SendError
+	if !errors.As(err, &se) || se.Code != 21211 {
+		t.Fatalf("%v", err)
+	}
+	if strings.Contains(err.Error(), "4155552671") || !strings.Contains(err.Error(), "+1415******71") {
+		t.Fatalf("error text: %v", err)
 	}
 }
 

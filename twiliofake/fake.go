@@ -232,7 +232,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(status)
 			fmt.Fprint(w, resp.RawBody)
 		} else {
-			writeError(w, status, resp.Code, "scripted error")
+			msg := "scripted error"
+			if resp.Code == 21211 { // as Twilio words it, number included
+				msg = fmt.Sprintf("The 'To' number %s is not a valid phone number.", r.PostForm.Get("To"))
+			}
+			writeError(w, status, resp.Code, msg)
 		}
 	}
 

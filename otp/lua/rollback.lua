@@ -9,7 +9,11 @@
 -- resent:  ARGV[4] the last-send time before the resend
 -- Returns 1 when undone, 0 when state moved on meanwhile (left alone).
 if ARGV[1] == '1' then
-  if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+  -- Only while nobody resent on it: a concurrent request may have queued
+  -- a send on this verification since.
+  if redis.call('GET', KEYS[1]) ~= ARGV[2] or redis.call('HGET', KEYS[2], 'sends') ~= '1' then
+    return 0
+  end
   redis.call('ZREM', KEYS[4], ARGV[2] .. ':1')
   redis.call('DEL', KEYS[2], KEYS[3])
   if ARGV[4] ~= '' then
