@@ -10,7 +10,11 @@ import (
 // Probe is the `-healthcheck` mode of both binaries, for images without a
 // shell or curl (distroless): GET /readyz on the process's own listener
 // (addr such as ":8080") and fail unless it answers 200 within 2s.
-func Probe(addr string) error {
+// addr "" means def.
+func Probe(addr, def string) error {
+	if addr == "" {
+		addr = def
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("healthcheck: bad address %q: %w", addr, err)

@@ -242,9 +242,11 @@ func (s *Store) Get(ctx context.Context, tag, id string, now time.Time) (Verific
 	return v, nil
 }
 
-// GetForSend reads a verification and its sealed code in one round trip.
-// sealed is "" once the code is dead (approved, canceled, expired, locked).
-func (s *Store) GetForSend(ctx context.Context, tag, id string, now time.Time) (v Verification, sealed string, err error) {
+// GetWithSealed is Get plus the sealed code, in one round trip, for tests
+// and operator tools; the worker reads the code through ClaimSend, which
+// also claims the attempt. sealed is "" once the code is dead (approved,
+// canceled, expired, locked).
+func (s *Store) GetWithSealed(ctx context.Context, tag, id string, now time.Time) (v Verification, sealed string, err error) {
 	var all *redis.MapStringStringCmd
 	var code *redis.StringCmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -253,7 +255,7 @@ func (s *Store) GetForSend(ctx context.Context, tag, id string, now time.Time) (
 		return nil
 	})
 	if err != nil && err != redis.Nil {
-		return v, "", fmt.Errorf("%w: load for send: %w", ErrUnavailable, err)
+		return v, "", fmt.Errorf("%w: get with sealed code: %w", ErrUnavailable, err)
 	}
 	if len(all.Val()) == 0 {
 		return v, "", ErrNotFound

@@ -75,13 +75,13 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// code recovers the code of a verification the way the worker does.
+// code recovers the code of a verification: its sealed code, opened.
 func (f *fixture) code(t *testing.T, v otp.Verification) string {
 	t.Helper()
 	tag, _ := otp.TagOfID(v.ID)
-	_, sealed, err := f.store.GetForSend(context.Background(), tag, v.ID, f.clock.Now())
+	_, sealed, err := f.store.GetWithSealed(context.Background(), tag, v.ID, f.clock.Now())
 	if err != nil || sealed == "" {
-		t.Fatalf("GetForSend: %q %v", sealed, err)
+		t.Fatalf("GetWithSealed: %q %v", sealed, err)
 	}
 	code, err := f.codec.Open(v.ID, sealed)
 	if err != nil {
@@ -198,7 +198,7 @@ func TestCheck(t *testing.T) {
 		}
 		// The code material is gone once approved.
 		tag, _ := otp.TagOfID(v.ID)
-		if _, sealed, _ := f.store.GetForSend(ctx, tag, v.ID, f.clock.Now()); sealed != "" {
+		if _, sealed, _ := f.store.GetWithSealed(ctx, tag, v.ID, f.clock.Now()); sealed != "" {
 			t.Fatal("code material survived approval")
 		}
 		// A new send after approval starts a new verification, once the
@@ -290,7 +290,7 @@ func TestCheck(t *testing.T) {
 		code := f.code(t, v)
 		time.Sleep(300 * time.Millisecond)
 		tag, _ := otp.TagOfID(v.ID)
-		if _, sealed, _ := f.store.GetForSend(ctx, tag, v.ID, time.Now()); sealed != "" {
+		if _, sealed, _ := f.store.GetWithSealed(ctx, tag, v.ID, time.Now()); sealed != "" {
 			t.Fatal("code material outlived its TTL")
 		}
 		if _, _, err := svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); finished(err) != otp.StatusExpired {

@@ -156,7 +156,7 @@ func TestSendSkips(t *testing.T) {
 		{"expired", "expired", func(f *fixture, v otp.Verification) { f.clock.Advance(11 * time.Minute) }},
 		{"approved", "approved", func(f *fixture, v otp.Verification) {
 			tag, _ := otp.TagOfID(v.ID)
-			_, sealed, _ := f.store.GetForSend(ctx, tag, v.ID, f.clock.Now())
+			_, sealed, _ := f.store.GetWithSealed(ctx, tag, v.ID, f.clock.Now())
 			code, _ := f.codec.Open(v.ID, sealed)
 			f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code})
 		}},

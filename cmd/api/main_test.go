@@ -267,7 +267,7 @@ func (f *fixture) start(t testing.TB, to string) otp.Verification {
 	return v
 }
 
-// code recovers a verification's code the way the worker does: read the
+// code recovers a verification's code: read the
 // sealed code from Redis and open it. "" means the code is dead.
 func (f *fixture) code(t testing.TB, id string) string {
 	t.Helper()
@@ -275,9 +275,9 @@ func (f *fixture) code(t testing.TB, id string) string {
 	if !ok {
 		t.Fatalf("malformed id %q", id)
 	}
-	_, sealed, err := f.store.GetForSend(context.Background(), tag, id, f.clock.Now())
+	_, sealed, err := f.store.GetWithSealed(context.Background(), tag, id, f.clock.Now())
 	if err != nil {
-		t.Fatalf("GetForSend(%s): %v", id, err)
+		t.Fatalf("GetWithSealed(%s): %v", id, err)
 	}
 	if sealed == "" {
 		return ""

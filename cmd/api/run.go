@@ -29,7 +29,7 @@ const drainTimeout = 15 * time.Second
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 && args[1] == "-healthcheck" {
-		return config.Probe(defaultStr(getenv("HTTP_ADDR"), ":8080"))
+		return config.Probe(getenv("HTTP_ADDR"), ":8080")
 	}
 	cfg, log, err := config.Startup(getenv, stdout, "api")
 	if err != nil {
@@ -125,11 +125,4 @@ func guardConfig(cfg config.Config) ratelimit.Config {
 		APIKeySends: rates(cfg.APIKeySendLimits), PrefixSends: rates(cfg.PrefixSendLimits),
 		BudgetPerMinute: cfg.BudgetPerMinute, CountryBudgets: cfg.CountryBudgets,
 	}
-}
-
-func defaultStr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

@@ -37,11 +37,7 @@ import (
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 && args[1] == "-healthcheck" {
-		addr := getenv("WORKER_METRICS_ADDR")
-		if addr == "" {
-			addr = ":9090"
-		}
-		return config.Probe(addr)
+		return config.Probe(getenv("WORKER_METRICS_ADDR"), ":9090")
 	}
 	cfg, log, err := config.Startup(getenv, stdout, "worker")
 	if err != nil {
