@@ -23,6 +23,7 @@ vet:
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePhone$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
+	$(GO) test -run '^$$' -fuzz '^FuzzPackSID$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
 
 bench: build ## load test: real api + worker, throw-away Redis, fake Twilio (150 ms); writes bench-result.json

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -47,7 +46,8 @@ func NewCodec(secret []byte, length int, rnd io.Reader) (*Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
+	// The nonce is the verification id (see Seal), all 16 bytes of it.
+	aead, err := cipher.NewGCMWithNonceSize(block, idBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -91,25 +91,34 @@ func (c *Codec) Tag(e164 string) string {
 	return hex.EncodeToString(m.Sum(nil)[:tagBytes])
 }
 
-// MAC is the keyed hash of a code stored in Redis. It is bound to the
-// number's tag so equal codes for different numbers hash differently.
+// MAC is the keyed hash of a code stored in Redis, as raw bytes: HMAC-SHA256
+// truncated to 128 bits, which leaves a guesser no better odds than the code
+// space itself while halving what each pending verification keeps in
+// memory. It is bound to the number's tag so equal codes for different
+// numbers hash differently.
 func (c *Codec) MAC(tag, code string) string {
 	m := hmac.New(sha256.New, c.macKey)
 	m.Write([]byte(tag))
 	m.Write([]byte{0})
 	m.Write([]byte(code))
-	return hex.EncodeToString(m.Sum(nil))
+	return string(m.Sum(nil)[:macBytes])
 }
 
-// Seal encrypts code for storage; the verification id is authenticated data,
-// so a ciphertext copied to another verification does not open.
+const macBytes = 16
+
+// Seal encrypts code for storage, as raw bytes (ciphertext and tag). The
+// nonce is the verification id: ids are unique (the number's tag plus 48
+// random bits, and a start never stores a second code under an id), each id
+// is sealed once (a resend reuses the stored ciphertext), and so no nonce
+// repeats under the key, without spending 12 bytes per verification on a
+// stored one. The id is authenticated too, so a ciphertext copied to
+// another verification does not open.
 func (c *Codec) Seal(id, code string) (string, error) {
-	nonce := make([]byte, c.encKey.NonceSize(), c.encKey.NonceSize()+len(code)+c.encKey.Overhead())
-	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
-		return "", fmt.Errorf("otp: nonce: %w", err)
+	nonce, ok := idNonce(id)
+	if !ok {
+		return "", fmt.Errorf("otp: seal: malformed id")
 	}
-	out := c.encKey.Seal(nonce, nonce, []byte(code), []byte(id))
-	return base64.RawStdEncoding.EncodeToString(out), nil
+	return string(c.encKey.Seal(nil, nonce, []byte(code), []byte(id))), nil
 }
 
 // ErrCorruptCode means the stored ciphertext did not authenticate: wrong
@@ -118,21 +127,35 @@ var ErrCorruptCode = errors.New("otp: stored code does not decrypt (OTP_SECRET m
 
 // Open reverses Seal.
 func (c *Codec) Open(id, sealed string) (string, error) {
-	raw, err := base64.RawStdEncoding.DecodeString(sealed)
-	ns := c.encKey.NonceSize()
-	if err != nil || len(raw) < ns {
+	nonce, ok := idNonce(id)
+	if !ok {
 		return "", ErrCorruptCode
 	}
-	pt, err := c.encKey.Open(nil, raw[:ns], raw[ns:], []byte(id))
+	pt, err := c.encKey.Open(nil, nonce, []byte(sealed), []byte(id))
 	if err != nil {
 		return "", ErrCorruptCode
 	}
 	return string(pt), nil
 }
 
+// idNonce is the id's 16 bytes after "VE".
+func idNonce(id string) ([]byte, bool) {
+	if _, ok := TagOfID(id); !ok {
+		return nil, false
+	}
+	b, err := hex.DecodeString(id[2:])
+	return b, err == nil
+}
+
 const (
-	tagBytes = 6  // 12 hex chars of hash tag
-	idRand   = 10 // 20 hex chars of randomness: 80 bits, unguessable
+	// A number's keys are found by its tag alone, so tags must not collide:
+	// 80 bits keep that out of reach for billions of numbers (the scripts
+	// still refuse a collision rather than mix two numbers' state).
+	tagBytes = 10
+	// The random part tells one number's verifications apart; with the tag,
+	// which only the secret's holder can compute, an id has 128 unguessable bits.
+	idRand  = 6
+	idBytes = tagBytes + idRand
 	// IDLen is the length of a verification id: "VE" + tag + random, the
 	// same shape (VE + 32 hex) as a Twilio Verify SID.
 	IDLen = 2 + 2*tagBytes + 2*idRand

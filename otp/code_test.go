@@ -122,8 +122,20 @@ func TestSealOpen(t *testing.T) {
 	if _, err := wrongKey.Open(id, sealed); err == nil {
 		t.Fatal("ciphertext opened under another secret")
 	}
-	if _, err := c.Open(id, "!!not base64"); err == nil {
+	if _, err := c.Open(id, "garbage that is longer than a tag"); err == nil {
 		t.Fatal("garbage opened")
+	}
+	// The id is the nonce: one code under two ids gives two ciphertexts.
+	if again, _ := c.Seal(other, "042042"); again == sealed {
+		t.Fatal("same ciphertext under two ids")
+	}
+	for _, bad := range []string{"", "VE123", "XX" + id[2:], id[:len(id)-1] + "g"} {
+		if _, err := c.Seal(bad, "042042"); err == nil {
+			t.Errorf("sealed under malformed id %q", bad)
+		}
+		if _, err := c.Open(bad, sealed); err == nil {
+			t.Errorf("opened under malformed id %q", bad)
+		}
 	}
 }
 

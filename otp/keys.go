@@ -1,23 +1,29 @@
 package otp
 
-// Every key of one number carries the number's hash tag, so all of a
-// verification's state lives in one Redis Cluster slot and each Lua script
-// touches a single slot.
+// A number's state lives in one hash, named by its hash tag alone, so one
+// pending verification costs one Redis key (the memory target of the
+// performance issue: about 400 bytes). Its finished predecessors move to an
+// archive key with the same tag, so every key of one number is in one Redis
+// Cluster slot and each Lua script touches a single slot.
+//
+// The number hash holds:
+//   to         the number (E.164); a different one means a tag collision
+//   s          send times for the rolling cap, "ms,ms,…"
+//   f          wrong codes across verifications, "count|windowEnd"
+// and its current verification (see fromMap):
+//   r          the id's random part; the id is "VE" + tag + r
+//   st         status, one letter (statusOf)
+//   ch         channel, only when not "sms"
+//   n, k       sends and checks
+//   cr         created (unix ms); x expiry and l last send, in ms after cr
+//   a<n>, i<n> send attempt n and its MessageSid (attempt.lua)
+//   h, e       the code's MAC and sealed code, deleted when the code dies
 
-func keyPrefix(tag string) string { return "otp:{" + tag + "}:" }
+func keyPrefix(tag string) string { return "otp:{" + tag + "}" }
 
-// numberKey points at the number's latest verification id.
-func numberKey(tag, e164 string) string { return keyPrefix(tag) + "n:" + e164 }
+// numberKey is the hash with the number's state and current verification.
+func numberKey(tag string) string { return keyPrefix(tag) }
 
-// verificationKey is the hash with a verification's public state.
-func verificationKey(tag, id string) string { return keyPrefix(tag) + "v:" + id }
-
-// sendsKey logs the number's send times for the rolling cap.
-func sendsKey(tag, e164 string) string { return keyPrefix(tag) + "s:" + e164 }
-
-// failuresKey counts the number's wrong codes across verifications.
-func failuresKey(tag, e164 string) string { return keyPrefix(tag) + "f:" + e164 }
-
-// codeKey holds the code's MAC and ciphertext; it expires with the code, so
-// code material never outlives OTP_TTL even if nobody touches it again.
-func codeKey(tag, id string) string { return keyPrefix(tag) + "c:" + id }
+// archiveKey keeps a finished verification readable, without its code,
+// after a new one took the number's hash.
+func archiveKey(tag, id string) string { return keyPrefix(tag) + ":v:" + id }

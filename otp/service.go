@@ -134,7 +134,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	res, err := startDone()
 	if gerr := guardDone(); gerr != nil {
 		if err == nil {
-			s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res, s.policy.Retention) })
+			s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res) })
 		}
 		return v, false, gerr
 	}
@@ -146,7 +146,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 			// The script may have run with only its reply lost: remove what
 			// it would have created, or the client's retry meets a cooldown
 			// on a verification whose SMS was never queued.
-			s.undo(ctx, func(ctx context.Context) error { return s.store.RollbackCreated(ctx, tag, phone.E164, id) })
+			s.undo(ctx, func(ctx context.Context) error { return s.store.RollbackCreated(ctx, tag, id) })
 		}
 		return v, false, err
 	}
@@ -154,7 +154,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	job := SendJob{ID: v.ID, Attempt: v.SendAttempts, ExpiresAt: v.ExpiresAt}
 	if err := s.queue.EnqueueSend(ctx, job); err != nil {
 		// The client gets 503 and may retry: leave no half-made send behind.
-		s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res, s.policy.Retention) })
+		s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res) })
 		return Verification{}, false, fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
 	}
 	s.obs.Sent(phone.CountryCode, !res.Created)

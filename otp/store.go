@@ -3,6 +3,7 @@ package otp
 import (
 	"context"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 )
 
 var (
+	//go:embed lua/common.lua
+	commonLua string
 	//go:embed lua/start.lua
 	startLua string
 	//go:embed lua/rollback.lua
@@ -22,13 +25,28 @@ var (
 	cancelLua string
 	//go:embed lua/attempt.lua
 	attemptLua string
+	//go:embed lua/view.lua
+	viewLua string
 
-	startScript    = redis.NewScript(startLua)
-	rollbackScript = redis.NewScript(rollbackLua)
-	checkScript    = redis.NewScript(checkLua)
-	cancelScript   = redis.NewScript(cancelLua)
-	attemptScript  = redis.NewScript(attemptLua)
+	startScript    = script(startLua)
+	rollbackScript = script(rollbackLua)
+	checkScript    = script(checkLua)
+	cancelScript   = script(cancelLua)
+	attemptScript  = script(attemptLua)
+	viewScript     = script(viewLua)
 )
+
+// script puts the shared helpers in front of a script's own text.
+func script(src string) *redis.Script { return redis.NewScript(commonLua + "\n" + src) }
+
+// locator is the arguments every script that finds a verification by id
+// starts with: the number's key prefix, the id's fixed part, its random part.
+func locator(tag, id string) []any {
+	base := idBase(tag)
+	return []any{keyPrefix(tag), base, strings.TrimPrefix(id, base)}
+}
+
+func idBase(tag string) string { return "VE" + tag }
 
 // Store is the only place that talks to Redis about verifications. Each
 // method is one round trip (a Lua script or a pipeline), so every rule is
@@ -58,11 +76,10 @@ type Window struct {
 	Period time.Duration
 }
 
-// StartResult says what start did, and how to undo it.
+// StartResult says what start did.
 type StartResult struct {
 	Verification Verification
 	Created      bool
-	undo         string // previous id (created) or last-send time (resent)
 }
 
 // Start creates a verification or records a resend on the pending one.
@@ -79,11 +96,10 @@ func (s *Store) Pipeline() redis.Pipeliner { return s.rdb.Pipeline() }
 // once the pipeline ran. With the client instead of a pipeline it runs at
 // once.
 func (s *Store) QueueStart(ctx context.Context, pipe redis.Scripter, p StartParams) func() (StartResult, error) {
-	keys := []string{numberKey(p.Tag, p.To), verificationKey(p.Tag, p.NewID), codeKey(p.Tag, p.NewID),
-		sendsKey(p.Tag, p.To), failuresKey(p.Tag, p.To)}
-	args := []any{keyPrefix(p.Tag), p.NewID, ms(p.Now), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
+	keys := []string{numberKey(p.Tag)}
+	args := append(locator(p.Tag, p.NewID), ms(p.Now), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
-		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count}
+		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count)
 	cmd := startScript.EvalSha(ctx, pipe, keys, args...)
 	return func() (StartResult, error) {
 		res, err := cmd.Slice()
@@ -112,38 +128,41 @@ func parseStart(res []any) (StartResult, error) {
 		return StartResult{}, &LimitError{Reason: LimitFailedChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
 	case -5:
 		return StartResult{}, &LimitError{Reason: LimitToCap, RetryAfter: time.Duration(retry) * time.Millisecond}
+	case -9:
+		return StartResult{}, ErrTagCollision
 	}
 	v, err := parseVerification(res[2], res[3])
 	if err != nil {
 		return StartResult{}, err
 	}
-	r := StartResult{Verification: v, Created: outcome == 1}
-	if u, ok := res[4].(string); ok {
-		r.undo = u
-	}
-	return r, nil
+	return StartResult{Verification: v, Created: outcome == 1}, nil
 }
 
+// ErrTagCollision means two numbers share a hash tag, so they would share a
+// Redis hash; the send is refused rather than mix their state. With 80-bit
+// tags it should never happen; it is an error, not a silent merge.
+var ErrTagCollision = fmt.Errorf("%w: another number has this number's hash tag", ErrUnavailable)
+
 // Rollback undoes a Start whose task could not be enqueued.
-func (s *Store) Rollback(ctx context.Context, tag string, r StartResult, retention time.Duration) error {
-	v := r.Verification
-	keys := []string{numberKey(tag, v.To), verificationKey(tag, v.ID), codeKey(tag, v.ID), sendsKey(tag, v.To)}
-	args := []any{"2", v.ID, v.SendAttempts, r.undo}
+func (s *Store) Rollback(ctx context.Context, tag string, r StartResult) error {
+	outcome := "2"
 	if r.Created {
-		args = []any{"1", v.ID, v.SendAttempts, r.undo, retention.Milliseconds()}
+		outcome = "1"
 	}
-	if err := rollbackScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
-		return fmt.Errorf("%w: rollback: %w", ErrUnavailable, err)
-	}
-	return nil
+	return s.rollback(ctx, tag, r.Verification.ID, outcome, r.Verification.SendAttempts)
 }
 
 // RollbackCreated undoes a Start that may or may not have created
-// verification id (its reply was lost): if the number points at id, the
-// verification is removed; otherwise nothing happens.
-func (s *Store) RollbackCreated(ctx context.Context, tag, to, id string) error {
-	keys := []string{numberKey(tag, to), verificationKey(tag, id), codeKey(tag, id), sendsKey(tag, to)}
-	if err := rollbackScript.Run(ctx, s.rdb, keys, "1", id, 1, "", 0).Err(); err != nil {
+// verification id (its reply was lost): if id is the number's current
+// verification, it is removed and the one it replaced comes back; otherwise
+// nothing happens.
+func (s *Store) RollbackCreated(ctx context.Context, tag, id string) error {
+	return s.rollback(ctx, tag, id, "1", 1)
+}
+
+func (s *Store) rollback(ctx context.Context, tag, id, outcome string, sends int) error {
+	args := append([]any{outcome}, locator(tag, id)...)
+	if err := rollbackScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(args, sends)...).Err(); err != nil {
 		return fmt.Errorf("%w: rollback: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -171,13 +190,8 @@ type CheckParams struct {
 // *FinishedError (with the verification when known) or ErrNotFound; one
 // locked by failed attempts gives *LimitError.
 func (s *Store) Check(ctx context.Context, p CheckParams) (Verification, CheckOutcome, error) {
-	key, mode := numberKey(p.Tag, p.To), "n"
-	if p.ID != "" {
-		key, mode = verificationKey(p.Tag, p.ID), "v"
-	}
-	res, err := checkScript.Run(ctx, s.rdb, []string{key},
-		keyPrefix(p.Tag), mode, p.ID, ms(p.Now), p.MAC, p.MaxChecks, p.To,
-		p.FailureLock.Count, p.FailureLock.Period.Milliseconds()).Slice()
+	res, err := checkScript.Run(ctx, s.rdb, []string{numberKey(p.Tag)}, append(locator(p.Tag, p.ID),
+		ms(p.Now), p.MAC, p.MaxChecks, p.To, p.FailureLock.Count, p.FailureLock.Period.Milliseconds())...).Slice()
 	if err != nil {
 		return Verification{}, 0, fmt.Errorf("%w: check: %w", ErrUnavailable, err)
 	}
@@ -202,7 +216,7 @@ func (s *Store) Check(ctx context.Context, p CheckParams) (Verification, CheckOu
 
 // Cancel ends a pending verification.
 func (s *Store) Cancel(ctx context.Context, tag, id string, now time.Time) (Verification, error) {
-	res, err := cancelScript.Run(ctx, s.rdb, []string{verificationKey(tag, id), codeKey(tag, id)}, ms(now)).Slice()
+	res, err := cancelScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), ms(now))...).Slice()
 	if err != nil {
 		return Verification{}, fmt.Errorf("%w: cancel: %w", ErrUnavailable, err)
 	}
@@ -226,46 +240,44 @@ func (s *Store) Cancel(ctx context.Context, tag, id string, now time.Time) (Veri
 // Get reads a verification. Expiry is applied on read, from the caller's
 // clock, so a pending verification past its expiry reads as expired.
 func (s *Store) Get(ctx context.Context, tag, id string, now time.Time) (Verification, error) {
-	m, err := s.rdb.HGetAll(ctx, verificationKey(tag, id)).Result()
-	if err != nil {
-		return Verification{}, fmt.Errorf("%w: get: %w", ErrUnavailable, err)
-	}
-	if len(m) == 0 {
-		return Verification{}, ErrNotFound
-	}
-	v, err := fromMap(m)
-	if err != nil {
-		return Verification{}, err
-	}
-	v.ID = id
-	expireOnRead(&v, now)
-	return v, nil
+	v, _, err := s.get(ctx, tag, id, now, false)
+	return v, err
 }
 
-// GetWithSealed is Get plus the sealed code, in one round trip, for tests
+// GetWithSealed is Get plus the sealed code, for tests
 // and operator tools; the worker reads the code through ClaimSend, which
 // also claims the attempt. sealed is "" once the code is dead (approved,
-// canceled, expired, locked).
+// canceled, expired, locked) or the verification is no longer current.
 func (s *Store) GetWithSealed(ctx context.Context, tag, id string, now time.Time) (v Verification, sealed string, err error) {
-	var all *redis.MapStringStringCmd
-	var code *redis.StringCmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		all = p.HGetAll(ctx, verificationKey(tag, id))
-		code = p.HGet(ctx, codeKey(tag, id), "e")
-		return nil
-	})
-	if err != nil && err != redis.Nil {
-		return v, "", fmt.Errorf("%w: get with sealed code: %w", ErrUnavailable, err)
+	return s.get(ctx, tag, id, now, true)
+}
+
+func (s *Store) get(ctx context.Context, tag, id string, now time.Time, withSealed bool) (Verification, string, error) {
+	fields, err := viewScript.Run(ctx, s.rdb, []string{numberKey(tag)}, locator(tag, id)...).Slice()
+	if err != nil {
+		return Verification{}, "", fmt.Errorf("%w: get: %w", ErrUnavailable, err)
 	}
-	if len(all.Val()) == 0 {
-		return v, "", ErrNotFound
+	if len(fields) == 0 {
+		return Verification{}, "", ErrNotFound
 	}
-	if v, err = fromMap(all.Val()); err != nil {
-		return v, "", err
+	v, err := parseVerification(id, fields)
+	if err != nil {
+		return Verification{}, "", err
 	}
-	v.ID = id
 	expireOnRead(&v, now)
-	return v, code.Val(), nil
+	if !withSealed {
+		return v, "", nil
+	}
+	// A second round trip: only tests and tools ask for the code.
+	rs, err := s.rdb.HMGet(ctx, numberKey(tag), "r", "e").Result()
+	if err != nil {
+		return Verification{}, "", fmt.Errorf("%w: get: %w", ErrUnavailable, err)
+	}
+	sealed := ""
+	if r, _ := rs[0].(string); r == strings.TrimPrefix(id, idBase(tag)) {
+		sealed, _ = rs[1].(string)
+	}
+	return v, sealed, nil
 }
 
 // Claim is what a send attempt's claim found.
@@ -301,8 +313,8 @@ const (
 // reads what the call needs, in one round trip. A claim older than stale is
 // presumed dead and taken over.
 func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, now time.Time, stale time.Duration) (Claim, error) {
-	res, err := attemptScript.Run(ctx, s.rdb, []string{verificationKey(tag, id), codeKey(tag, id)},
-		"claim", attempt, ms(now), stale.Milliseconds()).Slice()
+	res, err := attemptScript.Run(ctx, s.rdb, []string{numberKey(tag)},
+		append(locator(tag, id), "claim", attempt, ms(now), stale.Milliseconds())...).Slice()
 	if err != nil {
 		return Claim{}, fmt.Errorf("%w: claim: %w", ErrUnavailable, err)
 	}
@@ -312,7 +324,7 @@ func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, now 
 			ExpiresAt: time.UnixMilli(res[3].(int64)).UTC(), Sealed: res[4].(string),
 			QueuedAt: time.UnixMilli(res[5].(int64)).UTC()}, nil
 	case 2:
-		return Claim{Outcome: ClaimAlreadySent, MessageSID: res[1].(string)}, nil
+		return Claim{Outcome: ClaimAlreadySent, MessageSID: unpackSID(res[1].(string))}, nil
 	case 3:
 		return Claim{Outcome: ClaimBusy, Wait: time.Duration(res[1].(int64)) * time.Millisecond}, nil
 	default:
@@ -323,8 +335,8 @@ func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, now 
 // ReleaseSend drops the claim of an attempt the gateway refused with a
 // retryable error: nothing was sent, so the retry need not wait.
 func (s *Store) ReleaseSend(ctx context.Context, tag, id string, attempt int, now time.Time, errorCode int) error {
-	err := attemptScript.Run(ctx, s.rdb, []string{verificationKey(tag, id), codeKey(tag, id)},
-		"release", attempt, ms(now), errorCode).Err()
+	err := attemptScript.Run(ctx, s.rdb, []string{numberKey(tag)},
+		append(locator(tag, id), "release", attempt, ms(now), errorCode)...).Err()
 	if err != nil {
 		return fmt.Errorf("%w: release: %w", ErrUnavailable, err)
 	}
@@ -353,8 +365,8 @@ func (s *Store) RecordCallback(ctx context.Context, tag, id string, attempt int,
 }
 
 func (s *Store) attemptUpdate(ctx context.Context, op, tag, id string, attempt int, u AttemptUpdate) (bool, error) {
-	n, err := attemptScript.Run(ctx, s.rdb, []string{verificationKey(tag, id), codeKey(tag, id)},
-		op, attempt, ms(u.At), string(u.Status), u.MessageSID, u.ErrorCode, u.Reason).Int()
+	n, err := attemptScript.Run(ctx, s.rdb, []string{numberKey(tag)},
+		append(locator(tag, id), op, attempt, ms(u.At), string(u.Status), packSID(u.MessageSID), u.ErrorCode, u.Reason)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}
@@ -389,6 +401,7 @@ func parseVerification(id, x any) (Verification, error) {
 	return v, err
 }
 
+// fromMap reads a verification's fields as keys.go lists them.
 func fromMap(m map[string]string) (Verification, error) {
 	var v Verification
 	var err error
@@ -401,12 +414,19 @@ func fromMap(m map[string]string) (Verification, error) {
 	}
 	v.To = m["to"]
 	v.Channel = m["ch"]
-	v.Status = Status(m["st"])
-	v.SendAttempts = int(num("sends"))
-	v.CheckAttempts = int(num("checks"))
+	if v.Channel == "" {
+		v.Channel = ChannelSMS
+	}
+	st, ok := statusOf[m["st"]]
+	if !ok {
+		err = fmt.Errorf("otp: corrupt field %q", "st")
+	}
+	v.Status = st
+	v.SendAttempts = int(num("n"))
+	v.CheckAttempts = int(num("k"))
 	v.CreatedAt = time.UnixMilli(num("cr")).UTC()
-	v.ExpiresAt = time.UnixMilli(num("exp")).UTC()
-	v.LastSendAt = time.UnixMilli(num("last")).UTC()
+	v.ExpiresAt = v.CreatedAt.Add(time.Duration(num("x")) * time.Millisecond)
+	v.LastSendAt = v.CreatedAt.Add(time.Duration(num("l")) * time.Millisecond)
 	v.Attempts = make([]Attempt, 0, v.SendAttempts)
 	for i := 1; i <= v.SendAttempts && err == nil; i++ {
 		n := strconv.Itoa(i)
@@ -424,6 +444,12 @@ func fromMap(m map[string]string) (Verification, error) {
 	return v, err
 }
 
+// statusOf decodes the scripts' one-letter statuses (common.lua's STATUS).
+var statusOf = map[string]Status{
+	"p": StatusPending, "a": StatusApproved, "c": StatusCanceled,
+	"e": StatusExpired, "m": StatusMaxAttempts,
+}
+
 // parseAttempt reads "queued|claimed|claims|status|errorCode|updated|reason"
 // (times in ms after created; see attempt.lua) and the attempt's sid.
 func parseAttempt(n int, raw, sid string, created time.Time) (Attempt, error) {
@@ -436,12 +462,35 @@ func parseAttempt(n int, raw, sid string, created time.Time) (Attempt, error) {
 	return Attempt{
 		Attempt:    n,
 		QueuedAt:   created.Add(time.Duration(num(p[0])) * time.Millisecond),
-		MessageSID: sid,
+		MessageSID: unpackSID(sid),
 		Status:     st,
 		ErrorCode:  int(num(p[4])),
 		UpdatedAt:  created.Add(time.Duration(num(p[5])) * time.Millisecond),
 		Reason:     p[6],
 	}, nil
+}
+
+// packSID stores a Twilio SID, two letters and 32 lowercase hex digits, as
+// 19 bytes instead of 34: a zero byte, the letters, the digits' 16 bytes.
+// Its bytes are part of what keeps a pending verification within its
+// memory budget. Anything else is stored as it is (it cannot start with a
+// zero byte: the webhook and Twilio's answers only carry printable SIDs).
+func packSID(sid string) string {
+	if len(sid) != 34 || sid[0] < 'A' || sid[0] > 'Z' || sid[1] < 'A' || sid[1] > 'Z' {
+		return sid
+	}
+	raw, err := hex.DecodeString(sid[2:])
+	if err != nil || hex.EncodeToString(raw) != sid[2:] {
+		return sid // not lowercase hex: keep it exactly
+	}
+	return "\x00" + sid[:2] + string(raw)
+}
+
+func unpackSID(s string) string {
+	if len(s) != 19 || s[0] != 0 {
+		return s
+	}
+	return s[1:3] + hex.EncodeToString([]byte(s[3:]))
 }
 
 // statusLetters decodes attempt.lua's one-letter statuses.

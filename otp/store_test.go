@@ -281,20 +281,23 @@ func TestCheck(t *testing.T) {
 			t.Fatalf("status %s", got.Status)
 		}
 	})
-	t.Run("expiry by Redis TTL of the code", func(t *testing.T) {
+	// The code lives in the number's hash, which outlives it (retention),
+	// so its material goes at the first touch after expiry; until then
+	// every script refuses it by time.
+	t.Run("expired code material goes at the first touch", func(t *testing.T) {
 		f := newFixture(t)
-		short := testPolicy
-		short.TTL = 150 * time.Millisecond
-		svc := otp.NewService(f.codec, f.store, f.queue, short, time.Now, discardLogger())
-		v, _, _ := svc.Start(ctx, num, "")
+		v, _, _ := f.svc.Start(ctx, num, "")
 		code := f.code(t, v)
-		time.Sleep(300 * time.Millisecond)
 		tag, _ := otp.TagOfID(v.ID)
-		if _, sealed, _ := f.store.GetWithSealed(ctx, tag, v.ID, time.Now()); sealed != "" {
-			t.Fatal("code material outlived its TTL")
-		}
-		if _, _, err := svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); finished(err) != otp.StatusExpired {
+		f.clock.Advance(testPolicy.TTL)
+		if _, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); finished(err) != otp.StatusExpired {
 			t.Fatalf("check: %v", err)
+		}
+		if n := f.rdb.HLen(ctx, "otp:{"+tag+"}").Val(); n == 0 {
+			t.Fatal("the verification is gone")
+		}
+		if left := f.rdb.HMGet(ctx, "otp:{"+tag+"}", "h", "e").Val(); left[0] != nil || left[1] != nil {
+			t.Fatalf("code material outlived the expired check: %q", left)
 		}
 	})
 	t.Run("not found", func(t *testing.T) {
@@ -566,9 +569,13 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		}
 		codes = append(codes, f.code(t, v))
 		tag, _ := otp.TagOfID(v.ID)
-		pttl := f.rdb.PTTL(ctx, "otp:{"+tag+"}:c:"+v.ID).Val()
-		if pttl <= 0 || pttl > testPolicy.TTL {
-			t.Fatalf("code key PTTL %v", pttl)
+		// Only a 128-bit MAC and the sealed code, as raw bytes.
+		code := f.rdb.HMGet(ctx, "otp:{"+tag+"}", "h", "e").Val()
+		if mac, _ := code[0].(string); len(mac) != 16 {
+			t.Fatalf("MAC of %d bytes", len(mac))
+		}
+		if sealed, _ := code[1].(string); len(sealed) != 6+16 {
+			t.Fatalf("sealed code of %d bytes", len(sealed))
 		}
 	}
 	keys, _ := f.rdb.Keys(ctx, "*").Result()
@@ -604,13 +611,13 @@ func TestRollbackCreated(t *testing.T) {
 	v, _, _ := f.svc.Start(ctx, num, "")
 	tag, _ := otp.TagOfID(v.ID)
 	other, _ := f.codec.NewID(tag)
-	if err := f.store.RollbackCreated(ctx, tag, num, other); err != nil {
+	if err := f.store.RollbackCreated(ctx, tag, other); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Get(ctx, v.ID); err != nil {
 		t.Fatalf("rollback of another id removed the verification: %v", err)
 	}
-	if err := f.store.RollbackCreated(ctx, tag, num, v.ID); err != nil {
+	if err := f.store.RollbackCreated(ctx, tag, v.ID); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.rdb.DBSize(ctx).Val(); n != 0 {
@@ -664,5 +671,125 @@ func TestStartReplayIsIdempotent(t *testing.T) {
 	again, err := f.store.Start(ctx, p)
 	if err != nil || !again.Created || again.Verification.ID != id || again.Verification.SendAttempts != first.Verification.SendAttempts {
 		t.Fatalf("replay: %+v %v", again, err)
+	}
+}
+
+// A finished verification that a new one replaces moves to an archive key:
+// still readable by id for its retention, without code material, and still
+// answering checks, cancels and delivery reports as finished.
+func TestReplacedVerificationStaysReadable(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	old, _, _ := f.svc.Start(ctx, num, "")
+	code := f.code(t, old)
+	if _, ok, _ := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: code}); !ok {
+		t.Fatal("not approved")
+	}
+	f.clock.Advance(testPolicy.Cooldown)
+	cur, created, err := f.svc.Start(ctx, num, "")
+	if err != nil || !created || cur.ID == old.ID {
+		t.Fatalf("new verification: %+v %v", cur, err)
+	}
+	tag, _ := otp.TagOfID(old.ID)
+	archive := "otp:{" + tag + "}:v:" + old.ID
+	if keys := f.rdb.Keys(ctx, "*").Val(); len(keys) != 2 {
+		t.Fatalf("keys %v, want the number's hash and one archive", keys)
+	}
+	for _, field := range []string{"h", "e", "s", "f", "p"} {
+		if f.rdb.HExists(ctx, archive, field).Val() {
+			t.Errorf("archive holds %q", field)
+		}
+	}
+	wantTTL := old.ExpiresAt.Add(testPolicy.Retention).Sub(f.clock.Now())
+	if ttl := f.rdb.PTTL(ctx, archive).Val(); ttl <= 0 || ttl > wantTTL {
+		t.Errorf("archive TTL %v, want at most %v", ttl, wantTTL)
+	}
+	got, err := f.svc.Get(ctx, old.ID)
+	if err != nil || got.Status != otp.StatusApproved || got.To != num || got.SendAttempts != 1 || len(got.Attempts) != 1 {
+		t.Fatalf("old by id: %+v %v", got, err)
+	}
+	if _, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: old.ID, Code: code}); finished(err) != otp.StatusApproved {
+		t.Fatalf("check of the old one by id: %v", err)
+	}
+	if _, err := f.svc.Cancel(ctx, old.ID); finished(err) != otp.StatusApproved {
+		t.Fatalf("cancel of the old one: %v", err)
+	}
+	// A late delivery report still lands on the old verification.
+	ok, err := f.store.RecordAttempt(ctx, tag, old.ID, 1, otp.AttemptUpdate{Status: otp.DeliveryDelivered, MessageSID: "SM1", At: f.clock.Now()})
+	if err != nil || !ok {
+		t.Fatalf("record on archive: %v %v", ok, err)
+	}
+	if got, _ := f.svc.Get(ctx, old.ID); got.Delivery.Status != otp.DeliveryDelivered {
+		t.Fatalf("archived delivery %s", got.Delivery.Status)
+	}
+	if claim, _ := f.store.ClaimSend(ctx, tag, old.ID, 1, f.clock.Now(), time.Minute); claim.Outcome != otp.ClaimAlreadySent {
+		t.Fatalf("claim on archive: %+v", claim)
+	}
+	// The current one is untouched by all that.
+	if got, _ := f.svc.Get(ctx, cur.ID); got.Status != otp.StatusPending || got.Delivery.Status != otp.DeliveryQueued {
+		t.Fatalf("current: %+v", got)
+	}
+	// After its retention the archive is gone.
+	f.rdb.PExpire(ctx, archive, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	if _, err := f.svc.Get(ctx, old.ID); !errors.Is(err, otp.ErrNotFound) {
+		t.Fatalf("after retention: %v", err)
+	}
+}
+
+// A pending verification is one hash, and what leaves Redis never
+// includes its code material or the number's own fields.
+func TestPendingVerificationIsOneKey(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) {
+		p.SendCap = otp.Window{Count: 5, Period: time.Hour}
+		p.FailureLock = otp.Window{Count: 100, Period: time.Hour}
+	})
+	v, _, _ := f.svc.Start(ctx, num, "")
+	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(f.code(t, v))})
+	tag, _ := otp.TagOfID(v.ID)
+	keys := f.rdb.Keys(ctx, "*").Val()
+	if len(keys) != 1 || keys[0] != "otp:{"+tag+"}" {
+		t.Fatalf("keys %v", keys)
+	}
+	if enc := f.rdb.ObjectEncoding(ctx, keys[0]).Val(); enc != "listpack" {
+		t.Fatalf("encoding %s: the hash left its compact form", enc)
+	}
+	for _, field := range []string{"h", "e", "s", "f"} {
+		if !f.rdb.HExists(ctx, keys[0], field).Val() {
+			t.Errorf("hash lacks %q", field)
+		}
+	}
+	// The hash lives as long as its longest deadline: of the send log's
+	// hour, the failures' hour and TTL + retention, the last.
+	want := testPolicy.TTL + testPolicy.Retention
+	if ttl := f.rdb.PTTL(ctx, keys[0]).Val(); ttl < want-time.Second || ttl > want {
+		t.Fatalf("TTL %v, want %v", ttl, want)
+	}
+	got, _ := f.svc.Get(ctx, v.ID)
+	if got.CheckAttempts != 1 || got.Channel != "sms" || got.Status != otp.StatusPending {
+		t.Fatalf("view %+v", got)
+	}
+}
+
+// Two numbers with one hash tag would share a hash: the second is refused,
+// and the first is left as it was.
+func TestTagCollisionIsRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v, _, _ := f.svc.Start(ctx, num, "")
+	tag, _ := otp.TagOfID(v.ID)
+	id, _ := f.codec.NewID(tag)
+	_, err := f.store.Start(ctx, otp.StartParams{Tag: tag, NewID: id, To: "+14155550000", Channel: "sms",
+		MAC: "m", Sealed: "s", Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
+		MaxSends: 3, Cooldown: testPolicy.Cooldown})
+	if !errors.Is(err, otp.ErrTagCollision) || !errors.Is(err, otp.ErrUnavailable) {
+		t.Fatalf("colliding start: %v", err)
+	}
+	if got, err := f.svc.Get(ctx, v.ID); err != nil || got.To != num || got.SendAttempts != 1 {
+		t.Fatalf("first number's verification: %+v %v", got, err)
+	}
+	if _, _, err := f.store.Check(ctx, otp.CheckParams{Tag: tag, To: "+14155550000", MAC: "m", Now: f.clock.Now(), MaxChecks: 3}); !errors.Is(err, otp.ErrNotFound) {
+		t.Fatalf("check of the colliding number: %v", err)
 	}
 }

@@ -87,18 +87,19 @@ type Result struct {
 
 // Summary is the JSON file.
 type Summary struct {
-	Machine         string           `json:"machine"`
-	Conns           int              `json:"conns"`
-	TwilioLatencyMs int64            `json:"twilio_latency_ms"`
-	RedisSETRPS     float64          `json:"redis_benchmark_set_rps"`
-	RedisEVALSHARPS float64          `json:"redis_benchmark_evalsha_rps"`
-	Scenarios       []Result         `json:"scenarios"`
-	RedisCallsSend  map[string]int64 `json:"redis_commands_per_send"`
-	RedisCallsCheck map[string]int64 `json:"redis_commands_per_check"`
-	BytesPending    float64          `json:"redis_bytes_per_pending_verification"`
-	BytesQueued     float64          `json:"redis_bytes_per_queued_verification"`
-	Worker          map[string]any   `json:"worker"`
-	Notes           []string         `json:"notes"`
+	Machine         string              `json:"machine"`
+	Conns           int                 `json:"conns"`
+	TwilioLatencyMs int64               `json:"twilio_latency_ms"`
+	RedisSETRPS     float64             `json:"redis_benchmark_set_rps"`
+	RedisEVALSHARPS float64             `json:"redis_benchmark_evalsha_rps"`
+	Scenarios       []Result            `json:"scenarios"`
+	RedisCallsSend  map[string]int64    `json:"redis_commands_per_send"`
+	RedisCallsCheck map[string]int64    `json:"redis_commands_per_check"`
+	BytesPending    float64             `json:"redis_bytes_per_pending_verification"`
+	BytesQueued     float64             `json:"redis_bytes_per_queued_verification"`
+	KeysPending     map[string][2]int64 `json:"redis_keys_after_memory_test"` // kind: {count, MEMORY USAGE bytes}
+	Worker          map[string]any      `json:"worker"`
+	Notes           []string            `json:"notes"`
 }
 
 func run(ctx context.Context, o options, stdout io.Writer) error {
@@ -187,6 +188,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "redis commands per send %v, per check %v\n", sum.RedisCallsSend, sum.RedisCallsCheck)
 
 	for _, sc := range strings.Split(o.scenarios, ",") {
+		if strings.TrimSpace(sc) == "" {
+			continue // -scenarios "" measures only the worker and memory
+		}
 		var r Result
 		stopProfile := func() {}
 		if o.profile != "" {
@@ -229,6 +233,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "redis bytes per verification: %.0f pending (task done), %.0f while its task is queued\n", sum.BytesPending, sum.BytesQueued)
+	fmt.Fprintf(stdout, "redis keys after the memory test (kind: count, MEMORY USAGE): %v\n", sum.KeysPending)
 
 	b, _ := json.MarshalIndent(sum, "", "  ")
 	if err := os.WriteFile(o.out, b, 0o644); err != nil {
@@ -564,7 +569,29 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 	time.Sleep(2 * time.Second)
 	// Completed tasks are deleted (no Retention); what is left is the state.
 	sum.BytesPending = (used() - before) / float64(n)
+	sum.KeysPending = keyKinds(ctx, rdb)
 	return nil
+}
+
+// keyKinds counts keys by kind (the key name with its hash tag and id
+// masked) and sums their MEMORY USAGE, to show where the bytes go.
+func keyKinds(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
+	out := map[string][2]int64{}
+	tag := regexp.MustCompile(`\{[0-9a-f]{20}\}`)
+	id := regexp.MustCompile(`VE[0-9a-f]{32}`)
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		kind := id.ReplaceAllString(tag.ReplaceAllString(k, "{tag}"), "<id>")
+		if strings.HasPrefix(kind, "rate:") {
+			kind = "rate:…"
+		}
+		c := out[kind]
+		c[0]++
+		c[1] += rdb.MemoryUsage(ctx, k).Val()
+		out[kind] = c
+	}
+	return out
 }
 
 // countCommands reports Redis commands per send and per check.

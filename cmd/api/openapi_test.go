@@ -600,7 +600,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	// Corrupt state is an internal error.
 	v8 := c.verification(c.do(call{name: "start to corrupt", method: "POST", path: "/v1/verifications", body: obj{"to": pBroken}, status: 202}))
 	tag8, _ := otp.TagOfID(v8.ID)
-	if err := f.rdb.HSet(ctx, "otp:{"+tag8+"}:v:"+v8.ID, "sends", "many").Err(); err != nil {
+	if err := f.rdb.HSet(ctx, "otp:{"+tag8+"}", "n", "many").Err(); err != nil {
 		t.Fatal(err)
 	}
 	c.do(call{name: "get corrupt", method: "GET", path: "/v1/verifications/" + v8.ID, status: 500, code: "internal"})

@@ -110,7 +110,8 @@ func TestTwilioStatusCallbackErrors(t *testing.T) {
 	if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	got, _ := f.store.Get(context.Background(), v.ID[2:14], v.ID, f.clock.Now())
+	tag, _ := otp.TagOfID(v.ID)
+	got, _ := f.store.Get(context.Background(), tag, v.ID, f.clock.Now())
 	if got.Delivery.Status != otp.DeliveryUndelivered || got.Delivery.ErrorCode != 30003 || got.Delivery.MessageSID != sid1 {
 		t.Fatalf("delivery %+v", got.Delivery)
 	}

@@ -1,5 +1,6 @@
 -- attempt: the life of one send attempt's SMS. It lives in field a<n> of
--- the verification hash as
+-- the verification's hash (the number hash while it is the current one,
+-- else its archive key) as
 --   "queued|claimed|claims|status|errorCode|updated|reason"
 -- with times in ms after the verification's creation ('cr'; claimed is ""
 -- when unclaimed) and status as one letter, and its MessageSid in field
@@ -8,12 +9,14 @@
 -- verification cost 860 bytes instead of about 250). Its status only moves forward: queued < sending < sent < final
 -- (delivered, undelivered, failed), so late or out-of-order reports from
 -- the worker or Twilio's callbacks never move it back.
--- KEYS[1] verification key     KEYS[2] code key
--- ARGV[1] op: claim | release | record | callback
--- ARGV[2] attempt n            ARGV[3] now (unix ms)
+-- KEYS[1] number hash otp:{tag} (an archive key is built from ARGV[1]:
+--         same hash tag, same slot)
+-- ARGV[1] key prefix otp:{tag}   ARGV[2] id base "VE"+tag
+-- ARGV[3] the id's random part   ARGV[4] op: claim | release | record | callback
+-- ARGV[5] attempt n              ARGV[6] now (unix ms)
 --
 -- claim: take the right to call Twilio for attempt n, atomically with
---   reading what the call needs. ARGV[4] stale ms: a claim older than this
+--   reading what the call needs. ARGV[7] stale ms: a claim older than this
 --   belongs to a run that died mid-request (longer than the HTTP timeout),
 --   so it may be taken over - at most one duplicate SMS, never more.
 --   Returns {1, claims, to, expires, sealed, queuedAt}  claimed (claims > 1: a takeover)
@@ -22,11 +25,11 @@
 --           {0, reason}                       nothing to send; reason is
 --             gone | expired | approved | canceled | max_attempts_reached |
 --             superseded | rolled_back
--- release: ARGV[4] error code. Twilio answered with a retryable error, so
+-- release: ARGV[7] error code. Twilio answered with a retryable error, so
 --   nothing was sent: drop the claim so the retry sends without waiting.
 --   Returns 1, or 0 when there is no such attempt.
--- record / callback: ARGV[4] status ARGV[5] sid ("" keeps it)
---   ARGV[6] error code ARGV[7] reason. A callback whose sid differs from the
+-- record / callback: ARGV[7] status ARGV[8] sid ("" keeps it)
+--   ARGV[9] error code ARGV[10] reason. A callback whose sid differs from the
 --   recorded one is about another message and is ignored.
 --   Returns 1 recorded, 0 ignored.
 local rank = {queued = 0, sending = 1, sent = 2, delivered = 3, undelivered = 3, failed = 3}
@@ -38,9 +41,10 @@ local function split(s)
   return t
 end
 
-local op, n, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local op, n, now = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local V = locate(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 local field, sidField = 'a' .. n, 'i' .. n
-local f = redis.call('HMGET', KEYS[1], 'st', 'exp', 'sends', 'to', field, 'cr', sidField)
+local f = redis.call('HMGET', V, 'st', 'x', 'n', 'to', field, 'cr', sidField, 'e')
 local cr = tonumber(f[6])
 -- load gives the record as absolute values:
 --   {queuedAt, claimedAt (0: none), claims, sid, status, errorCode, updatedAt, reason}
@@ -53,9 +57,9 @@ end
 local function save(a)
   local claimed = ''
   if a[2] > 0 then claimed = a[2] - cr end
-  redis.call('HSET', KEYS[1], field,
+  redis.call('HSET', V, field,
     table.concat({a[1] - cr, claimed, a[3], letter[a[5]] or 'q', a[6], a[7] - cr, a[8] or ''}, '|'))
-  if a[4] ~= '' and a[4] ~= f[7] then redis.call('HSET', KEYS[1], sidField, a[4]) end
+  if a[4] ~= '' and a[4] ~= f[7] then redis.call('HSET', V, sidField, a[4]) end
 end
 if not f[1] then
   if op == 'claim' then return {0, 'gone'} end
@@ -72,15 +76,15 @@ local a = load(f[5], f[7])
 
 if op == 'claim' then
   if a[4] ~= '' then return {2, a[4]} end
-  local st, exp = f[1], tonumber(f[2])
-  if st == 'pending' and now >= exp then st = 'expired' end
-  if st ~= 'pending' then return {0, st} end
+  local st, exp = f[1], cr + tonumber(f[2])
+  if st == 'p' and now >= exp then st = 'e' end
+  if st ~= 'p' then return {0, STATUS[st] or st} end
   if tonumber(n) < tonumber(f[3]) then return {0, 'superseded'} end
   local claimed = a[2]
-  if claimed > 0 and now - claimed < tonumber(ARGV[4]) then
-    return {3, claimed + tonumber(ARGV[4]) - now}
+  if claimed > 0 and now - claimed < tonumber(ARGV[7]) then
+    return {3, claimed + tonumber(ARGV[7]) - now}
   end
-  local sealed = redis.call('HGET', KEYS[2], 'e')
+  local sealed = f[8]
   if not sealed then return {0, 'expired'} end
   a[2], a[3], a[7] = now, a[3] + 1, now
   save(a)
@@ -90,26 +94,27 @@ end
 if op == 'release' then
   -- The released claim sent nothing, so it does not count as a claim:
   -- claims > 1 keeps meaning "a run may have sent before".
-  a[2], a[3], a[6], a[7], a[8] = 0, math.max(a[3] - 1, 0), ARGV[4], now, 'retrying'
+  a[2], a[3], a[6], a[7], a[8] = 0, math.max(a[3] - 1, 0), ARGV[7], now, 'retrying'
   save(a)
   return 1
 end
 
 -- record / callback
-local status, sid = ARGV[4], ARGV[5]
--- The record is '|'-separated: a separator inside a value would corrupt it.
-if string.find(sid, '|', 1, true) or string.find(ARGV[7], '|', 1, true) then return 0 end
+local status, sid = ARGV[7], ARGV[8]
+-- The record is '|'-separated: a separator inside the reason would corrupt
+-- it. (The sid has a field of its own, and may be packed to raw bytes.)
+if string.find(ARGV[10], '|', 1, true) then return 0 end
 if op == 'callback' and a[4] ~= '' and sid ~= '' and a[4] ~= sid then return 0 end
 local old = rank[a[5]] or 0
 local new = rank[status]
 if not new or new < old or (old == 3 and status ~= a[5]) then
   -- Never backwards; but a sid learned late is still worth keeping.
   if sid ~= '' and a[4] == '' then
-    redis.call('HSET', KEYS[1], sidField, sid)
+    redis.call('HSET', V, sidField, sid)
   end
   return 0
 end
 if sid ~= '' then a[4] = sid end
-a[5], a[6], a[7], a[8] = status, ARGV[6], now, ARGV[7]
+a[5], a[6], a[7], a[8] = status, ARGV[9], now, ARGV[10]
 save(a)
 return 1

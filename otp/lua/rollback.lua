@@ -1,30 +1,50 @@
 -- rollback: undo a start whose task could not be enqueued, so the client's
 -- 503 leaves nothing behind (no verification that nobody will ever send, no
--- spent send attempt).
--- KEYS[1] number key  KEYS[2] verification key  KEYS[3] code key
--- KEYS[4] number's send log (the send leaves it too)
--- ARGV[1] outcome of start (1 created, 2 resent)   ARGV[2] verification id
--- ARGV[3] sends after start
--- created: ARGV[4] previous id or ""   ARGV[5] retention ms for its pointer
--- resent:  ARGV[4] the last-send time before the resend
+-- spent send attempt, no entry in the send log).
+-- KEYS[1] number hash otp:{tag} (the replaced verification's archive key
+--         is built from ARGV[2]: same hash tag, same slot)
+-- ARGV[1] outcome of start (1 created, 2 resent)
+-- ARGV[2] key prefix otp:{tag}   ARGV[3] id base "VE"+tag
+-- ARGV[4] the id's random part   ARGV[5] sends after start
 -- Returns 1 when undone, 0 when state moved on meanwhile (left alone).
-if ARGV[1] == '1' then
-  -- Only while nobody resent on it: a concurrent request may have queued
-  -- a send on this verification since.
-  if redis.call('GET', KEYS[1]) ~= ARGV[2] or redis.call('HGET', KEYS[2], 'sends') ~= '1' then
-    return 0
+local N = KEYS[1]
+local f = redis.call('HMGET', N, 'r', 'n', 'cr', 'l', 'p', 's')
+-- Only while nobody sent again on it: a concurrent request may have queued
+-- a send on this verification since.
+if f[1] ~= ARGV[4] or f[2] ~= ARGV[5] then return 0 end
+local sentAt = tonumber(f[3]) + tonumber(f[4])
+if f[6] then
+  local log, found = {}, false
+  for t in string.gmatch(f[6], '%d+') do
+    if not found and tonumber(t) == sentAt then found = true else log[#log + 1] = t end
   end
-  redis.call('ZREM', KEYS[4], ARGV[2] .. ':1')
-  redis.call('DEL', KEYS[2], KEYS[3])
-  if ARGV[4] ~= '' then
-    redis.call('SET', KEYS[1], ARGV[4], 'PX', tonumber(ARGV[5]))
-  else
-    redis.call('DEL', KEYS[1])
-  end
+  if #log > 0 then redis.call('HSET', N, 's', table.concat(log, ','))
+  else redis.call('HDEL', N, 's') end
+end
+if ARGV[1] == '2' then
+  local n = tonumber(ARGV[5])
+  -- The send before this one is when attempt n-1 was queued.
+  local before = string.match(redis.call('HGET', N, 'a' .. (n - 1)) or '', '^(%d+)|')
+  redis.call('HSET', N, 'n', n - 1, 'l', before or 0)
+  redis.call('HDEL', N, 'a' .. n, 'i' .. n)
   return 1
 end
-if redis.call('HGET', KEYS[2], 'sends') ~= ARGV[3] then return 0 end
-redis.call('ZREM', KEYS[4], ARGV[2] .. ':' .. ARGV[3])
-redis.call('HSET', KEYS[2], 'sends', tonumber(ARGV[3]) - 1, 'last', ARGV[4])
-redis.call('HDEL', KEYS[2], 'a' .. ARGV[3], 'i' .. ARGV[3])
+-- created: drop the verification, and bring back the one it replaced.
+local all = redis.call('HGETALL', N)
+local drop = {}
+for i = 1, #all, 2 do
+  local k = all[i]
+  if not NUMBER_FIELDS[k] and k ~= 'to' then drop[#drop + 1] = k end
+end
+redis.call('HDEL', N, unpack(drop))
+if f[5] then
+  local A = ARGV[2] .. ':v:' .. ARGV[3] .. f[5]
+  local prev = redis.call('HGETALL', A)
+  if #prev > 0 then
+    redis.call('HSET', N, unpack(prev))
+    redis.call('DEL', A)
+  end
+end
+-- Nothing left but the number itself: no key at all.
+if redis.call('HLEN', N) == 1 then redis.call('DEL', N) end
 return 1

@@ -1,0 +1,50 @@
+-- common: helpers that store.go puts in front of every script of this
+-- package; not a script of its own. The number hash's fields are listed in
+-- keys.go. Statuses are one letter at rest: the word is what leaves Redis
+-- only in claim's skip reasons.
+local STATUS = {p = 'pending', a = 'approved', c = 'canceled', e = 'expired', m = 'max_attempts_reached'}
+
+-- NUMBER_FIELDS belong to the number, not to its current verification.
+local NUMBER_FIELDS = {s = true, f = true}
+
+-- HIDDEN fields never leave Redis in a view: the code material, the
+-- number's own fields and the pointer to the replaced verification.
+local HIDDEN = {h = true, e = true, s = true, f = true, p = true}
+
+-- view returns a hash's fields as HGETALL does, less the HIDDEN ones: what
+-- a verification shows.
+local function view(key)
+  local all = redis.call('HGETALL', key)
+  local out = {}
+  for i = 1, #all, 2 do
+    local k = all[i]
+    if not HIDDEN[k] then
+      out[#out + 1] = k
+      out[#out + 1] = all[i + 1]
+    end
+  end
+  return out
+end
+
+-- keepFor makes key live at least ms longer; it never shortens its life,
+-- since one hash carries several deadlines (retention, send log, failures).
+local function keepFor(key, ms)
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, math.max(ms, 1)) end
+end
+
+-- failures reads the number's wrong-code record "count|windowEnd": the
+-- count and window end, or 0, 0 once the window is over.
+local function failures(raw, now)
+  if not raw then return 0, 0 end
+  local c, e = string.match(raw, '^(%d+)|(%d+)$')
+  c, e = tonumber(c), tonumber(e)
+  if not c or now >= e then return 0, 0 end
+  return c, e
+end
+
+-- locate finds verification r of a number: the number hash while it is the
+-- current one, else its archive key (which may not exist).
+local function locate(numberKey, prefix, idBase, r)
+  if redis.call('HGET', numberKey, 'r') == r then return numberKey end
+  return prefix .. ':v:' .. idBase .. r
+end
