@@ -8,7 +8,7 @@ package otp
 //
 // The number hash holds:
 //   to         the number (E.164); a different one means a tag collision
-//   s          send times for the rolling cap, "ms,ms,…"
+//   s          send times for the rolling cap (common.lua's readLog)
 //   f          wrong codes across verifications, "count|windowEnd"
 // and its current verification (see fromMap):
 //   r          the id's random part; the id is "VE" + tag + r
@@ -17,7 +17,10 @@ package otp
 //   n, k       sends and checks
 //   cr         created (unix ms); x expiry and l last send, in ms after cr
 //   a<n>, i<n> send attempt n and its MessageSid (attempt.lua)
-//   h, e       the code's MAC and sealed code, deleted when the code dies
+//   h, e       the code's MAC and sealed code, deleted when the code dies:
+//              at approval, cancel, lock, or the first script that finds
+//              it expired (Redis 7.0 has no per-field expiry)
+//   p          the id's random part of the verification this one replaced
 
 func keyPrefix(tag string) string { return "otp:{" + tag + "}" }
 

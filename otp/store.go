@@ -129,7 +129,7 @@ func parseStart(res []any) (StartResult, error) {
 	case -5:
 		return StartResult{}, &LimitError{Reason: LimitToCap, RetryAfter: time.Duration(retry) * time.Millisecond}
 	case -9:
-		return StartResult{}, ErrTagCollision
+		return StartResult{}, ErrCollision
 	}
 	v, err := parseVerification(res[2], res[3])
 	if err != nil {
@@ -138,18 +138,21 @@ func parseStart(res []any) (StartResult, error) {
 	return StartResult{Verification: v, Created: outcome == 1}, nil
 }
 
-// ErrTagCollision means two numbers share a hash tag, so they would share a
-// Redis hash; the send is refused rather than mix their state. With 80-bit
-// tags it should never happen; it is an error, not a silent merge.
-var ErrTagCollision = fmt.Errorf("%w: another number has this number's hash tag", ErrUnavailable)
+// ErrCollision means two numbers share a hash tag, so they would share a
+// Redis hash, or a new id was already used by an archived verification (it
+// is the sealed code's nonce, so it must be new). The send is refused rather
+// than mix state; the client's retry draws a new id. With 80-bit tags and 48
+// random bits per number it should never happen.
+var ErrCollision = fmt.Errorf("%w: hash tag or verification id already in use", ErrUnavailable)
 
 // Rollback undoes a Start whose task could not be enqueued.
 func (s *Store) Rollback(ctx context.Context, tag string, r StartResult) error {
-	outcome := "2"
 	if r.Created {
-		outcome = "1"
+		// Not r's send count: a replayed start reports the count as it is
+		// now, and a resend since then must not be rolled back with it.
+		return s.RollbackCreated(ctx, tag, r.Verification.ID)
 	}
-	return s.rollback(ctx, tag, r.Verification.ID, outcome, r.Verification.SendAttempts)
+	return s.rollback(ctx, tag, r.Verification.ID, "2", r.Verification.SendAttempts)
 }
 
 // RollbackCreated undoes a Start that may or may not have created
@@ -248,6 +251,8 @@ func (s *Store) Get(ctx context.Context, tag, id string, now time.Time) (Verific
 // and operator tools; the worker reads the code through ClaimSend, which
 // also claims the attempt. sealed is "" once the code is dead (approved,
 // canceled, expired, locked) or the verification is no longer current.
+// (An expired code's material stays in Redis until the next script that
+// touches the verification; see keys.go.)
 func (s *Store) GetWithSealed(ctx context.Context, tag, id string, now time.Time) (v Verification, sealed string, err error) {
 	return s.get(ctx, tag, id, now, true)
 }
@@ -265,7 +270,7 @@ func (s *Store) get(ctx context.Context, tag, id string, now time.Time, withSeal
 		return Verification{}, "", err
 	}
 	expireOnRead(&v, now)
-	if !withSealed {
+	if !withSealed || v.Status != StatusPending {
 		return v, "", nil
 	}
 	// A second round trip: only tests and tools ask for the code.

@@ -783,7 +783,7 @@ func TestTagCollisionIsRefused(t *testing.T) {
 	_, err := f.store.Start(ctx, otp.StartParams{Tag: tag, NewID: id, To: "+14155550000", Channel: "sms",
 		MAC: "m", Sealed: "s", Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
 		MaxSends: 3, Cooldown: testPolicy.Cooldown})
-	if !errors.Is(err, otp.ErrTagCollision) || !errors.Is(err, otp.ErrUnavailable) {
+	if !errors.Is(err, otp.ErrCollision) || !errors.Is(err, otp.ErrUnavailable) {
 		t.Fatalf("colliding start: %v", err)
 	}
 	if got, err := f.svc.Get(ctx, v.ID); err != nil || got.To != num || got.SendAttempts != 1 {
@@ -791,5 +791,104 @@ func TestTagCollisionIsRefused(t *testing.T) {
 	}
 	if _, _, err := f.store.Check(ctx, otp.CheckParams{Tag: tag, To: "+14155550000", MAC: "m", Now: f.clock.Now(), MaxChecks: 3}); !errors.Is(err, otp.ErrNotFound) {
 		t.Fatalf("check of the colliding number: %v", err)
+	}
+}
+
+// A start whose reply was lost is replayed after someone else resent on the
+// verification: the replay reports two sends, and rolling it back must not
+// take the resend with it.
+func TestRollbackOfReplayKeepsLaterResend(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	tag := f.codec.Tag(num)
+	id, _ := f.codec.NewID(tag)
+	p := otp.StartParams{Tag: tag, NewID: id, To: num, Channel: "sms", MAC: "m", Sealed: "s",
+		Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
+		MaxSends: testPolicy.MaxSends, Cooldown: testPolicy.Cooldown}
+	if _, err := f.store.Start(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(testPolicy.Cooldown)
+	if v, _, err := f.svc.Start(ctx, num, ""); err != nil || v.SendAttempts != 2 {
+		t.Fatalf("resend: %+v %v", v, err)
+	}
+	replay, err := f.store.Start(ctx, p)
+	if err != nil || !replay.Created || replay.Verification.SendAttempts != 2 {
+		t.Fatalf("replay: %+v %v", replay, err)
+	}
+	if err := f.store.Rollback(ctx, tag, replay); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.svc.Get(ctx, id); err != nil || got.SendAttempts != 2 || got.Status != otp.StatusPending {
+		t.Fatalf("after rollback of the replay: %+v %v", got, err)
+	}
+}
+
+// The id is the sealed code's nonce, so a new verification may not reuse an
+// archived one's id.
+func TestStartRefusesArchivedID(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	first, _, _ := f.svc.Start(ctx, num, "")
+	f.svc.Cancel(ctx, first.ID)
+	f.clock.Advance(testPolicy.TTL)
+	second, _, _ := f.svc.Start(ctx, num, "")
+	f.svc.Cancel(ctx, second.ID)
+	f.clock.Advance(testPolicy.TTL)
+	tag, _ := otp.TagOfID(first.ID)
+	_, err := f.store.Start(ctx, otp.StartParams{Tag: tag, NewID: first.ID, To: num, Channel: "sms",
+		MAC: "m", Sealed: "s", Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
+		MaxSends: 3, Cooldown: testPolicy.Cooldown})
+	if !errors.Is(err, otp.ErrCollision) {
+		t.Fatalf("start with an archived id: %v", err)
+	}
+	if got, _ := f.svc.Get(ctx, second.ID); got.Status != otp.StatusCanceled {
+		t.Fatalf("current verification after the refusal: %+v", got)
+	}
+}
+
+// A send attempt that comes too late kills the code, as a check would.
+func TestLateClaimKillsTheCode(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	v, _, _ := f.svc.Start(ctx, num, "")
+	tag, _ := otp.TagOfID(v.ID)
+	f.clock.Advance(testPolicy.TTL)
+	claim, err := f.store.ClaimSend(ctx, tag, v.ID, 1, f.clock.Now(), time.Minute)
+	if err != nil || claim.Outcome != otp.ClaimSkip || claim.Reason != "expired" {
+		t.Fatalf("late claim: %+v %v", claim, err)
+	}
+	if left := f.rdb.HMGet(ctx, "otp:{"+tag+"}", "h", "e").Val(); left[0] != nil || left[1] != nil {
+		t.Fatalf("code material after a late claim: %q", left)
+	}
+}
+
+// Ten sends spread over a day still fit the compact encoding, and the
+// rolling cap still counts them to the millisecond.
+func TestSendLogStaysCompact(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) {
+		p.SendCap = otp.Window{Count: 10, Period: 24 * time.Hour}
+	})
+	tag := f.codec.Tag(num)
+	first := f.clock.Now()
+	for i := 0; i < 10; i++ {
+		v, _, err := f.svc.Start(ctx, num, "")
+		if err != nil {
+			t.Fatalf("send %d: %v", i+1, err)
+		}
+		f.svc.Cancel(ctx, v.ID)
+		f.clock.Advance(2*time.Hour + 17*time.Minute + 123*time.Millisecond)
+	}
+	if enc := f.rdb.ObjectEncoding(ctx, "otp:{"+tag+"}").Val(); enc != "listpack" {
+		log := f.rdb.HGet(ctx, "otp:{"+tag+"}", "s").Val()
+		t.Fatalf("encoding %s with a send log of %d bytes: %q", enc, len(log), log)
+	}
+	_, _, err := f.svc.Start(ctx, num, "")
+	if limitReason(err) != otp.LimitToCap {
+		t.Fatalf("11th send in the day: %v", err)
+	}
+	if got, want := retryAfter(err), first.Add(24*time.Hour).Sub(f.clock.Now()); got != want {
+		t.Fatalf("RetryAfter %v, want %v", got, want)
 	}
 }

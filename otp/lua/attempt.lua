@@ -77,7 +77,12 @@ local a = load(f[5], f[7])
 if op == 'claim' then
   if a[4] ~= '' then return {2, a[4]} end
   local st, exp = f[1], cr + tonumber(f[2])
-  if st == 'p' and now >= exp then st = 'e' end
+  if st == 'p' and now >= exp then
+    -- Too late to send: the code dies here, as it would at a check.
+    st = 'e'
+    redis.call('HSET', V, 'st', st)
+    redis.call('HDEL', V, 'h', 'e')
+  end
   if st ~= 'p' then return {0, STATUS[st] or st} end
   if tonumber(n) < tonumber(f[3]) then return {0, 'superseded'} end
   local claimed = a[2]

@@ -48,3 +48,43 @@ local function locate(numberKey, prefix, idBase, r)
   if redis.call('HGET', numberKey, 'r') == r then return numberKey end
   return prefix .. ':v:' .. idBase .. r
 end
+
+-- The send log 's' holds the number's send times for the rolling cap, in
+-- base 36: the first in ms since the epoch, each next as ms after the one
+-- before ("hvoxk8fj,n5c,2jgw"). Short, so that ten sends in a day still
+-- fit a listpack value (64 bytes) and the hash keeps its compact encoding.
+local function readLog(raw)
+  local log, prev = {}, nil
+  if not raw then return log end
+  for tok in string.gmatch(raw, '[^,]+') do
+    local t = tonumber(tok, 36)
+    if prev then t = prev + t end
+    log[#log + 1] = t
+    prev = t
+  end
+  return log
+end
+
+local DIGITS36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function base36(n)
+  if n == 0 then return '0' end
+  local s = ''
+  while n > 0 do
+    local d = n % 36
+    s = string.sub(DIGITS36, d + 1, d + 1) .. s
+    n = (n - d) / 36
+  end
+  return s
+end
+
+-- writeLog encodes send times for readLog. They are sorted first: api
+-- hosts' clocks differ a little, and a delta must not be negative.
+local function writeLog(log)
+  table.sort(log)
+  local out, prev = {}, nil
+  for i = 1, #log do
+    out[i] = base36(prev and log[i] - prev or log[i])
+    prev = log[i]
+  end
+  return table.concat(out, ',')
+end

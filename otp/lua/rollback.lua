@@ -15,10 +15,10 @@ if f[1] ~= ARGV[4] or f[2] ~= ARGV[5] then return 0 end
 local sentAt = tonumber(f[3]) + tonumber(f[4])
 if f[6] then
   local log, found = {}, false
-  for t in string.gmatch(f[6], '%d+') do
-    if not found and tonumber(t) == sentAt then found = true else log[#log + 1] = t end
+  for _, t in ipairs(readLog(f[6])) do
+    if not found and t == sentAt then found = true else log[#log + 1] = t end
   end
-  if #log > 0 then redis.call('HSET', N, 's', table.concat(log, ','))
+  if #log > 0 then redis.call('HSET', N, 's', writeLog(log))
   else redis.call('HDEL', N, 's') end
 end
 if ARGV[1] == '2' then

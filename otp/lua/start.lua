@@ -12,7 +12,9 @@
 -- Returns {outcome, retry_after_ms, id, fields}
 --   outcome  1 created, 2 resent, -1 cooldown, -2 max sends, -3 max checks,
 --            -4 number locked by failed checks, -5 rolling send cap,
---            -9 another number has this hash tag (refused, nothing touched)
+--            -9 another number has this hash tag, or an archived
+--               verification has the new id (refused, nothing touched; the
+--               caller may retry with a new id)
 --   id, fields  the verification's id and fields (absent on refusals)
 -- Each send attempt n gets field a<n> (see attempt.lua for its format).
 local N, now = KEYS[1], tonumber(ARGV[4])
@@ -32,21 +34,22 @@ end
 -- The rolling cap's log: send times still inside the window.
 local cap, window = tonumber(ARGV[13]), tonumber(ARGV[14])
 local log = {}
-if cap > 0 and f[10] then
-  for t in string.gmatch(f[10], '%d+') do
-    t = tonumber(t)
+if cap > 0 then
+  for _, t in ipairs(readLog(f[10])) do
     if t > now - window then log[#log + 1] = t end
   end
 end
 -- capped says how long until another send fits under the cap (0: now).
 local function capped()
   if cap <= 0 or #log < cap then return 0 end
-  return math.max(math.min(unpack(log)) + window - now, 1)
+  local oldest = log[1]
+  for _, t in ipairs(log) do oldest = math.min(oldest, t) end
+  return math.max(oldest + window - now, 1)
 end
 local function logSend()
   if cap <= 0 then return end
   log[#log + 1] = now
-  redis.call('HSET', N, 's', table.concat(log, ','))
+  redis.call('HSET', N, 's', writeLog(log))
   keepFor(N, window)
 end
 
@@ -81,6 +84,8 @@ if cur then
 end
 local capWait = capped()
 if capWait > 0 then return {-5, capWait} end
+-- The id is the sealed code's nonce: it must never have been used.
+if redis.call('EXISTS', ARGV[1] .. ':v:' .. ARGV[2] .. ARGV[3]) == 1 then return {-9, 0} end
 
 local ttl, retention = tonumber(ARGV[5]), tonumber(ARGV[6])
 if cur then
