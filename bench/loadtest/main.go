@@ -187,9 +187,13 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "redis commands per send %v, per check %v\n", sum.RedisCallsSend, sum.RedisCallsCheck)
 
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for _, sc := range strings.Split(o.scenarios, ",") {
 		if strings.TrimSpace(sc) == "" {
 			continue // -scenarios "" measures only the worker and memory
+		}
+		if err := quiesce(ctx, insp); err != nil {
+			return err
 		}
 		var r Result
 		stopProfile := func() {}
@@ -226,6 +230,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 
 	// Worker capacity: a burst far above what it can send at once.
+	if err := quiesce(ctx, insp); err != nil {
+		return err
+	}
 	if err := workerCapacity(ctx, o, c, nums, fake, &sum); err != nil {
 		return err
 	}
@@ -592,6 +599,26 @@ func keyKinds(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
 		out[kind] = c
 	}
 	return out
+}
+
+// quiesce deletes the SMS tasks an earlier scenario left queued (a send
+// scenario queues far more than the worker sends in its time) and waits
+// for the running ones, so that each scenario starts on a quiet system and
+// a signup's SMS does not wait behind another scenario's backlog.
+func quiesce(ctx context.Context, insp *asynq.Inspector) error {
+	for _, del := range []func(string) (int, error){insp.DeleteAllPendingTasks, insp.DeleteAllScheduledTasks, insp.DeleteAllRetryTasks} {
+		if _, err := del("otp"); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("quiesce: %w", err)
+		}
+	}
+	for i := 0; i < 300; i++ {
+		info, err := insp.GetQueueInfo("otp")
+		if err != nil || info.Active == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("quiesce: tasks still active after 30s")
 }
 
 // countCommands reports Redis commands per send and per check.
