@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -160,7 +161,17 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	defer api.stop()
-	worker, err := startProc(filepath.Join(bins, "worker"), env)
+	// The worker serves ADMIN_ADDR too: without its own it would take the
+	// api's, and the api would not start.
+	workerEnv := env
+	if adminAddr != "" {
+		workerAdmin, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		workerEnv = append(slices.Clone(env), "ADMIN_ADDR="+workerAdmin)
+	}
+	worker, err := startProc(filepath.Join(bins, "worker"), workerEnv)
 	if err != nil {
 		return err
 	}
