@@ -90,6 +90,16 @@ func (f *fixture) code(t *testing.T, v otp.Verification) string {
 	return code
 }
 
+// startParams is a store-level start of verification id for number to,
+// under testPolicy at the fixture's time, with stand-in code material: for
+// tests that drive the store directly (replays, collisions).
+func (f *fixture) startParams(id, to string) otp.StartParams {
+	tag, _ := otp.TagOfID(id)
+	return otp.StartParams{Tag: tag, NewID: id, To: to, Channel: "sms", MAC: "m", Sealed: "s",
+		Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
+		MaxSends: testPolicy.MaxSends, Cooldown: testPolicy.Cooldown}
+}
+
 func wrong(code string) string {
 	if code == "000000" {
 		return "000001"
@@ -661,9 +671,7 @@ func TestStartReplayIsIdempotent(t *testing.T) {
 	f := newFixture(t)
 	tag := f.codec.Tag(num)
 	id, _ := f.codec.NewID(tag)
-	p := otp.StartParams{Tag: tag, NewID: id, To: num, Channel: "sms", MAC: "m", Sealed: "s",
-		Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
-		MaxSends: testPolicy.MaxSends, Cooldown: testPolicy.Cooldown}
+	p := f.startParams(id, num)
 	first, err := f.store.Start(ctx, p)
 	if err != nil {
 		t.Fatal(err)
@@ -780,9 +788,7 @@ func TestTagCollisionIsRefused(t *testing.T) {
 	v, _, _ := f.svc.Start(ctx, num, "")
 	tag, _ := otp.TagOfID(v.ID)
 	id, _ := f.codec.NewID(tag)
-	_, err := f.store.Start(ctx, otp.StartParams{Tag: tag, NewID: id, To: "+14155550000", Channel: "sms",
-		MAC: "m", Sealed: "s", Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
-		MaxSends: 3, Cooldown: testPolicy.Cooldown})
+	_, err := f.store.Start(ctx, f.startParams(id, "+14155550000"))
 	if !errors.Is(err, otp.ErrCollision) || !errors.Is(err, otp.ErrUnavailable) {
 		t.Fatalf("colliding start: %v", err)
 	}
@@ -802,9 +808,7 @@ func TestRollbackOfReplayKeepsLaterResend(t *testing.T) {
 	f := newFixture(t)
 	tag := f.codec.Tag(num)
 	id, _ := f.codec.NewID(tag)
-	p := otp.StartParams{Tag: tag, NewID: id, To: num, Channel: "sms", MAC: "m", Sealed: "s",
-		Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
-		MaxSends: testPolicy.MaxSends, Cooldown: testPolicy.Cooldown}
+	p := f.startParams(id, num)
 	if _, err := f.store.Start(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -835,10 +839,7 @@ func TestStartRefusesArchivedID(t *testing.T) {
 	second, _, _ := f.svc.Start(ctx, num, "")
 	f.svc.Cancel(ctx, second.ID)
 	f.clock.Advance(testPolicy.TTL)
-	tag, _ := otp.TagOfID(first.ID)
-	_, err := f.store.Start(ctx, otp.StartParams{Tag: tag, NewID: first.ID, To: num, Channel: "sms",
-		MAC: "m", Sealed: "s", Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
-		MaxSends: 3, Cooldown: testPolicy.Cooldown})
+	_, err := f.store.Start(ctx, f.startParams(first.ID, num))
 	if !errors.Is(err, otp.ErrCollision) {
 		t.Fatalf("start with an archived id: %v", err)
 	}

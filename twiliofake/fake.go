@@ -55,7 +55,7 @@ type Server struct {
 	requests []Request
 	changed  chan struct{}
 	inFlight int
-	waiters  map[string][]chan Request // To number -> waiting WaitFor calls
+	waiters  map[string][]chan Request // To number -> Expect channels
 	forget   bool                      // load tests: count, don't keep
 	accepted int
 }
@@ -75,9 +75,10 @@ func (s *Server) AcceptedCount() int {
 	return s.accepted
 }
 
-// WaitFor returns the next message accepted for the number to (one
-// received after the call), or ctx's error.
-func (s *Server) WaitFor(ctx context.Context, to string) (Request, error) {
+// Expect returns a channel that receives the next message accepted for the
+// number to. Call it before the send, so that a message that comes back
+// quickly is not missed.
+func (s *Server) Expect(to string) <-chan Request {
 	ch := make(chan Request, 1)
 	s.mu.Lock()
 	if s.waiters == nil {
@@ -85,12 +86,7 @@ func (s *Server) WaitFor(ctx context.Context, to string) (Request, error) {
 	}
 	s.waiters[to] = append(s.waiters[to], ch)
 	s.mu.Unlock()
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-ctx.Done():
-		return Request{}, ctx.Err()
-	}
+	return ch
 }
 
 // InFlight is the number of requests received and not yet answered.

@@ -414,25 +414,9 @@ func scenarioFlow(ctx context.Context, o options, c *client, nums *numbers, api 
 	cpu0 := api.cpu()
 	lat, errs, d := load(o.conns, o.warmup, o.duration, func(int) (int, error) {
 		to := nums.next()
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		got := make(chan twiliofake.Request, 1)
-		go func() {
-			r, err := fake.WaitFor(wctx, to)
-			if err == nil {
-				got <- r
-			}
-			close(got)
-		}()
-		time.Sleep(0) // let WaitFor register before the send can complete
-		t0 := time.Now()
-		st, _, err := c.post("/v1/verifications", map[string]string{"to": to})
+		sms, t0, st, err := sendAwaitingSMS(c, fake, to)
 		if err != nil || st != 202 {
 			return st, err
-		}
-		sms, ok := <-got
-		if !ok {
-			return 599, errors.New("no SMS")
 		}
 		mu.Lock()
 		sendToSMS = append(sendToSMS, sms.At.Sub(t0))
@@ -448,6 +432,24 @@ func scenarioFlow(ctx context.Context, o options, c *client, nums *numbers, api 
 	sort.Slice(sendToSMS, func(i, j int) bool { return sendToSMS[i] < sendToSMS[j] })
 	r.SendToSMSP50, r.SendToSMSP99 = ms(pct(sendToSMS, 50)), ms(pct(sendToSMS, 99))
 	return r, nil
+}
+
+// sendAwaitingSMS sends to a number and waits up to 10s for its SMS at
+// the fake. It answers the send's time and status; a send refused with a
+// status is not waited for, and 599 means no SMS came.
+func sendAwaitingSMS(c *client, fake *twiliofake.Server, to string) (sms twiliofake.Request, sentAt time.Time, status int, err error) {
+	got := fake.Expect(to) // before the send: a fast SMS must not be missed
+	sentAt = time.Now()
+	status, _, err = c.post("/v1/verifications", map[string]string{"to": to})
+	if err != nil || status != 202 {
+		return sms, sentAt, status, err
+	}
+	select {
+	case sms = <-got:
+		return sms, sentAt, status, nil
+	case <-time.After(10 * time.Second):
+		return sms, sentAt, 599, errors.New("no SMS")
+	}
 }
 
 // workerCapacity queues a burst and measures how fast the fake receives it,
@@ -494,26 +496,11 @@ func workerCapacity(ctx context.Context, o options, c *client, nums *numbers, fa
 	// Idle pickup: one send at a time into an empty queue.
 	var d []time.Duration
 	for i := 0; i < 30; i++ {
-		to := nums.next()
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		got := make(chan twiliofake.Request, 1)
-		go func() {
-			r, err := fake.WaitFor(wctx, to)
-			if err == nil {
-				got <- r
-			}
-			close(got)
-		}()
-		time.Sleep(time.Millisecond)
-		t0 := time.Now()
-		if st, _, err := c.post("/v1/verifications", map[string]string{"to": to}); err != nil || st != 202 {
-			cancel()
+		sms, t0, st, err := sendAwaitingSMS(c, fake, nums.next())
+		if err != nil || st != 202 {
 			return fmt.Errorf("idle send: %d %v", st, err)
 		}
-		if r, ok := <-got; ok {
-			d = append(d, r.At.Sub(t0)-o.twilioLatency)
-		}
-		cancel()
+		d = append(d, sms.At.Sub(t0)-o.twilioLatency)
 		time.Sleep(200 * time.Millisecond)
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
