@@ -11,26 +11,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/clocktest"
 	"github.com/otpd/otpd/otp"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // queue records jobs; fail makes EnqueueSend fail.
 type queue struct {
@@ -58,7 +43,7 @@ type fixture struct {
 	svc   *otp.Service
 	store *otp.Store
 	codec *otp.Codec
-	clock *clock
+	clock *clocktest.Clock
 	queue *queue
 	rdb   *redis.Client
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/clocktest"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/redistest"
 	"github.com/otpd/otpd/tasks"
@@ -33,23 +33,11 @@ const (
 	num   = "+14155552671"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	svc     *otp.Service
 	store   *otp.Store
 	codec   *otp.Codec
-	clock   *clock
+	clock   *clocktest.Clock
 	fake    *twiliofake.Server
 	handler *tasks.SendHandler
 	rdb     *redis.Client
@@ -73,7 +61,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f := &fixture{store: otp.NewStore(rdb), codec: codec, fake: fake, rdb: rdb,
-		clock: &clock{t: time.Now()}, insp: asynq.NewInspectorFromRedisClient(rdb)}
+		clock: clocktest.New(time.Now()), insp: asynq.NewInspectorFromRedisClient(rdb)}
 	f.svc = otp.NewService(codec, f.store, tasks.NewQueue(asynq.NewClientFromRedisClient(rdb)), otp.Policy{
 		TTL: 10 * time.Minute, Retention: time.Hour, Cooldown: 30 * time.Second, MaxSends: 5, MaxChecks: 5, DefaultRegion: "US",
 	}, f.clock.Now, log)

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/clocktest"
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/redistest"
@@ -59,26 +59,9 @@ var testPolicy = otp.Policy{
 	MaxSends: 3, MaxChecks: 3, DefaultRegion: "US",
 }
 
-// clock is a settable clock for the service. It starts at the real time so
-// that the asynq task deadline (the code's expiry) lies in the future.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a settable clock for the service. It starts at the real time
+// so that the asynq task deadline (the code's expiry) lies in the future.
+func newClock() *clocktest.Clock { return clocktest.New(time.Now().UTC().Truncate(time.Second)) }
 
 // switchQueue is the real asynq queue with a switch that makes enqueueing
 // fail, to exercise the rollback of a send whose task cannot be queued.
@@ -101,7 +84,7 @@ type fixture struct {
 	rdb   redis.UniversalClient
 	store *otp.Store
 	codec *otp.Codec
-	clock *clock
+	clock *clocktest.Clock
 	queue *switchQueue
 }
 
