@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/proctest"
 )
 
 // startCluster starts three cluster-enabled redis-servers and makes them a
@@ -36,7 +37,7 @@ func startCluster(t *testing.T) []*redisNode {
 			if major >= 7 {
 				// The bus port is port+10000 unless set: it may be taken, or
 				// above 65535 for an ephemeral port.
-				args = append(args, "--cluster-port", strconv.Itoa(freePort(t)))
+				args = append(args, "--cluster-port", strconv.Itoa(proctest.FreePort(t)))
 			}
 			return serverArgs(port, dir, args...)
 		})
@@ -200,9 +201,9 @@ func TestClusterFlow(t *testing.T) {
 	if rateIP == 0 {
 		t.Errorf("no rate-limit key for the client IP on any master")
 	}
-	for _, p := range []*proc{s.api, s.worker} {
+	for _, p := range []*proctest.Proc{s.api, s.worker} {
 		if out := p.Output(); strings.Contains(out, "CROSSSLOT") || strings.Contains(out, "MOVED") || strings.Contains(out, "non local key") {
-			t.Errorf("%s logged a cluster error:\n%s", p.name, tail(out, 3000))
+			t.Errorf("%s logged a cluster error:\n%s", p.Name, proctest.Tail(out, 3000))
 		}
 	}
 }

@@ -14,12 +14,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/proctest"
+	"github.com/otpd/otpd/redistest"
 	"github.com/otpd/otpd/twiliofake"
 )
 
@@ -55,21 +56,12 @@ func TestMain(m *testing.M) {
 	if _, ok := enabled(); !ok {
 		os.Exit(m.Run()) // every test skips
 	}
-	dir, err := os.MkdirTemp("", "otpd-topology-")
+	dir, err := proctest.Build(true, "api", "worker")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, name := range []string{"api", "worker"} {
-		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, name), "../cmd/"+name)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", name, err)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -86,74 +78,9 @@ func requireEnabled(t *testing.T) {
 	}
 }
 
-// proc is a process the test started, with its output captured. It is
-// killed (SIGKILL, by PID) in t.Cleanup unless the test killed it before.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-	once sync.Once
-}
-
-func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) }
-func (p *proc) Output() string              { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
-
-func startProc(t *testing.T, name string, env []string, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Dir = t.TempDir() // no stray .env, a writable cwd
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("--- %s (pid %d) output, last 4 KB:\n%s", name, p.cmd.Process.Pid, tail(p.Output(), 4096))
-		}
-	})
-	return p
-}
-
-// kill sends SIGKILL to the process and waits for it to exit.
-func (p *proc) kill() {
-	p.once.Do(func() { _ = p.cmd.Process.Kill() })
-	<-p.done
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // redisNode is one redis-server process (a server or a sentinel).
 type redisNode struct {
-	*proc
+	*proctest.Proc
 	addr string
 	dir  string
 }
@@ -168,14 +95,14 @@ func (n *redisNode) client() *redis.Client {
 func startRedis(t *testing.T, name string, args func(port int, dir string) []string) *redisNode {
 	t.Helper()
 	for attempt := 0; attempt < 5; attempt++ {
-		port := freePort(t)
+		port := proctest.FreePort(t)
 		dir := t.TempDir()
 		n := &redisNode{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir}
-		n.proc = startProc(t, name, nil, "redis-server", args(port, dir)...)
-		if waitPing(n.addr, 5*time.Second, n.proc) {
+		n.Proc = proctest.Start(t, name, "redis-server", nil, args(port, dir)...)
+		if redistest.WaitPing(n.addr, 5*time.Second, n.Exited) {
 			return n
 		}
-		n.kill() // port taken meanwhile, most likely: try another
+		n.Kill() // port taken meanwhile, most likely: try another
 	}
 	t.Fatalf("%s did not start", name)
 	return nil
@@ -185,22 +112,6 @@ func startRedis(t *testing.T, name string, args func(port int, dir string) []str
 func serverArgs(port int, dir string, extra ...string) []string {
 	return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir}, extra...)
-}
-
-func waitPing(addr string, d time.Duration, p *proc) bool {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
-	defer c.Close()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) && !p.exited() {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
 }
 
 // infoField reads one field of INFO section from a server.
@@ -232,7 +143,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // stack is the api and worker binaries running against redisURL and a
 // fake Twilio.
 type stack struct {
-	api, worker *proc
+	api, worker *proctest.Proc
 	base        string
 	fake        *twiliofake.Server
 	http        *http.Client
@@ -242,7 +153,7 @@ func startStack(t *testing.T, redisURL string, extra map[string]string) *stack {
 	t.Helper()
 	fake := twiliofake.Start(sid, token)
 	t.Cleanup(fake.Close)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(proctest.FreePort(t)))
 	vars := map[string]string{
 		"APP_ENV": "production", "REDIS_URL": redisURL, "HTTP_ADDR": addr,
 		"API_KEYS": apiKey, "OTP_SECRET": "topology-secret-topology-secret-topology",
@@ -261,11 +172,11 @@ func startStack(t *testing.T, redisURL string, extra map[string]string) *stack {
 		env = append(env, k+"="+v)
 	}
 	s := &stack{base: "http://" + addr, fake: fake, http: &http.Client{Timeout: 5 * time.Second}}
-	s.api = startProc(t, "api", env, filepath.Join(binDir, "api"))
-	s.worker = startProc(t, "worker", env, filepath.Join(binDir, "worker"))
+	s.api = proctest.Start(t, "api", filepath.Join(binDir, "api"), env)
+	s.worker = proctest.Start(t, "worker", filepath.Join(binDir, "worker"), env)
 	waitFor(t, 30*time.Second, "the api to be ready", func() bool {
-		if s.api.exited() || s.worker.exited() {
-			t.Fatalf("api or worker exited:\napi: %s\nworker: %s", tail(s.api.Output(), 2000), tail(s.worker.Output(), 2000))
+		if s.api.Exited() || s.worker.Exited() {
+			t.Fatalf("api or worker exited:\napi: %s\nworker: %s", proctest.Tail(s.api.Output(), 2000), proctest.Tail(s.worker.Output(), 2000))
 		}
 		resp, err := s.http.Get(s.base + "/readyz")
 		if err != nil {

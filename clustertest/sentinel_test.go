@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/proctest"
 )
 
 const masterName = "mymaster"
@@ -178,7 +180,7 @@ func TestSentinelFailover(t *testing.T) {
 	time.Sleep(time.Second)
 	oldMaster := setup.master.addr
 	killAt := time.Now()
-	setup.master.kill()
+	setup.master.Kill()
 	t.Logf("killed the master %s (SIGKILL)", oldMaster)
 
 	// Sentinel's view: when does it name the replica as the master?
@@ -255,8 +257,8 @@ func TestSentinelFailover(t *testing.T) {
 		}
 	}
 	t.Logf("failed sends by outcome: %v", statuses)
-	for _, p := range []*proc{s.api, s.worker} {
-		t.Logf("%s logged during the failover: %s", p.name, summarizeLog(p.Output()))
+	for _, p := range []*proctest.Proc{s.api, s.worker} {
+		t.Logf("%s logged during the failover: %s", p.Name, summarizeLog(p.Output()))
 	}
 
 	tail := 0

@@ -70,17 +70,15 @@ func TestSIGTERMWithRequestInFlight(t *testing.T) {
 	s.fake.Script(twiliofake.Response{Hold: hold})
 	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
 	waitInFlight(t, s.fake)
-	_ = s.worker.cmd.Process.Signal(syscall.SIGTERM)
+	s.worker.Signal(syscall.SIGTERM)
 	time.Sleep(500 * time.Millisecond) // the worker is draining, the request still held
 	close(hold)
-	select {
-	case err := <-s.worker.done:
-		s.worker.done <- err
-		if err != nil {
-			t.Fatalf("worker exit: %v\n%s", err, s.worker.Output())
-		}
-	case <-time.After(25 * time.Second):
+	err, exited := s.worker.Wait(25 * time.Second)
+	if !exited {
 		t.Fatal("worker did not exit")
+	}
+	if err != nil {
+		t.Fatalf("worker exit: %v\n%s", err, s.worker.Output())
 	}
 	s.waitDelivery(t, v["id"].(string), "sending")
 	// A fresh worker finds nothing left to send.
@@ -104,10 +102,8 @@ func TestSIGKILLRecovery(t *testing.T) {
 	s.fake.Script(twiliofake.Response{Hold: hold})
 	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
 	waitInFlight(t, s.fake)
-	_ = s.worker.cmd.Process.Kill()
+	s.worker.Kill()
 	killed := time.Now()
-	<-s.worker.done
-	s.worker.done <- nil
 	close(hold) // the fake "sends" the first SMS; nobody hears the answer
 
 	s.worker = start(t, "worker", s.env)

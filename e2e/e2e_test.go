@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,11 +15,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd/proctest"
 	"github.com/otpd/otpd/redistest"
 	"github.com/otpd/otpd/twiliofake"
 )
@@ -35,87 +33,33 @@ const (
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "otpd-e2e-")
+	dir, err := proctest.Build(true, "api", "worker")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, name := range []string{"api", "worker"} {
-		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, name), "../cmd/"+name)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", name, err)
-			os.Exit(1)
-		}
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// proc is a running binary with its output captured.
-type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan error
-}
-
-func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) }
-func (p *proc) Output() string              { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
-
-func start(t *testing.T, name string, env map[string]string) *proc {
+// start runs one of the built binaries with exactly env as its environment.
+func start(t *testing.T, name string, env map[string]string) *proctest.Proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(filepath.Join(binDir, name)), done: make(chan error, 1)}
-	p.cmd.Dir = t.TempDir() // no stray .env
+	list := make([]string, 0, len(env))
 	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		list = append(list, k+"="+v)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("--- %s output:\n%s", name, p.Output())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and returns the exit error (nil for exit 0).
-func (p *proc) stop(t *testing.T) error {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err // for Cleanup
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("process did not stop within 30s of SIGTERM")
-		return nil
-	}
+	return proctest.Start(t, name, filepath.Join(binDir, name), list)
 }
 
 type stack struct {
-	api, worker *proc
+	api, worker *proctest.Proc
 	base        string
 	fake        *twiliofake.Server
 	redis       *redistest.Server
 	env         map[string]string
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func startStack(t *testing.T, extra map[string]string) *stack {
@@ -127,7 +71,7 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 	t.Cleanup(rs.Close)
 	fake := twiliofake.Start(sid, token)
 	t.Cleanup(fake.Close)
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	env := map[string]string{
 		"APP_ENV": "production", "REDIS_URL": rs.URL(), "HTTP_ADDR": addr,
 		"API_KEYS": "old-key-0123456789abcdef," + apiKey, "OTP_SECRET": "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
@@ -232,7 +176,7 @@ func TestSendDeliverCheck(t *testing.T) {
 	}
 
 	// The code is in no log line of either process.
-	for name, p := range map[string]*proc{"api": s.api, "worker": s.worker} {
+	for name, p := range map[string]*proctest.Proc{"api": s.api, "worker": s.worker} {
 		if strings.Contains(p.Output(), code) {
 			t.Errorf("%s log contains the code", name)
 		}
@@ -301,41 +245,37 @@ func TestGracefulShutdown(t *testing.T) {
 	s := startStack(t, nil)
 	s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
 	waitSMS(t, s.fake, 1)
-	if err := s.api.stop(t); err != nil {
+	if err := s.api.Stop(t); err != nil {
 		t.Fatalf("api exit: %v", err)
 	}
-	if err := s.worker.stop(t); err != nil {
+	if err := s.worker.Stop(t); err != nil {
 		t.Fatalf("worker exit: %v", err)
 	}
 }
 
 func TestWorkerFailsFastWithoutRedis(t *testing.T) {
 	p := start(t, "worker", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "PATH": os.Getenv("PATH")})
-	select {
-	case err := <-p.done:
-		p.done <- err
-		if err == nil || !strings.Contains(p.Output(), "redis unreachable") {
-			t.Fatalf("exit %v, output:\n%s", err, p.Output())
-		}
-	case <-time.After(15 * time.Second):
+	err, exited := p.Wait(15 * time.Second)
+	if !exited {
 		t.Fatal("worker kept running without Redis")
+	}
+	if err == nil || !strings.Contains(p.Output(), "redis unreachable") {
+		t.Fatalf("exit %v, output:\n%s", err, p.Output())
 	}
 }
 
 func TestProductionConfigErrorsNameEveryVar(t *testing.T) {
 	for _, bin := range []string{"api", "worker"} {
 		p := start(t, bin, map[string]string{"APP_ENV": "production", "OTP_TTL": "forever"})
-		select {
-		case err := <-p.done:
-			p.done <- err
-			out := p.Output()
-			for _, v := range []string{"OTP_SECRET", "API_KEYS", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "OTP_TTL"} {
-				if err == nil || !strings.Contains(out, v) {
-					t.Errorf("%s: exit %v; output does not name %s:\n%s", bin, err, v, out)
-				}
-			}
-		case <-time.After(15 * time.Second):
+		err, exited := p.Wait(15 * time.Second)
+		if !exited {
 			t.Fatalf("%s started with an invalid production config", bin)
+		}
+		out := p.Output()
+		for _, v := range []string{"OTP_SECRET", "API_KEYS", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "OTP_TTL"} {
+			if err == nil || !strings.Contains(out, v) {
+				t.Errorf("%s: exit %v; output does not name %s:\n%s", bin, err, v, out)
+			}
 		}
 	}
 }
@@ -360,7 +300,7 @@ func postForm(t *testing.T, target string, form url.Values, headers map[string]s
 // The -healthcheck mode probes the running process's /readyz, for
 // distroless images where the container healthcheck can only run the binary.
 func TestHealthcheckMode(t *testing.T) {
-	s := startStack(t, map[string]string{"WORKER_METRICS_ADDR": freeAddr(t)})
+	s := startStack(t, map[string]string{"WORKER_METRICS_ADDR": proctest.FreeAddr(t)})
 	for _, tc := range []struct {
 		bin, addrVar string
 	}{{"api", "HTTP_ADDR"}, {"worker", "WORKER_METRICS_ADDR"}} {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otpd/otpd/proctest"
 )
 
 // Limits live in Redis, so two API processes enforce one budget.
@@ -17,7 +19,7 @@ func TestLimitsAcrossTwoAPIs(t *testing.T) {
 	for k, v := range s.env {
 		env[k] = v
 	}
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	env["HTTP_ADDR"] = addr
 	start(t, "api", env)
 	second := &stack{base: "http://" + addr}

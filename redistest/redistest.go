@@ -57,11 +57,15 @@ func Start(extra ...string) (*Server, error) {
 	return nil, fmt.Errorf("redistest: redis-server did not start:\n%s", log)
 }
 
-func (s *Server) waitReady(d time.Duration) bool {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+func (s *Server) waitReady(d time.Duration) bool { return WaitPing(s.Addr, d, nil) }
+
+// WaitPing waits up to d for the server at addr to answer PING; it gives
+// up early once gone (if not nil) reports that the server's process ended.
+func WaitPing(addr string, d time.Duration, gone func() bool) bool {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
 	defer c.Close()
 	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && (gone == nil || !gone()) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		err := c.Ping(ctx).Err()
 		cancel()

@@ -32,6 +32,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/proctest"
 	"github.com/otpd/otpd/redistest"
 	"github.com/otpd/otpd/twiliofake"
 )
@@ -119,18 +120,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 
 	bins := o.bins
 	if bins == "" {
-		dir, err := os.MkdirTemp("", "otpd-bench-")
+		dir, err := proctest.Build(false, "api", "worker")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		for _, name := range []string{"api", "worker"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("build %s: %w", name, err)
-			}
-		}
 		bins = dir
 	}
 
