@@ -162,7 +162,9 @@ func startStack(t *testing.T, redisURL string, extra map[string]string) *stack {
 		// Many numbers share a prefix in these tests; the default prefix cap
 		// (30/10m) would refuse them.
 		"PREFIX_SEND_LIMITS": "100000/10m",
-		"PATH":               os.Getenv("PATH"),
+		// Production requires a country list and a total budget.
+		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000",
+		"PATH": os.Getenv("PATH"),
 	}
 	for k, v := range extra {
 		vars[k] = v

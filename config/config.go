@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +61,12 @@ type Config struct {
 	AdminAddr string
 	// MonitoringReadOnly keeps the asynqmon dashboard from changing tasks.
 	MonitoringReadOnly bool
+	// MonitoringPassword, when set, is the dashboard's only password, so
+	// nobody types an SMS-sending API key into a browser.
+	MonitoringPassword string
+	// APIAdminAddr, when set, moves /metrics and /monitoring/ off the public
+	// listener onto this one.
+	APIAdminAddr string
 
 	// Fraud controls (see limits.go and the README's "Fraud controls").
 	ToSendLimit         Rate            // sends per number across verifications (rolling)
@@ -70,7 +78,7 @@ type Config struct {
 	PrefixDigits        int             // how many trailing digits a prefix drops
 	BudgetPerMinute     int             // SMS per minute in total; 0 off
 	CountryBudgets      map[string]int  // SMS per minute per region; "*" the rest
-	AllowedCountries    map[string]bool // empty: all
+	AllowedCountries    map[string]bool // empty: all (ALLOWED_COUNTRIES unset or "*")
 	RejectNonMobile     bool
 
 	LogLevel  slog.Level
@@ -166,6 +174,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SMSRateLimit:              integer("SMS_RATE_LIMIT", 0, 0, 100000),
 		WorkerMetricsAddr:         str("WORKER_METRICS_ADDR", ":9090"),
 		AdminAddr:                 str("ADMIN_ADDR", ""),
+		APIAdminAddr:              str("API_ADMIN_ADDR", ""),
+		MonitoringPassword:        strings.TrimSpace(getenv("MONITORING_PASSWORD")),
 		LogFormat:                 strings.ToLower(str("LOG_FORMAT", "json")),
 	}
 
@@ -187,7 +197,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.FailedCheckLimit = one("FAILED_CHECK_LIMIT", "100/24h")
 	c.ClientIPSendLimits = rates("CLIENT_IP_SEND_LIMITS", "5/1m,30/1h")
 	c.ClientIPCheckLimits = rates("CLIENT_IP_CHECK_LIMITS", "20/1m,100/1h")
-	c.APIKeySendLimits = rates("API_KEY_SEND_LIMITS", "50/1s,1000/1m")
+	// A key is one backend; 300 a minute is a large signup flow, and a
+	// leaked key then costs at most 432,000 SMS a day, not 1.4 million.
+	c.APIKeySendLimits = rates("API_KEY_SEND_LIMITS", "20/1s,300/1m")
 	c.PrefixSendLimits = rates("PREFIX_SEND_LIMITS", "30/10m")
 	c.PrefixDigits = integer("PREFIX_DIGITS", 3, 1, 6)
 	c.BudgetPerMinute = integer("SMS_BUDGET_PER_MINUTE", 0, 0, 10_000_000)
@@ -257,6 +269,20 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.PublicURL != "" && !httpURL(c.PublicURL) {
 		bad("PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
 	}
+	// A malformed SID would fail every SMS at run time; Twilio's own
+	// patterns (twilio_api_v2010.json) catch it at start-up.
+	if c.TwilioAccountSID != "" && !accountSID.MatchString(c.TwilioAccountSID) {
+		bad("TWILIO_ACCOUNT_SID", "must be AC followed by 32 hex digits, as Twilio's console shows it")
+	}
+	if c.TwilioMessagingServiceSID != "" && !messagingServiceSID.MatchString(c.TwilioMessagingServiceSID) {
+		bad("TWILIO_MESSAGING_SERVICE_SID", "must be MG followed by 32 hex digits, as Twilio's console shows it")
+	}
+	if c.APIAdminAddr != "" && c.APIAdminAddr == c.HTTPAddr {
+		bad("API_ADMIN_ADDR", "must differ from HTTP_ADDR: it exists to keep /metrics and /monitoring/ off the public listener")
+	}
+	if c.MonitoringPassword != "" && len(c.MonitoringPassword) < 16 {
+		bad("MONITORING_PASSWORD", "must be at least 16 characters")
+	}
 	if !phonenumbers.GetSupportedRegions()[c.DefaultRegion] {
 		bad("DEFAULT_REGION", "%q is not an ISO 3166 region libphonenumber knows", c.DefaultRegion)
 	}
@@ -316,8 +342,8 @@ func Load(getenv func(string) string) (Config, error) {
 			c.Warnings = append(c.Warnings, "API_KEYS unset: accepting the development key "+DevAPIKey)
 		}
 	}
-	if c.Production() && len(c.AllowedCountries) == 0 {
-		c.Warnings = append(c.Warnings, "ALLOWED_COUNTRIES is empty: codes can be sent to every country, premium ranges included")
+	if c.Production() {
+		errs = append(errs, productionRules(c, getenv)...)
 	}
 	if len(missing) > 0 {
 		why := "required in production"
@@ -365,6 +391,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("sms_budget_per_minute", c.BudgetPerMinute),
 		slog.Any("sms_country_budgets", c.CountryBudgets),
 		slog.Int("allowed_countries", len(c.AllowedCountries)),
+		slog.String("monitoring_password", mask(c.MonitoringPassword)),
+		slog.String("api_admin_addr", c.APIAdminAddr),
 		slog.Bool("reject_non_mobile", c.RejectNonMobile),
 	)
 }
@@ -383,6 +411,61 @@ func RedactURL(raw string) string {
 		return "(unparseable)"
 	}
 	return redactedURL(u)
+}
+
+// Twilio's patterns for the SIDs, from twilio_api_v2010.json.
+var (
+	accountSID          = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	messagingServiceSID = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+)
+
+// productionRules are what production refuses beyond missing variables: a
+// deployment without a spending cap, and settings below NIST SP 800-63B.
+func productionRules(c Config, getenv func(string) string) []error {
+	var errs []error
+	bad := func(name, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, a...)...))
+	}
+	// SMS pumping turns an open sender into a bill: production must say
+	// where codes may go, and what they may cost in total.
+	if strings.TrimSpace(getenv("ALLOWED_COUNTRIES")) == "" {
+		bad("ALLOWED_COUNTRIES", "required in production: list the countries you serve (e.g. US,CA,GB), or * for every country as a deliberate choice")
+	}
+	if _, star := c.CountryBudgets["*"]; c.BudgetPerMinute <= 0 && !star {
+		bad("SMS_BUDGET_PER_MINUTE", "required in production: set SMS_BUDGET_PER_MINUTE > 0, or a * entry in SMS_COUNTRY_BUDGETS, so that the total is capped")
+	}
+	// NIST SP 800-63B, 5.1.3 and 5.2.2.
+	if c.CodeLength < 6 {
+		bad("OTP_CODE_LENGTH", "%d is below the 6 digits NIST SP 800-63B requires in production", c.CodeLength)
+	}
+	if c.OTPTTL > 10*time.Minute {
+		bad("OTP_TTL", "%s is above the 10 minutes NIST SP 800-63B allows in production", c.OTPTTL)
+	}
+	if f := c.FailedCheckLimit; f.Off() || int64(f.Count)*int64(24*time.Hour) > 100*int64(f.Period) {
+		bad("FAILED_CHECK_LIMIT", "%s: production needs a lock after at most 100 wrong codes per 24h (NIST SP 800-63B)", f)
+	}
+	// Over http:// the auth token (Basic auth to Twilio) and the signed
+	// callbacks travel in clear text, unless they never leave the host.
+	for _, u := range []struct{ name, url string }{{"TWILIO_API_URL", c.TwilioAPIURL}, {"PUBLIC_URL", c.PublicURL}} {
+		if cleartext(u.url) {
+			bad(u.name, "%q: production needs https:// unless the host is loopback", u.url)
+		}
+	}
+	return errs
+}
+
+// cleartext reports an http:// URL whose host is not loopback.
+func cleartext(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 func httpURL(raw string) bool {

@@ -16,7 +16,11 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-const secret = "0123456789abcdef0123456789abcdef"
+const (
+	secret  = "0123456789abcdef0123456789abcdef"
+	testSID = "ACfedcba9876543210fedcba9876543210"
+	testMG  = "MGfedcba9876543210fedcba9876543210"
+)
 
 func TestDefaultsInDevelopment(t *testing.T) {
 	c, err := config.Load(env(nil))
@@ -46,7 +50,8 @@ func TestProductionNamesEveryMissingVar(t *testing.T) {
 func TestValidProduction(t *testing.T) {
 	c, err := config.Load(env(map[string]string{
 		"APP_ENV": "production", "OTP_SECRET": secret, "API_KEYS": "key-aaaaaaaaaaaaaaaa, key-bbbbbbbbbbbbbbbb",
-		"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "tok", "TWILIO_MESSAGING_SERVICE_SID": "MG1",
+		"TWILIO_ACCOUNT_SID": testSID, "TWILIO_AUTH_TOKEN": "tok", "TWILIO_MESSAGING_SERVICE_SID": testMG,
+		"ALLOWED_COUNTRIES": "US,CA", "SMS_BUDGET_PER_MINUTE": "600",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +77,7 @@ func TestInvalidValuesReportedTogether(t *testing.T) {
 		{map[string]string{"TWILIO_TIMEOUT": "30s", "WORKER_SHUTDOWN_TIMEOUT": "20s"},
 			[]string{"TWILIO_TIMEOUT"}},
 		// Twilio credentials set: dev defaults are no longer allowed.
-		{map[string]string{"TWILIO_ACCOUNT_SID": "AC1"},
+		{map[string]string{"TWILIO_ACCOUNT_SID": testSID},
 			[]string{"TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER", "OTP_SECRET", "API_KEYS"}},
 	} {
 		_, err := config.Load(env(tc.vars))
@@ -91,7 +96,7 @@ func TestInvalidValuesReportedTogether(t *testing.T) {
 // The development key must be out of reach of anything that looks like a
 // deployment, whatever else is configured.
 func TestDevDefaultsOnlyForPureDevelopment(t *testing.T) {
-	twilio := map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "TWILIO_PHONE_NUMBER": "+15005550006"}
+	twilio := map[string]string{"TWILIO_ACCOUNT_SID": testSID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_PHONE_NUMBER": "+15005550006"}
 	for _, tc := range []struct {
 		name string
 		vars map[string]string
@@ -125,16 +130,16 @@ func merge(a, b map[string]string) map[string]string {
 
 func TestLogValueMasksSecrets(t *testing.T) {
 	c, err := config.Load(env(map[string]string{
-		"OTP_SECRET": secret, "API_KEYS": "apikey-123456789012", "TWILIO_ACCOUNT_SID": "AC1",
+		"OTP_SECRET": secret, "API_KEYS": "apikey-123456789012", "TWILIO_ACCOUNT_SID": testSID,
 		"TWILIO_AUTH_TOKEN": "supersecrettoken", "TWILIO_PHONE_NUMBER": "+15005550006",
-		"REDIS_URL": "redis://:redispass@localhost:6379/0",
+		"REDIS_URL": "redis://:redispass@localhost:6379/0", "MONITORING_PASSWORD": "dashboard-password-123",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
-	for _, s := range []string{secret, "apikey-123456789012", "supersecrettoken", "redispass"} {
+	for _, s := range []string{secret, "apikey-123456789012", "supersecrettoken", "redispass", "dashboard-password-123"} {
 		if strings.Contains(buf.String(), s) {
 			t.Errorf("log leaks %q: %s", s, buf.String())
 		}
@@ -154,5 +159,124 @@ func TestDotEnvRealEnvWins(t *testing.T) {
 	}
 	if _, err := config.WithDotEnv(env(nil), filepath.Join(t.TempDir(), "missing")); err != nil {
 		t.Fatal("a missing .env must be fine")
+	}
+}
+
+// prodEnv is a complete production configuration; tests change one thing.
+func prodEnv(set map[string]string) map[string]string {
+	return merge(map[string]string{
+		"APP_ENV": "production", "OTP_SECRET": secret, "API_KEYS": "k0123456789abcdef",
+		"TWILIO_ACCOUNT_SID": testSID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_PHONE_NUMBER": "+15005550006",
+		"ALLOWED_COUNTRIES": "US,CA,GB", "SMS_BUDGET_PER_MINUTE": "600",
+	}, set)
+}
+
+// Production refuses what a security review found: no spending cap, and
+// settings below NIST SP 800-63B. Each case names the variable to fix; the
+// "" cases are the boundaries that must still start.
+func TestProductionRules(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string // "" starts
+	}{
+		{"complete", nil, ""},
+		{"no country list", map[string]string{"ALLOWED_COUNTRIES": ""}, "ALLOWED_COUNTRIES"},
+		{"every country on purpose", map[string]string{"ALLOWED_COUNTRIES": "*"}, ""},
+		{"star among countries", map[string]string{"ALLOWED_COUNTRIES": "US,*"}, "ALLOWED_COUNTRIES"},
+		{"no budget", map[string]string{"SMS_BUDGET_PER_MINUTE": ""}, "SMS_BUDGET_PER_MINUTE"},
+		{"zero budget", map[string]string{"SMS_BUDGET_PER_MINUTE": "0"}, "SMS_BUDGET_PER_MINUTE"},
+		{"country budgets without *", map[string]string{"SMS_BUDGET_PER_MINUTE": "", "SMS_COUNTRY_BUDGETS": "US=100"}, "SMS_BUDGET_PER_MINUTE"},
+		{"country budgets with *", map[string]string{"SMS_BUDGET_PER_MINUTE": "", "SMS_COUNTRY_BUDGETS": "US=100,*=10"}, ""},
+		{"5-digit codes", map[string]string{"OTP_CODE_LENGTH": "5"}, "OTP_CODE_LENGTH"},
+		{"6-digit codes", map[string]string{"OTP_CODE_LENGTH": "6"}, ""},
+		{"11-minute codes", map[string]string{"OTP_TTL": "11m"}, "OTP_TTL"},
+		{"10-minute codes", map[string]string{"OTP_TTL": "10m"}, ""},
+		{"failure lock off", map[string]string{"FAILED_CHECK_LIMIT": "off"}, "FAILED_CHECK_LIMIT"},
+		{"101 failures a day", map[string]string{"FAILED_CHECK_LIMIT": "101/24h"}, "FAILED_CHECK_LIMIT"},
+		{"10 failures an hour", map[string]string{"FAILED_CHECK_LIMIT": "10/1h"}, "FAILED_CHECK_LIMIT"},
+		{"100 failures a day", map[string]string{"FAILED_CHECK_LIMIT": "100/1d"}, ""},
+		{"200 failures in two days", map[string]string{"FAILED_CHECK_LIMIT": "200/48h"}, ""},
+		{"twilio over http", map[string]string{"TWILIO_API_URL": "http://api.twilio.com"}, "TWILIO_API_URL"},
+		{"twilio over http to a private IP", map[string]string{"TWILIO_API_URL": "http://10.0.0.8:8080"}, "TWILIO_API_URL"},
+		{"twilio proxy on loopback", map[string]string{"TWILIO_API_URL": "http://127.0.0.2:8080"}, ""},
+		{"twilio fake on localhost", map[string]string{"TWILIO_API_URL": "http://localhost:8080"}, ""},
+		{"twilio fake on ::1", map[string]string{"TWILIO_API_URL": "http://[::1]:8080"}, ""},
+		{"public url over http", map[string]string{"PUBLIC_URL": "http://otp.example.com"}, "PUBLIC_URL"},
+		{"public url over https", map[string]string{"PUBLIC_URL": "https://otp.example.com"}, ""},
+		{"public url on loopback", map[string]string{"PUBLIC_URL": "http://127.0.0.1:8080"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Load(env(prodEnv(tc.set)))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("want an error naming %s, got %v", tc.want, err)
+			}
+		})
+	}
+	// Every problem at once, so an operator fixes them in one pass.
+	_, err := config.Load(env(prodEnv(map[string]string{"ALLOWED_COUNTRIES": "", "SMS_BUDGET_PER_MINUTE": "",
+		"OTP_CODE_LENGTH": "4", "OTP_TTL": "1h", "FAILED_CHECK_LIMIT": "off", "TWILIO_API_URL": "http://twilio.example"})))
+	for _, name := range []string{"ALLOWED_COUNTRIES", "SMS_BUDGET_PER_MINUTE", "OTP_CODE_LENGTH", "OTP_TTL", "FAILED_CHECK_LIMIT", "TWILIO_API_URL"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	// Development keeps its freedom: short codes and an open list run there.
+	if _, err := config.Load(env(map[string]string{"OTP_CODE_LENGTH": "4", "OTP_TTL": "1h", "FAILED_CHECK_LIMIT": "off"})); err != nil {
+		t.Fatalf("development: %v", err)
+	}
+}
+
+// A malformed SID stops start-up, in every environment, instead of failing
+// each SMS at run time.
+func TestTwilioSIDPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string
+	}{
+		{"valid", nil, ""},
+		{"valid messaging service", map[string]string{"TWILIO_MESSAGING_SERVICE_SID": testMG}, ""},
+		{"upper-case hex", map[string]string{"TWILIO_ACCOUNT_SID": "AC0123456789ABCDEF0123456789ABCDEF"}, ""},
+		{"short account", map[string]string{"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_ACCOUNT_SID"},
+		{"wrong prefix", map[string]string{"TWILIO_ACCOUNT_SID": "MG0123456789abcdef0123456789abcdef"}, "TWILIO_ACCOUNT_SID"},
+		{"not hex", map[string]string{"TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdeg"}, "TWILIO_ACCOUNT_SID"},
+		{"short messaging service", map[string]string{"TWILIO_MESSAGING_SERVICE_SID": "MG0123"}, "TWILIO_MESSAGING_SERVICE_SID"},
+		{"account sid as service", map[string]string{"TWILIO_MESSAGING_SERVICE_SID": testSID}, "TWILIO_MESSAGING_SERVICE_SID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := merge(map[string]string{"OTP_SECRET": secret, "API_KEYS": "k0123456789abcdef",
+				"TWILIO_ACCOUNT_SID": testSID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_PHONE_NUMBER": "+15005550006"}, tc.set)
+			_, err := config.Load(env(vars))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("want an error naming %s, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestAdminSettings(t *testing.T) {
+	for _, tc := range []struct {
+		set  map[string]string
+		want string
+	}{
+		{map[string]string{"MONITORING_PASSWORD": "short"}, "MONITORING_PASSWORD"},
+		{map[string]string{"MONITORING_PASSWORD": "sixteen-chars-ok"}, ""},
+		{map[string]string{"API_ADMIN_ADDR": ":8080"}, "API_ADMIN_ADDR"},
+		{map[string]string{"API_ADMIN_ADDR": "127.0.0.1:9091"}, ""},
+	} {
+		c, err := config.Load(env(tc.set))
+		switch {
+		case tc.want == "" && (err != nil || c.APIAdminAddr != tc.set["API_ADMIN_ADDR"] || c.MonitoringPassword != tc.set["MONITORING_PASSWORD"]):
+			t.Errorf("%v: %+v %v", tc.set, c, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: want an error naming %s, got %v", tc.set, tc.want, err)
+		}
 	}
 }

@@ -25,6 +25,10 @@ func (r Rate) String() string {
 	return fmt.Sprintf("%d/%s", r.Count, r.Period)
 }
 
+// maxCount keeps counts where the limit scripts' arithmetic (Lua numbers,
+// doubles) stays exact.
+const maxCount = 1_000_000_000
+
 // ParseRates reads "5/1m,30/1h" (or "off", "0", ""): several windows, each
 // enforced. Periods are Go durations; "1d" is accepted as 24h.
 func ParseRates(s string) ([]Rate, error) {
@@ -54,14 +58,16 @@ func ParseRate(s string) (Rate, error) {
 	}
 	n, p, ok := strings.Cut(s, "/")
 	count, err := strconv.Atoi(strings.TrimSpace(n))
-	if !ok || err != nil || count < 1 {
+	if !ok || err != nil || count < 1 || count > maxCount {
 		return Rate{}, fmt.Errorf("%q is not N/period like 5/1m", s)
 	}
 	p = strings.TrimSpace(p)
 	if strings.HasSuffix(p, "d") {
+		// Bounded before multiplying: a huge count of days would wrap
+		// around into a small, valid-looking period.
 		days, err := strconv.Atoi(strings.TrimSuffix(p, "d"))
-		if err != nil {
-			return Rate{}, fmt.Errorf("%q is not N/period like 5/1m", s)
+		if err != nil || days < 1 || days > 30 {
+			return Rate{}, fmt.Errorf("%q: period must be a duration from 1s to 30d", s)
 		}
 		p = strconv.Itoa(days*24) + "h"
 	}
@@ -92,10 +98,11 @@ func ParseCountryBudgets(s string) (map[string]int, error) {
 	return out, nil
 }
 
-// ParseCountries reads "US,CA,GB".
+// ParseCountries reads "US,CA,GB". "*" alone is every country, the same as
+// an empty list, but said on purpose (production requires one or the other).
 func ParseCountries(s string) (map[string]bool, error) {
 	out := map[string]bool{}
-	if strings.TrimSpace(s) == "" {
+	if s = strings.TrimSpace(s); s == "" || s == "*" {
 		return out, nil
 	}
 	regions := phonenumbers.GetSupportedRegions()

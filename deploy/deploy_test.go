@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/otpd/otpd/config"
 )
 
 // Defaults of the processes (README "Configuration", cmd/api/run.go).
@@ -1176,4 +1178,49 @@ func composeDuration(t *testing.T, what, s string, def time.Duration) time.Durat
 		t.Errorf("%s: %q: %v", what, s, err)
 	}
 	return d
+}
+
+// The example overlay is a production configuration that starts: base plus
+// its patch, with credentials of the right shape in place of the Secret,
+// passes the processes' own validation. The base alone must not: production
+// refuses to run without a country list and a budget, a choice the base
+// leaves to each installation.
+func TestExampleOverlayConfigStarts(t *testing.T) {
+	data := func(file string) map[string]string {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs, err := parseYAML(file, b)
+		if err != nil || len(docs) != 1 {
+			t.Fatalf("%s: %v", file, err)
+		}
+		out := map[string]string{}
+		for k, v := range docs[0]["data"].(map[string]any) {
+			out[k] = fmt.Sprint(v)
+		}
+		return out
+	}
+	secrets := map[string]string{
+		"OTP_SECRET": strings.Repeat("s", 48), "API_KEYS": strings.Repeat("k", 24),
+		"TWILIO_ACCOUNT_SID": "AC" + strings.Repeat("0", 32), "TWILIO_AUTH_TOKEN": "token",
+		"TWILIO_PHONE_NUMBER": "+15005550006",
+	}
+	load := func(layers ...map[string]string) error {
+		env := map[string]string{}
+		for _, l := range append(layers, secrets) {
+			for k, v := range l {
+				env[k] = v
+			}
+		}
+		_, err := config.Load(func(k string) string { return env[k] })
+		return err
+	}
+	base := data("base/configmap.yaml")
+	if err := load(base, data("overlays/example/config-patch.yaml")); err != nil {
+		t.Fatalf("the example overlay does not start: %v", err)
+	}
+	if err := load(base); err == nil || !strings.Contains(err.Error(), "ALLOWED_COUNTRIES") {
+		t.Fatalf("the base alone must name ALLOWED_COUNTRIES: %v", err)
+	}
 }

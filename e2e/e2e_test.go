@@ -78,7 +78,9 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 		"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": token, "TWILIO_PHONE_NUMBER": from,
 		"TWILIO_API_URL": fake.URL, "OTP_RESEND_COOLDOWN": "1s", "LOG_FORMAT": "json",
 		"WORKER_METRICS_ADDR": "127.0.0.1:0",
-		"PATH":                os.Getenv("PATH"),
+		// Production requires a country list and a total budget.
+		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000",
+		"PATH": os.Getenv("PATH"),
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -272,7 +274,8 @@ func TestProductionConfigErrorsNameEveryVar(t *testing.T) {
 			t.Fatalf("%s started with an invalid production config", bin)
 		}
 		out := p.Output()
-		for _, v := range []string{"OTP_SECRET", "API_KEYS", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "OTP_TTL"} {
+		for _, v := range []string{"OTP_SECRET", "API_KEYS", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "OTP_TTL",
+			"ALLOWED_COUNTRIES", "SMS_BUDGET_PER_MINUTE"} {
 			if err == nil || !strings.Contains(out, v) {
 				t.Errorf("%s: exit %v; output does not name %s:\n%s", bin, err, v, out)
 			}

@@ -135,8 +135,11 @@ func handleCancel(svc *otp.Service) gin.HandlerFunc {
 }
 
 // The tutorial's contract: {"phoneNumber"} in, a message out.
+// clientIp is optional, as on /v1: without it the per-IP limits cannot
+// apply, and these routes must not be the way around them.
 type sendCodeRequest struct {
 	PhoneNumber string `json:"phoneNumber"`
+	ClientIP    string `json:"clientIp"`
 }
 
 func handleSendCode(svc *otp.Service) gin.HandlerFunc {
@@ -150,7 +153,12 @@ func handleSendCode(svc *otp.Service) gin.HandlerFunc {
 			writeLegacyError(c, &otp.InputError{Detail: `field "phoneNumber" is required`})
 			return
 		}
-		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.PhoneNumber, Origin: otp.Origin{APIKeyID: c.GetString(apiKeyIDKey)}})
+		o, err := origin(c, req.ClientIP)
+		if err != nil {
+			writeLegacyError(c, err)
+			return
+		}
+		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.PhoneNumber, Origin: o})
 		if err != nil {
 			writeLegacyError(c, err)
 			return
@@ -163,6 +171,7 @@ func handleSendCode(svc *otp.Service) gin.HandlerFunc {
 type verifyCodeRequest struct {
 	PhoneNumber string          `json:"phoneNumber"`
 	SMSCode     json.RawMessage `json:"smsCode"`
+	ClientIP    string          `json:"clientIp"`
 }
 
 const mismatch = "The phone number and the SMS code doesn't match."
@@ -178,12 +187,15 @@ func handleVerifyCode(svc *otp.Service, codeLength int) gin.HandlerFunc {
 		if err == nil && req.PhoneNumber == "" {
 			err = &otp.InputError{Detail: `field "phoneNumber" is required`}
 		}
+		var o otp.Origin
+		if err == nil {
+			o, err = origin(c, req.ClientIP)
+		}
 		if err != nil {
 			writeLegacyError(c, err)
 			return
 		}
-		_, valid, err := svc.Check(c.Request.Context(), otp.CheckRequest{To: req.PhoneNumber, Code: code,
-			Origin: otp.Origin{APIKeyID: c.GetString(apiKeyIDKey)}})
+		_, valid, err := svc.Check(c.Request.Context(), otp.CheckRequest{To: req.PhoneNumber, Code: code, Origin: o})
 		var finished *otp.FinishedError
 		switch {
 		case valid:

@@ -52,6 +52,8 @@ func TestSendCode(t *testing.T) {
 	}{
 		{"e164", obj{"phoneNumber": phone}, 202, ""},
 		{"national format", obj{"phoneNumber": phoneNational}, 202, ""},
+		{"with clientIp", obj{"phoneNumber": phone, "clientIp": "203.0.113.7"}, 202, ""},
+		{"bad clientIp", obj{"phoneNumber": phone, "clientIp": "not-an-ip"}, 400, "invalid_request"},
 		{"missing phoneNumber", obj{}, 400, "invalid_request"},
 		{"invalid phoneNumber", obj{"phoneNumber": "555"}, 400, "invalid_phone_number"},
 		{"new API's field name", obj{"to": phone}, 400, "invalid_request"},

@@ -164,3 +164,25 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The tutorial's routes take clientIp too, so they are no way around the
+// per-IP limits.
+func TestLegacyRoutesClientIPLimits(t *testing.T) {
+	f := newFixture(t)
+	one := []ratelimit.Rate{{Count: 1, Period: time.Hour}}
+	guarded(t, f, testPolicy, ratelimit.Config{ClientIPSends: one, ClientIPChecks: one})
+	ip := "203.0.113.44"
+	wantStatus(t, f.do("POST", "/send-code", obj{"phoneNumber": phone, "clientIp": ip}), http.StatusAccepted)
+	pr := wantLegacyProblem(t, f.do("POST", "/send-code", obj{"phoneNumber": otherPhone, "clientIp": ip}), http.StatusTooManyRequests, "rate_limited")
+	if pr.Limit != "client_ip" {
+		t.Fatalf("%+v", pr)
+	}
+	wantStatus(t, f.do("POST", "/send-code", obj{"phoneNumber": otherPhone}), http.StatusAccepted)
+
+	wantLegacy(t, f.do("POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": "000000", "clientIp": ip}), http.StatusBadRequest, mismatch)
+	pr = wantLegacyProblem(t, f.do("POST", "/verify-code", obj{"phoneNumber": otherPhone, "smsCode": "000000", "clientIp": ip}), http.StatusTooManyRequests, "rate_limited")
+	if pr.Limit != "client_ip" {
+		t.Fatalf("%+v", pr)
+	}
+	wantLegacyProblem(t, f.do("POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": "000000", "clientIp": "::1%x"}), http.StatusBadRequest, "invalid_request")
+}
