@@ -22,5 +22,6 @@ var PermanentCodes = map[int]string{
 	21612: "To number cannot be reached from this From number or messaging service",
 	21614: "To number is not a mobile number",
 	21617: "message body too long",
+	21705: "messaging service SID is malformed (not MG + 32 hex digits)",
 	30007: "message filtered as spam by the carrier",
 }

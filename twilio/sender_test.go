@@ -59,12 +59,12 @@ func TestSendFields(t *testing.T) {
 func TestMessagingServiceField(t *testing.T) {
 	fake := twiliofake.Start(sid, token)
 	defer fake.Close()
-	if _, err := newSender(t, fake, func(c *twilio.Config) { c.From = ""; c.MessagingServiceSID = "MG0123" }).
+	if _, err := newSender(t, fake, func(c *twilio.Config) { c.From = ""; c.MessagingServiceSID = "MG0123456789abcdef0123456789abcdef" }).
 		Send(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
 	f := fake.Requests()[0].Form
-	if f.Get("MessagingServiceSid") != "MG0123" || f.Get("From") != "" {
+	if f.Get("MessagingServiceSid") != "MG0123456789abcdef0123456789abcdef" || f.Get("From") != "" {
 		t.Fatalf("form %v", f)
 	}
 }

@@ -2,7 +2,10 @@
 // (POST /2010-04-01/Accounts/{AccountSid}/Messages.json), answering like
 // the real one as described by Twilio's OpenAPI file: Basic auth with the
 // account SID and auth token, form-encoded fields, a 201 message resource or
-// a Twilio error JSON. Tests script faults into it; it never talks to Twilio.
+// a Twilio error JSON. It is no looser than Twilio: a request breaking the
+// file's patterns, types or limits gets the 400 Twilio would answer (see
+// validate.go), so a test cannot pass with values production would refuse.
+// Tests script faults into it; it never talks to Twilio.
 package twiliofake
 
 import (
@@ -96,9 +99,14 @@ func (s *Server) InFlight() int {
 	return s.inFlight
 }
 
-// Start runs a fake on a loopback port. The SID and token must be
-// alphanumeric, as twilio-go refuses anything else before sending.
+// Start runs a fake on a loopback port. The account SID must match
+// Twilio's pattern (AC and 32 hex digits) so that no test passes with a SID
+// Twilio would refuse; it panics otherwise. The token must be alphanumeric,
+// as twilio-go refuses anything else before sending.
 func Start(accountSID, authToken string) *Server {
+	if !accountSIDRe.MatchString(accountSID) {
+		panic(fmt.Sprintf("twiliofake: account SID %q does not match Twilio's pattern %s", accountSID, accountSIDRe))
+	}
 	s := &Server{AccountSID: accountSID, AuthToken: authToken, changed: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -163,21 +171,29 @@ var codeRe = regexp.MustCompile(`\b\d{4,10}\b`)
 // CodeIn extracts the verification code from an SMS body.
 func CodeIn(body string) string { return codeRe.FindString(body) }
 
-var pathRe = regexp.MustCompile(`^/2010-04-01/Accounts/([A-Za-z0-9]+)/Messages\.json$`)
+var pathRe = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]*)/Messages\.json$`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	// A malformed account SID makes the URL match no route, as at Twilio.
 	m := pathRe.FindStringSubmatch(r.URL.Path)
-	if m == nil || r.Method != http.MethodPost {
-		writeError(w, http.StatusNotFound, 20404, "The requested resource was not found")
+	if m == nil || r.Method != http.MethodPost || !accountSIDRe.MatchString(m[1]) {
+		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("The requested resource %s was not found", r.URL.Path))
 		return
 	}
 	user, pass, ok := r.BasicAuth()
 	if !ok || user != s.AccountSID || pass != s.AuthToken || m[1] != s.AccountSID {
-		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate")
 		return
 	}
 	if err := r.ParseForm(); err != nil {
 		writeError(w, http.StatusBadRequest, 21600, "Unparseable form")
+		return
+	}
+	// Twilio refuses a malformed request whatever the script says, so the
+	// check comes first and leaves the script for the next valid request.
+	if e := validate(r.PostForm); e != nil {
+		writeError(w, e.status, e.code, e.msg)
+		s.record(Request{AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: e.status}, false)
 		return
 	}
 
@@ -210,34 +226,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rec := Request{AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: status}
 	// A client that went away mid-request never sees the answer; the fake
 	// still "sent" the SMS, as Twilio would have.
-	switch {
-	case status == http.StatusCreated && (r.PostForm.Get("To") == "" ||
-		(r.PostForm.Get("From") == "" && r.PostForm.Get("MessagingServiceSid") == "") ||
-		r.PostForm.Get("Body") == ""):
-		rec.Status = http.StatusBadRequest
-		writeError(w, http.StatusBadRequest, 21604, "A 'To', 'From' or 'MessagingServiceSid' and 'Body' are required")
-	case status == http.StatusCreated:
+	if status == http.StatusCreated {
 		rec.SID = "SM" + randomHex(16)
 		writeMessage(w, rec)
-	default:
-		if resp.RetryAfter != "" {
-			w.Header().Set("Retry-After", resp.RetryAfter)
-		}
-		if resp.RawBody != "" {
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(status)
-			fmt.Fprint(w, resp.RawBody)
-		} else {
-			msg := "scripted error"
-			if resp.Code == 21211 { // as Twilio words it, number included
-				msg = fmt.Sprintf("The 'To' number %s is not a valid phone number.", r.PostForm.Get("To"))
-			}
-			writeError(w, status, resp.Code, msg)
-		}
+	} else {
+		writeScripted(w, resp, status, r.PostForm)
 	}
 
+	s.record(rec, true)
+}
+
+// record keeps an answered request and wakes whoever waits for it;
+// inFlight says whether it was counted by InFlight.
+func (s *Server) record(rec Request, inFlight bool) {
 	s.mu.Lock()
-	s.inFlight--
+	defer s.mu.Unlock()
+	if inFlight {
+		s.inFlight--
+	}
 	if !s.forget {
 		s.requests = append(s.requests, rec)
 	}
@@ -251,7 +257,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
-	s.mu.Unlock()
+}
+
+func writeScripted(w http.ResponseWriter, resp Response, status int, form url.Values) {
+	if resp.RetryAfter != "" {
+		w.Header().Set("Retry-After", resp.RetryAfter)
+	}
+	if resp.RawBody != "" {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		fmt.Fprint(w, resp.RawBody)
+		return
+	}
+	msg := "scripted error"
+	if resp.Code == codeInvalidTo { // as Twilio words it, number included
+		msg = fmt.Sprintf("The 'To' number %s is not a valid phone number.", form.Get("To"))
+	}
+	writeError(w, status, resp.Code, msg)
 }
 
 func writeMessage(w http.ResponseWriter, rec Request) {
