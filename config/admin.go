@@ -18,7 +18,7 @@ func Serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Hand
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := NewHTTPServer(h, log)
 	ch := make(chan error, 1)
 	go func() {
 		err := srv.Serve(ln)
@@ -35,6 +35,25 @@ func Serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Hand
 	}()
 	log.Info("listening", "listener", name, "addr", ln.Addr().String())
 	return ch, nil
+}
+
+// MaxHeaderBytes bounds a request's line and headers on every listener
+// (net/http allows 4 KiB of slack on top and answers 431 beyond). Go's
+// default of 1 MiB let a made-up method of 512 KiB through.
+const MaxHeaderBytes = 16 << 10
+
+// NewHTTPServer is the server of every listener of both processes, with
+// the header limit and timeouts that keep a slow or huge request header
+// from holding resources. No write timeout: a CPU profile streams for 30s;
+// the API sets its own.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // AdminHandler serves net/http/pprof. It is only ever mounted on ADMIN_ADDR,

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -32,6 +33,18 @@ func NewHTTP(reg prometheus.Registerer) *HTTP {
 	return m
 }
 
+// Method is a request method as a label: one of the nine methods of RFC
+// 9110 (and PATCH), else OTHER. Go accepts any token as a method, so a
+// label taken verbatim would let anyone create series without bound.
+func Method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
 // Middleware records every request.
 func (m *HTTP) Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -41,7 +54,8 @@ func (m *HTTP) Middleware() gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
-		m.duration.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+		method := Method(c.Request.Method)
+		m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
+		m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/otpd/otpd/metrics"
 )
 
 // requestTimeout bounds every API request, so a stuck dependency turns into
@@ -102,7 +104,7 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		}
 		attrs := []any{
 			"request_id", c.Request.Context().Value(requestIDKey),
-			"method", c.Request.Method, "route", route,
+			"method", metrics.Method(c.Request.Method), "route", route,
 			"status", c.Writer.Status(), "duration_ms", float64(time.Since(start).Microseconds()) / 1000,
 		}
 		level := slog.LevelInfo
@@ -113,6 +115,18 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 			level = slog.LevelError
 		}
 		log.Log(c.Request.Context(), level, "request", attrs...)
+	}
+}
+
+// knownMethod answers 405 to a method outside RFC 9110's set before any
+// other work: no route, key check or body read is worth doing for it.
+func knownMethod() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if metrics.Method(c.Request.Method) == "OTHER" {
+			writeProblem(c, problem(http.StatusMethodNotAllowed, "method_not_allowed", "unknown request method"))
+			return
+		}
+		c.Next()
 	}
 }
 

@@ -18,13 +18,19 @@ import (
 	"github.com/otpd/otpd/otp"
 )
 
-// monitored builds the router with the dashboard on the test Redis.
+// monitored builds the router with the dashboard on the test Redis, its
+// password the API keys.
 func monitored(t *testing.T, f *fixture, readOnly bool) http.Handler {
+	return monitoredWith(t, f, readOnly, dashboardPasswords("", testKeys))
+}
+
+func monitoredWith(t *testing.T, f *fixture, readOnly bool, passwords []string) http.Handler {
 	t.Helper()
 	mon := newMonitoring(redisServer.URL(), readOnly)
 	t.Cleanup(func() { mon.Close() })
 	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, discardLogger())
-	return newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, nil, withMonitoring(mon))
+	return newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, nil,
+		withMonitoring(dashboard{handler: mon, passwords: passwords, publicURL: "https://otp.example"}))
 }
 
 func basic(user, pass string) string {

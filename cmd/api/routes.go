@@ -12,7 +12,6 @@ import (
 	"github.com/otpd/otpd/tasks"
 )
 
-// newHandler lists the whole API.
 // webhookConfig is what the Twilio status callback needs to check signatures.
 type webhookConfig struct{ PublicURL, AuthToken string }
 
@@ -21,7 +20,7 @@ type handlerOption func(*handlerParts)
 
 type handlerParts struct {
 	httpMetrics *metrics.HTTP
-	monitoring  http.Handler
+	dashboard   *dashboard
 }
 
 // withHTTPMetrics measures every request.
@@ -30,15 +29,14 @@ func withHTTPMetrics(m *metrics.HTTP) handlerOption {
 }
 
 // withMonitoring mounts the asynqmon dashboard behind Basic auth.
-func withMonitoring(h http.Handler) handlerOption {
-	return func(p *handlerParts) { p.monitoring = h }
+func withMonitoring(d dashboard) handlerOption {
+	return func(p *handlerParts) { p.dashboard = &d }
 }
 
-func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength int, hooks webhookConfig, metricsHandler http.Handler, opts ...handlerOption) http.Handler {
-	var parts handlerParts
-	for _, o := range opts {
-		o(&parts)
-	}
+// newEngine is the router every listener of the api starts from: request
+// ids, one log line and metrics per request, and an unknown method refused
+// before any other work.
+func newEngine(log *slog.Logger, parts handlerParts) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -48,23 +46,41 @@ func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength
 	if parts.httpMetrics != nil {
 		r.Use(parts.httpMetrics.Middleware())
 	}
+	r.Use(knownMethod())
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, problem(http.StatusNotFound, "not_found", "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
 		writeProblem(c, problem(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"))
 	})
-
 	r.GET("/healthz", handleHealthz())
-	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", api.Spec) })
-	r.GET("/readyz", handleReadyz(svc))
+	return r
+}
+
+// mountOps puts /metrics and the dashboard on a router: the public one, or
+// the admin listener's when API_ADMIN_ADDR is set.
+func mountOps(r *gin.Engine, metricsHandler http.Handler, d *dashboard) {
 	if metricsHandler != nil {
 		r.GET("/metrics", gin.WrapH(metricsHandler))
 	}
-	if parts.monitoring != nil {
+	if d != nil {
 		// Read-only by default; its raw Redis INFO page is inside too.
-		mon := r.Group(monitoringPath, requireBasicAuth(apiKeys))
-		mon.Any("/*page", gin.WrapH(parts.monitoring))
-		r.GET(monitoringPath, requireBasicAuth(apiKeys), gin.WrapH(parts.monitoring))
+		guard := []gin.HandlerFunc{protectDashboard(d.publicURL), requireBasicAuth(d.passwords)}
+		r.Group(monitoringPath, guard...).Any("/*page", gin.WrapH(d.handler))
+		r.Any(monitoringPath, append(guard, gin.WrapH(d.handler))...)
 	}
+}
+
+// newHandler lists the whole public API. metricsHandler (nil: none) and
+// the dashboard option are the operations routes that API_ADMIN_ADDR moves
+// to newAdminHandler.
+func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength int, hooks webhookConfig, metricsHandler http.Handler, opts ...handlerOption) http.Handler {
+	var parts handlerParts
+	for _, o := range opts {
+		o(&parts)
+	}
+	r := newEngine(log, parts)
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", api.Spec) })
+	r.GET("/readyz", handleReadyz(svc))
+	mountOps(r, metricsHandler, parts.dashboard)
 
 	// Twilio signs its callbacks; no bearer key.
 	r.POST(tasks.StatusCallbackPath, handleTwilioStatus(svc, hooks.PublicURL, hooks.AuthToken))
@@ -78,5 +94,21 @@ func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength
 	// The tutorial's routes, kept for old clients.
 	authed.POST("/send-code", handleSendCode(svc))
 	authed.POST("/verify-code", handleVerifyCode(svc, codeLength))
+	return r
+}
+
+// newAdminHandler is the API_ADMIN_ADDR listener: /metrics and the
+// dashboard, away from the public port (and pprof, when ADMIN_ADDR is the
+// same address).
+func newAdminHandler(log *slog.Logger, metricsHandler http.Handler, pprof http.Handler, opts ...handlerOption) http.Handler {
+	var parts handlerParts
+	for _, o := range opts {
+		o(&parts)
+	}
+	r := newEngine(log, parts)
+	mountOps(r, metricsHandler, parts.dashboard)
+	if pprof != nil {
+		r.Any("/debug/pprof/*profile", gin.WrapH(pprof))
+	}
 	return r
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -56,20 +55,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	mon := newMonitoring(cfg.RedisURL, cfg.MonitoringReadOnly)
 	defer mon.Close()
-	srv := &http.Server{
-		Handler: newHandler(log, svc, cfg.APIKeys, codec.Length(),
-			webhookConfig{PublicURL: cfg.PublicURL, AuthToken: cfg.TwilioAuthToken},
-			promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-			withHTTPMetrics(metrics.NewHTTP(reg)), withMonitoring(mon)),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	httpMetrics := withHTTPMetrics(metrics.NewHTTP(reg))
+	ops := withMonitoring(dashboard{handler: mon, publicURL: cfg.PublicURL,
+		passwords: dashboardPasswords(cfg.MonitoringPassword, cfg.APIKeys)})
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	hooks := webhookConfig{PublicURL: cfg.PublicURL, AuthToken: cfg.TwilioAuthToken}
+	var public http.Handler
+	actx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	if cfg.APIAdminAddr != "" {
+		// /metrics and the dashboard leave the public listener.
+		public = newHandler(log, svc, cfg.APIKeys, codec.Length(), hooks, nil, httpMetrics)
+		var pprof http.Handler
+		if cfg.AdminAddr == cfg.APIAdminAddr {
+			pprof = config.AdminHandler()
+		}
+		admin := newAdminHandler(log, metricsHandler, pprof, httpMetrics, ops)
+		if _, err := config.Serve(actx, log, "admin (metrics, monitoring)", cfg.APIAdminAddr, admin); err != nil {
+			return fmt.Errorf("API_ADMIN_ADDR: %w", err)
+		}
+	} else {
+		public = newHandler(log, svc, cfg.APIKeys, codec.Length(), hooks, metricsHandler, httpMetrics, ops)
 	}
-	if cfg.AdminAddr != "" {
-		actx, stopAdmin := context.WithCancel(context.Background())
-		defer stopAdmin()
+	srv := config.NewHTTPServer(public, log)
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 15 * time.Second
+	if cfg.AdminAddr != "" && cfg.AdminAddr != cfg.APIAdminAddr {
 		if _, err := config.Serve(actx, log, "admin (pprof)", cfg.AdminAddr, config.AdminHandler()); err != nil {
 			return fmt.Errorf("ADMIN_ADDR: %w", err)
 		}
