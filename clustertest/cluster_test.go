@@ -189,9 +189,9 @@ func TestClusterFlow(t *testing.T) {
 			withOTP++
 		}
 		// The send limits share the hash tag {otp:limits}.
-		rateIP += scanCount(ctx, c, "rate:{otp:limits}:ip:*")
+		rateIP += scanCount(ctx, c, "lim:{otp:limits}:ip:*")
 		sizes = append(sizes, fmt.Sprintf("%s: dbsize %d (otp:{…} %d, asynq %d, rate %d)", n.addr, size, otpKeys,
-			scanCount(ctx, c, "asynq:*"), scanCount(ctx, c, "rate:*")))
+			scanCount(ctx, c, "asynq:*"), scanCount(ctx, c, "lim:*")))
 		c.Close()
 	}
 	t.Logf("keys per master:\n  %s", strings.Join(sizes, "\n  "))

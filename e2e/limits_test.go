@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,4 +83,44 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The review's reproduction, on the real binaries: 30 simultaneous wrong
+// codes from one clientIp under CLIENT_IP_CHECK_LIMITS=3/1h got 11
+// evaluated. The budget is now taken before the check: at most 3.
+func TestParallelWrongChecksFromOneIP(t *testing.T) {
+	s := startStack(t, map[string]string{
+		"CLIENT_IP_CHECK_LIMITS": "3/1h", "PREFIX_SEND_LIMITS": "off", "OTP_MAX_CHECKS": "10",
+	})
+	var ids []string
+	for i := 0; i < 10; i++ {
+		code, body := s.call(t, "POST", "/v1/verifications", map[string]string{"to": fmt.Sprintf("+1415555040%d", i)})
+		if code != 202 {
+			t.Fatalf("send %d: %d %v", i, code, body)
+		}
+		ids = append(ids, body["id"].(string))
+	}
+	answers := make([]int, 30)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i], _ = s.call(t, "POST", "/v1/verifications/check",
+				map[string]string{"id": ids[i%len(ids)], "code": "000000", "clientIp": "198.51.100.7"})
+		}()
+	}
+	wg.Wait()
+	evaluated := 0
+	for _, id := range ids {
+		_, v := s.call(t, "GET", "/v1/verifications/"+id, nil)
+		evaluated += int(v["checkAttempts"].(float64))
+	}
+	count := map[int]int{}
+	for _, a := range answers {
+		count[a]++
+	}
+	if evaluated > 3 || count[200] != evaluated || count[429] != 30-evaluated {
+		t.Fatalf("%d evaluated, answers %v", evaluated, count)
+	}
 }

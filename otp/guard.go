@@ -36,10 +36,12 @@ type Guard interface {
 	// RefundSend gives back what QueueSend took when the per-number rules
 	// then refused the send: no SMS, no cost to shared budgets.
 	RefundSend(ctx context.Context, s SendScope) error
-	// AllowCheck refuses an origin that has used up its wrong-code budget;
-	// CheckFailed spends from it.
-	AllowCheck(ctx context.Context, o Origin) error
-	CheckFailed(ctx context.Context, o Origin) error
+	// TakeCheck takes one wrong code from the origin's budget before a
+	// check runs, and refuses an origin that has none left; taken first, so
+	// that parallel checks cannot overshoot it. RefundCheck gives it back
+	// when the code was not wrong after all.
+	TakeCheck(ctx context.Context, o Origin) error
+	RefundCheck(ctx context.Context, o Origin) error
 }
 
 // Observer counts what operators watch: sends, approvals, failed checks
@@ -62,8 +64,8 @@ func (nopGuard) QueueSend(context.Context, redis.Scripter, SendScope) func() err
 	return func() error { return nil }
 }
 func (nopGuard) RefundSend(context.Context, SendScope) error { return nil }
-func (nopGuard) AllowCheck(context.Context, Origin) error    { return nil }
-func (nopGuard) CheckFailed(context.Context, Origin) error   { return nil }
+func (nopGuard) TakeCheck(context.Context, Origin) error     { return nil }
+func (nopGuard) RefundCheck(context.Context, Origin) error   { return nil }
 
 type nopObserver struct{}
 

@@ -173,7 +173,7 @@ func (s *Service) undo(ctx context.Context, rollback func(context.Context) error
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := rollback(rctx); err != nil {
-		s.log.ErrorContext(ctx, "rollback of a failed send", "err", err)
+		s.log.ErrorContext(ctx, "undo after a refused or failed request", "err", err)
 	}
 }
 
@@ -207,12 +207,17 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 	if !s.codec.ValidCodeFormat(r.Code) {
 		return v, false, &InputError{Detail: fmt.Sprintf("code must be %d digits", s.codec.Length())}
 	}
-	if err := s.guard.AllowCheck(ctx, r.Origin); err != nil {
+	if err := s.guard.TakeCheck(ctx, r.Origin); err != nil {
 		s.observeRefusal(err, callingCode(r.To, p.To))
 		return v, false, err
 	}
 	p.MAC = s.codec.MAC(p.Tag, r.Code)
 	v, outcome, err := s.store.Check(ctx, p)
+	if err != nil || outcome == CheckApproved {
+		// Only a wrong code costs the origin: a right one, or a check that
+		// did not compare a code, gives back what TakeCheck took.
+		s.undo(ctx, func(ctx context.Context) error { return s.guard.RefundCheck(ctx, r.Origin) })
+	}
 	cc := callingCode(v.To, p.To)
 	if err != nil {
 		s.observeRefusal(err, cc)
@@ -227,9 +232,6 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 		return v, true, nil
 	}
 	s.obs.CheckFailed(cc)
-	if err := s.guard.CheckFailed(ctx, r.Origin); err != nil && !isLimit(err) {
-		s.log.WarnContext(ctx, "count failed check", "err", err)
-	}
 	return v, false, nil
 }
 

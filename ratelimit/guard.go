@@ -1,5 +1,9 @@
-// Package ratelimit implements otp.Guard with go-redis/redis_rate (GCRA) on
-// the shared Redis, so every API replica enforces the same budgets.
+// Package ratelimit implements otp.Guard: the limits that span many numbers
+// (end-user IP, API key, number range, country and global budgets), kept
+// in the shared Redis so every API replica enforces the same budgets.
+//
+// "N per period" means at most N in any period (a sliding window, see
+// lua/window.lua), judged by the Redis server's clock.
 package ratelimit
 
 import (
@@ -9,21 +13,15 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/otp"
 )
 
-// Rate is Count events per Period; GCRA lets a burst of Count through and
-// then refills one every Period/Count.
+// Rate is at most Count events in any Period.
 type Rate struct {
 	Count  int
 	Period time.Duration
-}
-
-func (r Rate) limit() redis_rate.Limit {
-	return redis_rate.Limit{Rate: r.Count, Burst: r.Count, Period: r.Period}
 }
 
 // Config lists the limits; an empty list or zero budget is off.
@@ -41,26 +39,29 @@ type Config struct {
 // Guard implements otp.Guard.
 type Guard struct {
 	rdb redis.UniversalClient
-	rl  *redis_rate.Limiter
 	cfg Config
+	now func() time.Time // nil: the Redis server's clock
 }
 
-// New returns a Guard on rdb.
+// New returns a Guard on rdb that judges time by the Redis server's clock.
 func New(rdb redis.UniversalClient, cfg Config) *Guard {
-	return &Guard{rdb: rdb, rl: redis_rate.NewLimiter(rdb), cfg: cfg}
+	return &Guard{rdb: rdb, cfg: cfg}
 }
+
+// WithClock judges time by now instead of the Redis server's clock: tests
+// move it to reach the end of a window without sleeping.
+func (g *Guard) WithClock(now func() time.Time) *Guard { g.now = now; return g }
 
 // Key names. The send limits share the hash tag {otp:limits}, so one
-// script evaluates all of a request's limits in one Redis Cluster slot;
-// the wrong-code keys are used one at a time through redis_rate (which
-// adds "rate:").
-const sendTag = "rate:{otp:limits}:"
+// script takes from all of a request's limits in one Redis Cluster slot;
+// an IP's wrong-code limits share a tag of their own.
+const sendTag = "lim:{otp:limits}:"
 
 func ipSendKey(ip string, r Rate) string     { return sendTag + "ip:" + ip + ":" + period(r) }
-func ipCheckKey(ip string, r Rate) string    { return "otp:ip:" + ip + ":f:" + period(r) }
 func keySendKey(id string, r Rate) string    { return sendTag + "key:" + id + ":" + period(r) }
 func prefixKey(prefix string, r Rate) string { return sendTag + "prefix:" + prefix + ":" + period(r) }
 func countryKey(region string) string        { return sendTag + "country:" + region }
+func ipCheckKey(ip string, r Rate) string    { return "lim:{otp:ip:" + ip + "}:f:" + period(r) }
 
 const globalKey = sendTag + "global"
 
@@ -68,46 +69,56 @@ const globalKey = sendTag + "global"
 // the state of another.
 func period(r Rate) string { return strconv.FormatInt(int64(r.Period/time.Second), 10) + "s" }
 
-//go:embed lua/allow.lua
-var allowLua string
+var (
+	//go:embed lua/window.lua
+	windowLua string
+	//go:embed lua/take.lua
+	takeLua string
+	//go:embed lua/refund.lua
+	refundLua string
 
-var allowScript = redis.NewScript(allowLua)
+	takeScript   = redis.NewScript(windowLua + "\n" + takeLua)
+	refundScript = redis.NewScript(windowLua + "\n" + refundLua)
+)
 
-//go:embed lua/refund.lua
-var refundLua string
-
-var refundScript = redis.NewScript(refundLua)
-
-// sendLimits is one request's list of limits, most specific first, so that
-// a client refused for its own excess does not spend the budgets everyone
-// shares.
-type sendLimits struct {
+// limits is one request's list of limits, most specific first, so that a
+// refusal names the client's own limit before the budgets everyone shares.
+type limits struct {
 	keys    []string
-	args    []any
+	args    []any // the clock, then count and period (ms) per key
 	reasons []otp.LimitReason
 }
 
-func (l *sendLimits) add(key string, lim redis_rate.Limit, reason otp.LimitReason) {
+func (g *Guard) newLimits() limits {
+	var at any = ""
+	if g.now != nil {
+		at = g.now().UnixMilli()
+	}
+	return limits{args: []any{at}}
+}
+
+func (l *limits) add(key string, r Rate, reason otp.LimitReason) {
 	l.keys = append(l.keys, key)
-	l.args = append(l.args, lim.Burst, lim.Rate, lim.Period.Seconds())
+	l.args = append(l.args, r.Count, r.Period.Milliseconds())
 	l.reasons = append(l.reasons, reason)
 }
 
-// limitsFor lists the limits of a send; refused is set when a zero country
-// budget refuses it outright.
-func (g *Guard) limitsFor(s otp.SendScope) (l sendLimits, refused error) {
+// sendLimits lists the limits of a send; refused is set when a zero
+// country budget refuses it outright.
+func (g *Guard) sendLimits(s otp.SendScope) (l limits, refused error) {
+	l = g.newLimits()
 	if s.ClientIP != "" {
 		for _, r := range g.cfg.ClientIPSends {
-			l.add(ipSendKey(s.ClientIP, r), r.limit(), otp.LimitClientIP)
+			l.add(ipSendKey(s.ClientIP, r), r, otp.LimitClientIP)
 		}
 	}
 	if s.APIKeyID != "" {
 		for _, r := range g.cfg.APIKeySends {
-			l.add(keySendKey(s.APIKeyID, r), r.limit(), otp.LimitAPIKey)
+			l.add(keySendKey(s.APIKeyID, r), r, otp.LimitAPIKey)
 		}
 	}
 	for _, r := range g.cfg.PrefixSends {
-		l.add(prefixKey(s.Prefix, r), r.limit(), otp.LimitPrefix)
+		l.add(prefixKey(s.Prefix, r), r, otp.LimitPrefix)
 	}
 	budget, ok := g.cfg.CountryBudgets[s.Region]
 	if !ok {
@@ -117,12 +128,23 @@ func (g *Guard) limitsFor(s otp.SendScope) (l sendLimits, refused error) {
 		if budget == 0 {
 			return l, &otp.LimitError{Reason: otp.LimitCountry, RetryAfter: time.Minute}
 		}
-		l.add(countryKey(s.Region), redis_rate.PerMinute(budget), otp.LimitCountry)
+		l.add(countryKey(s.Region), Rate{Count: budget, Period: time.Minute}, otp.LimitCountry)
 	}
 	if g.cfg.BudgetPerMinute > 0 {
-		l.add(globalKey, redis_rate.PerMinute(g.cfg.BudgetPerMinute), otp.LimitGlobal)
+		l.add(globalKey, Rate{Count: g.cfg.BudgetPerMinute, Period: time.Minute}, otp.LimitGlobal)
 	}
 	return l, nil
+}
+
+// checkLimits lists an origin's wrong-code limits (none without an IP).
+func (g *Guard) checkLimits(o otp.Origin) limits {
+	l := g.newLimits()
+	if o.ClientIP != "" {
+		for _, r := range g.cfg.ClientIPChecks {
+			l.add(ipCheckKey(o.ClientIP, r), r, otp.LimitClientIP)
+		}
+	}
+	return l
 }
 
 // AllowSend takes one send from every limit of the request in one round
@@ -131,19 +153,50 @@ func (g *Guard) AllowSend(ctx context.Context, s otp.SendScope) error {
 	return g.QueueSend(ctx, g.rdb, s)()
 }
 
-// QueueSend adds the limit check to a pipeline (so it shares a round trip
-// with the send script) and returns the function that reads its answer
+// QueueSend adds the limits to a pipeline (so they share a round trip
+// with the send script) and returns the function that reads their answer
 // once the pipeline ran. With rdb instead of a pipeline it runs at once.
 func (g *Guard) QueueSend(ctx context.Context, pipe redis.Scripter, s otp.SendScope) func() error {
-	l, refused := g.limitsFor(s)
+	l, refused := g.sendLimits(s)
 	if refused != nil || len(l.keys) == 0 {
 		return func() error { return refused }
 	}
-	cmd := allowScript.EvalSha(ctx, pipe, l.keys, l.args...)
+	return g.queueTake(ctx, pipe, l)
+}
+
+// RefundSend gives back what AllowSend took, for a send that the
+// per-number rules refused afterwards.
+func (g *Guard) RefundSend(ctx context.Context, s otp.SendScope) error {
+	l, refused := g.sendLimits(s)
+	if refused != nil {
+		return nil
+	}
+	return g.refund(ctx, l)
+}
+
+// TakeCheck takes one wrong code from the origin's budget before the check
+// runs, so that parallel checks cannot overshoot it; RefundCheck gives it
+// back when the code turns out not to be wrong.
+func (g *Guard) TakeCheck(ctx context.Context, o otp.Origin) error {
+	l := g.checkLimits(o)
+	if len(l.keys) == 0 {
+		return nil
+	}
+	return g.queueTake(ctx, g.rdb, l)()
+}
+
+// RefundCheck gives back what TakeCheck took.
+func (g *Guard) RefundCheck(ctx context.Context, o otp.Origin) error {
+	return g.refund(ctx, g.checkLimits(o))
+}
+
+func (g *Guard) queueTake(ctx context.Context, pipe redis.Scripter, l limits) func() error {
+	cmd := takeScript.EvalSha(ctx, pipe, l.keys, l.args...)
 	return func() error {
 		res, err := cmd.Slice()
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			res, err = allowScript.Run(ctx, g.rdb, l.keys, l.args...).Slice()
+			// Script cache empty (restart, failover): it did not run.
+			res, err = takeScript.Run(ctx, g.rdb, l.keys, l.args...).Slice()
 		}
 		if err != nil {
 			return fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
@@ -152,53 +205,17 @@ func (g *Guard) QueueSend(ctx context.Context, pipe redis.Scripter, s otp.SendSc
 		if i == 0 {
 			return nil
 		}
-		secs, _ := strconv.ParseFloat(fmt.Sprint(res[1]), 64)
-		return &otp.LimitError{Reason: l.reasons[i-1], RetryAfter: time.Duration(secs * float64(time.Second))}
+		wait, _ := res[1].(int64)
+		return &otp.LimitError{Reason: l.reasons[i-1], RetryAfter: time.Duration(wait) * time.Millisecond}
 	}
 }
 
-// RefundSend gives back what AllowSend took, for a send that the
-// per-number rules refused afterwards.
-func (g *Guard) RefundSend(ctx context.Context, s otp.SendScope) error {
-	l, refused := g.limitsFor(s)
-	if refused != nil || len(l.keys) == 0 {
+func (g *Guard) refund(ctx context.Context, l limits) error {
+	if len(l.keys) == 0 {
 		return nil
 	}
 	if err := refundScript.Run(ctx, g.rdb, l.keys, l.args...).Err(); err != nil {
 		return fmt.Errorf("%w: rate limit refund: %w", otp.ErrUnavailable, err)
-	}
-	return nil
-}
-
-// AllowCheck refuses an IP with no wrong-code budget left, without
-// spending any: only wrong codes cost.
-func (g *Guard) AllowCheck(ctx context.Context, o otp.Origin) error {
-	if o.ClientIP == "" {
-		return nil
-	}
-	for _, r := range g.cfg.ClientIPChecks {
-		res, err := g.rl.AllowN(ctx, ipCheckKey(o.ClientIP, r), r.limit(), 0)
-		if err != nil {
-			return fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
-		}
-		if res.Remaining < 1 {
-			// Time until one wrong code fits again.
-			wait := r.Period / time.Duration(r.Count)
-			return &otp.LimitError{Reason: otp.LimitClientIP, RetryAfter: wait}
-		}
-	}
-	return nil
-}
-
-// CheckFailed spends one wrong code from the IP's budget.
-func (g *Guard) CheckFailed(ctx context.Context, o otp.Origin) error {
-	if o.ClientIP == "" {
-		return nil
-	}
-	for _, r := range g.cfg.ClientIPChecks {
-		if _, err := g.rl.AllowAtMost(ctx, ipCheckKey(o.ClientIP, r), r.limit(), 1); err != nil {
-			return fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
-		}
 	}
 	return nil
 }

@@ -3,11 +3,15 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/clocktest"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/ratelimit"
 	"github.com/otpd/otpd/redistest"
@@ -19,9 +23,13 @@ func TestMain(m *testing.M) {
 	redistest.Main(m, func(s *redistest.Server) { redisServer = s })
 }
 
+// client is a fresh connection to a flushed Redis.
 func client(t *testing.T) *redis.Client {
 	c := redisServer.Client()
 	t.Cleanup(func() { c.Close() })
+	if err := c.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 
@@ -38,57 +46,141 @@ var scope = otp.SendScope{
 	Region: "US", CallingCode: 1, Prefix: "+14155552",
 }
 
-// Every limit: under it passes, at it refuses with its name and a wait
-// that is enough, and after that wait it passes again. Two Guards on two
-// clients stand for two API processes sharing Redis.
-func TestEachSendLimit(t *testing.T) {
-	two := ratelimit.Rate{Count: 2, Period: 2 * time.Second}
+func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)) }
+
+// Every send limit at N and N+1: N sends pass, the next is refused with
+// the limit's name and a wait after which one fits again, and a scope the
+// limit does not cover is not refused. Two Guards on two clients stand for
+// two API processes sharing Redis.
+func TestEachSendLimitAtNAndNPlusOne(t *testing.T) {
+	const n = 5
+	five := ratelimit.Rate{Count: n, Period: time.Minute}
 	for _, tc := range []struct {
 		name  string
 		cfg   ratelimit.Config
 		other func(otp.SendScope) otp.SendScope // a scope the limit does not share
 		want  otp.LimitReason
 	}{
-		{"client ip", ratelimit.Config{ClientIPSends: []ratelimit.Rate{two}},
+		{"client ip", ratelimit.Config{ClientIPSends: []ratelimit.Rate{five}},
 			func(s otp.SendScope) otp.SendScope { s.ClientIP = "198.51.100.1"; return s }, otp.LimitClientIP},
-		{"api key", ratelimit.Config{APIKeySends: []ratelimit.Rate{two}},
+		{"client ip, second window", ratelimit.Config{ClientIPSends: []ratelimit.Rate{{Count: 50, Period: time.Minute}, {Count: n, Period: time.Hour}}},
+			func(s otp.SendScope) otp.SendScope { s.ClientIP = "198.51.100.1"; return s }, otp.LimitClientIP},
+		{"api key", ratelimit.Config{APIKeySends: []ratelimit.Rate{five}},
 			func(s otp.SendScope) otp.SendScope { s.APIKeyID = "k2"; return s }, otp.LimitAPIKey},
-		{"prefix", ratelimit.Config{PrefixSends: []ratelimit.Rate{two}},
+		{"api key per second", ratelimit.Config{APIKeySends: []ratelimit.Rate{{Count: n, Period: time.Second}}},
+			func(s otp.SendScope) otp.SendScope { s.APIKeyID = "k2"; return s }, otp.LimitAPIKey},
+		{"prefix", ratelimit.Config{PrefixSends: []ratelimit.Rate{{Count: n, Period: 10 * time.Minute}}},
 			func(s otp.SendScope) otp.SendScope { s.Prefix = "+14155553"; return s }, otp.LimitPrefix},
-		{"country", ratelimit.Config{CountryBudgets: map[string]int{"US": 2, "*": 100}},
+		{"country", ratelimit.Config{CountryBudgets: map[string]int{"US": n, "*": 100}},
 			func(s otp.SendScope) otp.SendScope { s.Region = "GB"; return s }, otp.LimitCountry},
-		{"country default", ratelimit.Config{CountryBudgets: map[string]int{"*": 2}},
-			nil, otp.LimitCountry},
-		{"global", ratelimit.Config{BudgetPerMinute: 2}, nil, otp.LimitGlobal},
+		{"country default", ratelimit.Config{CountryBudgets: map[string]int{"*": n}},
+			func(s otp.SendScope) otp.SendScope { s.Region = "GB"; return s }, otp.LimitCountry},
+		{"global", ratelimit.Config{BudgetPerMinute: n}, nil, otp.LimitGlobal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			client(t).FlushAll(ctx)
-			a, b := ratelimit.New(client(t), tc.cfg), ratelimit.New(client(t), tc.cfg)
-			if err := a.AllowSend(ctx, scope); err != nil {
-				t.Fatal(err)
+			clock := newClock()
+			a := ratelimit.New(client(t), tc.cfg).WithClock(clock.Now)
+			b := ratelimit.New(client(t), tc.cfg).WithClock(clock.Now)
+			for i := 0; i < n; i++ {
+				clock.Advance(100 * time.Millisecond)
+				if err := []*ratelimit.Guard{a, b}[i%2].AllowSend(ctx, scope); err != nil {
+					t.Fatalf("send %d of %d: %v", i+1, n, err)
+				}
 			}
-			if err := b.AllowSend(ctx, scope); err != nil {
-				t.Fatal(err)
-			}
-			err := a.AllowSend(ctx, scope)
-			got, wait := reason(err)
+			got, wait := reason(a.AllowSend(ctx, scope))
 			if got != tc.want || wait <= 0 {
-				t.Fatalf("third send: %v", err)
+				t.Fatalf("send %d: %v, %v", n+1, got, wait)
 			}
 			if tc.other != nil {
 				if err := b.AllowSend(ctx, tc.other(scope)); err != nil {
 					t.Fatalf("a scope outside the limit was refused: %v", err)
 				}
 			}
-			if tc.want == otp.LimitGlobal || tc.want == otp.LimitCountry {
-				return // per-minute budgets: waiting out 30s is not worth a test run
+			clock.Advance(wait - time.Millisecond)
+			if got, _ := reason(b.AllowSend(ctx, scope)); got != tc.want {
+				t.Fatalf("1 ms before Retry-After: %v", got)
 			}
-			time.Sleep(wait)
+			clock.Advance(time.Millisecond)
 			if err := b.AllowSend(ctx, scope); err != nil {
 				t.Fatalf("after Retry-After %v: %v", wait, err)
 			}
 		})
+	}
+}
+
+// "N per period" is at most N in any period, whatever the arrival pattern:
+// GCRA with a burst of N let about 2N through in the first period. The
+// window may refuse a little longer than an exact log would, never less:
+// at most two buckets (1/30 of the period).
+func TestAtMostNInAnyPeriod(t *testing.T) {
+	for _, r := range []ratelimit.Rate{
+		{Count: 5, Period: time.Minute}, {Count: 20, Period: time.Second}, {Count: 300, Period: time.Minute},
+		{Count: 30, Period: time.Hour}, {Count: 1, Period: 10 * time.Second},
+	} {
+		t.Run(r.Period.String(), func(t *testing.T) {
+			ctx := context.Background()
+			clock := newClock()
+			g := ratelimit.New(client(t), ratelimit.Config{APIKeySends: []ratelimit.Rate{r}}).WithClock(clock.Now)
+			rng := rand.New(rand.NewPCG(uint64(r.Count), uint64(r.Period)))
+			slack := 2 * ((r.Period + 59) / 60)
+			var allowed []time.Time
+			end := clock.Now().Add(5 * r.Period)
+			for clock.Now().Before(end) {
+				// Bursts and lulls: most gaps tiny, some a large part of the period.
+				gap := time.Duration(rng.ExpFloat64() * float64(r.Period) / float64(4*r.Count))
+				if rng.IntN(4*r.Count) == 0 {
+					gap = time.Duration(rng.Int64N(int64(r.Period)))
+				}
+				clock.Advance(max(gap, time.Millisecond))
+				now := clock.Now()
+				err := g.AllowSend(ctx, scope)
+				inWindow := countSince(allowed, now.Add(-r.Period))
+				switch {
+				case err == nil:
+					if inWindow+1 > r.Count {
+						t.Fatalf("at %v: %d in the last %v, limit %d", now.Sub(end.Add(-5*r.Period)), inWindow+1, r.Period, r.Count)
+					}
+					allowed = append(allowed, now)
+				case countSince(allowed, now.Add(-r.Period-slack)) < r.Count:
+					t.Fatalf("refused with only %d in the last %v + %v: %v", inWindow, r.Period, slack, err)
+				}
+			}
+			if len(allowed) < 2*r.Count {
+				t.Fatalf("only %d allowed over 5 periods of %d", len(allowed), r.Count)
+			}
+		})
+	}
+}
+
+func countSince(times []time.Time, since time.Time) int {
+	i := sort.Search(len(times), func(i int) bool { return times[i].After(since) })
+	return len(times) - i
+}
+
+// The example: under 5/1m from one IP the 6th send is refused,
+// even spread over the minute, and so is every send until the first of
+// the five is a minute old.
+func TestSixthSendInAMinuteIsRefused(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	g := ratelimit.New(client(t), ratelimit.Config{ClientIPSends: []ratelimit.Rate{{Count: 5, Period: time.Minute}}}).WithClock(clock.Now)
+	for i := 0; i < 5; i++ {
+		if err := g.AllowSend(ctx, scope); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(11 * time.Second)
+	}
+	// 55s after the first: GCRA had refilled four by now.
+	for i := 0; i < 4; i++ {
+		if r, _ := reason(g.AllowSend(ctx, scope)); r != otp.LimitClientIP {
+			t.Fatalf("send %d within the minute was let through", 6+i)
+		}
+		clock.Advance(time.Second)
+	}
+	clock.Advance(4 * time.Second) // 63s after the first
+	if err := g.AllowSend(ctx, scope); err != nil {
+		t.Fatalf("the first send is a minute old: %v", err)
 	}
 }
 
@@ -99,14 +191,15 @@ func TestZeroCountryBudgetBlocks(t *testing.T) {
 	}
 }
 
-// A client refused by its own limit must not spend the shared budgets.
-func TestOwnLimitSparesSharedBudgets(t *testing.T) {
+// A refused request spends nothing: an IP refused by its own limit leaves
+// the shared budgets alone, and a budget that refuses leaves the IP's.
+func TestRefusalSpendsNothing(t *testing.T) {
 	ctx := context.Background()
-	client(t).FlushAll(ctx)
+	clock := newClock()
 	g := ratelimit.New(client(t), ratelimit.Config{
 		ClientIPSends:   []ratelimit.Rate{{Count: 1, Period: time.Hour}},
 		BudgetPerMinute: 3,
-	})
+	}).WithClock(clock.Now)
 	if err := g.AllowSend(ctx, scope); err != nil {
 		t.Fatal(err)
 	}
@@ -116,52 +209,141 @@ func TestOwnLimitSparesSharedBudgets(t *testing.T) {
 		}
 	}
 	other := scope
-	other.ClientIP = "198.51.100.1"
-	for i := 0; i < 2; i++ { // the global budget still has 2 of 3
-		o := other
-		o.ClientIP = []string{"198.51.100.1", "198.51.100.2"}[i]
-		if err := g.AllowSend(ctx, o); err != nil {
+	for i, ip := range []string{"198.51.100.1", "198.51.100.2"} { // the global budget still has 2 of 3
+		other.ClientIP = ip
+		if err := g.AllowSend(ctx, other); err != nil {
 			t.Fatalf("other user %d: %v", i, err)
+		}
+	}
+	other.ClientIP = "198.51.100.3"
+	if r, _ := reason(g.AllowSend(ctx, other)); r != otp.LimitGlobal {
+		t.Fatalf("fourth send in the minute: %v", r)
+	}
+	clock.Advance(time.Minute + 2*time.Second)
+	if err := g.AllowSend(ctx, other); err != nil {
+		t.Fatalf("the IP refused by the budget kept its own send: %v", err)
+	}
+}
+
+// A refunded send no longer counts, on every limit it took from.
+func TestRefundSend(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	g := ratelimit.New(client(t), ratelimit.Config{
+		ClientIPSends: []ratelimit.Rate{{Count: 2, Period: time.Hour}}, BudgetPerMinute: 2,
+	}).WithClock(clock.Now)
+	for i := 0; i < 10; i++ {
+		if err := g.AllowSend(ctx, scope); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		clock.Advance(3 * time.Second) // across buckets
+		if err := g.RefundSend(ctx, scope); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := g.AllowSend(ctx, scope); err != nil {
+			t.Fatalf("after refunds, send %d: %v", i, err)
+		}
+	}
+	if r, _ := reason(g.AllowSend(ctx, scope)); r != otp.LimitClientIP {
+		t.Fatalf("third: %v", r)
+	}
+	// A refund with nothing taken gives nothing.
+	if err := g.RefundSend(ctx, otp.SendScope{Region: "US", Prefix: "+1212555"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The wrong-code budget per IP is taken before the check: 30 parallel
+// checks under 3/1h get at most 3 through.
+func TestTakeCheckInParallel(t *testing.T) {
+	ctx := context.Background()
+	g := ratelimit.New(client(t), ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 3, Period: time.Hour}}})
+	o := otp.Origin{ClientIP: "203.0.113.9"}
+	var mu sync.Mutex
+	var ok, refused int
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := g.TakeCheck(ctx, o)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				ok++
+			} else if r, wait := reason(err); r == otp.LimitClientIP && wait > 0 {
+				refused++
+			} else {
+				t.Errorf("unexpected %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 3 || refused != 27 {
+		t.Fatalf("%d taken, %d refused", ok, refused)
+	}
+}
+
+// Checks: N taken, N+1 refused; a refund (right code) gives one back;
+// another IP, or none, is not limited.
+func TestClientIPChecks(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	g := ratelimit.New(client(t), ratelimit.Config{ClientIPChecks: []ratelimit.Rate{
+		{Count: 20, Period: time.Minute}, {Count: 3, Period: time.Hour}}}).WithClock(clock.Now)
+	o := otp.Origin{ClientIP: "203.0.113.9"}
+	for i := 0; i < 3; i++ {
+		if err := g.TakeCheck(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, wait := reason(g.TakeCheck(ctx, o))
+	if r != otp.LimitClientIP || wait < 59*time.Minute || wait > 63*time.Minute {
+		t.Fatalf("fourth: %v %v", r, wait)
+	}
+	if err := g.RefundCheck(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.TakeCheck(ctx, o); err != nil {
+		t.Fatalf("after a refund: %v", err)
+	}
+	for _, other := range []otp.Origin{{ClientIP: "198.51.100.1"}, {}} {
+		if err := g.TakeCheck(ctx, other); err != nil {
+			t.Fatalf("%+v: %v", other, err)
 		}
 	}
 }
 
-func TestClientIPFailedChecks(t *testing.T) {
+// Without WithClock the limits run on the Redis server's clock, so every
+// api replica judges a window alike whatever its own clock says.
+func TestRedisClock(t *testing.T) {
 	ctx := context.Background()
-	client(t).FlushAll(ctx)
-	g := ratelimit.New(client(t), ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 3, Period: 3 * time.Second}}})
-	o := scope.Origin
-	// Checks cost nothing until they fail.
-	for i := 0; i < 10; i++ {
-		if err := g.AllowCheck(ctx, o); err != nil {
-			t.Fatalf("check %d with no failures: %v", i, err)
-		}
-	}
-	for i := 0; i < 3; i++ {
-		if err := g.CheckFailed(ctx, o); err != nil {
+	c := client(t)
+	g := ratelimit.New(c, ratelimit.Config{APIKeySends: []ratelimit.Rate{{Count: 2, Period: time.Second}}})
+	for i := 0; i < 2; i++ {
+		if err := g.AllowSend(ctx, scope); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := g.AllowCheck(ctx, o)
-	r, wait := reason(err)
-	if r != otp.LimitClientIP || wait != time.Second {
-		t.Fatalf("after 3 failures: %v", err)
+	r, wait := reason(g.AllowSend(ctx, scope))
+	if r != otp.LimitAPIKey || wait <= 0 || wait > 1100*time.Millisecond {
+		t.Fatalf("third: %v %v", r, wait)
 	}
-	if err := g.AllowCheck(ctx, otp.Origin{ClientIP: "198.51.100.1"}); err != nil {
-		t.Fatalf("another IP: %v", err)
+	// A guard whose host clock is an hour behind reads the same window.
+	lagging := ratelimit.New(c, ratelimit.Config{APIKeySends: []ratelimit.Rate{{Count: 2, Period: time.Second}}})
+	if r, _ := reason(lagging.AllowSend(ctx, scope)); r != otp.LimitAPIKey {
+		t.Fatalf("another replica: %v", r)
 	}
-	if err := g.AllowCheck(ctx, otp.Origin{}); err != nil {
-		t.Fatalf("no IP given: %v", err)
-	}
-	time.Sleep(wait + 50*time.Millisecond)
-	if err := g.AllowCheck(ctx, o); err != nil {
-		t.Fatalf("after the wait: %v", err)
+	time.Sleep(wait)
+	if err := g.AllowSend(ctx, scope); err != nil {
+		t.Fatalf("after %v: %v", wait, err)
 	}
 }
 
 func TestNoIPNoKeyNoLimit(t *testing.T) {
 	ctx := context.Background()
-	client(t).FlushAll(ctx)
 	g := ratelimit.New(client(t), ratelimit.Config{
 		ClientIPSends: []ratelimit.Rate{{Count: 1, Period: time.Hour}},
 		APIKeySends:   []ratelimit.Rate{{Count: 1, Period: time.Hour}},
@@ -170,5 +352,30 @@ func TestNoIPNoKeyNoLimit(t *testing.T) {
 		if err := g.AllowSend(ctx, otp.SendScope{Region: "US", Prefix: "+1415555"}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// State stays small: one hash per limit key with at most 63 fields, gone
+// when its window is over.
+func TestStateIsBounded(t *testing.T) {
+	ctx := context.Background()
+	c := client(t)
+	clock := newClock()
+	g := ratelimit.New(c, ratelimit.Config{BudgetPerMinute: 1_000_000}).WithClock(clock.Now)
+	for i := 0; i < 5000; i++ {
+		if err := g.AllowSend(ctx, scope); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(37 * time.Millisecond)
+	}
+	keys, _ := c.Keys(ctx, "*").Result()
+	if len(keys) != 1 {
+		t.Fatalf("keys %v", keys)
+	}
+	if n, _ := c.HLen(ctx, keys[0]).Result(); n > 63 {
+		t.Fatalf("%d fields", n)
+	}
+	if ttl, _ := c.PTTL(ctx, keys[0]).Result(); ttl <= 0 || ttl > 62*time.Second {
+		t.Fatalf("ttl %v", ttl)
 	}
 }

@@ -583,8 +583,10 @@ func keyKinds(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
 	for iter.Next(ctx) {
 		k := iter.Val()
 		kind := id.ReplaceAllString(tag.ReplaceAllString(k, "{tag}"), "<id>")
-		if strings.HasPrefix(kind, "rate:") {
-			kind = "rate:…"
+		for _, p := range []string{"rate:", "lim:"} {
+			if strings.HasPrefix(kind, p) {
+				kind = p + "…"
+			}
 		}
 		c := out[kind]
 		c[0]++

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,4 +187,132 @@ func TestLegacyRoutesClientIPLimits(t *testing.T) {
 		t.Fatalf("%+v", pr)
 	}
 	wantLegacyProblem(t, f.do("POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": "000000", "clientIp": "::1%x"}), http.StatusBadRequest, "invalid_request")
+}
+
+// Every limit the README lists, at N and N+1, through the API: N requests
+// pass, the next is refused with its code and limit name. N is 3 for all.
+func TestEveryLimitAtNAndNPlusOne(t *testing.T) {
+	const n = 3
+	three := []ratelimit.Rate{{Count: n, Period: time.Minute}}
+	ip := "203.0.113.50"
+	// numbers i of one range, and numbers of different ranges and countries
+	ranged := func(i int) string { return fmt.Sprintf("+1415555010%d", i) }
+	spread := func(i int) string {
+		return []string{"+14155552671", "+447400123456", "+33612345678", "+4915123456789", "+61412345678"}[i]
+	}
+	send := func(to func(int) string, extra obj) func(*testing.T, *fixture, int) *httptest.ResponseRecorder {
+		return func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
+			body := obj{"to": to(i)}
+			for k, v := range extra {
+				body[k] = v
+			}
+			return f.do("POST", "/v1/verifications", body)
+		}
+	}
+	same := func(int) string { return phone }
+	for _, tc := range []struct {
+		name     string
+		policy   func(*otp.Policy)
+		cfg      ratelimit.Config
+		request  func(*testing.T, *fixture, int) *httptest.ResponseRecorder
+		code     string // the N+1-th answer's problem code
+		limit    string // and its limit member, for rate_limited
+		okStatus int
+	}{
+		{name: "OTP_MAX_SENDS", policy: func(p *otp.Policy) { p.MaxSends, p.Cooldown = n, 0 },
+			request: send(same, nil), code: "max_send_attempts", okStatus: 202},
+		{name: "TO_SEND_LIMIT", policy: func(p *otp.Policy) {
+			p.SendCap, p.Cooldown, p.MaxSends = otp.Window{Count: n, Period: time.Hour}, 0, 10
+		}, request: send(same, nil), code: "rate_limited", limit: "to", okStatus: 202},
+		{name: "CLIENT_IP_SEND_LIMITS", cfg: ratelimit.Config{ClientIPSends: three},
+			request: send(spread, obj{"clientIp": ip}), code: "rate_limited", limit: "client_ip", okStatus: 202},
+		{name: "API_KEY_SEND_LIMITS", cfg: ratelimit.Config{APIKeySends: three},
+			request: send(spread, nil), code: "rate_limited", limit: "api_key", okStatus: 202},
+		{name: "PREFIX_SEND_LIMITS", cfg: ratelimit.Config{PrefixSends: three},
+			request: send(ranged, nil), code: "rate_limited", limit: "prefix", okStatus: 202},
+		{name: "SMS_BUDGET_PER_MINUTE", cfg: ratelimit.Config{BudgetPerMinute: n},
+			request: send(spread, nil), code: "rate_limited", limit: "global", okStatus: 202},
+		{name: "SMS_COUNTRY_BUDGETS", cfg: ratelimit.Config{CountryBudgets: map[string]int{"US": n, "*": 100}},
+			request: send(ranged, nil), code: "rate_limited", limit: "country", okStatus: 202},
+		{name: "OTP_MAX_CHECKS", policy: func(p *otp.Policy) { p.MaxChecks = n },
+			request: func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
+				if i == 0 {
+					f.start(t, phone)
+				}
+				return f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": "000000"})
+			}, code: "max_check_attempts", okStatus: 200},
+		{name: "FAILED_CHECK_LIMIT", policy: func(p *otp.Policy) {
+			p.FailureLock, p.MaxChecks = otp.Window{Count: n, Period: time.Hour}, 10
+		}, request: func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
+			if i == 0 {
+				f.start(t, phone)
+			}
+			return f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": "000000"})
+		}, code: "rate_limited", limit: "failed_checks", okStatus: 200},
+		{name: "CLIENT_IP_CHECK_LIMITS", cfg: ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: n, Period: time.Hour}}},
+			request: func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
+				v := f.start(t, spread(i))
+				return f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000", "clientIp": ip})
+			}, code: "rate_limited", limit: "client_ip", okStatus: 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			p := testPolicy
+			if tc.policy != nil {
+				tc.policy(&p)
+			}
+			guarded(t, f, p, tc.cfg)
+			for i := 0; i < n; i++ {
+				wantStatus(t, tc.request(t, f, i), tc.okStatus)
+			}
+			pr := wantProblem(t, tc.request(t, f, n), http.StatusTooManyRequests, tc.code)
+			if pr.Limit != tc.limit || pr.RetryAfter < 1 {
+				t.Fatalf("request %d: %+v", n+1, pr)
+			}
+		})
+	}
+}
+
+// 30 simultaneous wrong codes from one end user under 3/1h: the budget is
+// taken before each check, so at most 3 are evaluated and the rest are 429.
+func TestParallelWrongChecksFromOneIP(t *testing.T) {
+	f := newFixture(t)
+	p := testPolicy
+	p.MaxChecks = 10
+	guarded(t, f, p, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 3, Period: time.Hour}}})
+	var ids []string
+	for i := 0; i < 10; i++ {
+		ids = append(ids, f.start(t, fmt.Sprintf("+1415555020%d", i)).ID)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, 30)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = f.do("POST", "/v1/verifications/check", obj{"id": ids[i%len(ids)], "code": "000000", "clientIp": "203.0.113.77"}).Code
+		}()
+	}
+	wg.Wait()
+	evaluated := 0
+	for _, id := range ids {
+		evaluated += wantVerification(t, f.do("GET", "/v1/verifications/"+id, nil), 200).CheckAttempts
+	}
+	answered := map[int]int{}
+	for _, c := range codes {
+		answered[c]++
+	}
+	if evaluated > 3 || answered[200] != evaluated || answered[429] != 30-evaluated {
+		t.Fatalf("%d checks evaluated; answers %v", evaluated, answered)
+	}
+	// A right code costs nothing: it is refunded.
+	f2 := newFixture(t)
+	guarded(t, f2, p, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 1, Period: time.Hour}}})
+	for i := 0; i < 3; i++ {
+		v := f2.start(t, fmt.Sprintf("+1415555030%d", i))
+		w := f2.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": f2.code(t, v.ID), "clientIp": "203.0.113.78"})
+		if wantStatus(t, w, 200); !strings.Contains(w.Body.String(), `"valid":true`) {
+			t.Fatalf("right code %d: %s", i, w.Body)
+		}
+	}
 }

@@ -1,26 +1,24 @@
--- refund: give back the event allow.lua took from each limit, for a send
--- that the per-number rules then refused (no SMS went out), so a client
--- cannot spend a shared budget - its range's, its country's - with
--- requests that never send anything.
--- KEYS[i]  the i-th limit's state key, as given to allow.lua
--- ARGV     per key: burst, rate, period (seconds), as given to allow.lua
--- Returns the number of keys refunded.
-redis.replicate_commands()
-local jan_1_2017 = 1483228800
-local t = redis.call('TIME')
-local now = (t[1] - jan_1_2017) + (t[2] / 1000000)
+-- refund: give back the event take.lua took from each limit, for a request
+-- that then did nothing (a send the per-number rules refused, a check whose
+-- code was right): a client must not spend a shared budget, or its own,
+-- with requests that cost nothing.
+-- KEYS, ARGV  as given to take.lua
+-- Returns the number of limits that gave an event back.
+local at = clock(ARGV[1])
 local n = 0
 for i, key in ipairs(KEYS) do
-  local tat = tonumber(redis.call('GET', key))
-  if tat then
-    local emission_interval = tonumber(ARGV[3 * i]) / tonumber(ARGV[3 * i - 1])
-    local new_tat = tat - emission_interval
-    if new_tat <= now then
-      redis.call('DEL', key)
-    else
-      redis.call('SET', key, new_tat, 'EX', math.ceil(new_tat - now))
+  local total, c = open(key, tonumber(ARGV[2 * i + 1]), at)
+  -- The event to give back is the newest one.
+  for b = c, c - BUCKETS, -1 do
+    if total <= 0 then break end
+    local slot = tostring(b % SLOTS)
+    local v = tonumber(redis.call('HGET', key, slot)) or 0
+    if v > 0 then
+      if v == 1 then redis.call('HDEL', key, slot) else redis.call('HSET', key, slot, v - 1) end
+      redis.call('HSET', key, 't', total - 1)
+      n = n + 1
+      break
     end
-    n = n + 1
   end
 end
 return n

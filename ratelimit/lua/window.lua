@@ -1,0 +1,69 @@
+-- window: helpers that guard.go puts in front of take.lua and refund.lua;
+-- not a script of its own.
+--
+-- A limit "count per period" means at most count events in ANY period, not
+-- count now and count more as a bucket refills (GCRA with burst = count let
+-- about twice the count through in the first period). Each limit is a hash
+-- of BUCKETS + 1 buckets of width w = ceil(period / BUCKETS) ms:
+--   t   the events of buckets c - BUCKETS .. c (the total)
+--   c   the newest bucket's number (time ms / w)
+--   <b % SLOTS>  the events of bucket b
+-- Those buckets span at least the period, so the total never undercounts
+-- it: no period ever holds more than count events. The price is up to two
+-- buckets (1/30 of the period) of extra wait after a refusal, for a fixed,
+-- small state per key whatever the count, unlike a log of every event.
+
+-- Redis 5/6 replicate a script that reads TIME by its effects only when
+-- asked; Redis 7 always does.
+redis.replicate_commands()
+
+local BUCKETS = 60
+local SLOTS = BUCKETS + 1
+
+-- clock is the time in unix ms: the caller's when given (tests move it),
+-- else the Redis server's, so that every api replica judges alike.
+local function clock(arg)
+  if arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- open reads a limit at time at: its total, newest bucket and bucket width,
+-- after dropping the buckets that left the window.
+local function open(key, period, at)
+  local w = math.ceil(period / BUCKETS)
+  local cur = math.floor(at / w)
+  local f = redis.call('HMGET', key, 't', 'c')
+  local total, c = tonumber(f[1]) or 0, tonumber(f[2])
+  if not c then return 0, cur, w end
+  -- cur < c: a clock that went back (a failover); count in the newest bucket.
+  if cur <= c then return total, c, w end
+  if cur - c >= SLOTS then
+    redis.call('DEL', key)
+    return 0, cur, w
+  end
+  local gone = {}
+  for b = c + 1, cur do gone[#gone + 1] = tostring(b % SLOTS) end
+  for _, v in ipairs(redis.call('HMGET', key, unpack(gone))) do
+    total = total - (tonumber(v) or 0)
+  end
+  redis.call('HDEL', key, unpack(gone))
+  redis.call('HSET', key, 't', total, 'c', cur)
+  return total, cur, w
+end
+
+-- wait is how long (ms) until a full limit has room for one more event:
+-- until enough of its oldest buckets have left the window.
+local function wait(key, total, count, c, w, at)
+  local fields = {}
+  for b = c - BUCKETS, c do fields[#fields + 1] = tostring(b % SLOTS) end
+  local left = total
+  for j, v in ipairs(redis.call('HMGET', key, unpack(fields))) do
+    left = left - (tonumber(v) or 0)
+    if left < count then
+      local b = c - BUCKETS + j - 1
+      return math.max((b + SLOTS) * w - at, 1)
+    end
+  end
+  return SLOTS * w
+end
