@@ -70,6 +70,11 @@ const maxValidity = 36000
 // context, so each call gets its own small client whose transport carries
 // ctx (cancellation, the task deadline) and rewrites the base URL.
 func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
+	if m.ValidFor < otp.MinValidity {
+		// Without a ValidityPeriod Twilio would hold a dead code for ten hours.
+		return otp.Receipt{}, &otp.SendError{Permanent: true,
+			Err: fmt.Errorf("twilio: %s of validity left, under %s: not sent", m.ValidFor, otp.MinValidity)}
+	}
 	tr := &transport{ctx: ctx, base: s.base, next: s.rt}
 	c := &twclient.Client{
 		Credentials: twclient.NewCredentials(s.cfg.AccountSID, s.cfg.AuthToken),
@@ -93,9 +98,7 @@ func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	if m.StatusCallback != "" {
 		p.SetStatusCallback(m.StatusCallback)
 	}
-	if secs := int(m.ValidFor / time.Second); secs > 0 {
-		p.SetValidityPeriod(min(secs, maxValidity))
-	}
+	p.SetValidityPeriod(min(int(m.ValidFor/time.Second), maxValidity))
 
 	msg, err := api.CreateMessage(p)
 	if err != nil {
@@ -108,6 +111,11 @@ func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	if msg.Status != nil {
 		r.Status = MapStatus(*msg.Status)
 	}
+	if msg.ErrorCode != nil && *msg.ErrorCode != 0 {
+		// Accepted, yet already failed (a 201 whose status is failed, say):
+		// the code says why.
+		r.ErrorCode = *msg.ErrorCode
+	}
 	return r, nil
 }
 
@@ -118,7 +126,9 @@ func MapStatus(s string) otp.DeliveryStatus {
 		return otp.DeliverySent
 	case "delivered", "read":
 		return otp.DeliveryDelivered
-	case "undelivered":
+	case "undelivered", "partially_delivered":
+		// Some segments of a multi-part message did not arrive, and the
+		// code may be in one of them: for the user it did not arrive.
 		return otp.DeliveryUndelivered
 	case "failed", "canceled":
 		return otp.DeliveryFailed

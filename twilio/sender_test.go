@@ -180,10 +180,55 @@ func TestMapStatus(t *testing.T) {
 	for in, want := range map[string]otp.DeliveryStatus{
 		"queued": otp.DeliverySending, "accepted": otp.DeliverySending, "sending": otp.DeliverySending,
 		"sent": otp.DeliverySent, "delivered": otp.DeliveryDelivered, "undelivered": otp.DeliveryUndelivered,
-		"failed": otp.DeliveryFailed,
+		"failed": otp.DeliveryFailed, "canceled": otp.DeliveryFailed, "read": otp.DeliveryDelivered,
+		// Some segments did not arrive; the code may be in one of them.
+		"partially_delivered": otp.DeliveryUndelivered,
+		"scheduled":           otp.DeliverySending,
 	} {
 		if got := twilio.MapStatus(in); got != want {
 			t.Errorf("MapStatus(%q) = %s", in, got)
+		}
+	}
+}
+
+// A 201 can carry a message that already failed: its error_code is kept.
+func TestAcceptedWithErrorCode(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	fake.Script(twiliofake.Response{Code: 30007})
+	r, err := newSender(t, fake, nil).Send(context.Background(), msg)
+	if err != nil || r.ErrorCode != 30007 || r.Status != otp.DeliveryFailed || r.MessageSID == "" {
+		t.Fatalf("receipt %+v, %v", r, err)
+	}
+	r, err = newSender(t, fake, nil).Send(context.Background(), msg)
+	if err != nil || r.ErrorCode != 0 || r.Status != otp.DeliverySending {
+		t.Fatalf("a normal 201: %+v, %v", r, err)
+	}
+}
+
+// ValidityPeriod is whole seconds from 1: with less than 1s left nothing
+// is sent, rather than a message without one, which Twilio would keep for
+// its default of 36,000 s.
+func TestValidityUnderASecondIsNotSent(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	for _, tc := range []struct {
+		left time.Duration
+		want string // ValidityPeriod sent; "" none sent
+	}{
+		{0, ""}, {999 * time.Millisecond, ""}, {-time.Second, ""},
+		{time.Second, "1"}, {1999 * time.Millisecond, "1"}, {10 * time.Hour, "36000"}, {11 * time.Hour, "36000"},
+	} {
+		m := msg
+		m.ValidFor = tc.left
+		before := len(fake.Requests())
+		_, err := newSender(t, fake, nil).Send(context.Background(), m)
+		reqs := fake.Requests()
+		switch {
+		case tc.want == "" && (err == nil || len(reqs) != before):
+			t.Errorf("%v left: sent anyway (%v)", tc.left, err)
+		case tc.want != "" && (err != nil || reqs[len(reqs)-1].Form.Get("ValidityPeriod") != tc.want):
+			t.Errorf("%v left: %v, ValidityPeriod %q", tc.left, err, reqs[len(reqs)-1].Form.Get("ValidityPeriod"))
 		}
 	}
 }

@@ -34,11 +34,13 @@ type Request struct {
 
 // Response scripts one answer. The zero value is a normal 201.
 type Response struct {
-	Status     int           // 0 means 201
-	Code       int           // Twilio error code for an error JSON
-	RawBody    string        // sent verbatim instead of JSON (undecodable bodies)
-	RetryAfter string        // Retry-After header
-	Delay      time.Duration // extra latency for this answer
+	Status     int    // 0 means 201
+	Code       int    // Twilio error code for an error JSON
+	RawBody    string // sent verbatim instead of JSON (undecodable bodies)
+	RetryAfter string // Retry-After header
+	// MessageStatus replaces the status of a 201's message ("queued").
+	MessageStatus string
+	Delay         time.Duration // extra latency for this answer
 	// Hold, when not nil, blocks the answer until it is closed (or the
 	// client goes away): a way to have a request "in flight" on demand.
 	Hold chan struct{}
@@ -228,7 +230,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	// still "sent" the SMS, as Twilio would have.
 	if status == http.StatusCreated {
 		rec.SID = "SM" + randomHex(16)
-		writeMessage(w, rec)
+		writeMessage(w, rec, resp)
 	} else {
 		writeScripted(w, resp, status, r.PostForm)
 	}
@@ -276,7 +278,10 @@ func writeScripted(w http.ResponseWriter, resp Response, status int, form url.Va
 	writeError(w, status, resp.Code, msg)
 }
 
-func writeMessage(w http.ResponseWriter, rec Request) {
+// writeMessage answers 201 with the message resource. A scripted Code on a
+// 201 is a message Twilio accepted but already knows failed: its
+// error_code is set and its status is failed (or resp.MessageStatus).
+func writeMessage(w http.ResponseWriter, rec Request, resp Response) {
 	now := time.Now().UTC().Format(time.RFC1123Z)
 	f := rec.Form
 	var ms any
@@ -294,6 +299,12 @@ func writeMessage(w http.ResponseWriter, rec Request) {
 	}
 	if ms != nil && f.Get("From") == "" {
 		body["from"] = nil
+	}
+	if resp.Code != 0 {
+		body["error_code"], body["error_message"], body["status"] = resp.Code, "scripted error", "failed"
+	}
+	if resp.MessageStatus != "" {
+		body["status"] = resp.MessageStatus
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)

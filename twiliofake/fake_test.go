@@ -215,7 +215,7 @@ func TestSenderWithToyMessagingServiceFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = s.Send(context.Background(), otp.Message{To: "+14155552671", Body: "code 123456"})
+			_, err = s.Send(context.Background(), otp.Message{To: "+14155552671", Body: "code 123456", ValidFor: time.Minute})
 			if tc.code == 0 {
 				if err != nil || len(fake.Accepted()) != 1 {
 					t.Fatalf("send: %v, accepted %v", err, fake.Accepted())
