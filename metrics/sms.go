@@ -18,7 +18,7 @@ func NewSMS(reg prometheus.Registerer) *SMS {
 	m := &SMS{
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_sms_sends_total",
-			Help: "Send attempts by outcome (accepted, permanent_error, transient_error, skipped, deferred, duplicate_suppressed) and Twilio error code (0: none).",
+			Help: "Send attempts by outcome (accepted, permanent_error, transient_error, skipped, deferred, duplicate_suppressed, integrity_error) and Twilio error code (0: none).",
 		}, []string{"outcome", "error_code"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "otp_sms_accept_latency_seconds",

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -89,6 +90,14 @@ func (c *Codec) Tag(e164 string) string {
 	m := hmac.New(sha256.New, c.tagKey)
 	m.Write([]byte(e164))
 	return hex.EncodeToString(m.Sum(nil)[:tagBytes])
+}
+
+// IsTagOf reports, in constant time, whether tag is e164's. The worker asks
+// before it sends: a number written into Redis by someone else does not
+// carry the tag of the id it was written under, so a code cannot be
+// redirected by whoever can write to Redis but does not hold OTP_SECRET.
+func (c *Codec) IsTagOf(tag, e164 string) bool {
+	return subtle.ConstantTimeCompare([]byte(tag), []byte(c.Tag(e164))) == 1
 }
 
 // MAC is the keyed hash of a code stored in Redis, as raw bytes: HMAC-SHA256

@@ -16,7 +16,7 @@ func fixtureWith(t *testing.T, mod func(*otp.Policy)) *fixture {
 	f := newFixture(t)
 	p := testPolicy
 	mod(&p)
-	f.svc = otp.NewService(f.codec, f.store, f.queue, p, f.clock.Now, discardLogger())
+	f.svc = otp.NewService(f.codec, f.store, f.queue, p, discardLogger())
 	return f
 }
 

@@ -17,10 +17,18 @@ type Message struct {
 	StatusCallback string
 }
 
+// MinValidity is the least life a code must have left to be sent: Twilio's
+// ValidityPeriod is whole seconds from 1, and a message sent without one
+// may wait in Twilio's queue for ten hours.
+const MinValidity = time.Second
+
 // Receipt is the gateway's acceptance of a message.
 type Receipt struct {
 	MessageSID string
 	Status     DeliveryStatus
+	// ErrorCode is set when the gateway accepted the request but already
+	// knows the message failed (Twilio's 201 with a non-null error_code).
+	ErrorCode int
 }
 
 // Sender hands a message to an SMS gateway.

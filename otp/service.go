@@ -45,20 +45,19 @@ type Service struct {
 	store  *Store
 	queue  Queue
 	policy Policy
-	now    func() time.Time
 	log    *slog.Logger
 	guard  Guard
 	obs    Observer
 }
 
-// NewService wires a service. now is the clock (time.Now in production).
-// It applies no cross-number limits and counts nothing until WithGuard and
-// WithObserver say how.
-func NewService(codec *Codec, store *Store, queue Queue, policy Policy, now func() time.Time, log *slog.Logger) *Service {
+// NewService wires a service. Time is the store's (the Redis server's
+// clock in production). It applies no cross-number limits and counts
+// nothing until WithGuard and WithObserver say how.
+func NewService(codec *Codec, store *Store, queue Queue, policy Policy, log *slog.Logger) *Service {
 	if policy.PrefixDigits == 0 {
 		policy.PrefixDigits = 3
 	}
-	return &Service{codec: codec, store: store, queue: queue, policy: policy, now: now, log: log,
+	return &Service{codec: codec, store: store, queue: queue, policy: policy, log: log,
 		guard: nopGuard{}, obs: nopObserver{}}
 }
 
@@ -126,7 +125,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	startDone := s.store.QueueStart(ctx, pipe, StartParams{
 		Tag: tag, NewID: id, To: phone.E164, Channel: ChannelSMS,
 		MAC: s.codec.MAC(tag, code), Sealed: sealed,
-		Now: s.now(), TTL: s.policy.TTL, Retention: s.policy.Retention,
+		TTL: s.policy.TTL, Retention: s.policy.Retention,
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
 		SendCap: s.policy.SendCap, FailureLock: s.policy.FailureLock,
 	})
@@ -185,7 +184,7 @@ type CheckRequest struct {
 
 // Check tests a code. valid is true exactly once per verification.
 func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, valid bool, err error) {
-	p := CheckParams{Now: s.now(), MaxChecks: s.policy.MaxChecks, FailureLock: s.policy.FailureLock}
+	p := CheckParams{MaxChecks: s.policy.MaxChecks, FailureLock: s.policy.FailureLock}
 	switch {
 	case r.ID != "" && r.To != "":
 		return v, false, &InputError{Detail: "give either id or to, not both"}
@@ -256,7 +255,7 @@ func (s *Service) Get(ctx context.Context, id string) (Verification, error) {
 	if !ok {
 		return Verification{}, ErrNotFound
 	}
-	return s.store.Get(ctx, tag, id, s.now())
+	return s.store.Get(ctx, tag, id)
 }
 
 // Cancel ends a pending verification.
@@ -265,7 +264,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (Verification, error) {
 	if !ok {
 		return Verification{}, ErrNotFound
 	}
-	return s.store.Cancel(ctx, tag, id, s.now())
+	return s.store.Cancel(ctx, tag, id)
 }
 
 // Ready reports whether the store answers.
@@ -294,7 +293,7 @@ func (s *Service) DeliveryReport(ctx context.Context, r DeliveryReport) error {
 		return &InputError{Detail: "unknown verification id"}
 	}
 	_, err := s.store.RecordCallback(ctx, tag, r.ID, r.Attempt, AttemptUpdate{
-		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode, At: s.now(),
+		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode,
 	})
 	if err == nil {
 		s.obs.DeliveryReported(r.Status)

@@ -51,18 +51,34 @@ func idBase(tag string) string { return "VE" + tag }
 // Store is the only place that talks to Redis about verifications. Each
 // method is one round trip (a Lua script or a pipeline), so every rule is
 // applied atomically and works unchanged on Redis Cluster.
+//
+// Time is the Redis server's: the scripts read TIME, so that expiry,
+// cooldowns and windows are judged alike by every api and worker, whatever
+// their hosts' clocks say (a lagging host used to keep codes alive longer).
 type Store struct {
 	rdb redis.UniversalClient
+	now func() time.Time // nil: the Redis server's clock
 }
 
 // NewStore wraps a Redis client.
 func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
 
+// WithClock makes the scripts judge time by now instead of the Redis
+// server's clock: tests move it to reach expiry without sleeping.
+func (s *Store) WithClock(now func() time.Time) *Store { s.now = now; return s }
+
+// clock is the scripts' time argument: "" asks them to read Redis's TIME.
+func (s *Store) clock() any {
+	if s.now == nil {
+		return ""
+	}
+	return ms(s.now())
+}
+
 // StartParams is everything the start script needs.
 type StartParams struct {
 	Tag, NewID, To, Channel string
 	MAC, Sealed             string
-	Now                     time.Time
 	TTL, Retention          time.Duration
 	MaxSends                int
 	Cooldown                time.Duration
@@ -97,7 +113,7 @@ func (s *Store) Pipeline() redis.Pipeliner { return s.rdb.Pipeline() }
 // once.
 func (s *Store) QueueStart(ctx context.Context, pipe redis.Scripter, p StartParams) func() (StartResult, error) {
 	keys := []string{numberKey(p.Tag)}
-	args := append(locator(p.Tag, p.NewID), ms(p.Now), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
+	args := append(locator(p.Tag, p.NewID), s.clock(), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
 		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count)
 	cmd := startScript.EvalSha(ctx, pipe, keys, args...)
@@ -184,7 +200,6 @@ const (
 type CheckParams struct {
 	Tag, ID, To string
 	MAC         string
-	Now         time.Time
 	MaxChecks   int
 	FailureLock Window // wrong codes per number, across verifications
 }
@@ -194,7 +209,7 @@ type CheckParams struct {
 // locked by failed attempts gives *LimitError.
 func (s *Store) Check(ctx context.Context, p CheckParams) (Verification, CheckOutcome, error) {
 	res, err := checkScript.Run(ctx, s.rdb, []string{numberKey(p.Tag)}, append(locator(p.Tag, p.ID),
-		ms(p.Now), p.MAC, p.MaxChecks, p.To, p.FailureLock.Count, p.FailureLock.Period.Milliseconds())...).Slice()
+		s.clock(), p.MAC, p.MaxChecks, p.To, p.FailureLock.Count, p.FailureLock.Period.Milliseconds())...).Slice()
 	if err != nil {
 		return Verification{}, 0, fmt.Errorf("%w: check: %w", ErrUnavailable, err)
 	}
@@ -218,8 +233,8 @@ func (s *Store) Check(ctx context.Context, p CheckParams) (Verification, CheckOu
 }
 
 // Cancel ends a pending verification.
-func (s *Store) Cancel(ctx context.Context, tag, id string, now time.Time) (Verification, error) {
-	res, err := cancelScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), ms(now))...).Slice()
+func (s *Store) Cancel(ctx context.Context, tag, id string) (Verification, error) {
+	res, err := cancelScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock())...).Slice()
 	if err != nil {
 		return Verification{}, fmt.Errorf("%w: cancel: %w", ErrUnavailable, err)
 	}
@@ -240,10 +255,10 @@ func (s *Store) Cancel(ctx context.Context, tag, id string, now time.Time) (Veri
 	return v, nil
 }
 
-// Get reads a verification. Expiry is applied on read, from the caller's
+// Get reads a verification. Expiry is applied on read, by the script's
 // clock, so a pending verification past its expiry reads as expired.
-func (s *Store) Get(ctx context.Context, tag, id string, now time.Time) (Verification, error) {
-	v, _, err := s.get(ctx, tag, id, now, false)
+func (s *Store) Get(ctx context.Context, tag, id string) (Verification, error) {
+	v, _, err := s.get(ctx, tag, id, false)
 	return v, err
 }
 
@@ -253,23 +268,24 @@ func (s *Store) Get(ctx context.Context, tag, id string, now time.Time) (Verific
 // canceled, expired, locked) or the verification is no longer current.
 // (An expired code's material stays in Redis until the next script that
 // touches the verification; see keys.go.)
-func (s *Store) GetWithSealed(ctx context.Context, tag, id string, now time.Time) (v Verification, sealed string, err error) {
-	return s.get(ctx, tag, id, now, true)
+func (s *Store) GetWithSealed(ctx context.Context, tag, id string) (v Verification, sealed string, err error) {
+	return s.get(ctx, tag, id, true)
 }
 
-func (s *Store) get(ctx context.Context, tag, id string, now time.Time, withSealed bool) (Verification, string, error) {
-	fields, err := viewScript.Run(ctx, s.rdb, []string{numberKey(tag)}, locator(tag, id)...).Slice()
+func (s *Store) get(ctx context.Context, tag, id string, withSealed bool) (Verification, string, error) {
+	res, err := viewScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock())...).Slice()
 	if err != nil {
 		return Verification{}, "", fmt.Errorf("%w: get: %w", ErrUnavailable, err)
 	}
-	if len(fields) == 0 {
+	now, _ := res[0].(int64)
+	if fields, _ := res[1].([]any); len(fields) == 0 {
 		return Verification{}, "", ErrNotFound
 	}
-	v, err := parseVerification(id, fields)
+	v, err := parseVerification(id, res[1])
 	if err != nil {
 		return Verification{}, "", err
 	}
-	expireOnRead(&v, now)
+	expireOnRead(&v, time.UnixMilli(now))
 	if !withSealed || v.Status != StatusPending {
 		return v, "", nil
 	}
@@ -296,6 +312,11 @@ type Claim struct {
 	Sealed    string
 	Claims    int
 	QueuedAt  time.Time // when the send was requested
+	// Remaining is the code's life left and QueuedFor the time since the
+	// send was requested, both by the Redis clock at the claim: durations
+	// a worker can add to its own clock, whatever that clock's offset.
+	Remaining time.Duration
+	QueuedFor time.Duration
 	// AlreadySent: the MessageSid Twilio gave the earlier run.
 	MessageSID string
 	// Busy: how long until a live run's claim goes stale.
@@ -317,17 +338,19 @@ const (
 // ClaimSend takes the right to call the gateway for one send attempt and
 // reads what the call needs, in one round trip. A claim older than stale is
 // presumed dead and taken over.
-func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, now time.Time, stale time.Duration) (Claim, error) {
+func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, stale time.Duration) (Claim, error) {
 	res, err := attemptScript.Run(ctx, s.rdb, []string{numberKey(tag)},
-		append(locator(tag, id), "claim", attempt, ms(now), stale.Milliseconds())...).Slice()
+		append(locator(tag, id), "claim", attempt, s.clock(), stale.Milliseconds())...).Slice()
 	if err != nil {
 		return Claim{}, fmt.Errorf("%w: claim: %w", ErrUnavailable, err)
 	}
 	switch res[0].(int64) {
 	case 1:
+		exp, queued, now := res[3].(int64), res[5].(int64), res[6].(int64)
 		return Claim{Outcome: ClaimSend, Claims: int(res[1].(int64)), To: res[2].(string),
-			ExpiresAt: time.UnixMilli(res[3].(int64)).UTC(), Sealed: res[4].(string),
-			QueuedAt: time.UnixMilli(res[5].(int64)).UTC()}, nil
+			ExpiresAt: time.UnixMilli(exp).UTC(), Sealed: res[4].(string),
+			QueuedAt: time.UnixMilli(queued).UTC(), Remaining: time.Duration(exp-now) * time.Millisecond,
+			QueuedFor: time.Duration(now-queued) * time.Millisecond}, nil
 	case 2:
 		return Claim{Outcome: ClaimAlreadySent, MessageSID: unpackSID(res[1].(string))}, nil
 	case 3:
@@ -339,22 +362,22 @@ func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, now 
 
 // ReleaseSend drops the claim of an attempt the gateway refused with a
 // retryable error: nothing was sent, so the retry need not wait.
-func (s *Store) ReleaseSend(ctx context.Context, tag, id string, attempt int, now time.Time, errorCode int) error {
+func (s *Store) ReleaseSend(ctx context.Context, tag, id string, attempt int, errorCode int) error {
 	err := attemptScript.Run(ctx, s.rdb, []string{numberKey(tag)},
-		append(locator(tag, id), "release", attempt, ms(now), errorCode)...).Err()
+		append(locator(tag, id), "release", attempt, s.clock(), errorCode)...).Err()
 	if err != nil {
 		return fmt.Errorf("%w: release: %w", ErrUnavailable, err)
 	}
 	return nil
 }
 
-// AttemptUpdate is a report on one send attempt.
+// AttemptUpdate is a report on one send attempt; it is dated by the
+// store's clock.
 type AttemptUpdate struct {
 	Status     DeliveryStatus
 	MessageSID string
 	ErrorCode  int
 	Reason     string
-	At         time.Time
 }
 
 // RecordAttempt stores a report from the worker. Statuses only move
@@ -371,7 +394,7 @@ func (s *Store) RecordCallback(ctx context.Context, tag, id string, attempt int,
 
 func (s *Store) attemptUpdate(ctx context.Context, op, tag, id string, attempt int, u AttemptUpdate) (bool, error) {
 	n, err := attemptScript.Run(ctx, s.rdb, []string{numberKey(tag)},
-		append(locator(tag, id), op, attempt, ms(u.At), string(u.Status), packSID(u.MessageSID), u.ErrorCode, u.Reason)...).Int()
+		append(locator(tag, id), op, attempt, s.clock(), string(u.Status), packSID(u.MessageSID), u.ErrorCode, u.Reason)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}

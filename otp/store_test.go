@@ -55,8 +55,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.Close() })
-	f := &fixture{store: otp.NewStore(rdb), codec: newCodec(t, 6), clock: newClock(), queue: &queue{}, rdb: rdb}
-	f.svc = otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, discardLogger())
+	clock := newClock()
+	f := &fixture{store: otp.NewStore(rdb).WithClock(clock.Now), codec: newCodec(t, 6), clock: clock, queue: &queue{}, rdb: rdb}
+	f.svc = otp.NewService(f.codec, f.store, f.queue, testPolicy, discardLogger())
 	return f
 }
 
@@ -64,7 +65,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) code(t *testing.T, v otp.Verification) string {
 	t.Helper()
 	tag, _ := otp.TagOfID(v.ID)
-	_, sealed, err := f.store.GetWithSealed(context.Background(), tag, v.ID, f.clock.Now())
+	_, sealed, err := f.store.GetWithSealed(context.Background(), tag, v.ID)
 	if err != nil || sealed == "" {
 		t.Fatalf("GetWithSealed: %q %v", sealed, err)
 	}
@@ -81,7 +82,7 @@ func (f *fixture) code(t *testing.T, v otp.Verification) string {
 func (f *fixture) startParams(id, to string) otp.StartParams {
 	tag, _ := otp.TagOfID(id)
 	return otp.StartParams{Tag: tag, NewID: id, To: to, Channel: "sms", MAC: "m", Sealed: "s",
-		Now: f.clock.Now(), TTL: testPolicy.TTL, Retention: testPolicy.Retention,
+		TTL: testPolicy.TTL, Retention: testPolicy.Retention,
 		MaxSends: testPolicy.MaxSends, Cooldown: testPolicy.Cooldown}
 }
 
@@ -193,7 +194,7 @@ func TestCheck(t *testing.T) {
 		}
 		// The code material is gone once approved.
 		tag, _ := otp.TagOfID(v.ID)
-		if _, sealed, _ := f.store.GetWithSealed(ctx, tag, v.ID, f.clock.Now()); sealed != "" {
+		if _, sealed, _ := f.store.GetWithSealed(ctx, tag, v.ID); sealed != "" {
 			t.Fatal("code material survived approval")
 		}
 		// A new send after approval starts a new verification, once the
@@ -446,7 +447,7 @@ func TestSendAttempts(t *testing.T) {
 	tag, _ := otp.TagOfID(v.ID)
 	claim := func(n int) otp.Claim {
 		t.Helper()
-		c, err := f.store.ClaimSend(ctx, tag, v.ID, n, f.clock.Now(), stale)
+		c, err := f.store.ClaimSend(ctx, tag, v.ID, n, stale)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +455,7 @@ func TestSendAttempts(t *testing.T) {
 	}
 	update := func(op func(context.Context, string, string, int, otp.AttemptUpdate) (bool, error), n int, st otp.DeliveryStatus, sid string, ec int) bool {
 		t.Helper()
-		ok, err := op(ctx, tag, v.ID, n, otp.AttemptUpdate{Status: st, MessageSID: sid, ErrorCode: ec, At: f.clock.Now()})
+		ok, err := op(ctx, tag, v.ID, n, otp.AttemptUpdate{Status: st, MessageSID: sid, ErrorCode: ec})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -514,7 +515,7 @@ func TestSendAttempts(t *testing.T) {
 	if c := claim(2); c.Outcome != otp.ClaimSend {
 		t.Fatalf("claim 2: %+v", c)
 	}
-	if err := f.store.ReleaseSend(ctx, tag, v.ID, 2, f.clock.Now(), 20500); err != nil {
+	if err := f.store.ReleaseSend(ctx, tag, v.ID, 2, 20500); err != nil {
 		t.Fatal(err)
 	}
 	// The released claim sent nothing: the retry is not a takeover.
@@ -537,13 +538,13 @@ func TestSendAttempts(t *testing.T) {
 		t.Fatalf("claim after cancel: %+v", c)
 	}
 	unknown, _ := f.codec.NewID(tag)
-	if c, _ := f.store.ClaimSend(ctx, tag, unknown, 1, f.clock.Now(), stale); c.Outcome != otp.ClaimSkip || c.Reason != "gone" {
+	if c, _ := f.store.ClaimSend(ctx, tag, unknown, 1, stale); c.Outcome != otp.ClaimSkip || c.Reason != "gone" {
 		t.Fatalf("claim of unknown: %+v", c)
 	}
 	v2, _, _ := f.svc.Start(ctx, "+14155550000", "")
 	tag2, _ := otp.TagOfID(v2.ID)
 	f.clock.Advance(testPolicy.TTL)
-	if c, _ := f.store.ClaimSend(ctx, tag2, v2.ID, 1, f.clock.Now(), stale); c.Outcome != otp.ClaimSkip || c.Reason != "expired" {
+	if c, _ := f.store.ClaimSend(ctx, tag2, v2.ID, 1, stale); c.Outcome != otp.ClaimSkip || c.Reason != "expired" {
 		t.Fatalf("claim after expiry: %+v", c)
 	}
 }
@@ -708,14 +709,14 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 		t.Fatalf("cancel of the old one: %v", err)
 	}
 	// A late delivery report still lands on the old verification.
-	ok, err := f.store.RecordAttempt(ctx, tag, old.ID, 1, otp.AttemptUpdate{Status: otp.DeliveryDelivered, MessageSID: "SM1", At: f.clock.Now()})
+	ok, err := f.store.RecordAttempt(ctx, tag, old.ID, 1, otp.AttemptUpdate{Status: otp.DeliveryDelivered, MessageSID: "SM1"})
 	if err != nil || !ok {
 		t.Fatalf("record on archive: %v %v", ok, err)
 	}
 	if got, _ := f.svc.Get(ctx, old.ID); got.Delivery.Status != otp.DeliveryDelivered {
 		t.Fatalf("archived delivery %s", got.Delivery.Status)
 	}
-	if claim, _ := f.store.ClaimSend(ctx, tag, old.ID, 1, f.clock.Now(), time.Minute); claim.Outcome != otp.ClaimAlreadySent {
+	if claim, _ := f.store.ClaimSend(ctx, tag, old.ID, 1, time.Minute); claim.Outcome != otp.ClaimAlreadySent {
 		t.Fatalf("claim on archive: %+v", claim)
 	}
 	// The current one is untouched by all that.
@@ -780,7 +781,7 @@ func TestTagCollisionIsRefused(t *testing.T) {
 	if got, err := f.svc.Get(ctx, v.ID); err != nil || got.To != num || got.SendAttempts != 1 {
 		t.Fatalf("first number's verification: %+v %v", got, err)
 	}
-	if _, _, err := f.store.Check(ctx, otp.CheckParams{Tag: tag, To: "+14155550000", MAC: "m", Now: f.clock.Now(), MaxChecks: 3}); !errors.Is(err, otp.ErrNotFound) {
+	if _, _, err := f.store.Check(ctx, otp.CheckParams{Tag: tag, To: "+14155550000", MAC: "m", MaxChecks: 3}); !errors.Is(err, otp.ErrNotFound) {
 		t.Fatalf("check of the colliding number: %v", err)
 	}
 }
@@ -840,7 +841,7 @@ func TestLateClaimKillsTheCode(t *testing.T) {
 	v, _, _ := f.svc.Start(ctx, num, "")
 	tag, _ := otp.TagOfID(v.ID)
 	f.clock.Advance(testPolicy.TTL)
-	claim, err := f.store.ClaimSend(ctx, tag, v.ID, 1, f.clock.Now(), time.Minute)
+	claim, err := f.store.ClaimSend(ctx, tag, v.ID, 1, time.Minute)
 	if err != nil || claim.Outcome != otp.ClaimSkip || claim.Reason != "expired" {
 		t.Fatalf("late claim: %+v %v", claim, err)
 	}

@@ -38,7 +38,8 @@ type HandlerConfig struct {
 // Observer counts what the worker does with each send attempt.
 type Observer interface {
 	// Send counts one run's outcome: accepted, permanent_error,
-	// transient_error, skipped, deferred or duplicate_suppressed.
+	// transient_error, skipped, deferred, duplicate_suppressed or
+	// integrity_error.
 	Send(outcome string, errorCode int)
 	// Accepted observes the time from the send request to Twilio's 201.
 	Accepted(sinceQueued time.Duration)
@@ -63,7 +64,9 @@ type SendHandler struct {
 	log    *slog.Logger
 }
 
-// NewSendHandler wires the handler.
+// NewSendHandler wires the handler. now is this host's clock (time.Now),
+// used only to measure durations from a claim on; the code's expiry is
+// judged by the store's clock (Redis's).
 func NewSendHandler(store *otp.Store, codec *otp.Codec, sender otp.Sender, cfg HandlerConfig, now func() time.Time, log *slog.Logger) *SendHandler {
 	if cfg.StaleClaim <= 0 {
 		cfg.StaleClaim = 15 * time.Second
@@ -112,11 +115,15 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 
-	now := h.now()
-	c, err := h.store.ClaimSend(ctx, tag, p.ID, p.Attempt, now, h.cfg.StaleClaim)
+	// Time left is measured on this host's clock from the claim on: the
+	// claim says how long the code has by the Redis clock, a duration that
+	// does not depend on how far this host's clock is off.
+	claimedAt := h.now()
+	c, err := h.store.ClaimSend(ctx, tag, p.ID, p.Attempt, h.cfg.StaleClaim)
 	if err != nil {
 		return err
 	}
+	deadline := claimedAt.Add(c.Remaining)
 	switch c.Outcome {
 	case otp.ClaimSkip:
 		// Not archived, not retried: the verification no longer needs this
@@ -135,6 +142,14 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.cfg.Observer.Send("deferred", 0)
 		return &DeferError{Wait: c.Wait, Why: "another run holds this attempt"}
 	}
+	if !h.codec.IsTagOf(tag, c.To) {
+		// The stored number is not the one this id was made for: someone
+		// wrote to Redis without OTP_SECRET. Never send; never retry.
+		h.cfg.Observer.Send("integrity_error", 0)
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: "integrity_error"})
+		log.ErrorContext(ctx, "refusing to send: the stored number does not match the verification id (Redis tampered with?)")
+		return fmt.Errorf("tasks: stored number does not match verification %s: %w", p.ID, asynq.SkipRetry)
+	}
 	if c.Claims > 1 {
 		log.WarnContext(ctx, "taking over a send whose earlier run died mid-request: the number may get the code twice", "claims", c.Claims)
 	}
@@ -144,26 +159,36 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: "undecryptable"})
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	left := deadline.Sub(h.now())
+	if left < otp.MinValidity {
+		// Twilio's ValidityPeriod counts whole seconds from 1; with less
+		// left it would be dropped, and Twilio would keep the message
+		// queued for its default of ten hours.
+		h.cfg.Observer.Send("skipped", 0)
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: "expired"})
+		log.InfoContext(ctx, "send skipped: less than 1s of validity left", "left_ms", left.Milliseconds())
+		return nil
+	}
 	// The request never outlives the code, whatever the task deadline says.
-	sctx, cancel := context.WithDeadline(ctx, c.ExpiresAt)
+	sctx, cancel := context.WithTimeout(ctx, left)
 	defer cancel()
 	r, err := h.sender.Send(sctx, otp.Message{
 		To:             c.To,
 		Body:           strings.Replace(h.cfg.Template, "{code}", code, 1),
-		ValidFor:       c.ExpiresAt.Sub(now),
+		ValidFor:       left,
 		StatusCallback: h.callbackURL(p),
 	})
 	if err == nil {
-		h.cfg.Observer.Send("accepted", 0)
-		h.cfg.Observer.Accepted(h.now().Sub(c.QueuedAt))
-		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: r.Status, MessageSID: r.MessageSID})
+		h.cfg.Observer.Send("accepted", r.ErrorCode)
+		h.cfg.Observer.Accepted(c.QueuedFor + h.now().Sub(claimedAt))
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode})
 		log.InfoContext(ctx, "sms accepted", "message_sid", r.MessageSID)
 		return nil
 	}
-	return h.failed(ctx, log, tag, p, c, err)
+	return h.failed(ctx, log, tag, p, deadline, err)
 }
 
-func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, p SendPayload, c otp.Claim, err error) error {
+func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, p SendPayload, deadline time.Time, err error) error {
 	var se *otp.SendError
 	errors.As(err, &se)
 	code := 0
@@ -181,7 +206,7 @@ func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, 
 	// at once. Without an answer (timeout, reset) the message may have
 	// gone out, and the claim stays until it is stale.
 	if se != nil && se.HTTPStatus != 0 {
-		if rerr := h.store.ReleaseSend(context.WithoutCancel(ctx), tag, p.ID, p.Attempt, h.now(), code); rerr != nil {
+		if rerr := h.store.ReleaseSend(context.WithoutCancel(ctx), tag, p.ID, p.Attempt, code); rerr != nil {
 			log.ErrorContext(ctx, "release claim", "err", rerr)
 		}
 	}
@@ -189,7 +214,7 @@ func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, 
 	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
 	next := h.now().Add(minRetryDelay(retried, err))
 	switch {
-	case !next.Before(c.ExpiresAt):
+	case next.Add(otp.MinValidity).After(deadline):
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: code, Reason: "expired"})
 		log.WarnContext(ctx, "send failed and the code expires before another try", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.RevokeTask)
@@ -211,7 +236,6 @@ func (h *SendHandler) callbackURL(p SendPayload) string {
 }
 
 func (h *SendHandler) record(ctx context.Context, log *slog.Logger, tag string, p SendPayload, u otp.AttemptUpdate) {
-	u.At = h.now()
 	// The SMS has left (or failed for good): recording must not be lost
 	// to a deadline that passes right now.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)

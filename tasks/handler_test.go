@@ -5,15 +5,18 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clocktest"
+	"github.com/otpd/otpd/metrics"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/redistest"
 	"github.com/otpd/otpd/tasks"
@@ -40,6 +43,7 @@ type fixture struct {
 	clock   *clocktest.Clock
 	fake    *twiliofake.Server
 	handler *tasks.SendHandler
+	sender  otp.Sender
 	rdb     *redis.Client
 	insp    *asynq.Inspector
 }
@@ -60,11 +64,12 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f := &fixture{store: otp.NewStore(rdb), codec: codec, fake: fake, rdb: rdb,
-		clock: clocktest.New(time.Now()), insp: asynq.NewInspectorFromRedisClient(rdb)}
+	clock := clocktest.New(time.Now())
+	f := &fixture{store: otp.NewStore(rdb).WithClock(clock.Now), codec: codec, fake: fake, rdb: rdb,
+		clock: clock, insp: asynq.NewInspectorFromRedisClient(rdb), sender: sender}
 	f.svc = otp.NewService(codec, f.store, tasks.NewQueue(asynq.NewClientFromRedisClient(rdb)), otp.Policy{
 		TTL: 10 * time.Minute, Retention: time.Hour, Cooldown: 30 * time.Second, MaxSends: 5, MaxChecks: 5, DefaultRegion: "US",
-	}, f.clock.Now, log)
+	}, log)
 	f.handler = tasks.NewSendHandler(f.store, codec, sender, tasks.HandlerConfig{
 		Template: "Your verification code is: {code}", StaleClaim: 15 * time.Second,
 		StatusCallback: "https://otp.example" + tasks.StatusCallbackPath,
@@ -144,7 +149,7 @@ func TestSendSkips(t *testing.T) {
 		{"expired", "expired", func(f *fixture, v otp.Verification) { f.clock.Advance(11 * time.Minute) }},
 		{"approved", "approved", func(f *fixture, v otp.Verification) {
 			tag, _ := otp.TagOfID(v.ID)
-			_, sealed, _ := f.store.GetWithSealed(ctx, tag, v.ID, f.clock.Now())
+			_, sealed, _ := f.store.GetWithSealed(ctx, tag, v.ID)
 			code, _ := f.codec.Open(v.ID, sealed)
 			f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code})
 		}},
@@ -237,10 +242,35 @@ func TestSendFailures(t *testing.T) {
 			t.Fatalf("%d accepted: at most one duplicate, and here exactly one", n)
 		}
 	})
+	t.Run("less than a second of validity: nothing reaches Twilio", func(t *testing.T) {
+		f := newFixture(t)
+		v, _, _ := f.svc.Start(ctx, num, "")
+		f.clock.Advance(10*time.Minute - 999*time.Millisecond)
+		if err := f.handler.ProcessTask(ctx, f.tasks(t)[0]); err != nil {
+			t.Fatalf("want a quiet end, got %v", err)
+		}
+		if n := len(f.fake.Requests()); n != 0 {
+			t.Fatalf("%d requests reached Twilio with under 1s left", n)
+		}
+		if d := f.delivery(t, v.ID); d.Status != otp.DeliveryFailed || d.Reason != "expired" {
+			t.Fatalf("delivery %+v", d)
+		}
+	})
+	t.Run("validity period is whole seconds, at least 1", func(t *testing.T) {
+		f := newFixture(t)
+		f.svc.Start(ctx, num, "")
+		f.clock.Advance(10*time.Minute - 1500*time.Millisecond)
+		if err := f.handler.ProcessTask(ctx, f.tasks(t)[0]); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.fake.Accepted()[0].Form.Get("ValidityPeriod"); got != "1" {
+			t.Fatalf("ValidityPeriod %q, want 1", got)
+		}
+	})
 	t.Run("failure too close to expiry ends the task quietly", func(t *testing.T) {
 		f := newFixture(t)
 		v, _, _ := f.svc.Start(ctx, num, "")
-		f.clock.Advance(10*time.Minute - 500*time.Millisecond)
+		f.clock.Advance(10*time.Minute - 1500*time.Millisecond)
 		f.fake.Script(twiliofake.Response{Status: 500, Code: 20500})
 		err := f.handler.ProcessTask(ctx, f.tasks(t)[0])
 		if !errors.Is(err, asynq.RevokeTask) {
@@ -330,5 +360,101 @@ func BenchmarkTaskEncoding(b *testing.B) {
 		if _, _, err := tasks.NewSendTask(job); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Whoever can write to Redis but lacks OTP_SECRET must not be able to
+// redirect a code: a number that does not carry the id's keyed tag is
+// refused, logged, counted and not retried.
+func TestRefusesARedirectedNumber(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	h := tasks.NewSendHandler(f.store, f.codec, f.sender, tasks.HandlerConfig{
+		Template: "Your code: {code}", Observer: metrics.NewSMS(reg),
+	}, f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	v, _, err := f.svc.Start(ctx, num, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := otp.TagOfID(v.ID)
+	if err := f.rdb.HSet(ctx, "otp:{"+tag+"}", "to", "+14155550000").Err(); err != nil {
+		t.Fatal(err)
+	}
+	err = h.ProcessTask(ctx, f.tasks(t)[0])
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("want SkipRetry, got %v", err)
+	}
+	if n := len(f.fake.Requests()); n != 0 {
+		t.Fatalf("%d requests reached Twilio", n)
+	}
+	if d := f.delivery(t, v.ID); d.Status != otp.DeliveryFailed || d.Reason != "integrity_error" {
+		t.Fatalf("delivery %+v", d)
+	}
+	if got := counter(t, reg, "otp_sms_sends_total", "integrity_error"); got != 1 {
+		t.Fatalf("otp_sms_sends_total{outcome=integrity_error} = %v", got)
+	}
+}
+
+// counter reads the counter of one outcome from a registry.
+func counter(t *testing.T, reg *prometheus.Registry, name, outcome string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{outcome=%q}", name, outcome)
+	return 0
+}
+
+// A worker whose host clock is an hour off still sends with the code's
+// real time left: the claim measures it on the Redis clock.
+func TestWorkerClockSkew(t *testing.T) {
+	for _, skew := range []time.Duration{-time.Hour, time.Hour} {
+		f := newFixture(t)
+		ctx := context.Background()
+		store := otp.NewStore(f.rdb) // the Redis server's clock
+		svc := otp.NewService(f.codec, store, tasks.NewQueue(asynq.NewClientFromRedisClient(f.rdb)), otp.Policy{
+			TTL: 10 * time.Minute, Retention: time.Hour, MaxSends: 5, MaxChecks: 5, DefaultRegion: "US",
+		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		off := func() time.Time { return time.Now().Add(skew) }
+		h := tasks.NewSendHandler(store, f.codec, f.sender, tasks.HandlerConfig{Template: "{code}"}, off,
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if _, _, err := svc.Start(ctx, num, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.ProcessTask(ctx, f.tasks(t)[0]); err != nil {
+			t.Fatalf("skew %v: %v", skew, err)
+		}
+		got := f.fake.Accepted()[0].Form.Get("ValidityPeriod")
+		if n, _ := strconv.Atoi(got); n < 595 || n > 600 {
+			t.Fatalf("skew %v: ValidityPeriod %s, want about 600", skew, got)
+		}
+	}
+}
+
+// A message Twilio accepted but already reports failed keeps its code.
+func TestAcceptedButFailedKeepsItsErrorCode(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	v, _, _ := f.svc.Start(ctx, num, "")
+	f.fake.Script(twiliofake.Response{Code: 30007})
+	if err := f.handler.ProcessTask(ctx, f.tasks(t)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.delivery(t, v.ID); d.Status != otp.DeliveryFailed || d.ErrorCode != 30007 || d.MessageSID == "" {
+		t.Fatalf("delivery %+v", d)
 	}
 }

@@ -131,7 +131,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	// One router for every input: building it (and flushing Redis) per input
 	// would dominate the cost of an iteration.
 	fx := newFixtureWith(f, testPolicy, discardLogger())
-	svc := otp.NewService(fx.codec, fx.store, nopQueue{}, testPolicy, fx.clock.Now, discardLogger())
+	svc := otp.NewService(fx.codec, fx.store, nopQueue{}, testPolicy, discardLogger())
 	h := newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, nil)
 	paths := []string{"/v1/verifications", "/v1/verifications/check", "/send-code", "/verify-code"}
 

@@ -469,7 +469,7 @@ func hostileFixture(t testing.TB) *fixture {
 		BudgetPerMinute: 1_000_000, CountryBudgets: map[string]int{"*": 1_000_000},
 	})
 	log := testLogger(t)
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, log).WithGuard(guard)
+	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, log).WithGuard(guard)
 	f.h = newHandler(log, svc, testKeys, codeLength, testHooks, nil)
 	return f
 }

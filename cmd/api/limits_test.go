@@ -21,7 +21,7 @@ import (
 func guarded(t *testing.T, f *fixture, policy otp.Policy, cfg ratelimit.Config) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	svc := otp.NewService(f.codec, f.store, f.queue, policy, f.clock.Now, discardLogger()).
+	svc := otp.NewService(f.codec, f.store, f.queue, policy, discardLogger()).
 		WithGuard(ratelimit.New(f.rdb, cfg)).WithObserver(metrics.NewOTP(reg))
 	f.h = newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }

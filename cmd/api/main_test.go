@@ -109,10 +109,11 @@ func newFixtureWith(t testing.TB, policy otp.Policy, log *slog.Logger) *fixture 
 		t.Fatal(err)
 	}
 	f := &fixture{
-		rdb: rdb, store: otp.NewStore(rdb), codec: codec, clock: newClock(),
+		rdb: rdb, codec: codec, clock: newClock(),
 		queue: &switchQueue{real: tasks.NewQueue(asynq.NewClientFromRedisClient(rdb))},
 	}
-	svc := otp.NewService(codec, f.store, f.queue, policy, f.clock.Now, log)
+	f.store = otp.NewStore(rdb).WithClock(f.clock.Now)
+	svc := otp.NewService(codec, f.store, f.queue, policy, log)
 	f.h = newHandler(log, svc, testKeys, codeLength, testHooks, nil)
 	return f
 }
@@ -258,7 +259,7 @@ func (f *fixture) code(t testing.TB, id string) string {
 	if !ok {
 		t.Fatalf("malformed id %q", id)
 	}
-	_, sealed, err := f.store.GetWithSealed(context.Background(), tag, id, f.clock.Now())
+	_, sealed, err := f.store.GetWithSealed(context.Background(), tag, id)
 	if err != nil {
 		t.Fatalf("GetWithSealed(%s): %v", id, err)
 	}

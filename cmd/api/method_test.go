@@ -31,7 +31,7 @@ func TestUnknownMethodsAreBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, log)
+	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, log)
 	h := newHandler(log, svc, testKeys, codeLength, testHooks, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		withHTTPMetrics(metrics.NewHTTP(reg)))
 

@@ -28,7 +28,7 @@ func monitoredWith(t *testing.T, f *fixture, readOnly bool, passwords []string) 
 	t.Helper()
 	mon := newMonitoring(redisServer.URL(), readOnly)
 	t.Cleanup(func() { mon.Close() })
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, discardLogger())
+	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, discardLogger())
 	return newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, nil,
 		withMonitoring(dashboard{handler: mon, passwords: passwords, publicURL: "https://otp.example"}))
 }

@@ -305,7 +305,7 @@ func (c *conformance) handlerWith(policy otp.Policy, guard otp.Guard, store *otp
 	if store == nil {
 		store = c.f.store
 	}
-	svc := otp.NewService(c.f.codec, store, c.f.queue, policy, c.f.clock.Now, log)
+	svc := otp.NewService(c.f.codec, store, c.f.queue, policy, log)
 	if guard != nil {
 		svc = svc.WithGuard(guard)
 	}
@@ -359,7 +359,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	withMetrics := newHandler(testLogger(t), otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, testLogger(t)),
+	withMetrics := newHandler(testLogger(t), otp.NewService(f.codec, f.store, f.queue, testPolicy, testLogger(t)),
 		testKeys, codeLength, testHooks, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	c.do(call{name: "metrics", h: withMetrics, method: "GET", path: "/metrics", auth: "-", status: 200})
 
@@ -492,7 +492,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	// A delivery failure shows its reason and Twilio's error code.
 	v4 := c.verification(c.do(call{name: "start to expire", method: "POST", path: "/v1/verifications", body: obj{"to": pExpire, "clientIp": "203.0.113.9"}, status: 202}))
 	tag4, _ := otp.TagOfID(v4.ID)
-	if _, err := f.store.RecordAttempt(ctx, tag4, v4.ID, 1, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: 21211, Reason: "twilio_error", At: f.clock.Now()}); err != nil {
+	if _, err := f.store.RecordAttempt(ctx, tag4, v4.ID, 1, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: 21211, Reason: "twilio_error"}); err != nil {
 		t.Fatal(err)
 	}
 	w = c.do(call{name: "get failed delivery", method: "GET", path: "/v1/verifications/" + v4.ID, status: 200})
@@ -760,7 +760,7 @@ func keysOf(m map[string]bool) []string {
 func TestOpenAPIRoutes(t *testing.T) {
 	doc := loadSpec(t)
 	log := slog.New(slog.DiscardHandler)
-	svc := otp.NewService(nil, nil, nil, testPolicy, time.Now, log) // routes only; nothing is served
+	svc := otp.NewService(nil, nil, nil, testPolicy, log) // routes only; nothing is served
 	eng, ok := newHandler(log, svc, testKeys, codeLength, testHooks, http.NotFoundHandler()).(*gin.Engine)
 	if !ok {
 		t.Fatal("newHandler no longer returns a *gin.Engine; adapt this test")

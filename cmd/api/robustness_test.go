@@ -185,7 +185,7 @@ func unavailableFixture(t *testing.T, addr string) http.Handler {
 		t.Fatal(err)
 	}
 	log := testLogger(t)
-	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(asynq.NewClientFromRedisClient(rdb)), testPolicy, newClock().Now, log)
+	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(asynq.NewClientFromRedisClient(rdb)), testPolicy, log)
 	return newHandler(log, svc, testKeys, codeLength, testHooks, nil)
 }
 

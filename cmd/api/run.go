@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), policy(cfg), time.Now, log).
+	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), policy(cfg), log).
 		WithGuard(ratelimit.New(rdb, guardConfig(cfg))).
 		WithObserver(metrics.NewOTP(reg))
 

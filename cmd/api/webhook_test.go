@@ -42,9 +42,9 @@ func TestTwilioStatusCallback(t *testing.T) {
 	tag, _ := otp.TagOfID(v.ID)
 	ctx := context.Background()
 	// The worker recorded Twilio's acceptance of attempt 1.
-	f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: sid1, At: f.clock.Now()})
+	f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: sid1})
 	status := func() otp.Delivery {
-		got, err := f.store.Get(ctx, tag, v.ID, f.clock.Now())
+		got, err := f.store.Get(ctx, tag, v.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func TestTwilioStatusCallbackErrors(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	tag, _ := otp.TagOfID(v.ID)
-	got, _ := f.store.Get(context.Background(), tag, v.ID, f.clock.Now())
+	got, _ := f.store.Get(context.Background(), tag, v.ID)
 	if got.Delivery.Status != otp.DeliveryUndelivered || got.Delivery.ErrorCode != 30003 || got.Delivery.MessageSID != sid1 {
 		t.Fatalf("delivery %+v", got.Delivery)
 	}
@@ -127,7 +127,7 @@ func TestTwilioStatusCallbackErrors(t *testing.T) {
 
 	// Without PUBLIC_URL and an auth token no signature can be checked.
 	log := discardLogger()
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, f.clock.Now, log)
+	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, log)
 	h := newHandler(log, svc, testKeys, codeLength, webhookConfig{}, nil)
 	req := httptest.NewRequest("POST", tasks.StatusCallbackPath, strings.NewReader(form.Encode()))
 	req.Header.Set("X-Twilio-Signature", "x")

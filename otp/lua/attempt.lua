@@ -13,13 +13,14 @@
 --         same hash tag, same slot)
 -- ARGV[1] key prefix otp:{tag}   ARGV[2] id base "VE"+tag
 -- ARGV[3] the id's random part   ARGV[4] op: claim | release | record | callback
--- ARGV[5] attempt n              ARGV[6] now (unix ms)
+-- ARGV[5] attempt n              ARGV[6] now (unix ms; "": Redis TIME)
 --
 -- claim: take the right to call Twilio for attempt n, atomically with
 --   reading what the call needs. ARGV[7] stale ms: a claim older than this
 --   belongs to a run that died mid-request (longer than the HTTP timeout),
 --   so it may be taken over - at most one duplicate SMS, never more.
---   Returns {1, claims, to, expires, sealed, queuedAt}  claimed (claims > 1: a takeover)
+--   Returns {1, claims, to, expires, sealed, queuedAt, now}  claimed (claims > 1:
+--             a takeover; times in unix ms, now the script's clock)
 --           {2, sid}                          Twilio already accepted it
 --           {3, wait ms}                      a live run holds the claim
 --           {0, reason}                       nothing to send; reason is
@@ -41,7 +42,7 @@ local function split(s)
   return t
 end
 
-local op, n, now = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local op, n, now = ARGV[4], ARGV[5], clock(ARGV[6])
 local V = locate(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 local field, sidField = 'a' .. n, 'i' .. n
 local f = redis.call('HMGET', V, 'st', 'x', 'n', 'to', field, 'cr', sidField, 'e')
@@ -93,7 +94,7 @@ if op == 'claim' then
   if not sealed then return {0, 'expired'} end
   a[2], a[3], a[7] = now, a[3] + 1, now
   save(a)
-  return {1, a[3], f[4], exp, sealed, a[1]}
+  return {1, a[3], f[4], exp, sealed, a[1], now}
 end
 
 if op == 'release' then

@@ -2,11 +2,11 @@
 -- KEYS[1] number hash otp:{tag} (an archived verification's key is built
 --         from it: it is only known in here; same hash tag, same slot)
 -- ARGV[1] key prefix otp:{tag}   ARGV[2] id base "VE"+tag
--- ARGV[3] the id's random part   ARGV[4] now (unix ms)
+-- ARGV[3] the id's random part   ARGV[4] now (unix ms; "": Redis TIME)
 -- Returns {outcome, retry_after_ms, fields}
 --   outcome  0 not found, 1 canceled (now or before), -1 finished otherwise,
 --            -3 locked by max checks: canceling must not lift the lock
-local now = tonumber(ARGV[4])
+local now = clock(ARGV[4])
 local V = locate(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 local f = redis.call('HMGET', V, 'st', 'cr', 'x')
 local st = f[1]

@@ -7,7 +7,7 @@
 -- verifications (a new code does not reset them); at ARGV[8] of them the
 -- number is locked until the window ends, and a right code clears them.
 -- ARGV[1] key prefix otp:{tag}   ARGV[2] id base "VE"+tag
--- ARGV[3] the id's random part ("" by number)   ARGV[4] now (unix ms)
+-- ARGV[3] the id's random part ("" by number)   ARGV[4] now (unix ms; "": Redis TIME)
 -- ARGV[5] MAC of the submitted code   ARGV[6] max checks
 -- ARGV[7] e164 ("" by id)
 -- ARGV[8] failures that lock the number (0 off)  ARGV[9] failure window ms
@@ -16,7 +16,7 @@
 --            3 wrong code that used the last attempt, -1 not pending
 --            (status in fields), -3 locked by max checks until it expires,
 --            -4 number locked by failed checks (retry_after_ms: window end)
-local N, now = KEYS[1], tonumber(ARGV[4])
+local N, now = KEYS[1], clock(ARGV[4])
 local f = redis.call('HMGET', N, 'to', 'r', 'st', 'cr', 'x', 'h', 'f')
 if ARGV[7] ~= '' and f[1] ~= ARGV[7] then return {0, 0} end
 local V, r, st, cr, x = N, f[2], f[3], f[4], f[5]

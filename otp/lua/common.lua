@@ -2,6 +2,19 @@
 -- package; not a script of its own. The number hash's fields are listed in
 -- keys.go. Statuses are one letter at rest: the word is what leaves Redis
 -- only in claim's skip reasons.
+-- Redis 5/6 replicate a script that reads TIME by its effects only when
+-- asked; Redis 7 always does.
+redis.replicate_commands()
+
+-- clock is the time in unix ms: the caller's when given (tests move it),
+-- else the Redis server's, so that every api and worker judges expiry and
+-- windows alike, whatever its host's clock says.
+local function clock(arg)
+  if arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 local STATUS = {p = 'pending', a = 'approved', c = 'canceled', e = 'expired', m = 'max_attempts_reached'}
 
 -- NUMBER_FIELDS belong to the number, not to its current verification.

@@ -3,7 +3,7 @@
 --         verification that a new one replaces moves to otp:{tag}:v:<id>,
 --         built in here from ARGV[1]: same hash tag, same slot.
 -- ARGV[1] key prefix otp:{tag}    ARGV[2] id base "VE"+tag
--- ARGV[3] new id's random part    ARGV[4] now (unix ms)
+-- ARGV[3] new id's random part    ARGV[4] now (unix ms; "": Redis TIME)
 -- ARGV[5] ttl ms                  ARGV[6] retention ms  ARGV[7] max sends
 -- ARGV[8] cooldown ms             ARGV[9] code MAC      ARGV[10] sealed code
 -- ARGV[11] e164                   ARGV[12] channel
@@ -17,7 +17,7 @@
 --               caller may retry with a new id)
 --   id, fields  the verification's id and fields (absent on refusals)
 -- Each send attempt n gets field a<n> (see attempt.lua for its format).
-local N, now = KEYS[1], tonumber(ARGV[4])
+local N, now = KEYS[1], clock(ARGV[4])
 local f = redis.call('HMGET', N, 'to', 'r', 'st', 'n', 'k', 'cr', 'x', 'l', 'f', 's')
 local cur, st = f[2], f[3]
 if f[1] and f[1] ~= ARGV[11] then return {-9, 0} end
