@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/otpd/otpd/config"
 )
@@ -1222,5 +1224,33 @@ func TestExampleOverlayConfigStarts(t *testing.T) {
 	}
 	if err := load(base); err == nil || !strings.Contains(err.Error(), "ALLOWED_COUNTRIES") {
 		t.Fatalf("the base alone must name ALLOWED_COUNTRIES: %v", err)
+	}
+}
+
+// The Dockerfile copies the whole build context (`COPY . .`), so a local
+// .env with real secrets would land in the build stage's layers unless
+// .dockerignore keeps it out. Matched with Docker's own matcher.
+func TestDockerIgnoreKeepsSecretsOut(t *testing.T) {
+	f, err := os.Open("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, excluded := range map[string]bool{
+		".env": true, ".env.local": true, "deploy/.env": true, ".git/config": true, "bin/api": true,
+		".env.example": false, "go.mod": false, "go.sum": false, "cmd/api/main.go": false, "api/openapi.yaml": false,
+	} {
+		got, err := pm.MatchesOrParentMatches(path)
+		if err != nil || got != excluded {
+			t.Errorf("%s: excluded = %v (%v), want %v", path, got, err, excluded)
+		}
 	}
 }
