@@ -37,10 +37,14 @@ func Serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Hand
 	return ch, nil
 }
 
-// MaxHeaderBytes bounds a request's line and headers on every listener
-// (net/http allows 4 KiB of slack on top and answers 431 beyond). Go's
-// default of 1 MiB let a made-up method of 512 KiB through.
+// MaxHeaderBytes bounds a request's line and headers on every listener;
+// beyond, net/http answers 431. Go's default of 1 MiB let a made-up method
+// of 512 KiB through.
 const MaxHeaderBytes = 16 << 10
+
+// headerSlack is what net/http reads beyond http.Server.MaxHeaderBytes
+// before it refuses (its initial read limit adds 4 KiB).
+const headerSlack = 4 << 10
 
 // NewHTTPServer is the server of every listener of both processes, with
 // the header limit and timeouts that keep a slow or huge request header
@@ -49,7 +53,7 @@ const MaxHeaderBytes = 16 << 10
 func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		MaxHeaderBytes:    MaxHeaderBytes,
+		MaxHeaderBytes:    MaxHeaderBytes - headerSlack,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

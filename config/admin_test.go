@@ -33,7 +33,7 @@ func TestServeBoundsHeaders(t *testing.T) {
 	for _, tc := range []struct {
 		header int
 		want   int
-	}{{15 << 10, 200}, {24 << 10, 431}, {512 << 10, 431}} {
+	}{{15 << 10, 200}, {17 << 10, 431}, {24 << 10, 431}, {512 << 10, 431}} {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)

@@ -441,8 +441,13 @@ func productionRules(c Config, getenv func(string) string) []error {
 	if c.OTPTTL > 10*time.Minute {
 		bad("OTP_TTL", "%s is above the 10 minutes NIST SP 800-63B allows in production", c.OTPTTL)
 	}
-	if f := c.FailedCheckLimit; f.Off() || int64(f.Count)*int64(24*time.Hour) > 100*int64(f.Period) {
+	if f := c.FailedCheckLimit; f.Off() || f.Count > maxFailuresPer24h(f.Period) {
 		bad("FAILED_CHECK_LIMIT", "%s: production needs a lock after at most 100 wrong codes per 24h (NIST SP 800-63B)", f)
+	}
+	// A writable dashboard must not open with a key that sends SMS, typed
+	// into a browser.
+	if !c.MonitoringReadOnly && c.MonitoringPassword == "" {
+		bad("MONITORING_PASSWORD", "required in production when MONITORING_READ_ONLY=false")
 	}
 	// Over http:// the auth token (Basic auth to Twilio) and the signed
 	// callbacks travel in clear text, unless they never leave the host.
@@ -452,6 +457,15 @@ func productionRules(c Config, getenv func(string) string) []error {
 		}
 	}
 	return errs
+}
+
+// maxFailuresPer24h is the largest failure lock count for period that
+// keeps within NIST's 100 wrong codes a day: the count clears after a quiet
+// period, so a day holds up to ceil(24h/period) locks' worth. Divided, not
+// multiplied, so no count can overflow into a pass.
+func maxFailuresPer24h(period time.Duration) int {
+	windows := (24*time.Hour + period - 1) / period
+	return int(100 / max(windows, 1))
 }
 
 // cleartext reports an http:// URL whose host is not loopback.

@@ -25,24 +25,24 @@ type SendScope struct {
 
 // Guard applies the limits that span many numbers (end-user IP, API key,
 // number prefix, country and global budgets). They live outside the send
-// script because their keys are in other Redis Cluster slots. Each method
-// returns a *LimitError when a limit refuses.
+// script because their keys are in other Redis Cluster slots. A refusal is
+// a *LimitError; what was taken comes with the Refund that gives exactly
+// that back.
 type Guard interface {
-	AllowSend(ctx context.Context, s SendScope) error
-	// QueueSend is AllowSend added to a pipeline (redis.Pipeliner, or the
-	// client itself to run at once); the function reads the answer after
-	// the pipeline ran.
-	QueueSend(ctx context.Context, pipe redis.Scripter, s SendScope) func() error
-	// RefundSend gives back what QueueSend took when the per-number rules
-	// then refused the send: no SMS, no cost to shared budgets.
-	RefundSend(ctx context.Context, s SendScope) error
-	// TakeCheck takes one wrong code from the origin's budget before a
+	// QueueSend takes one send from every limit of s, added to a pipeline
+	// (redis.Pipeliner, or the client itself to run at once); the function
+	// reads the answer after the pipeline ran. Its Refund is for a send
+	// that the per-number rules then refused: no SMS, no cost.
+	QueueSend(ctx context.Context, pipe redis.Scripter, s SendScope) func() (Refund, error)
+	// TakeCheck takes one failed check from the origin's budget before a
 	// check runs, and refuses an origin that has none left; taken first, so
-	// that parallel checks cannot overshoot it. RefundCheck gives it back
-	// when the code was not wrong after all.
-	TakeCheck(ctx context.Context, o Origin) error
-	RefundCheck(ctx context.Context, o Origin) error
+	// that parallel checks cannot overshoot it. Its Refund is for a right
+	// code.
+	TakeCheck(ctx context.Context, o Origin) (Refund, error)
 }
+
+// Refund gives back what a Guard took for one request.
+type Refund func(ctx context.Context) error
 
 // Observer counts what operators watch: sends, approvals, failed checks
 // and refusals by limit, per country calling code (bounded cardinality:
@@ -59,13 +59,12 @@ type Observer interface {
 
 type nopGuard struct{}
 
-func (nopGuard) AllowSend(context.Context, SendScope) error { return nil }
-func (nopGuard) QueueSend(context.Context, redis.Scripter, SendScope) func() error {
-	return func() error { return nil }
+func (nopGuard) QueueSend(context.Context, redis.Scripter, SendScope) func() (Refund, error) {
+	return func() (Refund, error) { return noRefund, nil }
 }
-func (nopGuard) RefundSend(context.Context, SendScope) error { return nil }
-func (nopGuard) TakeCheck(context.Context, Origin) error     { return nil }
-func (nopGuard) RefundCheck(context.Context, Origin) error   { return nil }
+func (nopGuard) TakeCheck(context.Context, Origin) (Refund, error) { return noRefund, nil }
+
+func noRefund(context.Context) error { return nil }
 
 type nopObserver struct{}
 

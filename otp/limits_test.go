@@ -126,7 +126,7 @@ func TestFailedCheckLock(t *testing.T) {
 	if got, want := retryAfter(err), 24*time.Hour-f.clock.Now().Sub(lockedAt)-time.Duration(0); got > 24*time.Hour || got < want-3*time.Minute {
 		t.Fatalf("RetryAfter %v", got)
 	}
-	// The window runs from the first failure; past it the number is free.
+	// The window runs from the last failure; past it the number is free.
 	f.clock.Advance(retryAfter(err))
 	v, _, err := f.svc.Start(ctx, num, "")
 	if err != nil {
@@ -316,5 +316,54 @@ func TestRefusedSendRefundsSharedBudgets(t *testing.T) {
 	}
 	if _, _, err := f.svc.Start(ctx, "+14155552998", ""); limitReason(err) != otp.LimitPrefix {
 		t.Fatalf("third real send in the range: %v", err)
+	}
+}
+
+// "N wrong codes per period" is at most N in any period: the count lives
+// until a whole period passes without a failure. A window that began at
+// the first failure let N-1 before its end and N more right after it.
+func TestFailureLockHasNoWindowEdge(t *testing.T) {
+	ctx := context.Background()
+	f := fixtureWith(t, func(p *otp.Policy) {
+		p.FailureLock = otp.Window{Count: 10, Period: time.Hour}
+		p.MaxChecks = 100
+		p.TTL = 10 * time.Minute
+		p.Cooldown = 0
+	})
+	var failedAt []time.Time
+	var v otp.Verification
+	fail := func() error {
+		// A pending verification to guess at: new, or a resend of the
+		// pending one (refused once its sends are used up).
+		if got, _, err := f.svc.Start(ctx, num, ""); err == nil {
+			v = got
+		}
+		_, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: wrong(f.code(t, v))})
+		if err == nil {
+			failedAt = append(failedAt, f.clock.Now())
+		}
+		return err
+	}
+	if err := fail(); err != nil { // the first, at t=0
+		t.Fatal(err)
+	}
+	f.clock.Advance(59 * time.Minute)
+	for i := 0; i < 30; i++ { // around the old window's edge at t=60m
+		fail()
+		f.clock.Advance(10 * time.Second)
+	}
+	for i, at := range failedAt {
+		n := 0
+		for _, b := range failedAt[:i+1] {
+			if at.Sub(b) < time.Hour {
+				n++
+			}
+		}
+		if n > 10 {
+			t.Fatalf("%d wrong codes evaluated within an hour, limit 10", n)
+		}
+	}
+	if len(failedAt) != 10 {
+		t.Fatalf("%d wrong codes evaluated, want exactly 10", len(failedAt))
 	}
 }

@@ -11,9 +11,11 @@ import (
 // SendJob asks the worker to deliver send attempt Attempt of a verification.
 // It carries no code: the worker reads the sealed code from Redis.
 type SendJob struct {
-	ID        string
-	Attempt   int
-	ExpiresAt time.Time
+	ID      string
+	Attempt int
+	// ValidFor is the code's life left when the send was requested, by the
+	// Redis clock: a duration, which no host's clock offset can stretch.
+	ValidFor time.Duration
 }
 
 // Queue hands send jobs to the worker. Enqueueing the same (ID, Attempt)
@@ -131,14 +133,15 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	})
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	res, err := startDone()
-	if gerr := guardDone(); gerr != nil {
+	refund, gerr := guardDone()
+	if gerr != nil {
 		if err == nil {
 			s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res) })
 		}
 		return v, false, gerr
 	}
 	if isLimit(err) {
-		s.undo(ctx, func(ctx context.Context) error { return s.guard.RefundSend(ctx, scope) })
+		s.undo(ctx, refund)
 	}
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -150,7 +153,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		return v, false, err
 	}
 	v = res.Verification
-	job := SendJob{ID: v.ID, Attempt: v.SendAttempts, ExpiresAt: v.ExpiresAt}
+	job := SendJob{ID: v.ID, Attempt: v.SendAttempts, ValidFor: v.ExpiresAt.Sub(v.LastSendAt)}
 	if err := s.queue.EnqueueSend(ctx, job); err != nil {
 		// The client gets 503 and may retry: leave no half-made send behind.
 		s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res) })
@@ -206,16 +209,20 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 	if !s.codec.ValidCodeFormat(r.Code) {
 		return v, false, &InputError{Detail: fmt.Sprintf("code must be %d digits", s.codec.Length())}
 	}
-	if err := s.guard.TakeCheck(ctx, r.Origin); err != nil {
+	refund, err := s.guard.TakeCheck(ctx, r.Origin)
+	if err != nil {
 		s.observeRefusal(err, callingCode(r.To, p.To))
 		return v, false, err
 	}
 	p.MAC = s.codec.MAC(p.Tag, r.Code)
 	v, outcome, err := s.store.Check(ctx, p)
-	if err != nil || outcome == CheckApproved {
-		// Only a wrong code costs the origin: a right one, or a check that
-		// did not compare a code, gives back what TakeCheck took.
-		s.undo(ctx, func(ctx context.Context) error { return s.guard.RefundCheck(ctx, r.Origin) })
+	if err == nil && outcome == CheckApproved {
+		// Only a right code is free. Every other answer costs the origin
+		// alike: a wrong code, and also an unknown or finished verification,
+		// so that neither the budget nor the time an answer takes tells an
+		// end user whether a number has a verification. A timeout may have
+		// run the check: it is not refunded either.
+		s.undo(ctx, refund)
 	}
 	cc := callingCode(v.To, p.To)
 	if err != nil {

@@ -31,7 +31,7 @@ type Config struct {
 	APIKeySends    []Rate
 	PrefixSends    []Rate
 	// BudgetPerMinute caps SMS per minute in total; CountryBudgets per
-	// region per minute, "*" for every region not named.
+	// region per minute, "*" one budget for all regions not named together.
 	BudgetPerMinute int
 	CountryBudgets  map[string]int
 }
@@ -120,15 +120,19 @@ func (g *Guard) sendLimits(s otp.SendScope) (l limits, refused error) {
 	for _, r := range g.cfg.PrefixSends {
 		l.add(prefixKey(s.Prefix, r), r, otp.LimitPrefix)
 	}
-	budget, ok := g.cfg.CountryBudgets[s.Region]
+	// "*" is one budget that every country not named shares: a pumping
+	// wave spread over many countries meets one cap, not one per country.
+	region := s.Region
+	budget, ok := g.cfg.CountryBudgets[region]
 	if !ok {
+		region = "others" // lower case: no ISO region looks like it
 		budget, ok = g.cfg.CountryBudgets["*"]
 	}
 	if ok {
 		if budget == 0 {
 			return l, &otp.LimitError{Reason: otp.LimitCountry, RetryAfter: time.Minute}
 		}
-		l.add(countryKey(s.Region), Rate{Count: budget, Period: time.Minute}, otp.LimitCountry)
+		l.add(countryKey(region), Rate{Count: budget, Period: time.Minute}, otp.LimitCountry)
 	}
 	if g.cfg.BudgetPerMinute > 0 {
 		l.add(globalKey, Rate{Count: g.cfg.BudgetPerMinute, Period: time.Minute}, otp.LimitGlobal)
@@ -149,72 +153,59 @@ func (g *Guard) checkLimits(o otp.Origin) limits {
 
 // AllowSend takes one send from every limit of the request in one round
 // trip, or refuses with the first limit that has none left.
-func (g *Guard) AllowSend(ctx context.Context, s otp.SendScope) error {
+func (g *Guard) AllowSend(ctx context.Context, s otp.SendScope) (otp.Refund, error) {
 	return g.QueueSend(ctx, g.rdb, s)()
 }
 
 // QueueSend adds the limits to a pipeline (so they share a round trip
 // with the send script) and returns the function that reads their answer
 // once the pipeline ran. With rdb instead of a pipeline it runs at once.
-func (g *Guard) QueueSend(ctx context.Context, pipe redis.Scripter, s otp.SendScope) func() error {
+func (g *Guard) QueueSend(ctx context.Context, pipe redis.Scripter, s otp.SendScope) func() (otp.Refund, error) {
 	l, refused := g.sendLimits(s)
 	if refused != nil || len(l.keys) == 0 {
-		return func() error { return refused }
+		return func() (otp.Refund, error) { return nothing, refused }
 	}
 	return g.queueTake(ctx, pipe, l)
 }
 
-// RefundSend gives back what AllowSend took, for a send that the
-// per-number rules refused afterwards.
-func (g *Guard) RefundSend(ctx context.Context, s otp.SendScope) error {
-	l, refused := g.sendLimits(s)
-	if refused != nil {
-		return nil
-	}
-	return g.refund(ctx, l)
-}
-
-// TakeCheck takes one wrong code from the origin's budget before the check
-// runs, so that parallel checks cannot overshoot it; RefundCheck gives it
-// back when the code turns out not to be wrong.
-func (g *Guard) TakeCheck(ctx context.Context, o otp.Origin) error {
+// TakeCheck takes one failed check from the origin's budget before the
+// check runs, so that parallel checks cannot overshoot it; the refund gives
+// it back when the code turns out right.
+func (g *Guard) TakeCheck(ctx context.Context, o otp.Origin) (otp.Refund, error) {
 	l := g.checkLimits(o)
 	if len(l.keys) == 0 {
-		return nil
+		return nothing, nil
 	}
 	return g.queueTake(ctx, g.rdb, l)()
 }
 
-// RefundCheck gives back what TakeCheck took.
-func (g *Guard) RefundCheck(ctx context.Context, o otp.Origin) error {
-	return g.refund(ctx, g.checkLimits(o))
-}
+func nothing(context.Context) error { return nil }
 
-func (g *Guard) queueTake(ctx context.Context, pipe redis.Scripter, l limits) func() error {
+func (g *Guard) queueTake(ctx context.Context, pipe redis.Scripter, l limits) func() (otp.Refund, error) {
 	cmd := takeScript.EvalSha(ctx, pipe, l.keys, l.args...)
-	return func() error {
+	return func() (otp.Refund, error) {
 		res, err := cmd.Slice()
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
 			// Script cache empty (restart, failover): it did not run.
 			res, err = takeScript.Run(ctx, g.rdb, l.keys, l.args...).Slice()
 		}
 		if err != nil {
-			return fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
+			return nothing, fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
 		}
 		i, _ := res[0].(int64)
-		if i == 0 {
-			return nil
+		if i != 0 {
+			wait, _ := res[1].(int64)
+			return nothing, &otp.LimitError{Reason: l.reasons[i-1], RetryAfter: time.Duration(wait) * time.Millisecond}
 		}
-		wait, _ := res[1].(int64)
-		return &otp.LimitError{Reason: l.reasons[i-1], RetryAfter: time.Duration(wait) * time.Millisecond}
+		at, _ := res[1].(int64)
+		return func(ctx context.Context) error { return g.refund(ctx, l, at) }, nil
 	}
 }
 
-func (g *Guard) refund(ctx context.Context, l limits) error {
-	if len(l.keys) == 0 {
-		return nil
-	}
-	if err := refundScript.Run(ctx, g.rdb, l.keys, l.args...).Err(); err != nil {
+// refund gives back what a take at time at took from l's limits.
+func (g *Guard) refund(ctx context.Context, l limits, at int64) error {
+	args := append([]any{l.args[0], at}, l.args[1:]...)
+	if err := refundScript.Run(ctx, g.rdb, l.keys, args...).Err(); err != nil {
 		return fmt.Errorf("%w: rate limit refund: %w", otp.ErrUnavailable, err)
 	}
 	return nil

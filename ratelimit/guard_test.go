@@ -33,6 +33,16 @@ func client(t *testing.T) *redis.Client {
 	return c
 }
 
+func allow(ctx context.Context, g *ratelimit.Guard, s otp.SendScope) error {
+	_, err := g.AllowSend(ctx, s)
+	return err
+}
+
+func take(ctx context.Context, g *ratelimit.Guard, o otp.Origin) error {
+	_, err := g.TakeCheck(ctx, o)
+	return err
+}
+
 func reason(err error) (otp.LimitReason, time.Duration) {
 	var le *otp.LimitError
 	if errors.As(err, &le) {
@@ -73,7 +83,7 @@ func TestEachSendLimitAtNAndNPlusOne(t *testing.T) {
 			func(s otp.SendScope) otp.SendScope { s.Prefix = "+14155553"; return s }, otp.LimitPrefix},
 		{"country", ratelimit.Config{CountryBudgets: map[string]int{"US": n, "*": 100}},
 			func(s otp.SendScope) otp.SendScope { s.Region = "GB"; return s }, otp.LimitCountry},
-		{"country default", ratelimit.Config{CountryBudgets: map[string]int{"*": n}},
+		{"country default", ratelimit.Config{CountryBudgets: map[string]int{"*": n, "GB": 100}},
 			func(s otp.SendScope) otp.SendScope { s.Region = "GB"; return s }, otp.LimitCountry},
 		{"global", ratelimit.Config{BudgetPerMinute: n}, nil, otp.LimitGlobal},
 	} {
@@ -84,25 +94,25 @@ func TestEachSendLimitAtNAndNPlusOne(t *testing.T) {
 			b := ratelimit.New(client(t), tc.cfg).WithClock(clock.Now)
 			for i := 0; i < n; i++ {
 				clock.Advance(100 * time.Millisecond)
-				if err := []*ratelimit.Guard{a, b}[i%2].AllowSend(ctx, scope); err != nil {
+				if err := allow(ctx, []*ratelimit.Guard{a, b}[i%2], scope); err != nil {
 					t.Fatalf("send %d of %d: %v", i+1, n, err)
 				}
 			}
-			got, wait := reason(a.AllowSend(ctx, scope))
+			got, wait := reason(allow(ctx, a, scope))
 			if got != tc.want || wait <= 0 {
 				t.Fatalf("send %d: %v, %v", n+1, got, wait)
 			}
 			if tc.other != nil {
-				if err := b.AllowSend(ctx, tc.other(scope)); err != nil {
+				if err := allow(ctx, b, tc.other(scope)); err != nil {
 					t.Fatalf("a scope outside the limit was refused: %v", err)
 				}
 			}
 			clock.Advance(wait - time.Millisecond)
-			if got, _ := reason(b.AllowSend(ctx, scope)); got != tc.want {
+			if got, _ := reason(allow(ctx, b, scope)); got != tc.want {
 				t.Fatalf("1 ms before Retry-After: %v", got)
 			}
 			clock.Advance(time.Millisecond)
-			if err := b.AllowSend(ctx, scope); err != nil {
+			if err := allow(ctx, b, scope); err != nil {
 				t.Fatalf("after Retry-After %v: %v", wait, err)
 			}
 		})
@@ -134,7 +144,7 @@ func TestAtMostNInAnyPeriod(t *testing.T) {
 				}
 				clock.Advance(max(gap, time.Millisecond))
 				now := clock.Now()
-				err := g.AllowSend(ctx, scope)
+				err := allow(ctx, g, scope)
 				inWindow := countSince(allowed, now.Add(-r.Period))
 				switch {
 				case err == nil:
@@ -166,27 +176,27 @@ func TestSixthSendInAMinuteIsRefused(t *testing.T) {
 	clock := newClock()
 	g := ratelimit.New(client(t), ratelimit.Config{ClientIPSends: []ratelimit.Rate{{Count: 5, Period: time.Minute}}}).WithClock(clock.Now)
 	for i := 0; i < 5; i++ {
-		if err := g.AllowSend(ctx, scope); err != nil {
+		if err := allow(ctx, g, scope); err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(11 * time.Second)
 	}
 	// 55s after the first: GCRA had refilled four by now.
 	for i := 0; i < 4; i++ {
-		if r, _ := reason(g.AllowSend(ctx, scope)); r != otp.LimitClientIP {
+		if r, _ := reason(allow(ctx, g, scope)); r != otp.LimitClientIP {
 			t.Fatalf("send %d within the minute was let through", 6+i)
 		}
 		clock.Advance(time.Second)
 	}
 	clock.Advance(4 * time.Second) // 63s after the first
-	if err := g.AllowSend(ctx, scope); err != nil {
+	if err := allow(ctx, g, scope); err != nil {
 		t.Fatalf("the first send is a minute old: %v", err)
 	}
 }
 
 func TestZeroCountryBudgetBlocks(t *testing.T) {
 	g := ratelimit.New(client(t), ratelimit.Config{CountryBudgets: map[string]int{"US": 0}})
-	if r, _ := reason(g.AllowSend(context.Background(), scope)); r != otp.LimitCountry {
+	if r, _ := reason(allow(context.Background(), g, scope)); r != otp.LimitCountry {
 		t.Fatal("a zero budget let a send through")
 	}
 }
@@ -200,27 +210,27 @@ func TestRefusalSpendsNothing(t *testing.T) {
 		ClientIPSends:   []ratelimit.Rate{{Count: 1, Period: time.Hour}},
 		BudgetPerMinute: 3,
 	}).WithClock(clock.Now)
-	if err := g.AllowSend(ctx, scope); err != nil {
+	if err := allow(ctx, g, scope); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ { // an abusive IP hammering
-		if r, _ := reason(g.AllowSend(ctx, scope)); r != otp.LimitClientIP {
+		if r, _ := reason(allow(ctx, g, scope)); r != otp.LimitClientIP {
 			t.Fatalf("try %d: %v", i, r)
 		}
 	}
 	other := scope
 	for i, ip := range []string{"198.51.100.1", "198.51.100.2"} { // the global budget still has 2 of 3
 		other.ClientIP = ip
-		if err := g.AllowSend(ctx, other); err != nil {
+		if err := allow(ctx, g, other); err != nil {
 			t.Fatalf("other user %d: %v", i, err)
 		}
 	}
 	other.ClientIP = "198.51.100.3"
-	if r, _ := reason(g.AllowSend(ctx, other)); r != otp.LimitGlobal {
+	if r, _ := reason(allow(ctx, g, other)); r != otp.LimitGlobal {
 		t.Fatalf("fourth send in the minute: %v", r)
 	}
 	clock.Advance(time.Minute + 2*time.Second)
-	if err := g.AllowSend(ctx, other); err != nil {
+	if err := allow(ctx, g, other); err != nil {
 		t.Fatalf("the IP refused by the budget kept its own send: %v", err)
 	}
 }
@@ -233,24 +243,69 @@ func TestRefundSend(t *testing.T) {
 		ClientIPSends: []ratelimit.Rate{{Count: 2, Period: time.Hour}}, BudgetPerMinute: 2,
 	}).WithClock(clock.Now)
 	for i := 0; i < 10; i++ {
-		if err := g.AllowSend(ctx, scope); err != nil {
+		refund, err := g.AllowSend(ctx, scope)
+		if err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 		clock.Advance(3 * time.Second) // across buckets
-		if err := g.RefundSend(ctx, scope); err != nil {
+		if err := refund(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := 0; i < 2; i++ {
-		if err := g.AllowSend(ctx, scope); err != nil {
+		if err := allow(ctx, g, scope); err != nil {
 			t.Fatalf("after refunds, send %d: %v", i, err)
 		}
 	}
-	if r, _ := reason(g.AllowSend(ctx, scope)); r != otp.LimitClientIP {
+	if r, _ := reason(allow(ctx, g, scope)); r != otp.LimitClientIP {
 		t.Fatalf("third: %v", r)
 	}
 	// A refund with nothing taken gives nothing.
-	if err := g.RefundSend(ctx, otp.SendScope{Region: "US", Prefix: "+1212555"}); err != nil {
+	refund, err := ratelimit.New(client(t), ratelimit.Config{}).AllowSend(ctx, scope)
+	if err != nil || refund(ctx) != nil {
+		t.Fatal(err)
+	}
+}
+
+// A refund takes the event out of the bucket it went into, not the newest
+// one: otherwise, with another send in between, the one left would look
+// older than it is and leave the window early.
+func TestRefundHitsItsOwnBucket(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	g := ratelimit.New(client(t), ratelimit.Config{APIKeySends: []ratelimit.Rate{{Count: 2, Period: time.Minute}}}).WithClock(clock.Now)
+	refund, err := g.AllowSend(ctx, scope) // t=0: refunded later
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Second)
+	if err := allow(ctx, g, scope); err != nil { // t=10s: stays
+		t.Fatal(err)
+	}
+	if err := refund(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := allow(ctx, g, scope); err != nil { // t=10s: room for one
+		t.Fatal(err)
+	}
+	// The t=0 bucket held nothing; the t=10s one holds two. At t=62s a
+	// newest-bucket refund would have left one event at t=0, gone by now,
+	// and let a third in while two of the last minute remain.
+	clock.Advance(52 * time.Second)
+	if r, _ := reason(allow(ctx, g, scope)); r != otp.LimitAPIKey {
+		t.Fatalf("a third send within a minute of two: %v", r)
+	}
+	// A refund after its bucket left the window gives nothing back.
+	clock.Advance(20 * time.Second)
+	refund, err = g.AllowSend(ctx, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	if err := refund(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := allow(ctx, g, scope); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -268,7 +323,7 @@ func TestTakeCheckInParallel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := g.TakeCheck(ctx, o)
+			err := take(ctx, g, o)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -295,22 +350,32 @@ func TestClientIPChecks(t *testing.T) {
 		{Count: 20, Period: time.Minute}, {Count: 3, Period: time.Hour}}}).WithClock(clock.Now)
 	o := otp.Origin{ClientIP: "203.0.113.9"}
 	for i := 0; i < 3; i++ {
-		if err := g.TakeCheck(ctx, o); err != nil {
+		if err := take(ctx, g, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r, wait := reason(g.TakeCheck(ctx, o))
+	r, wait := reason(take(ctx, g, o))
 	if r != otp.LimitClientIP || wait < 59*time.Minute || wait > 63*time.Minute {
 		t.Fatalf("fourth: %v %v", r, wait)
 	}
-	if err := g.RefundCheck(ctx, o); err != nil {
+	if r, _ := reason(take(ctx, g, o)); r != otp.LimitClientIP {
+		t.Fatal("a refused take spent nothing, and still has nothing")
+	}
+	clock.Advance(time.Hour + 2*time.Minute)
+	refund, err := g.TakeCheck(ctx, o)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.TakeCheck(ctx, o); err != nil {
-		t.Fatalf("after a refund: %v", err)
+	if err := refund(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := take(ctx, g, o); err != nil {
+			t.Fatalf("after a refund, take %d: %v", i, err)
+		}
 	}
 	for _, other := range []otp.Origin{{ClientIP: "198.51.100.1"}, {}} {
-		if err := g.TakeCheck(ctx, other); err != nil {
+		if err := take(ctx, g, other); err != nil {
 			t.Fatalf("%+v: %v", other, err)
 		}
 	}
@@ -323,21 +388,21 @@ func TestRedisClock(t *testing.T) {
 	c := client(t)
 	g := ratelimit.New(c, ratelimit.Config{APIKeySends: []ratelimit.Rate{{Count: 2, Period: time.Second}}})
 	for i := 0; i < 2; i++ {
-		if err := g.AllowSend(ctx, scope); err != nil {
+		if err := allow(ctx, g, scope); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r, wait := reason(g.AllowSend(ctx, scope))
+	r, wait := reason(allow(ctx, g, scope))
 	if r != otp.LimitAPIKey || wait <= 0 || wait > 1100*time.Millisecond {
 		t.Fatalf("third: %v %v", r, wait)
 	}
 	// A guard whose host clock is an hour behind reads the same window.
 	lagging := ratelimit.New(c, ratelimit.Config{APIKeySends: []ratelimit.Rate{{Count: 2, Period: time.Second}}})
-	if r, _ := reason(lagging.AllowSend(ctx, scope)); r != otp.LimitAPIKey {
+	if r, _ := reason(allow(ctx, lagging, scope)); r != otp.LimitAPIKey {
 		t.Fatalf("another replica: %v", r)
 	}
 	time.Sleep(wait)
-	if err := g.AllowSend(ctx, scope); err != nil {
+	if err := allow(ctx, g, scope); err != nil {
 		t.Fatalf("after %v: %v", wait, err)
 	}
 }
@@ -349,7 +414,7 @@ func TestNoIPNoKeyNoLimit(t *testing.T) {
 		APIKeySends:   []ratelimit.Rate{{Count: 1, Period: time.Hour}},
 	})
 	for i := 0; i < 5; i++ {
-		if err := g.AllowSend(ctx, otp.SendScope{Region: "US", Prefix: "+1415555"}); err != nil {
+		if err := allow(ctx, g, otp.SendScope{Region: "US", Prefix: "+1415555"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -363,7 +428,7 @@ func TestStateIsBounded(t *testing.T) {
 	clock := newClock()
 	g := ratelimit.New(c, ratelimit.Config{BudgetPerMinute: 1_000_000}).WithClock(clock.Now)
 	for i := 0; i < 5000; i++ {
-		if err := g.AllowSend(ctx, scope); err != nil {
+		if err := allow(ctx, g, scope); err != nil {
 			t.Fatal(err)
 		}
 		clock.Advance(37 * time.Millisecond)
@@ -377,5 +442,29 @@ func TestStateIsBounded(t *testing.T) {
 	}
 	if ttl, _ := c.PTTL(ctx, keys[0]).Result(); ttl <= 0 || ttl > 62*time.Second {
 		t.Fatalf("ttl %v", ttl)
+	}
+}
+
+// "*" is one budget for every country not named, together: a wave spread
+// over 245 regions meets one cap, not 245.
+func TestStarBudgetIsShared(t *testing.T) {
+	ctx := context.Background()
+	g := ratelimit.New(client(t), ratelimit.Config{CountryBudgets: map[string]int{"US": 5, "*": 2}})
+	s := scope
+	for i, region := range []string{"DE", "FR"} {
+		s.Region = region
+		if err := allow(ctx, g, s); err != nil {
+			t.Fatalf("send %d (%s): %v", i, region, err)
+		}
+	}
+	for _, region := range []string{"GB", "DE", "BR", "CN"} {
+		s.Region = region
+		if r, _ := reason(allow(ctx, g, s)); r != otp.LimitCountry {
+			t.Fatalf("%s: the rest of the world's budget of 2 let a third through", region)
+		}
+	}
+	s.Region = "US"
+	if err := allow(ctx, g, s); err != nil {
+		t.Fatalf("a named country has its own budget: %v", err)
 	}
 }

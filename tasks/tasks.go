@@ -26,7 +26,7 @@ const StatusCallbackPath = "/v1/webhooks/twilio/status"
 // QueueName is the asynq queue OTP sends go through.
 const QueueName = "otp"
 
-const deadlineGrace = 5 * time.Second
+const timeoutGrace = 5 * time.Second
 
 // MaxRetry bounds retries; the task deadline (the code's expiry) usually
 // ends them first.
@@ -40,8 +40,10 @@ type SendPayload struct {
 }
 
 // NewSendTask builds the task for one send attempt. Its TaskID makes the
-// attempt enqueue at most once; its deadline is the code's expiry, so no
-// retry outlives the code.
+// attempt enqueue at most once. A run may last as long as the code has left;
+// that is a timeout, not a deadline, because asynq would judge a deadline by
+// the worker host's clock, and one running ahead would cut sends short.
+// Retries after expiry stop at the claim, which reads the Redis clock.
 func NewSendTask(job otp.SendJob) (*asynq.Task, []asynq.Option, error) {
 	payload, err := json.Marshal(SendPayload{ID: job.ID, Attempt: job.Attempt})
 	if err != nil {
@@ -50,10 +52,10 @@ func NewSendTask(job otp.SendJob) (*asynq.Task, []asynq.Option, error) {
 	return asynq.NewTask(TypeSendSMS, payload), []asynq.Option{
 		asynq.Queue(QueueName),
 		asynq.TaskID(job.ID + ":" + strconv.Itoa(job.Attempt)),
-		// A little past expiry: the handler itself stops at expiry and ends
-		// the task quietly, rather than have asynq cancel it mid-request and
+		// A little longer: the handler itself stops at expiry and ends the
+		// task quietly, rather than have asynq cancel it mid-request and
 		// archive it as a failure.
-		asynq.Deadline(job.ExpiresAt.Add(deadlineGrace)),
+		asynq.Timeout(job.ValidFor + timeoutGrace),
 		asynq.MaxRetry(MaxRetry),
 	}, nil
 }

@@ -276,3 +276,19 @@ func TestParallelWrongChecksFromOneIP(t *testing.T) {
 		}
 	}
 }
+
+// Every check that does not approve costs the end user's budget alike,
+// unknown numbers included: neither the budget nor an extra refund round
+// trip tells whether a number has a verification.
+func TestClientIPCheckBudgetIsBlindToExistence(t *testing.T) {
+	f := newFixture(t)
+	guarded(t, f, testPolicy, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 2, Period: time.Hour}}})
+	ip := "203.0.113.60"
+	wantProblem(t, f.do("POST", "/v1/verifications/check", obj{"to": "+14155550111", "code": "000000", "clientIp": ip}), http.StatusNotFound, "not_found")
+	wantLegacy(t, f.do("POST", "/verify-code", obj{"phoneNumber": "+14155550112", "smsCode": "000000", "clientIp": ip}), http.StatusBadRequest, mismatch)
+	v := f.start(t, phone)
+	pr := wantProblem(t, f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": f.code(t, v.ID), "clientIp": ip}), http.StatusTooManyRequests, "rate_limited")
+	if pr.Limit != "client_ip" {
+		t.Fatalf("%+v", pr)
+	}
+}

@@ -138,10 +138,10 @@ func TestRunHeaderLimitAndAdminListener(t *testing.T) {
 	defer client.CloseIdleConnections()
 	waitHealthy(t, client, "http://"+addr, errc)
 
-	big := strings.Repeat("x", 24<<10)
+	big := strings.Repeat("x", 17<<10)
 	for _, l := range []string{addr, admin} {
 		if got := rawRequest(t, l, "GET", "/healthz", map[string]string{"X-Big": big}); got != http.StatusRequestHeaderFieldsTooLarge {
-			t.Errorf("%s: 24 KiB header answered %d, want 431", l, got)
+			t.Errorf("%s: 17 KiB header answered %d, want 431", l, got)
 		}
 		if got := rawRequest(t, l, strings.Repeat("M", 512<<10), "/healthz", nil); got != http.StatusRequestHeaderFieldsTooLarge {
 			t.Errorf("%s: 512 KiB method answered %d, want 431", l, got)

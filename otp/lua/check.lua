@@ -4,8 +4,9 @@
 -- KEYS[1] number hash otp:{tag}; by id, a verification that was replaced
 --         is read from its archive key, built from ARGV[1] (same slot).
 -- The number's wrong codes ('f', "count|windowEnd") count across
--- verifications (a new code does not reset them); at ARGV[8] of them the
--- number is locked until the window ends, and a right code clears them.
+-- verifications (a new code does not reset them) until a window (ARGV[9])
+-- passes without one; at ARGV[8] of them the number is locked until then,
+-- and a right code clears them.
 -- ARGV[1] key prefix otp:{tag}   ARGV[2] id base "VE"+tag
 -- ARGV[3] the id's random part ("" by number)   ARGV[4] now (unix ms; "": Redis TIME)
 -- ARGV[5] MAC of the submitted code   ARGV[6] max checks
@@ -51,7 +52,10 @@ if f[6] == ARGV[5] then
   return {1, 0, id, view(N)}
 end
 if lockAt > 0 then
-  if fc == 0 then fe = now + tonumber(ARGV[9]) end
+  -- The count lives until a whole window passes without a wrong code: a
+  -- window that began at the first failure let N-1 before its end and N
+  -- more after, about twice the limit in a row.
+  fe = now + tonumber(ARGV[9])
   redis.call('HSET', N, 'f', (fc + 1) .. '|' .. fe)
   keepFor(N, fe - now)
 end

@@ -6,7 +6,8 @@
 --          share a hash tag, so the script runs in one Cluster slot
 -- ARGV[1]  now in unix ms, or "" for the Redis server's clock
 -- ARGV[2i], ARGV[2i+1]  the i-th limit's count and period (ms)
--- Returns {0} when every limit had room (one event taken from each), or
+-- Returns {0, at} when every limit had room (one event taken from each, at
+--         time at, which refund.lua needs to give them back), or
 --         {i, retry_after_ms} for the first limit i that had none.
 local at = clock(ARGV[1])
 local opened = {}
@@ -26,4 +27,4 @@ for i, key in ipairs(KEYS) do
   -- The newest event counts until bucket c leaves the window.
   redis.call('PEXPIRE', key, SLOTS * w)
 end
-return {0}
+return {0, at}
