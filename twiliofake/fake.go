@@ -1,11 +1,12 @@
-// Package twiliofake is an in-process stand-in for Twilio's Messages API
-// (POST /2010-04-01/Accounts/{AccountSid}/Messages.json), answering like
-// the real one as described by Twilio's OpenAPI file: Basic auth with the
-// account SID and auth token, form-encoded fields, a 201 message resource or
-// a Twilio error JSON. It is no looser than Twilio: a request breaking the
-// file's patterns, types or limits gets the 400 Twilio would answer (see
-// validate.go), so a test cannot pass with values production would refuse.
-// Tests script faults into it; it never talks to Twilio.
+// Package twiliofake is an in-process stand-in for Twilio's Messages and
+// Calls APIs (POST /2010-04-01/Accounts/{AccountSid}/Messages.json and
+// .../Calls.json), answering like the real ones as described by Twilio's
+// OpenAPI file: Basic auth with the account SID and auth token, form-encoded
+// fields, a 201 message or call resource or a Twilio error JSON. It is no
+// looser than Twilio: a request breaking the file's patterns, types or
+// limits gets the 400 Twilio would answer (see validate.go and calls.go), so
+// a test cannot pass with values production would refuse. Tests script
+// faults into it; it never talks to Twilio.
 package twiliofake
 
 import (
@@ -23,13 +24,20 @@ import (
 	"time"
 )
 
+// The kinds of Request, one per API the fake serves.
+const (
+	KindMessage = "message"
+	KindCall    = "call"
+)
+
 // Request is one request the fake received.
 type Request struct {
+	Kind       string // KindMessage or KindCall
 	AccountSID string
 	Form       url.Values
 	At         time.Time
 	Status     int    // what the fake answered
-	SID        string // MessageSid when it answered 201
+	SID        string // MessageSid (SM...) or CallSid (CA...) when it answered 201
 }
 
 // Response scripts one answer. The zero value is a normal 201.
@@ -38,7 +46,8 @@ type Response struct {
 	Code       int    // Twilio error code for an error JSON
 	RawBody    string // sent verbatim instead of JSON (undecodable bodies)
 	RetryAfter string // Retry-After header
-	// MessageStatus replaces the status of a 201's message ("queued").
+	// MessageStatus replaces the status of a 201's message or call
+	// ("queued").
 	MessageStatus string
 	Delay         time.Duration // extra latency for this answer
 	// Hold, when not nil, blocks the answer until it is closed (or the
@@ -63,6 +72,7 @@ type Server struct {
 	waiters  map[string][]chan Request // To number -> Expect channels
 	forget   bool                      // load tests: count, don't keep
 	accepted int
+	sequence map[string]int // CallSid -> next status callback SequenceNumber
 }
 
 // Forget stops keeping requests (Requests stays empty); AcceptedCount
@@ -73,16 +83,18 @@ func (s *Server) Forget() {
 	s.mu.Unlock()
 }
 
-// AcceptedCount is the number of messages answered 201 so far.
+// AcceptedCount is the number of requests, messages and calls, answered 201
+// so far.
 func (s *Server) AcceptedCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.accepted
 }
 
-// Expect returns a channel that receives the next message accepted for the
-// number to. Call it before the send, so that a message that comes back
-// quickly is not missed.
+// Expect returns a channel that receives the next message or call accepted
+// for to, the To form value exactly as sent ("+14155552671" for an SMS or a
+// call, "whatsapp:+14155552671" for WhatsApp). Call it before the send, so
+// that a request that comes back quickly is not missed.
 func (s *Server) Expect(to string) <-chan Request {
 	ch := make(chan Request, 1)
 	s.mu.Lock()
@@ -140,11 +152,21 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
-// Accepted returns the requests answered 201: the SMS Twilio would send.
-func (s *Server) Accepted() []Request {
+// Accepted returns the requests answered 201, of both kinds: the messages
+// Twilio would send and the calls it would place.
+func (s *Server) Accepted() []Request { return s.accepted201("") }
+
+// Messages returns the accepted messages (SMS, WhatsApp, ...).
+func (s *Server) Messages() []Request { return s.accepted201(KindMessage) }
+
+// Calls returns the accepted calls.
+func (s *Server) Calls() []Request { return s.accepted201(KindCall) }
+
+// accepted201 filters the 201s by kind; "" keeps both.
+func (s *Server) accepted201(kind string) []Request {
 	var out []Request
 	for _, r := range s.Requests() {
-		if r.Status == http.StatusCreated {
+		if r.Status == http.StatusCreated && (kind == "" || r.Kind == kind) {
 			out = append(out, r)
 		}
 	}
@@ -168,12 +190,19 @@ func (s *Server) WaitRequests(ctx context.Context, n int) ([]Request, error) {
 	}
 }
 
-var codeRe = regexp.MustCompile(`\b\d{4,10}\b`)
+// pathRe routes both APIs; the second group names the resource.
+var pathRe = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]*)/(Messages|Calls)\.json$`)
 
-// CodeIn extracts the verification code from an SMS body.
-func CodeIn(body string) string { return codeRe.FindString(body) }
-
-var pathRe = regexp.MustCompile(`^/2010-04-01/Accounts/([^/]*)/Messages\.json$`)
+// resources holds what differs between the two APIs the fake serves.
+var resources = map[string]struct {
+	kind     string
+	validate func(url.Values) *apiError
+	prefix   string // of the SID a 201 gets
+	write    func(http.ResponseWriter, Request, Response)
+}{
+	"Messages": {KindMessage, validate, "SM", writeMessage},
+	"Calls":    {KindCall, validateCall, "CA", writeCall},
+}
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	// A malformed account SID makes the URL match no route, as at Twilio.
@@ -191,11 +220,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, 21600, "Unparseable form")
 		return
 	}
+	res := resources[m[2]]
 	// Twilio refuses a malformed request whatever the script says, so the
 	// check comes first and leaves the script for the next valid request.
-	if e := validate(r.PostForm); e != nil {
+	if e := res.validate(r.PostForm); e != nil {
 		writeError(w, e.status, e.code, e.msg)
-		s.record(Request{AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: e.status}, false)
+		s.record(Request{Kind: res.kind, AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: e.status}, false)
 		return
 	}
 
@@ -225,12 +255,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusCreated
 	}
-	rec := Request{AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: status}
+	rec := Request{Kind: res.kind, AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: status}
 	// A client that went away mid-request never sees the answer; the fake
-	// still "sent" the SMS, as Twilio would have.
+	// still "sent" the SMS or placed the call, as Twilio would have.
 	if status == http.StatusCreated {
-		rec.SID = "SM" + randomHex(16)
-		writeMessage(w, rec, resp)
+		rec.SID = res.prefix + randomHex(16)
+		res.write(w, rec, resp)
 	} else {
 		writeScripted(w, resp, status, r.PostForm)
 	}

@@ -97,6 +97,7 @@ const (
 	codeBadScheduleType   = 35126 // "You provided a value other than 'fixed' in the ScheduleType parameter"
 	codeValidityRange     = 90007 // "Invalid validity period value": above 36000 (unconfirmed for the Messages call)
 	codeValidityNotPosInt = 90014 // "Validity Period should be positive integer": 0, negative, non-integer (unconfirmed likewise)
+	codeChannelMismatch   = 21910 // "Invalid 'From' and 'To' pair. 'From' and 'To' should be of the same channel" (twilio.com/docs/api/errors/21910)
 )
 
 // apiError is a refusal as Twilio words it.
@@ -112,7 +113,7 @@ func badRequest(code int, format string, args ...any) *apiError {
 // checks run in order; the first fault is the answer, as Twilio reports
 // one error per request.
 var checks = []func(url.Values) *apiError{
-	checkTo, checkSender, checkContent, checkStatusCallback, checkValidityPeriod,
+	checkTo, checkSender, checkChannelPair, checkContent, checkStatusCallback, checkValidityPeriod,
 	checkApplicationSID, checkSchedule, checkTypedFields, checkMedia,
 }
 
@@ -165,6 +166,29 @@ func validSender(v string) bool {
 		(alphaSenderRe.MatchString(v) && strings.IndexFunc(v, unicode.IsLetter) >= 0)
 }
 
+// checkChannelPair keeps 21910's rule: a WhatsApp number cannot be reached
+// from an SMS sender nor the reverse. A Messaging Service picks a sender of
+// the right channel from its pool, so with one there is nothing to check.
+func checkChannelPair(f url.Values) *apiError {
+	from := f.Get("From")
+	if from == "" || f.Get("MessagingServiceSid") != "" || messagingServiceSIDRe.MatchString(from) {
+		return nil
+	}
+	if channel(from) != channel(f.Get("To")) {
+		return badRequest(codeChannelMismatch, "Invalid 'From' and 'To' pair. 'From' and 'To' should be of the same channel")
+	}
+	return nil
+}
+
+// channel is the prefix of a channel address ("whatsapp" for
+// "whatsapp:+14155552671"), "" for a phone number, short code or sender ID.
+func channel(addr string) string {
+	if i := strings.IndexByte(addr, ':'); i > 0 {
+		return addr[:i]
+	}
+	return ""
+}
+
 func checkContent(f url.Values) *apiError {
 	body, cs, vars := f.Get("Body"), f.Get("ContentSid"), f.Get("ContentVariables")
 	switch {
@@ -172,7 +196,7 @@ func checkContent(f url.Values) *apiError {
 		return badRequest(codeBadContentSID, "The ContentSid %s is invalid.", cs)
 	case vars != "" && cs == "":
 		return badRequest(codeContentSIDNeeded, "A ContentSid must be specified if ContentVariables are provided in the request.")
-	case vars != "" && !jsonObject(vars):
+	case vars != "" && !jsonStringMap(vars):
 		return badRequest(codeBadContentVars, "The ContentVariables Parameter is invalid.")
 	case body == "" && cs == "" && len(f["MediaUrl"]) == 0:
 		return badRequest(codeBodyRequired, "Message body is required.")
@@ -182,8 +206,12 @@ func checkContent(f url.Values) *apiError {
 	return nil
 }
 
-func jsonObject(s string) bool {
-	var m map[string]any
+// jsonStringMap accepts what ContentVariables is, "key-value pairs of
+// Template variables and their substitution values": a JSON object whose
+// values are strings ({"1":"123456"}), as Twilio's Content API examples
+// write them.
+func jsonStringMap(s string) bool {
+	var m map[string]string
 	return json.Unmarshal([]byte(s), &m) == nil && m != nil
 }
 
