@@ -163,7 +163,7 @@ func startStack(t *testing.T, redisURL string, extra map[string]string) *stack {
 		// (30/10m) would refuse them.
 		"PREFIX_SEND_LIMITS": "100000/10m",
 		// Production requires a country list and a total budget.
-		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000",
+		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000", "OTP_BRAND": "Acme",
 		"PATH": os.Getenv("PATH"),
 	}
 	for k, v := range extra {

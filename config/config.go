@@ -16,6 +16,8 @@ import (
 
 	"github.com/joho/godotenv"
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/otpd/otpd/messages"
 )
 
 // DevSecret is used in development when OTP_SECRET is unset, so that a
@@ -40,15 +42,36 @@ type Config struct {
 	TwilioAPIURL              string
 	TwilioTimeout             time.Duration
 	PublicURL                 string
+	// TwilioWhatsAppFrom is the WhatsApp sender (E.164), and
+	// TwilioWhatsAppContentSID an approved template (HX…) for the code.
+	TwilioWhatsAppFrom       string
+	TwilioWhatsAppContentSID string
+	// TwilioVoiceFrom is the caller id of calls (default TWILIO_PHONE_NUMBER).
+	TwilioVoiceFrom string
 
-	OTPTTL          time.Duration
-	CodeLength      int
-	MaxChecks       int
-	MaxSends        int
-	ResendCooldown  time.Duration
-	Retention       time.Duration
-	DefaultRegion   string
-	MessageTemplate string
+	// Channels are the enabled channels (CHANNELS).
+	Channels map[string]bool
+	// VoiceAllowedCountries narrows calls to these regions; empty: no
+	// narrowing beyond AllowedCountries.
+	VoiceAllowedCountries map[string]bool
+	CallBudgetPerMinute   int
+	// Brand (OTP_BRAND) names the service in every message; Brands
+	// (OTP_BRANDS) are the others a request may choose.
+	Brand  string
+	Brands []string
+	// WebOTPDomain ends SMS with "@domain #code" for browsers' WebOTP API.
+	WebOTPDomain string
+	// Messages is the catalog of texts: built-in, then OTP_TEMPLATES and
+	// OTP_MESSAGE.
+	Messages *messages.Catalog
+
+	OTPTTL         time.Duration
+	CodeLength     int
+	MaxChecks      int
+	MaxSends       int
+	ResendCooldown time.Duration
+	Retention      time.Duration
+	DefaultRegion  string
 
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
@@ -168,7 +191,10 @@ func Load(getenv func(string) string) (Config, error) {
 		ResendCooldown:            dur("OTP_RESEND_COOLDOWN", "30s", 0, time.Hour),
 		Retention:                 dur("OTP_RETENTION", "24h", time.Minute, 30*24*time.Hour),
 		DefaultRegion:             strings.ToUpper(str("DEFAULT_REGION", "US")),
-		MessageTemplate:           str("OTP_MESSAGE", "Your verification code is: {code}"),
+		TwilioWhatsAppFrom:        str("TWILIO_WHATSAPP_FROM", ""),
+		TwilioWhatsAppContentSID:  str("TWILIO_WHATSAPP_CONTENT_SID", ""),
+		TwilioVoiceFrom:           str("TWILIO_VOICE_FROM", str("TWILIO_PHONE_NUMBER", "")),
+		WebOTPDomain:              strings.ToLower(str("OTP_WEBOTP_DOMAIN", "")),
 		WorkerConcurrency:         integer("WORKER_CONCURRENCY", 50, 1, 10000),
 		ShutdownTimeout:           dur("WORKER_SHUTDOWN_TIMEOUT", "20s", time.Second, 10*time.Minute),
 		SMSRateLimit:              integer("SMS_RATE_LIMIT", 0, 0, 100000),
@@ -286,9 +312,31 @@ func Load(getenv func(string) string) (Config, error) {
 	if !phonenumbers.GetSupportedRegions()[c.DefaultRegion] {
 		bad("DEFAULT_REGION", "%q is not an ISO 3166 region libphonenumber knows", c.DefaultRegion)
 	}
-	if strings.Count(c.MessageTemplate, "{code}") != 1 || len(c.MessageTemplate) > 320 {
-		bad("OTP_MESSAGE", "must contain {code} exactly once and fit in 320 characters")
+	c.Channels = map[string]bool{}
+	for _, ch := range strings.Split(str("CHANNELS", "sms"), ",") {
+		switch ch = strings.ToLower(strings.TrimSpace(ch)); ch {
+		case "sms", "whatsapp", "call":
+			c.Channels[ch] = true
+		default:
+			bad("CHANNELS", "%q is not sms, whatsapp or call", ch)
+		}
 	}
+	if v, err := ParseCountries(getenv("VOICE_ALLOWED_COUNTRIES")); err != nil {
+		bad("VOICE_ALLOWED_COUNTRIES", "%v", err)
+	} else {
+		c.VoiceAllowedCountries = v
+	}
+	c.CallBudgetPerMinute = integer("CALL_BUDGET_PER_MINUTE", 0, 0, 1_000_000)
+	if c.TwilioWhatsAppFrom != "" && !e164.MatchString(c.TwilioWhatsAppFrom) {
+		bad("TWILIO_WHATSAPP_FROM", "must be an E.164 number such as +14155238886 (without whatsapp:)")
+	}
+	if c.TwilioVoiceFrom != "" && !e164.MatchString(c.TwilioVoiceFrom) {
+		bad("TWILIO_VOICE_FROM", "must be an E.164 number such as +14155552671")
+	}
+	if c.TwilioWhatsAppContentSID != "" && !contentSID.MatchString(c.TwilioWhatsAppContentSID) {
+		bad("TWILIO_WHATSAPP_CONTENT_SID", "must be HX followed by 32 hex digits")
+	}
+	errs = append(errs, c.loadMessages(getenv)...)
 	// A send in flight must finish before asynq gives up on shutdown,
 	// otherwise the task is re-run and the SMS may go out twice.
 	if c.TwilioTimeout >= c.ShutdownTimeout {
@@ -304,8 +352,14 @@ func Load(getenv func(string) string) (Config, error) {
 		if c.TwilioAuthToken == "" {
 			missing = append(missing, "TWILIO_AUTH_TOKEN")
 		}
-		if c.TwilioPhoneNumber == "" && c.TwilioMessagingServiceSID == "" {
+		if c.Channels["sms"] && c.TwilioPhoneNumber == "" && c.TwilioMessagingServiceSID == "" {
 			missing = append(missing, "TWILIO_PHONE_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+		}
+		if c.Channels["whatsapp"] && c.TwilioWhatsAppFrom == "" && c.TwilioMessagingServiceSID == "" {
+			missing = append(missing, "TWILIO_WHATSAPP_FROM or TWILIO_MESSAGING_SERVICE_SID (CHANNELS has whatsapp)")
+		}
+		if c.Channels["call"] && c.TwilioVoiceFrom == "" {
+			missing = append(missing, "TWILIO_VOICE_FROM or TWILIO_PHONE_NUMBER (CHANNELS has call)")
 		}
 	}
 	// Insecure development defaults are only tolerated while no real SMS
@@ -394,6 +448,12 @@ func (c Config) LogValue() slog.Value {
 		slog.String("monitoring_password", mask(c.MonitoringPassword)),
 		slog.String("api_admin_addr", c.APIAdminAddr),
 		slog.Bool("reject_non_mobile", c.RejectNonMobile),
+		slog.Any("channels", c.Channels),
+		slog.String("otp_brand", c.Brand),
+		slog.Any("otp_brands", c.Brands),
+		slog.Int("voice_allowed_countries", len(c.VoiceAllowedCountries)),
+		slog.Int("call_budget_per_minute", c.CallBudgetPerMinute),
+		slog.String("otp_webotp_domain", c.WebOTPDomain),
 	)
 }
 
@@ -417,6 +477,8 @@ func RedactURL(raw string) string {
 var (
 	accountSID          = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	messagingServiceSID = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+	contentSID          = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
+	e164                = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 )
 
 // productionRules are what production refuses beyond missing variables: a
@@ -430,6 +492,12 @@ func productionRules(c Config, getenv func(string) string) []error {
 	// where codes may go, and what they may cost in total.
 	if strings.TrimSpace(getenv("ALLOWED_COUNTRIES")) == "" {
 		bad("ALLOWED_COUNTRIES", "required in production: list the countries you serve (e.g. US,CA,GB), or * for every country as a deliberate choice")
+	}
+	if c.Channels["call"] && strings.TrimSpace(getenv("VOICE_ALLOWED_COUNTRIES")) == "" {
+		bad("VOICE_ALLOWED_COUNTRIES", "required in production when CHANNELS has call: calls are the toll-fraud channel; list the countries to call, or * on purpose")
+	}
+	if strings.TrimSpace(getenv("OTP_BRAND")) == "" {
+		bad("OTP_BRAND", "required in production: the name your users see in every message (\"Your Acme verification code is …\")")
 	}
 	if _, star := c.CountryBudgets["*"]; c.BudgetPerMinute <= 0 && !star {
 		bad("SMS_BUDGET_PER_MINUTE", "required in production: set SMS_BUDGET_PER_MINUTE > 0, or a * entry in SMS_COUNTRY_BUDGETS, so that the total is capped")

@@ -51,7 +51,7 @@ func TestValidProduction(t *testing.T) {
 	c, err := config.Load(env(map[string]string{
 		"APP_ENV": "production", "OTP_SECRET": secret, "API_KEYS": "key-aaaaaaaaaaaaaaaa, key-bbbbbbbbbbbbbbbb",
 		"TWILIO_ACCOUNT_SID": testSID, "TWILIO_AUTH_TOKEN": "tok", "TWILIO_MESSAGING_SERVICE_SID": testMG,
-		"ALLOWED_COUNTRIES": "US,CA", "SMS_BUDGET_PER_MINUTE": "600",
+		"ALLOWED_COUNTRIES": "US,CA", "SMS_BUDGET_PER_MINUTE": "600", "OTP_BRAND": "Acme",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func prodEnv(set map[string]string) map[string]string {
 	return merge(map[string]string{
 		"APP_ENV": "production", "OTP_SECRET": secret, "API_KEYS": "k0123456789abcdef",
 		"TWILIO_ACCOUNT_SID": testSID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_PHONE_NUMBER": "+15005550006",
-		"ALLOWED_COUNTRIES": "US,CA,GB", "SMS_BUDGET_PER_MINUTE": "600",
+		"ALLOWED_COUNTRIES": "US,CA,GB", "SMS_BUDGET_PER_MINUTE": "600", "OTP_BRAND": "Acme",
 	}, set)
 }
 
@@ -217,13 +217,7 @@ func TestProductionRules(t *testing.T) {
 		{"public url on loopback", map[string]string{"PUBLIC_URL": "http://127.0.0.1:8080"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Load(env(prodEnv(tc.set)))
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("want an error naming %s, got %v", tc.want, err)
-			}
+			wantLoad(t, prodEnv(tc.set), tc.want)
 		})
 	}
 	// Every problem at once, so an operator fixes them in one pass.
@@ -258,15 +252,7 @@ func TestTwilioSIDPatterns(t *testing.T) {
 		{"account sid as service", map[string]string{"TWILIO_MESSAGING_SERVICE_SID": testSID}, "TWILIO_MESSAGING_SERVICE_SID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vars := merge(map[string]string{"OTP_SECRET": secret, "API_KEYS": "k0123456789abcdef",
-				"TWILIO_ACCOUNT_SID": testSID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_PHONE_NUMBER": "+15005550006"}, tc.set)
-			_, err := config.Load(env(vars))
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("want an error naming %s, got %v", tc.want, err)
-			}
+			wantLoad(t, twilioEnv(tc.set), tc.want)
 		})
 	}
 }
@@ -288,5 +274,18 @@ func TestAdminSettings(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%v: want an error naming %s, got %v", tc.set, tc.want, err)
 		}
+	}
+}
+
+// wantLoad loads vars and fails unless the outcome is want: "" starts, else
+// an error naming want.
+func wantLoad(t *testing.T, vars map[string]string, want string) {
+	t.Helper()
+	_, err := config.Load(env(vars))
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("refused: %v", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("want an error naming %s, got %v", want, err)
 	}
 }

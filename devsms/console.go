@@ -22,8 +22,15 @@ func New(log *slog.Logger) *Sender { return &Sender{log: log} }
 func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	sid := "SMdev" + hex.EncodeToString(b)[:27]
-	s.log.WarnContext(ctx, "DEVELOPMENT ONLY: SMS not sent, printed instead",
-		"to", m.To, "body", m.Body, "message_sid", sid)
+	prefix, what := "SMdev", "SMS"
+	switch m.Channel {
+	case otp.ChannelWhatsApp:
+		what = "WhatsApp message"
+	case otp.ChannelCall:
+		prefix, what = "CAdev", "call"
+	}
+	sid := prefix + hex.EncodeToString(b)[:27]
+	s.log.WarnContext(ctx, "DEVELOPMENT ONLY: "+what+" not sent, printed instead",
+		"channel", m.Channel, "to", m.To, "body", m.Body, "language", m.Language, "message_sid", sid)
 	return otp.Receipt{MessageSID: sid, Status: otp.DeliverySent}, nil
 }

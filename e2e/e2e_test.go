@@ -79,7 +79,7 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 		"TWILIO_API_URL": fake.URL, "OTP_RESEND_COOLDOWN": "1s", "LOG_FORMAT": "json",
 		"WORKER_METRICS_ADDR": "127.0.0.1:0",
 		// Production requires a country list and a total budget.
-		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000",
+		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000", "OTP_BRAND": "Acme",
 		"PATH": os.Getenv("PATH"),
 	}
 	for k, v := range extra {
@@ -169,7 +169,7 @@ func TestSendDeliverCheck(t *testing.T) {
 		t.Fatalf("sms form %v", sms.Form)
 	}
 	code := twiliofake.CodeIn(sms.Form.Get("Body"))
-	if len(code) != 6 || !strings.HasPrefix(sms.Form.Get("Body"), "Your verification code is: ") {
+	if len(code) != 6 || sms.Form.Get("Body") != "Your Acme verification code is: "+code {
 		t.Fatalf("body %q", sms.Form.Get("Body"))
 	}
 	// Twilio drops the SMS rather than deliver it after the code expired.

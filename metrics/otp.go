@@ -26,11 +26,11 @@ func NewOTP(reg prometheus.Registerer) *OTP {
 	m := &OTP{
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_sends_total",
-			Help: "Codes queued for SMS, by country calling code and kind (new or resend).",
+			Help: "Codes queued for delivery, by channel, country calling code and kind (new or resend).",
 		}, []string{"channel", "country_code", "kind"}),
 		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_approvals_total",
-			Help: "Verifications approved with the right code, by country calling code.",
+			Help: "Verifications approved with the right code, by the channel of their latest attempt and country calling code.",
 		}, []string{"channel", "country_code"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_failed_checks_total",
@@ -46,8 +46,8 @@ func NewOTP(reg prometheus.Registerer) *OTP {
 		}, []string{"channel", "country_code"}),
 		delivery: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_delivery_reports_total",
-			Help: "Delivery statuses reported by Twilio status callbacks.",
-		}, []string{"status"}),
+			Help: "Delivery statuses reported by Twilio status callbacks, by channel.",
+		}, []string{"channel", "status"}),
 	}
 	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections, m.expired, m.delivery)
 	return m
@@ -61,29 +61,30 @@ func cc(code int) string {
 }
 
 // Sent implements otp.Observer.
-func (m *OTP) Sent(code int, resend bool) {
+func (m *OTP) Sent(channel string, code int, resend bool) {
 	kind := "new"
 	if resend {
 		kind = "resend"
 	}
-	m.sends.WithLabelValues(sms, cc(code), kind).Inc()
+	m.sends.WithLabelValues(channel, cc(code), kind).Inc()
 }
 
-// sms is the only channel so far; the label is there for the next one.
-const sms = "sms"
-
 // Approved implements otp.Observer.
-func (m *OTP) Approved(code int) { m.approvals.WithLabelValues(sms, cc(code)).Inc() }
+func (m *OTP) Approved(channel string, code int) {
+	m.approvals.WithLabelValues(channel, cc(code)).Inc()
+}
 
 // CheckFailed implements otp.Observer.
-func (m *OTP) CheckFailed(code int) { m.failed.WithLabelValues(sms, cc(code)).Inc() }
+func (m *OTP) CheckFailed(channel string, code int) {
+	m.failed.WithLabelValues(channel, cc(code)).Inc()
+}
 
 // Expired implements otp.Observer.
-func (m *OTP) Expired(code int) { m.expired.WithLabelValues(sms, cc(code)).Inc() }
+func (m *OTP) Expired(channel string, code int) { m.expired.WithLabelValues(channel, cc(code)).Inc() }
 
 // DeliveryReported implements otp.Observer.
-func (m *OTP) DeliveryReported(status otp.DeliveryStatus) {
-	m.delivery.WithLabelValues(string(status)).Inc()
+func (m *OTP) DeliveryReported(channel string, status otp.DeliveryStatus) {
+	m.delivery.WithLabelValues(channel, string(status)).Inc()
 }
 
 // Rejected implements otp.Observer.

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 // SMS measures the worker's sends; it implements tasks.Observer.
 type SMS struct {
 	sends   *prometheus.CounterVec
-	latency prometheus.Histogram
+	latency *prometheus.HistogramVec
 }
 
 // NewSMS registers the collectors on reg.
@@ -18,22 +19,24 @@ func NewSMS(reg prometheus.Registerer) *SMS {
 	m := &SMS{
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_sms_sends_total",
-			Help: "Send attempts by outcome (accepted, permanent_error, transient_error, skipped, deferred, duplicate_suppressed, integrity_error) and Twilio error code (0: none).",
-		}, []string{"outcome", "error_code"}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Help: "Send attempts (SMS, WhatsApp messages and calls) by channel, outcome (accepted, permanent_error, transient_error, skipped, deferred, duplicate_suppressed, integrity_error) and Twilio error code (0: none).",
+		}, []string{"channel", "outcome", "error_code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "otp_sms_accept_latency_seconds",
-			Help:    "From the send request (queued) to Twilio accepting the message.",
+			Help:    "From the send request (queued) to Twilio accepting the message or call, by channel.",
 			Buckets: []float64{.05, .1, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60, 120, 300},
-		}),
+		}, []string{"channel"}),
 	}
 	reg.MustRegister(m.sends, m.latency)
 	return m
 }
 
 // Send implements tasks.Observer.
-func (m *SMS) Send(outcome string, errorCode int) {
-	m.sends.WithLabelValues(outcome, strconv.Itoa(errorCode)).Inc()
+func (m *SMS) Send(channel, outcome string, errorCode int) {
+	m.sends.WithLabelValues(cmp.Or(channel, "unknown"), outcome, strconv.Itoa(errorCode)).Inc()
 }
 
 // Accepted implements tasks.Observer.
-func (m *SMS) Accepted(sinceQueued time.Duration) { m.latency.Observe(sinceQueued.Seconds()) }
+func (m *SMS) Accepted(channel string, sinceQueued time.Duration) {
+	m.latency.WithLabelValues(channel).Observe(sinceQueued.Seconds())
+}

@@ -2,6 +2,7 @@ package otp
 
 import (
 	"context"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -21,6 +22,7 @@ type SendScope struct {
 	Region      string // ISO 3166 region of the number
 	CallingCode int
 	Prefix      string // the number minus its last digits
+	Channel     string // calls have a budget of their own
 }
 
 // Guard applies the limits that span many numbers (end-user IP, API key,
@@ -45,16 +47,24 @@ type Guard interface {
 type Refund func(ctx context.Context) error
 
 // Observer counts what operators watch: sends, approvals, failed checks
-// and refusals by limit, per country calling code (bounded cardinality:
-// never a number). The approval-to-send ratio per country is the SMS
-// pumping alarm.
+// and refusals by limit, per channel and country calling code (bounded
+// cardinality: never a number). The approval-to-send ratio per country is
+// the SMS pumping alarm; per channel, it says which channel works where.
 type Observer interface {
-	Sent(callingCode int, resend bool)
-	Approved(callingCode int)
-	CheckFailed(callingCode int)
+	Sent(channel string, callingCode int, resend bool)
+	Approved(channel string, callingCode int)
+	CheckFailed(channel string, callingCode int)
 	Rejected(reason LimitReason, callingCode int)
-	Expired(callingCode int)
-	DeliveryReported(status DeliveryStatus)
+	Expired(channel string, callingCode int)
+	DeliveryReported(channel string, status DeliveryStatus)
+}
+
+// Locales chooses the language of a verification: Match finds the locale
+// for a BCP 47 tag a client asked for (ok false when none is spoken), and
+// ForRegion the locale of a number's country when none was asked for.
+type Locales interface {
+	Match(tag string) (locale string, ok bool)
+	ForRegion(region string) string
 }
 
 type nopGuard struct{}
@@ -68,9 +78,20 @@ func noRefund(context.Context) error { return nil }
 
 type nopObserver struct{}
 
-func (nopObserver) Sent(int, bool)                  {}
-func (nopObserver) Approved(int)                    {}
-func (nopObserver) CheckFailed(int)                 {}
-func (nopObserver) Rejected(LimitReason, int)       {}
-func (nopObserver) Expired(int)                     {}
-func (nopObserver) DeliveryReported(DeliveryStatus) {}
+func (nopObserver) Sent(string, int, bool)                  {}
+func (nopObserver) Approved(string, int)                    {}
+func (nopObserver) CheckFailed(string, int)                 {}
+func (nopObserver) Rejected(LimitReason, int)               {}
+func (nopObserver) Expired(string, int)                     {}
+func (nopObserver) DeliveryReported(string, DeliveryStatus) {}
+
+// englishOnly is the Locales of a service that was given none.
+type englishOnly struct{}
+
+func (englishOnly) Match(tag string) (string, bool) {
+	if t := strings.ToLower(tag); t == "en" || strings.HasPrefix(t, "en-") || strings.HasPrefix(t, "en_") {
+		return "en", true
+	}
+	return "", false
+}
+func (englishOnly) ForRegion(string) string { return "en" }

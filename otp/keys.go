@@ -13,10 +13,13 @@ package otp
 // and its current verification (see fromMap):
 //   r          the id's random part; the id is "VE" + tag + r
 //   st         status, one letter (statusOf)
-//   ch         channel, only when not "sms"
+//   lo         locale of its messages and calls
+//   b, ah      brand (when a request named one) and Android app hash
+//   ch         channel of verifications made before attempts had one
 //   n, k       sends and checks
 //   cr         created (unix ms); x expiry and l last send, in ms after cr
-//   a<n>, i<n> send attempt n and its MessageSid (attempt.lua)
+//   a<n>, i<n> send attempt n, with its channel, and its MessageSid or
+//              CallSid (attempt.lua)
 //   h, e       the code's MAC and sealed code, deleted when the code dies:
 //              at approval, cancel, lock, or the first script that finds
 //              it expired (Redis 7.0 has no per-field expiry)

@@ -6,10 +6,18 @@ import (
 	"time"
 )
 
-// Message is one SMS to send.
+// Message is one message or call to send.
 type Message struct {
-	To   string
+	// Channel is sms, whatsapp or call.
+	Channel string
+	To      string // E.164
+	// Body is the text of an SMS or a WhatsApp message, or what a call says.
 	Body string
+	// Code is the code alone, for gateways that fill it into a template of
+	// their own (a WhatsApp content template).
+	Code string
+	// Language and Voice are a call's text-to-speech language and voice.
+	Language, Voice string
 	// ValidFor is the code's remaining life: a gateway that supports it
 	// (Twilio's ValidityPeriod) drops the message rather than deliver a dead code.
 	ValidFor time.Duration
@@ -22,16 +30,16 @@ type Message struct {
 // may wait in Twilio's queue for ten hours.
 const MinValidity = time.Second
 
-// Receipt is the gateway's acceptance of a message.
+// Receipt is the gateway's acceptance of a message or call.
 type Receipt struct {
-	MessageSID string
+	MessageSID string // a call's CallSid for calls
 	Status     DeliveryStatus
 	// ErrorCode is set when the gateway accepted the request but already
 	// knows the message failed (Twilio's 201 with a non-null error_code).
 	ErrorCode int
 }
 
-// Sender hands a message to an SMS gateway.
+// Sender hands a message or call to a gateway.
 type Sender interface {
 	Send(ctx context.Context, m Message) (Receipt, error)
 }

@@ -1,10 +1,12 @@
 package otp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 )
 
@@ -13,6 +15,9 @@ import (
 type SendJob struct {
 	ID      string
 	Attempt int
+	// Channel is for people reading the queue; the worker reads the
+	// attempt's channel from Redis.
+	Channel string
 	// ValidFor is the code's life left when the send was requested, by the
 	// Redis clock: a duration, which no host's clock offset can stretch.
 	ValidFor time.Duration
@@ -38,18 +43,46 @@ type Policy struct {
 	PrefixDigits     int             // trailing digits a prefix drops
 	AllowedCountries map[string]bool // ISO regions; empty: all
 	RejectNonMobile  bool
+
+	// Channels are the enabled channels (CHANNELS); empty: SMS only.
+	Channels map[string]bool
+	// VoiceAllowedCountries narrows calls, the toll-fraud channel, to these
+	// regions on top of AllowedCountries; empty: no narrowing.
+	VoiceAllowedCountries map[string]bool
+	// Brands are the brands a request may name (OTP_BRANDS).
+	Brands map[string]bool
+}
+
+// channelEnabled reports whether c is known and enabled.
+func (p Policy) channelEnabled(c string) bool {
+	if len(p.Channels) == 0 {
+		return c == ChannelSMS
+	}
+	return KnownChannel(c) && p.Channels[c]
+}
+
+// enabledChannels lists the enabled channels, for an error message.
+func (p Policy) enabledChannels() []string {
+	var out []string
+	for _, c := range []string{ChannelSMS, ChannelWhatsApp, ChannelCall} {
+		if p.channelEnabled(c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Service is the verification lifecycle: the API calls it, it calls the
 // store and the queue.
 type Service struct {
-	codec  *Codec
-	store  *Store
-	queue  Queue
-	policy Policy
-	log    *slog.Logger
-	guard  Guard
-	obs    Observer
+	codec   *Codec
+	store   *Store
+	queue   Queue
+	policy  Policy
+	log     *slog.Logger
+	guard   Guard
+	obs     Observer
+	locales Locales
 }
 
 // NewService wires a service. Time is the store's (the Redis server's
@@ -60,8 +93,12 @@ func NewService(codec *Codec, store *Store, queue Queue, policy Policy, log *slo
 		policy.PrefixDigits = 3
 	}
 	return &Service{codec: codec, store: store, queue: queue, policy: policy, log: log,
-		guard: nopGuard{}, obs: nopObserver{}}
+		guard: nopGuard{}, obs: nopObserver{}, locales: englishOnly{}}
 }
+
+// WithLocales sets the languages a verification may take; without, only
+// English.
+func (s *Service) WithLocales(l Locales) *Service { s.locales = l; return s }
 
 // WithGuard sets the cross-number limits.
 func (s *Service) WithGuard(g Guard) *Service { s.guard = g; return s }
@@ -80,15 +117,42 @@ func (s *Service) Start(ctx context.Context, to, channel string) (v Verification
 
 // SendRequest asks for a code to be sent.
 type SendRequest struct {
-	To, Channel string
+	To string
+	// Channel is sms (the default), whatsapp or call. A resend may take
+	// another channel than the first send: same verification, same code.
+	Channel string
+	// Locale is a BCP 47 tag ("" chooses by the number's country).
+	Locale string
+	// Brand names the service in the message; "" is OTP_BRAND, anything
+	// else must be one of OTP_BRANDS: free text never reaches a message.
+	Brand string
+	// AppHash adds Android's SMS Retriever line (SMS only).
+	AppHash string
 	Origin
 }
+
+// appHash is Android's SMS Retriever hash: 11 characters of base64.
+var appHash = regexp.MustCompile(`^[A-Za-z0-9+/]{11}$`)
 
 // Send is Start with the request's origin, so per-IP and per-key limits
 // apply.
 func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, created bool, err error) {
-	if r.Channel != "" && r.Channel != ChannelSMS {
-		return v, false, &InputError{Detail: `channel must be "sms"`}
+	channel := cmp.Or(r.Channel, ChannelSMS)
+	if !s.policy.channelEnabled(channel) {
+		return v, false, &ChannelError{Channel: channel, Enabled: s.policy.enabledChannels()}
+	}
+	if r.Brand != "" && !s.policy.Brands[r.Brand] {
+		return v, false, &InputError{Detail: "brand must be one of OTP_BRANDS"}
+	}
+	if r.AppHash != "" && (channel != ChannelSMS || !appHash.MatchString(r.AppHash)) {
+		return v, false, &InputError{Detail: "appHash is 11 characters of base64, and for sms only"}
+	}
+	locale := ""
+	if r.Locale != "" {
+		var ok bool
+		if locale, ok = s.locales.Match(r.Locale); !ok {
+			return v, false, &InputError{Detail: fmt.Sprintf("locale %q is not supported", r.Locale)}
+		}
 	}
 	phone, err := ParsePhone(r.To, s.policy.DefaultRegion)
 	if err != nil {
@@ -98,9 +162,16 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		s.obs.Rejected("country_not_allowed", phone.CountryCode)
 		return v, false, ErrCountryNotAllowed
 	}
+	if channel == ChannelCall && len(s.policy.VoiceAllowedCountries) > 0 && !s.policy.VoiceAllowedCountries[phone.Region] {
+		s.obs.Rejected("voice_country_not_allowed", phone.CountryCode)
+		return v, false, ErrCountryNotAllowed
+	}
 	if s.policy.RejectNonMobile && !phone.Mobile() {
 		s.obs.Rejected("not_mobile", phone.CountryCode)
 		return v, false, ErrNotMobile
+	}
+	if locale == "" {
+		locale = s.locales.ForRegion(phone.Region)
 	}
 	defer func() { s.observeRefusal(err, phone.CountryCode) }()
 	tag := s.codec.Tag(phone.E164)
@@ -121,11 +192,12 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	// the enqueue is the second. In the rare case that the limits refuse
 	// while the send script went through, the send is undone.
 	pipe := s.store.Pipeline()
-	scope := SendScope{Origin: r.Origin, Region: phone.Region,
+	scope := SendScope{Origin: r.Origin, Region: phone.Region, Channel: channel,
 		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)}
 	guardDone := s.guard.QueueSend(ctx, pipe, scope)
 	startDone := s.store.QueueStart(ctx, pipe, StartParams{
-		Tag: tag, NewID: id, To: phone.E164, Channel: ChannelSMS,
+		Tag: tag, NewID: id, To: phone.E164, Channel: channel,
+		Locale: locale, Brand: r.Brand, AppHash: r.AppHash,
 		MAC: s.codec.MAC(tag, code), Sealed: sealed,
 		TTL: s.policy.TTL, Retention: s.policy.Retention,
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
@@ -153,13 +225,13 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		return v, false, err
 	}
 	v = res.Verification
-	job := SendJob{ID: v.ID, Attempt: v.SendAttempts, ValidFor: v.ExpiresAt.Sub(v.LastSendAt)}
+	job := SendJob{ID: v.ID, Attempt: v.SendAttempts, Channel: channel, ValidFor: v.ExpiresAt.Sub(v.LastSendAt)}
 	if err := s.queue.EnqueueSend(ctx, job); err != nil {
 		// The client gets 503 and may retry: leave no half-made send behind.
 		s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res) })
 		return Verification{}, false, fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
 	}
-	s.obs.Sent(phone.CountryCode, !res.Created)
+	s.obs.Sent(channel, phone.CountryCode, !res.Created)
 	return v, res.Created, nil
 }
 
@@ -229,15 +301,15 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 		s.observeRefusal(err, cc)
 		var fe *FinishedError
 		if errors.As(err, &fe) && fe.Status == StatusExpired {
-			s.obs.Expired(cc)
+			s.obs.Expired(v.Channel, cc)
 		}
 		return v, false, err
 	}
 	if outcome == CheckApproved {
-		s.obs.Approved(cc)
+		s.obs.Approved(v.Channel, cc)
 		return v, true, nil
 	}
-	s.obs.CheckFailed(cc)
+	s.obs.CheckFailed(v.Channel, cc)
 	return v, false, nil
 }
 
@@ -289,6 +361,10 @@ type DeliveryReport struct {
 	MessageSID string
 	Status     DeliveryStatus
 	ErrorCode  int
+	// Channel is what the report is about (the callback's own fields say:
+	// a CallSid or a MessageSid), and RawStatus Twilio's word for it.
+	Channel   string
+	RawStatus string
 }
 
 // DeliveryReport records a status callback. Reports that are late, out of
@@ -300,10 +376,10 @@ func (s *Service) DeliveryReport(ctx context.Context, r DeliveryReport) error {
 		return &InputError{Detail: "unknown verification id"}
 	}
 	_, err := s.store.RecordCallback(ctx, tag, r.ID, r.Attempt, AttemptUpdate{
-		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode,
+		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode, RawStatus: r.RawStatus,
 	})
 	if err == nil {
-		s.obs.DeliveryReported(r.Status)
+		s.obs.DeliveryReported(r.Channel, r.Status)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package otp
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/hex"
@@ -79,11 +80,14 @@ func (s *Store) clock() any {
 type StartParams struct {
 	Tag, NewID, To, Channel string
 	MAC, Sealed             string
-	TTL, Retention          time.Duration
-	MaxSends                int
-	Cooldown                time.Duration
-	SendCap                 Window // sends per number across verifications
-	FailureLock             Window // wrong codes per number that lock it
+	// Locale, Brand and AppHash say how the worker writes the message; a
+	// resend that gives them replaces what the verification had.
+	Locale, Brand, AppHash string
+	TTL, Retention         time.Duration
+	MaxSends               int
+	Cooldown               time.Duration
+	SendCap                Window // sends per number across verifications
+	FailureLock            Window // wrong codes per number that lock it
 }
 
 // Window is "Count per Period"; Count 0 is off.
@@ -115,7 +119,7 @@ func (s *Store) QueueStart(ctx context.Context, pipe redis.Scripter, p StartPara
 	keys := []string{numberKey(p.Tag)}
 	args := append(locator(p.Tag, p.NewID), s.clock(), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
-		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count)
+		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count, p.Locale, p.Brand, p.AppHash)
 	cmd := startScript.EvalSha(ctx, pipe, keys, args...)
 	return func() (StartResult, error) {
 		res, err := cmd.Slice()
@@ -317,6 +321,8 @@ type Claim struct {
 	// a worker can add to its own clock, whatever that clock's offset.
 	Remaining time.Duration
 	QueuedFor time.Duration
+	// Channel of the attempt, and how to write its message.
+	Channel, Locale, Brand, AppHash string
 	// AlreadySent: the MessageSid Twilio gave the earlier run.
 	MessageSID string
 	// Busy: how long until a live run's claim goes stale.
@@ -347,10 +353,12 @@ func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, stal
 	switch res[0].(int64) {
 	case 1:
 		exp, queued, now := res[3].(int64), res[5].(int64), res[6].(int64)
+		str := func(i int) string { s, _ := res[i].(string); return s }
 		return Claim{Outcome: ClaimSend, Claims: int(res[1].(int64)), To: res[2].(string),
 			ExpiresAt: time.UnixMilli(exp).UTC(), Sealed: res[4].(string),
 			QueuedAt: time.UnixMilli(queued).UTC(), Remaining: time.Duration(exp-now) * time.Millisecond,
-			QueuedFor: time.Duration(now-queued) * time.Millisecond}, nil
+			QueuedFor: time.Duration(now-queued) * time.Millisecond,
+			Channel:   channelOf[str(7)], Locale: str(8), Brand: str(9), AppHash: str(10)}, nil
 	case 2:
 		return Claim{Outcome: ClaimAlreadySent, MessageSID: unpackSID(res[1].(string))}, nil
 	case 3:
@@ -375,9 +383,10 @@ func (s *Store) ReleaseSend(ctx context.Context, tag, id string, attempt int, er
 // store's clock.
 type AttemptUpdate struct {
 	Status     DeliveryStatus
-	MessageSID string
+	MessageSID string // or a call's CallSid
 	ErrorCode  int
 	Reason     string
+	RawStatus  string // Twilio's own status word, kept when the update is
 }
 
 // RecordAttempt stores a report from the worker. Statuses only move
@@ -394,7 +403,7 @@ func (s *Store) RecordCallback(ctx context.Context, tag, id string, attempt int,
 
 func (s *Store) attemptUpdate(ctx context.Context, op, tag, id string, attempt int, u AttemptUpdate) (bool, error) {
 	n, err := attemptScript.Run(ctx, s.rdb, []string{numberKey(tag)},
-		append(locator(tag, id), op, attempt, s.clock(), string(u.Status), packSID(u.MessageSID), u.ErrorCode, u.Reason)...).Int()
+		append(locator(tag, id), op, attempt, s.clock(), string(u.Status), packSID(u.MessageSID), u.ErrorCode, u.Reason, u.RawStatus)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}
@@ -441,9 +450,9 @@ func fromMap(m map[string]string) (Verification, error) {
 		return n
 	}
 	v.To = m["to"]
-	v.Channel = m["ch"]
-	if v.Channel == "" {
-		v.Channel = ChannelSMS
+	v.Locale = m["lo"]
+	if v.Locale == "" {
+		v.Locale = "en" // made before verifications had a locale
 	}
 	st, ok := statusOf[m["st"]]
 	if !ok {
@@ -458,16 +467,18 @@ func fromMap(m map[string]string) (Verification, error) {
 	v.Attempts = make([]Attempt, 0, v.SendAttempts)
 	for i := 1; i <= v.SendAttempts && err == nil; i++ {
 		n := strconv.Itoa(i)
-		a, perr := parseAttempt(i, m["a"+n], m["i"+n], v.CreatedAt)
+		a, perr := parseAttempt(i, m["a"+n], m["i"+n], v.CreatedAt, m["ch"])
 		if perr != nil {
 			err = perr
 		}
 		v.Attempts = append(v.Attempts, a)
 	}
+	v.Channel = ChannelSMS
 	if n := len(v.Attempts); n > 0 {
 		last := v.Attempts[n-1]
-		v.Delivery = Delivery{Status: last.Status, MessageSID: last.MessageSID, ErrorCode: last.ErrorCode,
-			Reason: last.Reason, UpdatedAt: last.UpdatedAt}
+		v.Channel = last.Channel
+		v.Delivery = Delivery{Channel: last.Channel, Status: last.Status, RawStatus: last.RawStatus,
+			MessageSID: last.MessageSID, ErrorCode: last.ErrorCode, Reason: last.Reason, UpdatedAt: last.UpdatedAt}
 	}
 	return v, err
 }
@@ -479,16 +490,28 @@ var statusOf = map[string]Status{
 }
 
 // parseAttempt reads "queued|claimed|claims|status|errorCode|updated|reason"
-// (times in ms after created; see attempt.lua) and the attempt's sid.
-func parseAttempt(n int, raw, sid string, created time.Time) (Attempt, error) {
+// and, for other channels than SMS or once Twilio named a status,
+// "|channel|rawStatus" (times in ms after created; see attempt.lua), and
+// the attempt's sid. legacy is the channel of records made before
+// attempts had one.
+func parseAttempt(n int, raw, sid string, created time.Time, legacy string) (Attempt, error) {
 	p := strings.Split(raw, "|")
 	st, ok := statusLetters[p[min(3, len(p)-1)]]
-	if len(p) != 7 || !ok {
+	if (len(p) != 7 && len(p) != 9) || !ok {
 		return Attempt{}, fmt.Errorf("otp: corrupt attempt %d", n)
+	}
+	channel, rawStatus := cmp.Or(legacy, ChannelSMS), ""
+	if len(p) == 9 {
+		if channel, ok = channelOf[p[7]]; !ok {
+			return Attempt{}, fmt.Errorf("otp: corrupt attempt %d", n)
+		}
+		rawStatus = p[8]
 	}
 	num := func(s string) int64 { x, _ := strconv.ParseInt(s, 10, 64); return x }
 	return Attempt{
 		Attempt:    n,
+		Channel:    channel,
+		RawStatus:  rawStatus,
 		QueuedAt:   created.Add(time.Duration(num(p[0])) * time.Millisecond),
 		MessageSID: unpackSID(sid),
 		Status:     st,
@@ -520,6 +543,10 @@ func unpackSID(s string) string {
 	}
 	return s[1:3] + hex.EncodeToString([]byte(s[3:]))
 }
+
+// channelOf decodes the scripts' channel letters (common.lua's CHANNEL):
+// SMS, the common case, costs no byte.
+var channelOf = map[string]string{"": ChannelSMS, "w": ChannelWhatsApp, "c": ChannelCall}
 
 // statusLetters decodes attempt.lua's one-letter statuses.
 var statusLetters = map[string]DeliveryStatus{

@@ -32,14 +32,28 @@ const (
 	DeliveryFailed      DeliveryStatus = "failed"      // Twilio refused or we gave up
 )
 
-// ChannelSMS is the only channel so far.
-const ChannelSMS = "sms"
+// The channels a code can take. A verification keeps one code across them:
+// a resend may take another channel.
+const (
+	ChannelSMS      = "sms"
+	ChannelWhatsApp = "whatsapp"
+	ChannelCall     = "call"
+)
+
+// KnownChannel reports whether c is a channel otpd can send on.
+func KnownChannel(c string) bool {
+	return c == ChannelSMS || c == ChannelWhatsApp || c == ChannelCall
+}
 
 // Verification is what clients see. It never carries code material.
 type Verification struct {
-	ID            string    `json:"id"`
-	To            string    `json:"to"`
-	Channel       string    `json:"channel"`
+	ID string `json:"id"`
+	To string `json:"to"`
+	// Channel is the latest attempt's.
+	Channel string `json:"channel"`
+	// Locale is the language of the texts and calls (a BCP 47 tag the
+	// catalog speaks), as asked for or taken from the number's country.
+	Locale        string    `json:"locale"`
 	Status        Status    `json:"status"`
 	SendAttempts  int       `json:"sendAttempts"`
 	CheckAttempts int       `json:"checkAttempts"`
@@ -52,22 +66,29 @@ type Verification struct {
 	LastSendAt time.Time `json:"-"`
 }
 
-// Delivery is the state of the latest SMS of a verification.
+// Delivery is the state of the latest attempt of a verification.
 type Delivery struct {
-	Status     DeliveryStatus `json:"status"`
-	MessageSID string         `json:"messageSid,omitempty"`
-	ErrorCode  int            `json:"errorCode,omitempty"`
+	Channel string         `json:"channel"`
+	Status  DeliveryStatus `json:"status"`
+	// RawStatus is Twilio's own word for it (a call's no-answer or busy,
+	// a WhatsApp message's read), when Twilio has said one.
+	RawStatus  string `json:"rawStatus,omitempty"`
+	MessageSID string `json:"messageSid,omitempty"`
+	ErrorCode  int    `json:"errorCode,omitempty"`
 	// Reason says why a send ended without an SMS (expired, canceled,
 	// superseded, twilio_error …) or that it is being retried.
 	Reason    string    `json:"reason,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-// Attempt is one send (the first or a resend) and what became of its SMS.
+// Attempt is one send (the first or a resend) on one channel, and what
+// became of its message or call.
 type Attempt struct {
 	Attempt    int            `json:"attempt"`
+	Channel    string         `json:"channel"`
 	QueuedAt   time.Time      `json:"queuedAt"`
 	Status     DeliveryStatus `json:"status"`
+	RawStatus  string         `json:"rawStatus,omitempty"`
 	MessageSID string         `json:"messageSid,omitempty"`
 	ErrorCode  int            `json:"errorCode,omitempty"`
 	Reason     string         `json:"reason,omitempty"`
@@ -81,8 +102,11 @@ var (
 	ErrInvalidPhone = errors.New("invalid phone number")
 	// ErrInvalidInput covers malformed ids, codes and channels.
 	ErrInvalidInput = errors.New("invalid input")
-	// ErrCountryNotAllowed means the number's country is not in ALLOWED_COUNTRIES.
+	// ErrCountryNotAllowed means the number's country is not in
+	// ALLOWED_COUNTRIES (or, for a call, VOICE_ALLOWED_COUNTRIES).
 	ErrCountryNotAllowed = errors.New("country not allowed")
+	// ErrChannelUnavailable means the channel is unknown or not in CHANNELS.
+	ErrChannelUnavailable = errors.New("channel unavailable")
 	// ErrNotMobile means REJECT_NON_MOBILE refused a landline or VoIP number.
 	ErrNotMobile = errors.New("not a mobile number")
 	// ErrUnavailable means a dependency (Redis, the queue) failed.
@@ -115,11 +139,23 @@ const (
 	LimitPrefix       LimitReason = "prefix"        // PREFIX_SEND_LIMITS: ranges of numbers
 	LimitCountry      LimitReason = "country"       // SMS_COUNTRY_BUDGETS
 	LimitGlobal       LimitReason = "global"        // SMS_BUDGET_PER_MINUTE
+	LimitCallBudget   LimitReason = "call_budget"   // CALL_BUDGET_PER_MINUTE
 )
 
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("limit %s: retry after %s", e.Reason, e.RetryAfter)
 }
+
+// ChannelError is ErrChannelUnavailable with the channels that are.
+type ChannelError struct {
+	Channel string
+	Enabled []string
+}
+
+func (e *ChannelError) Error() string {
+	return fmt.Sprintf("channel %q is not available; enabled: %v", e.Channel, e.Enabled)
+}
+func (e *ChannelError) Unwrap() error { return ErrChannelUnavailable }
 
 // InputError is ErrInvalidInput with a human-readable reason.
 type InputError struct{ Detail string }

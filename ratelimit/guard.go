@@ -34,6 +34,9 @@ type Config struct {
 	// region per minute, "*" one budget for all regions not named together.
 	BudgetPerMinute int
 	CountryBudgets  map[string]int
+	// CallBudgetPerMinute caps calls per minute on top of the budgets
+	// above: a call costs more, and is the toll-fraud channel.
+	CallBudgetPerMinute int
 }
 
 // Guard implements otp.Guard.
@@ -63,7 +66,10 @@ func prefixKey(prefix string, r Rate) string { return sendTag + "prefix:" + pref
 func countryKey(region string) string        { return sendTag + "country:" + region }
 func ipCheckKey(ip string, r Rate) string    { return "lim:{otp:ip:" + ip + "}:f:" + period(r) }
 
-const globalKey = sendTag + "global"
+const (
+	globalKey = sendTag + "global"
+	callKey   = sendTag + "call"
+)
 
 // period keeps a key per window, so changing one window does not inherit
 // the state of another.
@@ -136,6 +142,9 @@ func (g *Guard) sendLimits(s otp.SendScope) (l limits, refused error) {
 	}
 	if g.cfg.BudgetPerMinute > 0 {
 		l.add(globalKey, Rate{Count: g.cfg.BudgetPerMinute, Period: time.Minute}, otp.LimitGlobal)
+	}
+	if s.Channel == otp.ChannelCall && g.cfg.CallBudgetPerMinute > 0 {
+		l.add(callKey, Rate{Count: g.cfg.CallBudgetPerMinute, Period: time.Minute}, otp.LimitCallBudget)
 	}
 	return l, nil
 }

@@ -468,3 +468,34 @@ func TestStarBudgetIsShared(t *testing.T) {
 		t.Fatalf("a named country has its own budget: %v", err)
 	}
 }
+
+// Calls have a budget of their own on top of the shared ones; other
+// channels do not touch it.
+func TestCallBudget(t *testing.T) {
+	ctx := context.Background()
+	g := ratelimit.New(client(t), ratelimit.Config{CallBudgetPerMinute: 2, BudgetPerMinute: 10})
+	call := scope
+	call.Channel = otp.ChannelCall
+	for i := 0; i < 2; i++ {
+		if err := allow(ctx, g, call); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if r, _ := reason(allow(ctx, g, call)); r != otp.LimitCallBudget {
+		t.Fatalf("third call: %v", r)
+	}
+	for _, ch := range []string{otp.ChannelSMS, otp.ChannelWhatsApp, ""} {
+		s := scope
+		s.Channel = ch
+		if err := allow(ctx, g, s); err != nil {
+			t.Fatalf("%q after the call budget: %v", ch, err)
+		}
+	}
+	// The calls spent the shared budget too: 2 calls + 3 others of 10.
+	for i := 0; i < 5; i++ {
+		allow(ctx, g, scope)
+	}
+	if r, _ := reason(allow(ctx, g, scope)); r != otp.LimitGlobal {
+		t.Fatalf("the global budget did not count the calls: %v", r)
+	}
+}

@@ -1,25 +1,28 @@
 package tasks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 
+	"github.com/otpd/otpd/messages"
 	"github.com/otpd/otpd/otp"
 )
 
 // HandlerConfig configures the send handler.
 type HandlerConfig struct {
-	// Template is the SMS text; "{code}" is replaced by the code.
-	Template string
+	// Messages writes each message or call in its locale; Brand is
+	// OTP_BRAND, for verifications whose request named none.
+	Messages *messages.Catalog
+	Brand    string
 	// StatusCallback is the absolute URL of the API's Twilio status webhook
 	// ("" sends none). The handler adds the verification and attempt to it.
 	StatusCallback string
@@ -39,16 +42,17 @@ type HandlerConfig struct {
 type Observer interface {
 	// Send counts one run's outcome: accepted, permanent_error,
 	// transient_error, skipped, deferred, duplicate_suppressed or
-	// integrity_error.
-	Send(outcome string, errorCode int)
+	// integrity_error. channel is "" when the run did not get as far as
+	// reading the attempt.
+	Send(channel, outcome string, errorCode int)
 	// Accepted observes the time from the send request to Twilio's 201.
-	Accepted(sinceQueued time.Duration)
+	Accepted(channel string, sinceQueued time.Duration)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Send(string, int)       {}
-func (nopObserver) Accepted(time.Duration) {}
+func (nopObserver) Send(string, string, int)       {}
+func (nopObserver) Accepted(string, time.Duration) {}
 
 // RateLimitKey is the Redis key of the global send rate (redis_rate adds
 // its "rate:" prefix).
@@ -73,6 +77,9 @@ func NewSendHandler(store *otp.Store, codec *otp.Codec, sender otp.Sender, cfg H
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
+	}
+	if cfg.Messages == nil {
+		cfg.Messages, _ = messages.New(messages.Options{})
 	}
 	return &SendHandler{store: store, codec: codec, sender: sender, cfg: cfg, now: now, log: log}
 }
@@ -110,7 +117,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("%w: rate limiter: %w", otp.ErrUnavailable, err)
 		}
 		if res.Allowed == 0 {
-			h.cfg.Observer.Send("deferred", 0)
+			h.cfg.Observer.Send("", "deferred", 0)
 			return &DeferError{Wait: res.RetryAfter, Why: "global SMS rate limit"}
 		}
 	}
@@ -132,20 +139,20 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: c.Reason})
 		}
 		log.InfoContext(ctx, "send skipped", "reason", c.Reason)
-		h.cfg.Observer.Send("skipped", 0)
+		h.cfg.Observer.Send("", "skipped", 0)
 		return nil
 	case otp.ClaimAlreadySent:
 		log.InfoContext(ctx, "send skipped: an earlier run's SMS was accepted", "message_sid", c.MessageSID)
-		h.cfg.Observer.Send("duplicate_suppressed", 0)
+		h.cfg.Observer.Send("", "duplicate_suppressed", 0)
 		return nil
 	case otp.ClaimBusy:
-		h.cfg.Observer.Send("deferred", 0)
+		h.cfg.Observer.Send("", "deferred", 0)
 		return &DeferError{Wait: c.Wait, Why: "another run holds this attempt"}
 	}
 	if !h.codec.IsTagOf(tag, c.To) {
 		// The stored number is not the one this id was made for: someone
 		// wrote to Redis without OTP_SECRET. Never send; never retry.
-		h.cfg.Observer.Send("integrity_error", 0)
+		h.cfg.Observer.Send(c.Channel, "integrity_error", 0)
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: "integrity_error"})
 		log.ErrorContext(ctx, "refusing to send: the stored number does not match the verification id (Redis tampered with?)")
 		return fmt.Errorf("tasks: stored number does not match verification %s: %w", p.ID, asynq.SkipRetry)
@@ -164,7 +171,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// Twilio's ValidityPeriod counts whole seconds from 1; with less
 		// left it would be dropped, and Twilio would keep the message
 		// queued for its default of ten hours.
-		h.cfg.Observer.Send("skipped", 0)
+		h.cfg.Observer.Send(c.Channel, "skipped", 0)
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: "expired"})
 		log.InfoContext(ctx, "send skipped: less than 1s of validity left", "left_ms", left.Milliseconds())
 		return nil
@@ -172,23 +179,24 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// The request never outlives the code, whatever the task deadline says.
 	sctx, cancel := context.WithTimeout(ctx, left)
 	defer cancel()
+	msg := h.cfg.Messages.Render(messages.Params{Locale: c.Locale, Channel: c.Channel,
+		Brand: cmp.Or(c.Brand, h.cfg.Brand), Code: code, AppHash: c.AppHash})
 	r, err := h.sender.Send(sctx, otp.Message{
-		To:             c.To,
-		Body:           strings.Replace(h.cfg.Template, "{code}", code, 1),
-		ValidFor:       left,
-		StatusCallback: h.callbackURL(p),
+		Channel: c.Channel, To: c.To, Body: msg.Text, Code: code,
+		Language: msg.Language, Voice: msg.Voice,
+		ValidFor: left, StatusCallback: h.callbackURL(p),
 	})
 	if err == nil {
-		h.cfg.Observer.Send("accepted", r.ErrorCode)
-		h.cfg.Observer.Accepted(c.QueuedFor + h.now().Sub(claimedAt))
+		h.cfg.Observer.Send(c.Channel, "accepted", r.ErrorCode)
+		h.cfg.Observer.Accepted(c.Channel, c.QueuedFor+h.now().Sub(claimedAt))
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode})
-		log.InfoContext(ctx, "sms accepted", "message_sid", r.MessageSID)
+		log.InfoContext(ctx, "accepted by Twilio", "channel", c.Channel, "sid", r.MessageSID)
 		return nil
 	}
-	return h.failed(ctx, log, tag, p, deadline, err)
+	return h.failed(ctx, log, tag, p, c.Channel, deadline, err)
 }
 
-func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, p SendPayload, deadline time.Time, err error) error {
+func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, p SendPayload, channel string, deadline time.Time, err error) error {
 	var se *otp.SendError
 	errors.As(err, &se)
 	code := 0
@@ -196,12 +204,12 @@ func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, 
 		code = se.Code
 	}
 	if se != nil && se.Permanent {
-		h.cfg.Observer.Send("permanent_error", code)
+		h.cfg.Observer.Send(channel, "permanent_error", code)
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: code, Reason: "twilio_error"})
 		log.WarnContext(ctx, "twilio refused the message", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	h.cfg.Observer.Send("transient_error", code)
+	h.cfg.Observer.Send(channel, "transient_error", code)
 	// Twilio answered, so it did not take the message: the retry may send
 	// at once. Without an answer (timeout, reset) the message may have
 	// gone out, and the claim stays until it is stale.

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clocktest"
+	"github.com/otpd/otpd/messages"
 	"github.com/otpd/otpd/metrics"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/redistest"
@@ -71,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 		TTL: 10 * time.Minute, Retention: time.Hour, Cooldown: 30 * time.Second, MaxSends: 5, MaxChecks: 5, DefaultRegion: "US",
 	}, log)
 	f.handler = tasks.NewSendHandler(f.store, codec, sender, tasks.HandlerConfig{
-		Template: "Your verification code is: {code}", StaleClaim: 15 * time.Second,
+		Brand: "Acme", StaleClaim: 15 * time.Second,
 		StatusCallback: "https://otp.example" + tasks.StatusCallbackPath,
 	}, f.clock.Now, log)
 	return f
@@ -294,7 +295,7 @@ func TestGlobalRateLimitDefers(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	h := tasks.NewSendHandler(f.store, f.codec, nil, tasks.HandlerConfig{
-		Template: "{code}", Limiter: redis_rate.NewLimiter(f.rdb), Rate: redis_rate.PerSecond(1),
+		Brand: "Acme", Limiter: redis_rate.NewLimiter(f.rdb), Rate: redis_rate.PerSecond(1),
 	}, f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.svc.Start(ctx, num, "")
 	// Another worker used this second's budget; the handler is refused
@@ -377,7 +378,7 @@ func TestRefusesARedirectedNumber(t *testing.T) {
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
 	h := tasks.NewSendHandler(f.store, f.codec, f.sender, tasks.HandlerConfig{
-		Template: "Your code: {code}", Observer: metrics.NewSMS(reg),
+		Brand: "Acme", Observer: metrics.NewSMS(reg),
 	}, f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	v, _, err := f.svc.Start(ctx, num, "")
 	if err != nil {
@@ -436,7 +437,7 @@ func TestWorkerClockSkew(t *testing.T) {
 			TTL: 10 * time.Minute, Retention: time.Hour, MaxSends: 5, MaxChecks: 5, DefaultRegion: "US",
 		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		off := func() time.Time { return time.Now().Add(skew) }
-		h := tasks.NewSendHandler(store, f.codec, f.sender, tasks.HandlerConfig{Template: "{code}"}, off,
+		h := tasks.NewSendHandler(store, f.codec, f.sender, tasks.HandlerConfig{Brand: "Acme"}, off,
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if _, _, err := svc.Start(ctx, num, ""); err != nil {
 			t.Fatal(err)
@@ -463,4 +464,116 @@ func TestAcceptedButFailedKeepsItsErrorCode(t *testing.T) {
 	if d := f.delivery(t, v.ID); d.Status != otp.DeliveryFailed || d.ErrorCode != 30007 || d.MessageSID == "" {
 		t.Fatalf("delivery %+v", d)
 	}
+}
+
+// channelFixture is the fixture with every channel enabled, the built-in
+// texts, and a sender that has a WhatsApp number (and, with content, an
+// approved WhatsApp template).
+func channelFixture(t *testing.T, content string) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	sender, err := twilio.New(twilio.Config{AccountSID: sid, AuthToken: token, From: "+15005550006",
+		WhatsAppFrom: "+14155238886", WhatsAppContentSID: content, APIURL: f.fake.URL, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := messages.New(messages.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f.svc = otp.NewService(f.codec, f.store, tasks.NewQueue(asynq.NewClientFromRedisClient(f.rdb)), otp.Policy{
+		TTL: 10 * time.Minute, Retention: time.Hour, MaxSends: 5, MaxChecks: 5, DefaultRegion: "US",
+		Channels: map[string]bool{otp.ChannelSMS: true, otp.ChannelWhatsApp: true, otp.ChannelCall: true},
+	}, log).WithLocales(cat)
+	f.handler = tasks.NewSendHandler(f.store, f.codec, sender, tasks.HandlerConfig{
+		Messages: cat, Brand: "Acme", StatusCallback: "https://otp.example" + tasks.StatusCallbackPath,
+	}, f.clock.Now, log)
+	return f
+}
+
+// Each channel goes out the way Twilio wants it, in the verification's
+// language, with the one code of the verification.
+func TestEachChannelGoesOut(t *testing.T) {
+	ctx := context.Background()
+	f := channelFixture(t, "")
+	var v otp.Verification
+	for _, r := range []otp.SendRequest{
+		{To: "+33612345678", Channel: "sms", AppHash: "FA+9qCX9VSu"},
+		{To: "+33612345678", Channel: "whatsapp"},
+		{To: "+33612345678", Channel: "call"},
+	} {
+		var err error
+		if v, _, err = f.svc.Send(ctx, r); err != nil {
+			t.Fatalf("%s: %v", r.Channel, err)
+		}
+		ts := f.tasks(t)
+		if err := f.handler.ProcessTask(ctx, ts[len(ts)-1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code := f.code(t, v)
+	msgs, calls := f.fake.Messages(), f.fake.Calls()
+	if len(msgs) != 2 || len(calls) != 1 {
+		t.Fatalf("%d messages, %d calls", len(msgs), len(calls))
+	}
+	sms, wa, call := msgs[0].Form, msgs[1].Form, calls[0].Form
+	if sms.Get("To") != "+33612345678" || sms.Get("Body") != "Votre code de vérification Acme est : "+code+"\n\nFA+9qCX9VSu" {
+		t.Errorf("sms %v", sms)
+	}
+	if wa.Get("To") != "whatsapp:+33612345678" || wa.Get("From") != "whatsapp:+14155238886" ||
+		wa.Get("Body") != "Votre code de vérification Acme est : "+code || wa.Get("StatusCallback") == "" {
+		t.Errorf("whatsapp %v", wa)
+	}
+	says := twiliofake.SpokenIn(call.Get("Twiml"))
+	if call.Get("To") != "+33612345678" || call.Get("From") != "+15005550006" || len(says) != 2 ||
+		says[0].Language != "fr-FR" || says[0].Voice != "Google.fr-FR-Standard-A" || twiliofake.CodeIn(says[1].Text) != code {
+		t.Errorf("call %v: %+v", call, says)
+	}
+	if call.Get("TimeLimit") != "60" || call.Get("Timeout") != "30" || len(call["StatusCallbackEvent"]) != 4 {
+		t.Errorf("call limits and events: %v", call)
+	}
+	got, _ := f.svc.Get(ctx, v.ID)
+	for i, want := range []string{"sms", "whatsapp", "call"} {
+		a := got.Attempts[i]
+		if a.Channel != want || a.Status != otp.DeliverySending || a.MessageSID == "" {
+			t.Errorf("attempt %d: %+v", i+1, a)
+		}
+	}
+	if !strings.HasPrefix(got.Attempts[2].MessageSID, "CA") {
+		t.Errorf("the call's sid: %q", got.Attempts[2].MessageSID)
+	}
+}
+
+// With an approved WhatsApp template the code is its variable, not a body.
+func TestWhatsAppContentTemplate(t *testing.T) {
+	ctx := context.Background()
+	f := channelFixture(t, "HX0123456789abcdef0123456789abcdef")
+	v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Channel: "whatsapp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.handler.ProcessTask(ctx, f.tasks(t)[0]); err != nil {
+		t.Fatal(err)
+	}
+	form := f.fake.Messages()[0].Form
+	if form.Get("ContentSid") != "HX0123456789abcdef0123456789abcdef" || form.Get("Body") != "" ||
+		form.Get("ContentVariables") != `{"1":"`+f.code(t, v)+`"}` {
+		t.Fatalf("%v", form)
+	}
+}
+
+// code opens a verification's stored code.
+func (f *fixture) code(t *testing.T, v otp.Verification) string {
+	t.Helper()
+	tag, _ := otp.TagOfID(v.ID)
+	_, sealed, err := f.store.GetWithSealed(context.Background(), tag, v.ID)
+	if err != nil || sealed == "" {
+		t.Fatalf("no code: %v", err)
+	}
+	code, err := f.codec.Open(v.ID, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
 }

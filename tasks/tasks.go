@@ -16,7 +16,9 @@ import (
 	"github.com/otpd/otpd/otp"
 )
 
-// TypeSendSMS is the task type of one send attempt.
+// TypeSendSMS is the task type of one send attempt, on any channel. The
+// name predates WhatsApp and calls; it stays, so that tasks queued before
+// an upgrade still run.
 const TypeSendSMS = "otp:send_sms"
 
 // StatusCallbackPath is the API route that receives Twilio's delivery
@@ -37,6 +39,8 @@ const MaxRetry = 20
 type SendPayload struct {
 	ID      string `json:"id"`
 	Attempt int    `json:"attempt"`
+	// Channel shows in the dashboard; the handler trusts Redis's instead.
+	Channel string `json:"channel,omitempty"`
 }
 
 // NewSendTask builds the task for one send attempt. Its TaskID makes the
@@ -45,7 +49,7 @@ type SendPayload struct {
 // the worker host's clock, and one running ahead would cut sends short.
 // Retries after expiry stop at the claim, which reads the Redis clock.
 func NewSendTask(job otp.SendJob) (*asynq.Task, []asynq.Option, error) {
-	payload, err := json.Marshal(SendPayload{ID: job.ID, Attempt: job.Attempt})
+	payload, err := json.Marshal(SendPayload{ID: job.ID, Attempt: job.Attempt, Channel: job.Channel})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,7 +70,7 @@ func ParseSendPayload(b []byte) (SendPayload, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("tasks: bad payload: %w", err)
 	}
-	if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 {
+	if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 || (p.Channel != "" && !otp.KnownChannel(p.Channel)) {
 		return p, errors.New("tasks: bad payload: invalid id or attempt")
 	}
 	return p, nil

@@ -1,8 +1,10 @@
-// Package twilio sends SMS through Twilio's Messages API with twilio-go.
+// Package twilio sends codes through Twilio with twilio-go: SMS and WhatsApp
+// messages through the Messages API, voice calls through the Calls API.
 package twilio
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,6 +27,15 @@ type Config struct {
 	AuthToken           string
 	From                string // TWILIO_PHONE_NUMBER; used when MessagingServiceSID is empty
 	MessagingServiceSID string
+	// WhatsAppFrom is the WhatsApp sender's number (TWILIO_WHATSAPP_FROM);
+	// without it WhatsApp goes through the messaging service.
+	WhatsAppFrom string
+	// WhatsAppContentSID is an approved WhatsApp template (HX…) whose
+	// variable {{1}} is the code; without it the text is the body, which
+	// Twilio's sandbox takes but business-initiated WhatsApp does not.
+	WhatsAppContentSID string
+	// VoiceFrom is the caller id of calls (TWILIO_VOICE_FROM, or From).
+	VoiceFrom string
 	// APIURL replaces https://api.twilio.com: a fake in tests, a gateway or
 	// an egress proxy in production.
 	APIURL string
@@ -50,8 +61,11 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.AccountSID == "" || cfg.AuthToken == "" {
 		return nil, errors.New("twilio: account SID and auth token are required")
 	}
-	if cfg.From == "" && cfg.MessagingServiceSID == "" {
+	if cfg.From == "" && cfg.MessagingServiceSID == "" && cfg.WhatsAppFrom == "" && cfg.VoiceFrom == "" {
 		return nil, errors.New("twilio: a From number or a messaging service SID is required")
+	}
+	if cfg.VoiceFrom == "" {
+		cfg.VoiceFrom = cfg.From
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -66,9 +80,10 @@ func New(cfg Config) (*Sender, error) {
 // maxValidity is Twilio's upper bound for ValidityPeriod (seconds).
 const maxValidity = 36000
 
-// Send creates one Message. twilio-go builds its requests without a
-// context, so each call gets its own small client whose transport carries
-// ctx (cancellation, the task deadline) and rewrites the base URL.
+// Send sends one message or places one call. twilio-go builds its requests
+// without a context, so each call gets its own small client whose
+// transport carries ctx (cancellation, the task deadline) and rewrites the
+// base URL.
 func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	if m.ValidFor < otp.MinValidity {
 		// Without a ValidityPeriod Twilio would hold a dead code for ten hours.
@@ -86,14 +101,52 @@ func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	}
 	c.SetAccountSid(s.cfg.AccountSID)
 	api := twapi.NewApiServiceWithClient(c)
+	var r otp.Receipt
+	var err error
+	switch m.Channel {
+	case otp.ChannelCall:
+		r, err = s.call(api, m)
+	case otp.ChannelWhatsApp:
+		r, err = s.message(api, m, true)
+	default:
+		r, err = s.message(api, m, false)
+	}
+	if err != nil {
+		var se *otp.SendError
+		if errors.As(err, &se) {
+			return r, err
+		}
+		return r, classify(err, tr.retryAfter())
+	}
+	return r, nil
+}
 
+// message creates one Message: an SMS, or a WhatsApp message.
+func (s *Sender) message(api *twapi.ApiService, m otp.Message, whatsapp bool) (otp.Receipt, error) {
 	p := &twapi.CreateMessageParams{}
 	p.SetTo(m.To)
-	p.SetBody(m.Body)
-	if s.cfg.MessagingServiceSID != "" {
+	from := s.cfg.From
+	if whatsapp {
+		p.SetTo("whatsapp:" + m.To)
+		from = ""
+		if s.cfg.WhatsAppFrom != "" {
+			from = "whatsapp:" + s.cfg.WhatsAppFrom
+		}
+	}
+	switch {
+	case from != "" && (whatsapp || s.cfg.MessagingServiceSID == ""):
+		p.SetFrom(from)
+	case s.cfg.MessagingServiceSID != "":
 		p.SetMessagingServiceSid(s.cfg.MessagingServiceSID)
+	default:
+		return otp.Receipt{}, &otp.SendError{Permanent: true, Err: fmt.Errorf("twilio: no sender configured for %s", m.Channel)}
+	}
+	if whatsapp && s.cfg.WhatsAppContentSID != "" {
+		vars, _ := json.Marshal(map[string]string{"1": m.Code})
+		p.SetContentSid(s.cfg.WhatsAppContentSID)
+		p.SetContentVariables(string(vars))
 	} else {
-		p.SetFrom(s.cfg.From)
+		p.SetBody(m.Body)
 	}
 	if m.StatusCallback != "" {
 		p.SetStatusCallback(m.StatusCallback)
@@ -102,7 +155,7 @@ func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 
 	msg, err := api.CreateMessage(p)
 	if err != nil {
-		return otp.Receipt{}, classify(err, tr.retryAfter())
+		return otp.Receipt{}, err
 	}
 	r := otp.Receipt{Status: otp.DeliverySending}
 	if msg.Sid != nil {

@@ -140,7 +140,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		"WORKER_CONCURRENCY=" + strconv.Itoa(o.workerConcurrency), "WORKER_METRICS_ADDR=127.0.0.1:0",
 		// Limits raised so they do not throttle the load; they still run.
 		"OTP_MAX_CHECKS=100", "FAILED_CHECK_LIMIT=100/24h", "TO_SEND_LIMIT=1000/1h",
-		"SMS_BUDGET_PER_MINUTE=10000000",
+		"SMS_BUDGET_PER_MINUTE=10000000", "OTP_BRAND=Bench",
 		"API_KEY_SEND_LIMITS=10000000/1s", "PREFIX_SEND_LIMITS=10000000/1m", "OTP_RESEND_COOLDOWN=1s",
 		"PATH=" + os.Getenv("PATH"),
 	}

@@ -36,6 +36,9 @@ func handleReadyz(svc *otp.Service) gin.HandlerFunc {
 type startRequest struct {
 	To       string `json:"to"`
 	Channel  string `json:"channel"`
+	Locale   string `json:"locale"`
+	Brand    string `json:"brand"`
+	AppHash  string `json:"appHash"`
 	ClientIP string `json:"clientIp"`
 }
 
@@ -69,7 +72,8 @@ func handleStart(svc *otp.Service) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.To, Channel: req.Channel, Origin: o})
+		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.To, Channel: req.Channel,
+			Locale: req.Locale, Brand: req.Brand, AppHash: req.AppHash, Origin: o})
 		if err != nil {
 			writeError(c, err)
 			return

@@ -40,7 +40,13 @@ func TestStart(t *testing.T) {
 		{"national format in the default region", obj{"to": phoneNational}, http.StatusAccepted, ""},
 		{"spaces around the number", obj{"to": "  " + phone + " "}, http.StatusAccepted, ""},
 		{"explicit sms channel", obj{"to": phone, "channel": "sms"}, http.StatusAccepted, ""},
-		{"voice channel", obj{"to": phone, "channel": "voice"}, http.StatusBadRequest, "invalid_request"},
+		{"unknown channel", obj{"to": phone, "channel": "voice"}, http.StatusBadRequest, "channel_unavailable"},
+		{"channel not enabled", obj{"to": phone, "channel": "call"}, http.StatusBadRequest, "channel_unavailable"},
+		{"channel in capitals", obj{"to": phone, "channel": "SMS"}, http.StatusBadRequest, "channel_unavailable"},
+		{"unsupported locale", obj{"to": phone, "locale": "tlh"}, http.StatusBadRequest, "invalid_request"},
+		{"malformed locale", obj{"to": phone, "locale": "not a tag"}, http.StatusBadRequest, "invalid_request"},
+		{"brand not in OTP_BRANDS", obj{"to": phone, "brand": "Evil Bank, call +1 900 555 0199"}, http.StatusBadRequest, "invalid_request"},
+		{"short app hash", obj{"to": phone, "appHash": "FA+9qCX9VS"}, http.StatusBadRequest, "invalid_request"},
 		{"missing to", obj{}, http.StatusBadRequest, "invalid_request"},
 		{"empty to", obj{"to": ""}, http.StatusBadRequest, "invalid_request"},
 		{"not a number", obj{"to": "hello"}, http.StatusBadRequest, "invalid_phone_number"},
@@ -69,10 +75,10 @@ func TestStart(t *testing.T) {
 				t.Fatalf("id %q is not a verification id", v.ID)
 			}
 			want := otp.Verification{
-				ID: v.ID, To: phone, Channel: "sms", Status: otp.StatusPending,
+				ID: v.ID, To: phone, Channel: "sms", Locale: "en", Status: otp.StatusPending,
 				SendAttempts: 1, CheckAttempts: 0, CreatedAt: now, ExpiresAt: now.Add(testPolicy.TTL),
-				Delivery: otp.Delivery{Status: otp.DeliveryQueued, UpdatedAt: now},
-				Attempts: []otp.Attempt{{Attempt: 1, QueuedAt: now, Status: otp.DeliveryQueued, UpdatedAt: now}},
+				Delivery: otp.Delivery{Channel: "sms", Status: otp.DeliveryQueued, UpdatedAt: now},
+				Attempts: []otp.Attempt{{Attempt: 1, Channel: "sms", QueuedAt: now, Status: otp.DeliveryQueued, UpdatedAt: now}},
 			}
 			if !sameVerification(v, want) {
 				t.Fatalf("got  %+v\nwant %+v", v, want)
@@ -148,13 +154,13 @@ func TestStartEnqueuesTaskWithoutCode(t *testing.T) {
 		if ti.Type != tasks.TypeSendSMS {
 			t.Fatalf("task type %q", ti.Type)
 		}
-		// Exactly {id, attempt}: any other member could carry the code.
+		// Exactly {id, attempt, channel}: any other member could carry the code.
 		var payload map[string]json.RawMessage
 		if err := json.Unmarshal(ti.Payload, &payload); err != nil {
 			t.Fatalf("payload %q: %v", ti.Payload, err)
 		}
-		if len(payload) != 2 || payload["id"] == nil || payload["attempt"] == nil {
-			t.Fatalf("payload %s: want exactly id and attempt", ti.Payload)
+		if len(payload) != 3 || payload["id"] == nil || payload["attempt"] == nil || string(payload["channel"]) != `"sms"` {
+			t.Fatalf("payload %s: want exactly id, attempt and channel", ti.Payload)
 		}
 		p, err := tasks.ParseSendPayload(ti.Payload)
 		if err != nil || p.ID != v.ID {

@@ -427,7 +427,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"empty to", obj{"to": ""}, "invalid_request", true},
 		{"to not a string", obj{"to": 14155552671}, "invalid_request", true},
 		{"unknown member", obj{"to": pNone, "from": "x"}, "invalid_request", true},
-		{"other channel", obj{"to": pNone, "channel": "voice"}, "invalid_request", true},
+		{"other channel", obj{"to": pNone, "channel": "voice"}, "channel_unavailable", true},
 		{"bad clientIp", obj{"to": pNone, "clientIp": "203.0.113"}, "invalid_request", true},
 		{"clientIp with a zone", obj{"to": pNone, "clientIp": "fe80::1%eth0"}, "invalid_request", true},
 		{"malformed JSON", `{"to":`, "invalid_request", true},

@@ -53,8 +53,10 @@ func problemFor(err error) Problem {
 		return problem(http.StatusBadRequest, "invalid_request", input.Detail)
 	case errors.Is(err, otp.ErrInvalidInput):
 		return problem(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, otp.ErrChannelUnavailable):
+		return problem(http.StatusBadRequest, "channel_unavailable", err.Error())
 	case errors.Is(err, otp.ErrCountryNotAllowed):
-		return problem(http.StatusForbidden, "country_not_allowed", "sending to this country is not allowed (ALLOWED_COUNTRIES)")
+		return problem(http.StatusForbidden, "country_not_allowed", "sending to this country is not allowed (ALLOWED_COUNTRIES, and VOICE_ALLOWED_COUNTRIES for calls)")
 	case errors.Is(err, otp.ErrNotMobile):
 		return problem(http.StatusBadRequest, "not_mobile_number", "only mobile numbers can receive codes")
 	case errors.Is(err, otp.ErrInvalidPhone):
@@ -103,6 +105,7 @@ var limitDetail = map[otp.LimitReason]string{
 	otp.LimitPrefix:       "too many codes sent to numbers in this range",
 	otp.LimitCountry:      "the SMS budget for this country is used up for now",
 	otp.LimitGlobal:       "the SMS budget is used up for now",
+	otp.LimitCallBudget:   "the voice call budget is used up for now",
 }
 
 // retrySeconds rounds up: a client that waits exactly Retry-After seconds

@@ -51,7 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), policy(cfg), log).
 		WithGuard(ratelimit.New(rdb, guardConfig(cfg))).
-		WithObserver(metrics.NewOTP(reg))
+		WithObserver(metrics.NewOTP(reg)).
+		WithLocales(cfg.Messages)
 
 	mon := newMonitoring(cfg.RedisURL, cfg.MonitoringReadOnly)
 	defer mon.Close()
@@ -115,12 +116,24 @@ func policy(cfg config.Config) otp.Policy {
 	return otp.Policy{
 		TTL: cfg.OTPTTL, Retention: cfg.Retention, Cooldown: cfg.ResendCooldown,
 		MaxSends: cfg.MaxSends, MaxChecks: cfg.MaxChecks, DefaultRegion: cfg.DefaultRegion,
-		SendCap:          otp.Window{Count: cfg.ToSendLimit.Count, Period: cfg.ToSendLimit.Period},
-		FailureLock:      otp.Window{Count: cfg.FailedCheckLimit.Count, Period: cfg.FailedCheckLimit.Period},
-		PrefixDigits:     cfg.PrefixDigits,
-		AllowedCountries: cfg.AllowedCountries,
-		RejectNonMobile:  cfg.RejectNonMobile,
+		SendCap:               otp.Window{Count: cfg.ToSendLimit.Count, Period: cfg.ToSendLimit.Period},
+		FailureLock:           otp.Window{Count: cfg.FailedCheckLimit.Count, Period: cfg.FailedCheckLimit.Period},
+		PrefixDigits:          cfg.PrefixDigits,
+		AllowedCountries:      cfg.AllowedCountries,
+		RejectNonMobile:       cfg.RejectNonMobile,
+		Channels:              cfg.Channels,
+		VoiceAllowedCountries: cfg.VoiceAllowedCountries,
+		Brands:                brands(cfg),
 	}
+}
+
+// brands are the brands a request may name: OTP_BRANDS, and OTP_BRAND.
+func brands(cfg config.Config) map[string]bool {
+	out := map[string]bool{cfg.Brand: true}
+	for _, b := range cfg.Brands {
+		out[b] = true
+	}
+	return out
 }
 
 func guardConfig(cfg config.Config) ratelimit.Config {
@@ -135,5 +148,6 @@ func guardConfig(cfg config.Config) ratelimit.Config {
 		ClientIPSends: rates(cfg.ClientIPSendLimits), ClientIPChecks: rates(cfg.ClientIPCheckLimits),
 		APIKeySends: rates(cfg.APIKeySendLimits), PrefixSends: rates(cfg.PrefixSendLimits),
 		BudgetPerMinute: cfg.BudgetPerMinute, CountryBudgets: cfg.CountryBudgets,
+		CallBudgetPerMinute: cfg.CallBudgetPerMinute,
 	}
 }

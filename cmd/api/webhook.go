@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,14 +14,20 @@ import (
 	"github.com/otpd/otpd/twilio"
 )
 
-// messageSID is the shape of Twilio's SMS and MMS SIDs; anything else is
-// refused before it reaches the stored attempt record.
-var messageSID = regexp.MustCompile(`^(SM|MM)[0-9a-f]{32}$`)
+// messageSID and callSID are the shapes of Twilio's message (SMS, MMS,
+// WhatsApp) and call SIDs; anything else is refused before it reaches the
+// stored attempt record.
+var (
+	messageSID = regexp.MustCompile(`^(SM|MM)[0-9a-f]{32}$`)
+	callSID    = regexp.MustCompile(`^CA[0-9a-f]{32}$`)
+	statusWord = regexp.MustCompile(`^[a-z][a-z_-]{0,31}$`)
+)
 
-// handleTwilioStatus receives Twilio's delivery reports. It has no bearer
-// auth: Twilio signs each request with the account's auth token over the
-// URL it called, which is PUBLIC_URL + the path and the query the worker
-// put in the message's StatusCallback (verification id and attempt).
+// handleTwilioStatus receives Twilio's delivery reports of messages and
+// the progress events of calls. It has no bearer auth: Twilio signs each
+// request with the account's auth token over the URL it called, which is
+// PUBLIC_URL + the path and the query the worker put in the message's or
+// call's StatusCallback (verification id and attempt).
 func handleTwilioStatus(svc *otp.Service, publicURL, authToken string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if publicURL == "" || authToken == "" {
@@ -48,18 +55,28 @@ func handleTwilioStatus(svc *otp.Service, publicURL, authToken string) gin.Handl
 			writeError(c, &otp.InputError{Detail: "callback URL lacks the verification (v) and attempt (a)"})
 			return
 		}
-		sid := form.Get("MessageSid")
-		if !messageSID.MatchString(sid) {
+		r := otp.DeliveryReport{ID: q.Get("v"), Attempt: attempt}
+		r.ErrorCode, _ = strconv.Atoi(form.Get("ErrorCode"))
+		switch sid := form.Get("CallSid"); {
+		case form.Get("MessageSid") == "" && callSID.MatchString(sid):
+			r.Channel, r.MessageSID, r.RawStatus = otp.ChannelCall, sid, form.Get("CallStatus")
+			r.Status = twilio.MapCallStatus(r.RawStatus)
+		case messageSID.MatchString(form.Get("MessageSid")):
+			r.MessageSID, r.RawStatus = form.Get("MessageSid"), form.Get("MessageStatus")
+			r.Channel, r.Status = otp.ChannelSMS, twilio.MapStatus(r.RawStatus)
+			if strings.HasPrefix(form.Get("To"), "whatsapp:") {
+				r.Channel = otp.ChannelWhatsApp
+			}
+		default:
 			// Signed, so from Twilio, but about nothing we sent: accept and
 			// ignore, so Twilio does not retry it.
 			c.Status(http.StatusNoContent)
 			return
 		}
-		ec, _ := strconv.Atoi(form.Get("ErrorCode"))
-		err = svc.DeliveryReport(c.Request.Context(), otp.DeliveryReport{
-			ID: q.Get("v"), Attempt: attempt, MessageSID: sid,
-			Status: twilio.MapStatus(form.Get("MessageStatus")), ErrorCode: ec,
-		})
+		if !statusWord.MatchString(r.RawStatus) {
+			r.RawStatus = "" // kept in a '|'-separated record: only a plain word
+		}
+		err = svc.DeliveryReport(c.Request.Context(), r)
 		if err != nil {
 			writeError(c, err)
 			return

@@ -139,3 +139,65 @@ func TestTwilioStatusCallbackErrors(t *testing.T) {
 	big := url.Values{"MessageSid": {strings.Repeat("x", maxBody)}}
 	wantProblem(t, f.callback(v, "1", big, signedBy(testHooks.AuthToken, big)), http.StatusRequestEntityTooLarge, "request_too_large")
 }
+
+// A call's progress events come to the same route, signed the same way:
+// each moves the attempt forward and keeps Twilio's own word for it.
+func TestTwilioCallCallbacks(t *testing.T) {
+	const callSID = "CA0123456789abcdef0123456789abcdef"
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		events   []string
+		want     otp.DeliveryStatus
+		wantRaw  string
+		wantFail bool
+	}{
+		{"answered and completed", []string{"initiated", "ringing", "in-progress", "completed"}, otp.DeliveryDelivered, "completed", false},
+		{"nobody answered", []string{"initiated", "ringing", "no-answer"}, otp.DeliveryUndelivered, "no-answer", false},
+		{"busy", []string{"initiated", "busy"}, otp.DeliveryUndelivered, "busy", false},
+		{"failed", []string{"failed"}, otp.DeliveryFailed, "failed", false},
+		{"canceled", []string{"initiated", "canceled"}, otp.DeliveryFailed, "canceled", false},
+		{"late ringing after completed", []string{"in-progress", "completed", "ringing"}, otp.DeliveryDelivered, "completed", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			v := f.start(t, phone)
+			tag, _ := otp.TagOfID(v.ID)
+			f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
+			for _, ev := range tc.events {
+				form := url.Values{"CallSid": {callSID}, "CallStatus": {ev}, "AccountSid": {"AC1"}}
+				if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
+					t.Fatalf("%s: %d %s", ev, w.Code, w.Body)
+				}
+			}
+			got, _ := f.store.Get(ctx, tag, v.ID)
+			if got.Delivery.Status != tc.want || got.Delivery.RawStatus != tc.wantRaw || got.Attempts[0].RawStatus != tc.wantRaw {
+				t.Fatalf("delivery %+v", got.Delivery)
+			}
+		})
+	}
+	t.Run("bad signature", func(t *testing.T) {
+		f := newFixture(t)
+		v := f.start(t, phone)
+		tag, _ := otp.TagOfID(v.ID)
+		f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
+		form := url.Values{"CallSid": {callSID}, "CallStatus": {"no-answer"}}
+		wantProblem(t, f.callback(v, "1", form, signedBy("not-the-token", form)), http.StatusForbidden, "invalid_signature")
+		if got, _ := f.store.Get(ctx, tag, v.ID); got.Delivery.Status != otp.DeliverySending {
+			t.Fatalf("a forged call event changed the attempt: %+v", got.Delivery)
+		}
+	})
+	t.Run("odd words are not kept", func(t *testing.T) {
+		f := newFixture(t)
+		v := f.start(t, phone)
+		tag, _ := otp.TagOfID(v.ID)
+		f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
+		form := url.Values{"CallSid": {callSID}, "CallStatus": {"busy|x"}}
+		if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
+			t.Fatalf("%d", w.Code)
+		}
+		if got, _ := f.store.Get(ctx, tag, v.ID); got.Delivery.RawStatus != "" {
+			t.Fatalf("%+v", got.Delivery)
+		}
+	})
+}

@@ -99,7 +99,8 @@ devrun: api on http://%[1]s, worker running. Try:
   curl -s -X POST http://%[1]s/v1/verifications -H 'Authorization: Bearer %[2]s' \
        -H 'Content-Type: application/json' -d '{"to": "+14155552671"}'
 
-  # without Twilio credentials the worker prints the SMS (and its code) below
+  # without Twilio credentials the worker prints the SMS (and its code) below;
+  # add "locale": "fr", or "channel": "call" or "whatsapp" once CHANNELS in .env has them
   curl -s -X POST http://%[1]s/v1/verifications/check -H 'Authorization: Bearer %[2]s' \
        -H 'Content-Type: application/json' -d '{"to": "+14155552671", "code": "<code>"}'
 

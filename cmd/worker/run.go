@@ -65,7 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		sender, err = twilio.New(twilio.Config{
 			AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
 			From: cfg.TwilioPhoneNumber, MessagingServiceSID: cfg.TwilioMessagingServiceSID,
-			APIURL: cfg.TwilioAPIURL, Timeout: cfg.TwilioTimeout,
+			WhatsAppFrom: cfg.TwilioWhatsAppFrom, WhatsAppContentSID: cfg.TwilioWhatsAppContentSID,
+			VoiceFrom: cfg.TwilioVoiceFrom,
+			APIURL:    cfg.TwilioAPIURL, Timeout: cfg.TwilioTimeout,
 		})
 		if err != nil {
 			return err
@@ -76,7 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	hcfg := tasks.HandlerConfig{
-		Template: cfg.MessageTemplate,
+		Messages: cfg.Messages,
+		Brand:    cfg.Brand,
 		// A claim younger than the HTTP timeout may belong to a live request;
 		// only past it (plus slack for clock skew between workers) is the
 		// owner presumed dead and the SMS sent again.

@@ -1,10 +1,11 @@
--- attempt: the life of one send attempt's SMS. It lives in field a<n> of
--- the verification's hash (the number hash while it is the current one,
--- else its archive key) as
---   "queued|claimed|claims|status|errorCode|updated|reason"
+-- attempt: the life of one send attempt's message or call. It lives in
+-- field a<n> of the verification's hash (the number hash while it is the
+-- current one, else its archive key) as
+--   "queued|claimed|claims|status|errorCode|updated|reason[|channel|raw]"
 -- with times in ms after the verification's creation ('cr'; claimed is ""
--- when unclaimed) and status as one letter, and its MessageSid in field
--- i<n>: every value stays under Redis's hash-max-listpack-value (64 bytes),
+-- when unclaimed), status as one letter, the channel as common.lua's
+-- letter and raw as Twilio's own status word (both left out while empty),
+-- and its MessageSid or CallSid in field i<n>: every value stays under Redis's hash-max-listpack-value (64 bytes),
 -- so the hash keeps its compact encoding (a 79-byte record had made each
 -- verification cost 860 bytes instead of about 250). Its status only moves forward: queued < sending < sent < final
 -- (delivered, undelivered, failed), so late or out-of-order reports from
@@ -19,8 +20,9 @@
 --   reading what the call needs. ARGV[7] stale ms: a claim older than this
 --   belongs to a run that died mid-request (longer than the HTTP timeout),
 --   so it may be taken over - at most one duplicate SMS, never more.
---   Returns {1, claims, to, expires, sealed, queuedAt, now}  claimed (claims > 1:
---             a takeover; times in unix ms, now the script's clock)
+--   Returns {1, claims, to, expires, sealed, queuedAt, now, channel, locale,
+--             brand, appHash}  claimed (claims > 1: a takeover; times in
+--             unix ms, now the script's clock; channel a letter)
 --           {2, sid}                          Twilio already accepted it
 --           {3, wait ms}                      a live run holds the claim
 --           {0, reason}                       nothing to send; reason is
@@ -30,8 +32,9 @@
 --   nothing was sent: drop the claim so the retry sends without waiting.
 --   Returns 1, or 0 when there is no such attempt.
 -- record / callback: ARGV[7] status ARGV[8] sid ("" keeps it)
---   ARGV[9] error code ARGV[10] reason. A callback whose sid differs from the
---   recorded one is about another message and is ignored.
+--   ARGV[9] error code ARGV[10] reason ARGV[11] Twilio's raw status ("" keeps
+--   it). A callback whose sid differs from the recorded one is about another
+--   message and is ignored.
 --   Returns 1 recorded, 0 ignored.
 local rank = {queued = 0, sending = 1, sent = 2, delivered = 3, undelivered = 3, failed = 3}
 local letter = {queued = 'q', sending = 's', sent = 't', delivered = 'd', undelivered = 'u', failed = 'f'}
@@ -45,21 +48,24 @@ end
 local op, n, now = ARGV[4], ARGV[5], clock(ARGV[6])
 local V = locate(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 local field, sidField = 'a' .. n, 'i' .. n
-local f = redis.call('HMGET', V, 'st', 'x', 'n', 'to', field, 'cr', sidField, 'e')
+local f = redis.call('HMGET', V, 'st', 'x', 'n', 'to', field, 'cr', sidField, 'e', 'lo', 'b', 'ah')
 local cr = tonumber(f[6])
 -- load gives the record as absolute values:
---   {queuedAt, claimedAt (0: none), claims, sid, status, errorCode, updatedAt, reason}
+--   {queuedAt, claimedAt (0: none), claims, sid, status, errorCode, updatedAt,
+--    reason, channel, raw}
 local function load(raw, sid)
   local p = split(raw)
   local claimed = 0
   if p[2] ~= '' then claimed = cr + tonumber(p[2]) end
-  return {cr + tonumber(p[1]), claimed, tonumber(p[3]), sid or '', word[p[4]] or 'queued', p[5], cr + tonumber(p[6]), p[7] or ''}
+  return {cr + tonumber(p[1]), claimed, tonumber(p[3]), sid or '', word[p[4]] or 'queued', p[5], cr + tonumber(p[6]),
+    p[7] or '', p[8] or '', p[9] or ''}
 end
 local function save(a)
   local claimed = ''
   if a[2] > 0 then claimed = a[2] - cr end
-  redis.call('HSET', V, field,
-    table.concat({a[1] - cr, claimed, a[3], letter[a[5]] or 'q', a[6], a[7] - cr, a[8] or ''}, '|'))
+  local rec = {a[1] - cr, claimed, a[3], letter[a[5]] or 'q', a[6], a[7] - cr, a[8] or ''}
+  if a[9] ~= '' or a[10] ~= '' then rec[8], rec[9] = a[9], a[10] end
+  redis.call('HSET', V, field, table.concat(rec, '|'))
   if a[4] ~= '' and a[4] ~= f[7] then redis.call('HSET', V, sidField, a[4]) end
 end
 if not f[1] then
@@ -94,7 +100,7 @@ if op == 'claim' then
   if not sealed then return {0, 'expired'} end
   a[2], a[3], a[7] = now, a[3] + 1, now
   save(a)
-  return {1, a[3], f[4], exp, sealed, a[1], now}
+  return {1, a[3], f[4], exp, sealed, a[1], now, a[9], f[9] or '', f[10] or '', f[11] or ''}
 end
 
 if op == 'release' then
@@ -107,9 +113,10 @@ end
 
 -- record / callback
 local status, sid = ARGV[7], ARGV[8]
--- The record is '|'-separated: a separator inside the reason would corrupt
--- it. (The sid has a field of its own, and may be packed to raw bytes.)
-if string.find(ARGV[10], '|', 1, true) then return 0 end
+-- The record is '|'-separated: a separator inside the reason or the raw
+-- status would corrupt it. (The sid has a field of its own, and may be
+-- packed to raw bytes.)
+if string.find(ARGV[10], '|', 1, true) or string.find(ARGV[11], '|', 1, true) then return 0 end
 if op == 'callback' and a[4] ~= '' and sid ~= '' and a[4] ~= sid then return 0 end
 local old = rank[a[5]] or 0
 local new = rank[status]
@@ -122,5 +129,6 @@ if not new or new < old or (old == 3 and status ~= a[5]) then
 end
 if sid ~= '' then a[4] = sid end
 a[5], a[6], a[7], a[8] = status, ARGV[9], now, ARGV[10]
+if ARGV[11] ~= '' then a[10] = ARGV[11] end
 save(a)
 return 1

@@ -17,6 +17,18 @@ end
 
 local STATUS = {p = 'pending', a = 'approved', c = 'canceled', e = 'expired', m = 'max_attempts_reached'}
 
+-- CHANNEL is each channel's letter in an attempt record; SMS, the common
+-- case, has none, so its records stay as short as before channels.
+local CHANNEL = {sms = '', whatsapp = 'w', call = 'c'}
+
+-- newAttempt is a queued attempt's record (see attempt.lua), at ms after
+-- the verification's creation, on channel letter chl.
+local function newAttempt(at, chl)
+  local r = at .. '||0|q|0|' .. at .. '|'
+  if chl ~= '' then r = r .. '|' .. chl .. '|' end
+  return r
+end
+
 -- NUMBER_FIELDS belong to the number, not to its current verification.
 local NUMBER_FIELDS = {s = true, f = true}
 

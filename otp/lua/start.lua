@@ -9,6 +9,10 @@
 -- ARGV[11] e164                   ARGV[12] channel
 -- ARGV[13] sends allowed per window (0 off)   ARGV[14] that window ms
 -- ARGV[15] failed checks that lock the number (0 off)
+-- ARGV[16] locale   ARGV[17] brand ("" default)   ARGV[18] app hash ("" none):
+--          how the worker writes the message; a resend that gives them
+--          replaces them
+-- Each send attempt n gets field a<n> (attempt.lua) with its channel.
 -- Returns {outcome, retry_after_ms, id, fields}
 --   outcome  1 created, 2 resent, -1 cooldown, -2 max sends, -3 max checks,
 --            -4 number locked by failed checks, -5 rolling send cap,
@@ -53,6 +57,13 @@ local function logSend()
   keepFor(N, window)
 end
 
+-- setMessage keeps what the worker needs to write the message.
+local function setMessage()
+  if ARGV[16] ~= '' then redis.call('HSET', N, 'lo', ARGV[16]) end
+  if ARGV[17] ~= '' then redis.call('HSET', N, 'b', ARGV[17]) end
+  if ARGV[18] ~= '' then redis.call('HSET', N, 'ah', ARGV[18]) end
+end
+
 local carried = 0
 if cur then
   local cr = tonumber(f[6])
@@ -66,7 +77,8 @@ if cur then
     if capWait > 0 then return {-5, capWait} end
     logSend()
     local at = now - cr
-    redis.call('HSET', N, 'n', sends + 1, 'l', at, 'a' .. (sends + 1), at .. '||0|q|0|' .. at .. '|')
+    redis.call('HSET', N, 'n', sends + 1, 'l', at, 'a' .. (sends + 1), newAttempt(at, CHANNEL[ARGV[12]] or ''))
+    setMessage()
     return {2, 0, ARGV[2] .. cur, view(N)}
   end
   if st == 'm' and now < exp then
@@ -115,10 +127,10 @@ if cur then
 end
 logSend()
 local v = {'to', ARGV[11], 'r', ARGV[3], 'st', 'p', 'n', 1, 'k', carried,
-  'cr', now, 'x', ttl, 'l', 0, 'a1', '0||0|q|0|0|', 'h', ARGV[9], 'e', ARGV[10]}
+  'cr', now, 'x', ttl, 'l', 0, 'a1', newAttempt(0, CHANNEL[ARGV[12]] or ''), 'h', ARGV[9], 'e', ARGV[10]}
 -- p: the replaced verification, so that a rollback can bring it back.
 if cur then v[#v + 1] = 'p'; v[#v + 1] = cur end
-if ARGV[12] ~= 'sms' then v[#v + 1] = 'ch'; v[#v + 1] = ARGV[12] end
 redis.call('HSET', N, unpack(v))
+setMessage()
 keepFor(N, ttl + retention)
 return {1, 0, ARGV[2] .. ARGV[3], view(N)}
