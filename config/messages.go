@@ -30,8 +30,12 @@ func validBrand(s string) bool {
 			return false
 		}
 	}
-	return digits < 6
+	return digits < 6 && !linkish.MatchString(s)
 }
+
+// linkish catches what a brand must not smuggle into a message: a scheme,
+// www, or a dot followed by letters (bit.ly, paypal-login.com).
+var linkish = regexp.MustCompile(`(?i)https?|www|\.\pL`)
 
 var hostname = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 
@@ -87,6 +91,9 @@ func (c *Config) loadMessages(getenv func(string) string) []error {
 	longest := utf8.RuneCountInString(c.Brand)
 	for _, b := range c.Brands {
 		longest = max(longest, utf8.RuneCountInString(b))
+	}
+	if c.Production() && c.Channels["call"] && c.CallBudgetPerMinute == 0 {
+		c.Warnings = append(c.Warnings, "CALL_BUDGET_PER_MINUTE is off: calls are capped only by the SMS budgets, although each costs more")
 	}
 	// Three segments cost half again; they still arrive, so this warns.
 	if err := cat.Check(messages.Budget{CodeLength: c.CodeLength, BrandLength: longest}); err != nil {

@@ -77,10 +77,10 @@ func (c *Catalog) add(e *entry) {
 func (c *Catalog) Locales() []string { return append([]string(nil), c.ids...) }
 
 // aliases are base languages a supported one stands in for.
-var aliases = map[string]string{"no": "nb", "nn": "nb"}
+var aliases = map[string]string{"no": "nb", "nn": "nb", "yue": "zh"}
 
 // Match finds the catalog's locale for a BCP 47 tag a client asked for:
-// "fr-CA" is French, "zh-TW" traditional Chinese (zh-HK), "pt" European
+// "fr-CA" is French, "zh-Hant" Taiwanese Chinese, "pt" European
 // Portuguese. ok is false for a tag of a language the catalog does not
 // speak; a client that asked for Swahili must not get English silently.
 func (c *Catalog) Match(tag string) (locale string, ok bool) {
@@ -92,42 +92,68 @@ func (c *Catalog) Match(tag string) (locale string, ok bool) {
 	if err != nil {
 		return "", false
 	}
-	if base, _ := t.Base(); base.String() == "zh" {
-		if script, _ := t.Script(); script.String() == "Hant" {
-			if _, ok := c.entries["zh-HK"]; ok {
-				return "zh-HK", true
-			}
-		}
-	}
-	_, i, conf := c.matcher.Match(t)
+	id, conf := c.match(t)
 	if conf == language.No {
 		return "", false
 	}
 	want, _ := t.Base()
-	got, _ := language.MustParse(c.entries[c.ids[i]].tag).Base()
+	got, _ := language.MustParse(c.entries[id].tag).Base()
 	if want != got && aliases[want.String()] != got.String() {
 		return "", false
 	}
-	return c.ids[i], true
+	return id, true
+}
+
+// match is the matcher's choice, except for Chinese: the matcher sends
+// traditional Chinese to the first Hant locale whatever the region, and
+// knows no Cantonese. Hong Kong and Macau read Cantonese, everyone else who
+// writes traditional characters (Taiwan) Mandarin.
+func (c *Catalog) match(t language.Tag) (string, language.Confidence) {
+	if base, _ := t.Base(); base.String() == "yue" {
+		if _, ok := c.entries["zh-HK"]; ok {
+			return "zh-HK", language.High // Cantonese is written as in Hong Kong
+		}
+	}
+	if base, _ := t.Base(); base.String() == "zh" {
+		if script, _ := t.Script(); script.String() == "Hant" {
+			id := "zh-TW"
+			if region, _ := t.Region(); region.String() == "HK" || region.String() == "MO" {
+				id = "zh-HK"
+			}
+			if _, ok := c.entries[id]; ok {
+				return id, language.High
+			}
+		}
+	}
+	_, i, conf := c.matcher.Match(t)
+	return c.ids[i], conf
 }
 
 // ForRegion is the locale for a number of an ISO 3166 region when the
-// client gave none: the region's main language when the catalog speaks
-// it (+33 French, +55 Brazilian Portuguese), else English.
+// client gave none: the region's main language as spoken there, when the
+// catalog speaks it (+33 French, +55 Brazilian Portuguese, +244 European
+// Portuguese), else English.
 func (c *Catalog) ForRegion(region string) string {
 	r, err := language.ParseRegion(region)
 	if err != nil {
 		return c.ids[0]
 	}
-	t, err := language.Compose(language.Und, r)
+	und, err := language.Compose(language.Und, r)
 	if err != nil {
 		return c.ids[0]
 	}
-	_, i, conf := c.matcher.Match(t)
+	// "und-AO" alone matches Brazilian Portuguese; "pt-AO" matches how
+	// Portuguese is written in Angola.
+	base, _ := und.Base()
+	t, err := language.Compose(base, r)
+	if err != nil {
+		return c.ids[0]
+	}
+	id, conf := c.match(t)
 	if conf < language.High {
 		return c.ids[0]
 	}
-	return c.ids[i]
+	return id
 }
 
 // Params is what one message says.

@@ -47,7 +47,8 @@ func TestBuiltinTextsFitTwoSegments(t *testing.T) {
 			code := "0123456789"
 			if ch == messages.Call {
 				code = "0, 1, 2, 3, 4, 5, 6, 7, 8, 9"
-				if r.Language == "" || !strings.HasPrefix(r.Voice, "Google.") {
+				// Every built-in names a voice of its own language.
+				if r.Language == "" || !strings.HasPrefix(r.Voice, "Google."+r.Language+"-Standard-") {
 					t.Errorf("%s call: language %q voice %q", l, r.Language, r.Voice)
 				}
 			}
@@ -99,7 +100,7 @@ func TestMatch(t *testing.T) {
 	c := builtin(t)
 	for in, want := range map[string]string{
 		"fr": "fr", "fr-CA": "fr", "FR-fr": "fr", "pt": "pt", "pt-PT": "pt", "pt-BR": "pt-BR", "pt-AO": "pt",
-		"zh": "zh-CN", "zh-CN": "zh-CN", "zh-Hans-SG": "zh-CN", "zh-TW": "zh-HK", "zh-Hant": "zh-HK", "zh-HK": "zh-HK",
+		"zh": "zh-CN", "zh-CN": "zh-CN", "zh-Hans-SG": "zh-CN", "zh-TW": "zh-TW", "zh-Hant": "zh-TW", "zh-HK": "zh-HK", "zh-Hant-HK": "zh-HK", "zh-MO": "zh-HK", "yue": "zh-HK",
 		"no": "nb", "nn": "nb", "nb-NO": "nb", "iw": "he", "in": "id", "en_US": "en", "en-GB": "en", "es-419": "es",
 		"de-CH": "de", "ar-EG": "ar", "ja-JP": "ja",
 		// Languages the catalog does not speak are refused, not English.
@@ -115,8 +116,8 @@ func TestMatch(t *testing.T) {
 func TestForRegion(t *testing.T) {
 	c := builtin(t)
 	for in, want := range map[string]string{
-		"FR": "fr", "BR": "pt-BR", "PT": "pt", "US": "en", "GB": "en", "KE": "en", "CH": "de", "TW": "zh-HK",
-		"HK": "zh-HK", "CN": "zh-CN", "MX": "es", "IL": "he", "IN": "hi", "JP": "ja", "GR": "el", "XX": "en", "": "en",
+		"FR": "fr", "BR": "pt-BR", "PT": "pt", "AO": "pt", "MZ": "pt", "US": "en", "GB": "en", "KE": "en", "CH": "de",
+		"TW": "zh-TW", "HK": "zh-HK", "MO": "zh-HK", "SN": "fr", "UA": "uk", "CN": "zh-CN", "MX": "es", "IL": "he", "IN": "hi", "JP": "ja", "GR": "el", "XX": "en", "": "en",
 	} {
 		if got := c.ForRegion(in); got != want {
 			t.Errorf("ForRegion(%q) = %q, want %q", in, got, want)
@@ -144,7 +145,7 @@ func TestRenderFormats(t *testing.T) {
 	}
 	p.Channel, p.Locale = messages.Call, "fr"
 	r := c.Render(p)
-	if r.Text != "Votre code de vérification Acme est : 1, 2, 3, 4, 5, 6." || r.Language != "fr-FR" || r.Voice != "Google.fr-FR-Standard-A" {
+	if r.Text != "Votre code de vérification Acme est : 1, 2, 3, 4, 5, 6." || r.Language != "fr-FR" || r.Voice != "Google.fr-FR-Standard-F" {
 		t.Errorf("call: %+v", r)
 	}
 	if r := c.Render(messages.Params{Locale: "xx", Channel: messages.SMS, Brand: "Acme", Code: "1"}); !strings.HasPrefix(r.Text, "Your Acme") {

@@ -104,6 +104,11 @@ func (t Template) validate() error {
 	text("sms", t.SMS, 1)
 	text("whatsapp", t.WhatsApp, 1)
 	text("call", t.Call, 2)
+	// A call says its text twice in inline TwiML, which Twilio caps at
+	// 4,000 characters.
+	if len(t.Call) > 1000 {
+		errs = append(errs, errors.New("call: over 1,000 characters"))
+	}
 	if t.SMS == "" && t.WhatsApp == "" && t.Call == "" && t.Voice == "" && t.Language == "" {
 		errs = append(errs, errors.New("no text"))
 	}

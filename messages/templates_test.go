@@ -63,6 +63,7 @@ func TestTemplatesRefused(t *testing.T) {
 		{"empty", `{"fr": {}}`, []string{"no text"}},
 		{"bad language", `{"fr": {"language": "!!"}}`, []string{"language"}},
 		{"several at once", `{"fr": {"sms": "x"}, "de": {"call": "y"}}`, []string{"fr", "de"}},
+		{"a call too long for TwiML", `{"fr": {"call": "{code} ` + strings.Repeat("x", 1000) + `"}}`, []string{"over 1,000"}},
 	} {
 		_, err := messages.ParseTemplates([]byte(tc.json))
 		for _, w := range tc.want {

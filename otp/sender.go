@@ -30,6 +30,10 @@ type Message struct {
 // may wait in Twilio's queue for ten hours.
 const MinValidity = time.Second
 
+// MinCallValidity is the least life a code must have left for a call: up
+// to 30 seconds of ringing, 20 of speech, and time to type it.
+const MinCallValidity = time.Minute
+
 // Receipt is the gateway's acceptance of a message or call.
 type Receipt struct {
 	MessageSID string // a call's CallSid for calls

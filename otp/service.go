@@ -3,6 +3,8 @@ package otp
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -134,6 +136,24 @@ type SendRequest struct {
 // appHash is Android's SMS Retriever hash: 11 characters of base64.
 var appHash = regexp.MustCompile(`^[A-Za-z0-9+/]{11}$`)
 
+// ValidAppHash reports whether s is an Android SMS Retriever app hash.
+func ValidAppHash(s string) bool { return appHash.MatchString(s) }
+
+// BrandKey is what a verification stores for the brand its request named:
+// 8 hex digits of its SHA-256, short whatever the brand's script, and
+// meaningless to a worker that does not have the brand in its own list.
+func BrandKey(brand string) string {
+	sum := sha256.Sum256([]byte(brand))
+	return hex.EncodeToString(sum[:4])
+}
+
+func brandKey(brand string) string {
+	if brand == "" {
+		return ""
+	}
+	return BrandKey(brand)
+}
+
 // Send is Start with the request's origin, so per-IP and per-key limits
 // apply.
 func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, created bool, err error) {
@@ -170,9 +190,9 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		s.obs.Rejected("not_mobile", phone.CountryCode)
 		return v, false, ErrNotMobile
 	}
-	if locale == "" {
-		locale = s.locales.ForRegion(phone.Region)
-	}
+	// The country's language is for a new verification: a resend that names
+	// no locale keeps the one the verification has.
+	defaultLocale := s.locales.ForRegion(phone.Region)
 	defer func() { s.observeRefusal(err, phone.CountryCode) }()
 	tag := s.codec.Tag(phone.E164)
 	id, err := s.codec.NewID(tag)
@@ -197,7 +217,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	guardDone := s.guard.QueueSend(ctx, pipe, scope)
 	startDone := s.store.QueueStart(ctx, pipe, StartParams{
 		Tag: tag, NewID: id, To: phone.E164, Channel: channel,
-		Locale: locale, Brand: r.Brand, AppHash: r.AppHash,
+		Locale: locale, DefaultLocale: defaultLocale, Brand: brandKey(r.Brand), AppHash: r.AppHash,
 		MAC: s.codec.MAC(tag, code), Sealed: sealed,
 		TTL: s.policy.TTL, Retention: s.policy.Retention,
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
@@ -375,10 +395,12 @@ func (s *Service) DeliveryReport(ctx context.Context, r DeliveryReport) error {
 	if !ok {
 		return &InputError{Detail: "unknown verification id"}
 	}
-	_, err := s.store.RecordCallback(ctx, tag, r.ID, r.Attempt, AttemptUpdate{
-		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode, RawStatus: r.RawStatus,
+	recorded, err := s.store.RecordCallback(ctx, tag, r.ID, r.Attempt, AttemptUpdate{
+		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode, RawStatus: r.RawStatus, Channel: r.Channel,
 	})
-	if err == nil {
+	if recorded {
+		// Only reports that moved an attempt: an answered call reports
+		// delivered twice (in-progress, completed), a retried callback again.
 		s.obs.DeliveryReported(r.Channel, r.Status)
 	}
 	return err

@@ -80,14 +80,15 @@ func (s *Store) clock() any {
 type StartParams struct {
 	Tag, NewID, To, Channel string
 	MAC, Sealed             string
-	// Locale, Brand and AppHash say how the worker writes the message; a
-	// resend that gives them replaces what the verification had.
-	Locale, Brand, AppHash string
-	TTL, Retention         time.Duration
-	MaxSends               int
-	Cooldown               time.Duration
-	SendCap                Window // sends per number across verifications
-	FailureLock            Window // wrong codes per number that lock it
+	// Locale, Brand (its BrandKey) and AppHash say how the worker writes
+	// the message; a resend that gives them replaces what the verification
+	// had. DefaultLocale is a new verification's when Locale is "".
+	Locale, DefaultLocale, Brand, AppHash string
+	TTL, Retention                        time.Duration
+	MaxSends                              int
+	Cooldown                              time.Duration
+	SendCap                               Window // sends per number across verifications
+	FailureLock                           Window // wrong codes per number that lock it
 }
 
 // Window is "Count per Period"; Count 0 is off.
@@ -119,7 +120,7 @@ func (s *Store) QueueStart(ctx context.Context, pipe redis.Scripter, p StartPara
 	keys := []string{numberKey(p.Tag)}
 	args := append(locator(p.Tag, p.NewID), s.clock(), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
-		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count, p.Locale, p.Brand, p.AppHash)
+		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count, p.Locale, p.Brand, p.AppHash, p.DefaultLocale)
 	cmd := startScript.EvalSha(ctx, pipe, keys, args...)
 	return func() (StartResult, error) {
 		res, err := cmd.Slice()
@@ -321,7 +322,8 @@ type Claim struct {
 	// a worker can add to its own clock, whatever that clock's offset.
 	Remaining time.Duration
 	QueuedFor time.Duration
-	// Channel of the attempt, and how to write its message.
+	// Channel of the attempt, and how to write its message (Brand is the
+	// BrandKey of the brand the request named, if any).
 	Channel, Locale, Brand, AppHash string
 	// AlreadySent: the MessageSid Twilio gave the earlier run.
 	MessageSID string
@@ -387,6 +389,9 @@ type AttemptUpdate struct {
 	ErrorCode  int
 	Reason     string
 	RawStatus  string // Twilio's own status word, kept when the update is
+	// Channel, on a callback, is what the callback is about; a callback
+	// about another channel than the attempt's is ignored.
+	Channel string
 }
 
 // RecordAttempt stores a report from the worker. Statuses only move
@@ -403,7 +408,7 @@ func (s *Store) RecordCallback(ctx context.Context, tag, id string, attempt int,
 
 func (s *Store) attemptUpdate(ctx context.Context, op, tag, id string, attempt int, u AttemptUpdate) (bool, error) {
 	n, err := attemptScript.Run(ctx, s.rdb, []string{numberKey(tag)},
-		append(locator(tag, id), op, attempt, s.clock(), string(u.Status), packSID(u.MessageSID), u.ErrorCode, u.Reason, u.RawStatus)...).Int()
+		append(locator(tag, id), op, attempt, s.clock(), string(u.Status), packSID(u.MessageSID), u.ErrorCode, u.Reason, u.RawStatus, u.Channel)...).Int()
 	if err != nil {
 		return false, fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 	}

@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,9 +19,17 @@ import (
 // HandlerConfig configures the send handler.
 type HandlerConfig struct {
 	// Messages writes each message or call in its locale; Brand is
-	// OTP_BRAND, for verifications whose request named none.
+	// OTP_BRAND, for verifications whose request named none, and Brands
+	// the others a request may name (OTP_BRANDS).
 	Messages *messages.Catalog
 	Brand    string
+	Brands   []string
+	// Channels are the enabled channels (nil: SMS only), and
+	// VoiceAllowedCountries the regions calls may go to (empty: all).
+	// The worker checks them again: whoever can write to Redis must not
+	// turn an SMS into a call to a premium number.
+	Channels              map[string]bool
+	VoiceAllowedCountries map[string]bool
 	// StatusCallback is the absolute URL of the API's Twilio status webhook
 	// ("" sends none). The handler adds the verification and attempt to it.
 	StatusCallback string
@@ -60,6 +67,7 @@ const RateLimitKey = "otp:sms"
 
 // SendHandler delivers one send attempt.
 type SendHandler struct {
+	brands map[string]string // BrandKey → brand
 	store  *otp.Store
 	codec  *otp.Codec
 	sender otp.Sender
@@ -81,7 +89,11 @@ func NewSendHandler(store *otp.Store, codec *otp.Codec, sender otp.Sender, cfg H
 	if cfg.Messages == nil {
 		cfg.Messages, _ = messages.New(messages.Options{})
 	}
-	return &SendHandler{store: store, codec: codec, sender: sender, cfg: cfg, now: now, log: log}
+	brands := map[string]string{}
+	for _, b := range append([]string{cfg.Brand}, cfg.Brands...) {
+		brands[otp.BrandKey(b)] = b
+	}
+	return &SendHandler{brands: brands, store: store, codec: codec, sender: sender, cfg: cfg, now: now, log: log}
 }
 
 // DeferError asks for the task to run again after Wait. It is not a
@@ -157,6 +169,12 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		log.ErrorContext(ctx, "refusing to send: the stored number does not match the verification id (Redis tampered with?)")
 		return fmt.Errorf("tasks: stored number does not match verification %s: %w", p.ID, asynq.SkipRetry)
 	}
+	if why := h.refuse(c); why != "" {
+		h.cfg.Observer.Send(c.Channel, "skipped", 0)
+		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: why})
+		log.WarnContext(ctx, "send refused", "channel", c.Channel, "reason", why)
+		return nil
+	}
 	if c.Claims > 1 {
 		log.WarnContext(ctx, "taking over a send whose earlier run died mid-request: the number may get the code twice", "claims", c.Claims)
 	}
@@ -167,20 +185,21 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	left := deadline.Sub(h.now())
-	if left < otp.MinValidity {
+	if least := minValidity(c.Channel); left < least {
 		// Twilio's ValidityPeriod counts whole seconds from 1; with less
 		// left it would be dropped, and Twilio would keep the message
-		// queued for its default of ten hours.
+		// queued for its default of ten hours. A call must ring and be
+		// listened to before the code dies.
 		h.cfg.Observer.Send(c.Channel, "skipped", 0)
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: "expired"})
-		log.InfoContext(ctx, "send skipped: less than 1s of validity left", "left_ms", left.Milliseconds())
+		log.InfoContext(ctx, "send skipped: too little validity left", "left_ms", left.Milliseconds(), "needs", least)
 		return nil
 	}
 	// The request never outlives the code, whatever the task deadline says.
 	sctx, cancel := context.WithTimeout(ctx, left)
 	defer cancel()
 	msg := h.cfg.Messages.Render(messages.Params{Locale: c.Locale, Channel: c.Channel,
-		Brand: cmp.Or(c.Brand, h.cfg.Brand), Code: code, AppHash: c.AppHash})
+		Brand: h.brand(log, c.Brand), Code: code, AppHash: h.appHash(log, c.AppHash)})
 	r, err := h.sender.Send(sctx, otp.Message{
 		Channel: c.Channel, To: c.To, Body: msg.Text, Code: code,
 		Language: msg.Language, Voice: msg.Voice,
@@ -233,6 +252,55 @@ func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, 
 	}
 	log.WarnContext(ctx, "send failed, will retry", "err", err, "retried", retried)
 	return err
+}
+
+// refuse says why an attempt must not go out although its claim holds:
+// its channel is no longer enabled, or a call's number is outside
+// VOICE_ALLOWED_COUNTRIES ("" when it may go).
+func (h *SendHandler) refuse(c otp.Claim) string {
+	enabled := c.Channel == otp.ChannelSMS && len(h.cfg.Channels) == 0
+	if !enabled && !h.cfg.Channels[c.Channel] {
+		return "channel_disabled"
+	}
+	if c.Channel == otp.ChannelCall && len(h.cfg.VoiceAllowedCountries) > 0 {
+		if phone, err := otp.ParsePhone(c.To, ""); err != nil || !h.cfg.VoiceAllowedCountries[phone.Region] {
+			return "country_not_allowed"
+		}
+	}
+	return ""
+}
+
+// brand is the brand whose key a verification stored, or OTP_BRAND: a key
+// this worker does not know (a brand since removed, or a value written into
+// Redis) never reaches a message.
+func (h *SendHandler) brand(log *slog.Logger, key string) string {
+	if key == "" {
+		return h.cfg.Brand
+	}
+	if b, ok := h.brands[key]; ok {
+		return b
+	}
+	log.Warn("unknown brand key: sending with OTP_BRAND")
+	return h.cfg.Brand
+}
+
+// appHash is the stored app hash when it has the shape of one; anything
+// else (written into Redis by someone) is left out of the message.
+func (h *SendHandler) appHash(log *slog.Logger, s string) string {
+	if s != "" && !otp.ValidAppHash(s) {
+		log.Warn("malformed app hash: left out of the message")
+		return ""
+	}
+	return s
+}
+
+// minValidity is the least life a code must have left to go out on
+// channel.
+func minValidity(channel string) time.Duration {
+	if channel == otp.ChannelCall {
+		return otp.MinCallValidity
+	}
+	return otp.MinValidity
 }
 
 func (h *SendHandler) callbackURL(p SendPayload) string {

@@ -487,7 +487,9 @@ func channelFixture(t *testing.T, content string) *fixture {
 		Channels: map[string]bool{otp.ChannelSMS: true, otp.ChannelWhatsApp: true, otp.ChannelCall: true},
 	}, log).WithLocales(cat)
 	f.handler = tasks.NewSendHandler(f.store, f.codec, sender, tasks.HandlerConfig{
-		Messages: cat, Brand: "Acme", StatusCallback: "https://otp.example" + tasks.StatusCallbackPath,
+		Messages: cat, Brand: "Acme", Brands: []string{"Globex"}, StatusCallback: "https://otp.example" + tasks.StatusCallbackPath,
+		Channels:              map[string]bool{otp.ChannelSMS: true, otp.ChannelWhatsApp: true, otp.ChannelCall: true},
+		VoiceAllowedCountries: map[string]bool{"US": true, "FR": true},
 	}, f.clock.Now, log)
 	return f
 }
@@ -527,7 +529,7 @@ func TestEachChannelGoesOut(t *testing.T) {
 	}
 	says := twiliofake.SpokenIn(call.Get("Twiml"))
 	if call.Get("To") != "+33612345678" || call.Get("From") != "+15005550006" || len(says) != 2 ||
-		says[0].Language != "fr-FR" || says[0].Voice != "Google.fr-FR-Standard-A" || twiliofake.CodeIn(says[1].Text) != code {
+		says[0].Language != "fr-FR" || says[0].Voice != "Google.fr-FR-Standard-F" || !strings.Contains(call.Get("Twiml"), `<prosody rate="slow">`) || twiliofake.CodeIn(says[1].Text) != code {
 		t.Errorf("call %v: %+v", call, says)
 	}
 	if call.Get("TimeLimit") != "60" || call.Get("Timeout") != "30" || len(call["StatusCallbackEvent"]) != 4 {
@@ -576,4 +578,89 @@ func (f *fixture) code(t *testing.T, v otp.Verification) string {
 		t.Fatal(err)
 	}
 	return code
+}
+
+// The worker checks again what Redis says about an attempt: a channel that
+// is not enabled, or a call to a country outside VOICE_ALLOWED_COUNTRIES
+// (an SMS attempt rewritten into a call to a premium number), never goes
+// out; a brand key it does not know, or a malformed app hash, never
+// reaches a message.
+func TestWorkerDoesNotTrustRedis(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		to      string
+		set     map[string]string // number hash fields written behind the api's back
+		attempt string            // rewritten attempt record, "" to keep
+		reason  string            // the attempt's reason; "" sent
+		check   func(t *testing.T, f *fixture)
+	}{
+		{name: "a call to a country calls may not go to", to: "+447400123456", attempt: "0||0|q|0|0||c|", reason: "country_not_allowed"},
+		{name: "a channel not enabled", to: num, attempt: "0||0|q|0|0||x|", reason: "channel_disabled"},
+		{name: "an unknown brand key", to: num, set: map[string]string{"b": "deadbeef"}, check: func(t *testing.T, f *fixture) {
+			if body := f.fake.Messages()[0].Form.Get("Body"); !strings.HasPrefix(body, "Your Acme verification code") {
+				t.Fatalf("body %q", body)
+			}
+		}},
+		{name: "a listed brand", to: num, set: map[string]string{"b": otp.BrandKey("Globex")}, check: func(t *testing.T, f *fixture) {
+			if body := f.fake.Messages()[0].Form.Get("Body"); !strings.HasPrefix(body, "Your Globex verification code") {
+				t.Fatalf("body %q", body)
+			}
+		}},
+		{name: "a malformed app hash", to: num, set: map[string]string{"ah": "\n\nhttps://evil.example"}, check: func(t *testing.T, f *fixture) {
+			if body := f.fake.Messages()[0].Form.Get("Body"); strings.Contains(body, "evil") {
+				t.Fatalf("body %q", body)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := channelFixture(t, "")
+			v, _, err := f.svc.Send(ctx, otp.SendRequest{To: tc.to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tag, _ := otp.TagOfID(v.ID)
+			key := "otp:{" + tag + "}"
+			for k, val := range tc.set {
+				f.rdb.HSet(ctx, key, k, val)
+			}
+			if tc.attempt != "" {
+				f.rdb.HSet(ctx, key, "a1", tc.attempt)
+			}
+			if err := f.handler.ProcessTask(ctx, f.tasks(t)[0]); err != nil {
+				t.Fatal(err)
+			}
+			if tc.reason != "" {
+				if n := len(f.fake.Requests()); n != 0 {
+					t.Fatalf("%d requests reached Twilio", n)
+				}
+				raw, _ := f.rdb.HGet(ctx, key, "a1").Result()
+				if !strings.Contains(raw, "|f|") || !strings.Contains(raw, "|"+tc.reason) {
+					t.Fatalf("attempt %q, want failed with %s", raw, tc.reason)
+				}
+				return
+			}
+			tc.check(t, f)
+		})
+	}
+}
+
+// A call needs a minute of the code's life left: ringing, speech, typing.
+func TestCallNeedsAMinute(t *testing.T) {
+	ctx := context.Background()
+	f := channelFixture(t, "")
+	v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Channel: "call"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(9*time.Minute + 1*time.Second)
+	if err := f.handler.ProcessTask(ctx, f.tasks(t)[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.fake.Calls()); n != 0 {
+		t.Fatalf("a call was placed with 59s left")
+	}
+	if d := f.delivery(t, v.ID); d.Status != otp.DeliveryFailed || d.Reason != "expired" {
+		t.Fatalf("%+v", d)
+	}
 }

@@ -56,15 +56,24 @@ func (s *Sender) call(api *twapi.ApiService, m otp.Message) (otp.Receipt, error)
 
 // Twiml is what a call says: the text (its code already written digit by
 // digit), a pause, and the text again, in the message's language and voice.
+// Polly and Google voices take SSML, so they read it slowly; the basic
+// voices (man, woman, alice) would choke on it.
 func Twiml(m otp.Message) string {
 	var b strings.Builder
+	slow := strings.HasPrefix(m.Voice, "Google.") || strings.HasPrefix(m.Voice, "Polly.")
 	say := func() {
 		b.WriteString(`<Say language="`)
 		xml.EscapeText(&b, []byte(m.Language))
 		b.WriteString(`" voice="`)
 		xml.EscapeText(&b, []byte(m.Voice))
 		b.WriteString(`">`)
+		if slow {
+			b.WriteString(`<prosody rate="slow">`)
+		}
 		xml.EscapeText(&b, []byte(m.Body))
+		if slow {
+			b.WriteString(`</prosody>`)
+		}
 		b.WriteString(`</Say>`)
 	}
 	b.WriteString(`<Response>`)

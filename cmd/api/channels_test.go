@@ -129,3 +129,26 @@ func TestCallBudget(t *testing.T) {
 	}
 	wantStatus(t, f.do("POST", "/v1/verifications", obj{"to": "+14155550509"}), 202)
 }
+
+// A resend that names no locale keeps the verification's; one that names
+// a locale changes it.
+func TestResendKeepsTheLocale(t *testing.T) {
+	f := newFixture(t)
+	channeled(t, f, func(p *otp.Policy) { p.MaxSends = 5 })
+	steps := []struct {
+		body obj
+		want string
+	}{
+		{obj{"to": phone, "locale": "fr"}, "fr"},
+		{obj{"to": phone}, "fr"},
+		{obj{"to": phone, "channel": "call"}, "fr"},
+		{obj{"to": phone, "locale": "de"}, "de"},
+	}
+	for i, s := range steps {
+		f.clock.Advance(testPolicy.Cooldown)
+		v := wantVerification(t, f.do("POST", "/v1/verifications", s.body), http.StatusAccepted)
+		if v.Locale != s.want {
+			t.Fatalf("send %d: locale %q, want %q", i+1, v.Locale, s.want)
+		}
+	}
+}

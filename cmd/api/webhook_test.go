@@ -161,7 +161,8 @@ func TestTwilioCallCallbacks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			v := f.start(t, phone)
+			channeled(t, f, nil)
+			v := wantVerification(t, f.do("POST", "/v1/verifications", obj{"to": phone, "channel": "call"}), 202)
 			tag, _ := otp.TagOfID(v.ID)
 			f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
 			for _, ev := range tc.events {
@@ -178,7 +179,8 @@ func TestTwilioCallCallbacks(t *testing.T) {
 	}
 	t.Run("bad signature", func(t *testing.T) {
 		f := newFixture(t)
-		v := f.start(t, phone)
+		channeled(t, f, nil)
+		v := wantVerification(t, f.do("POST", "/v1/verifications", obj{"to": phone, "channel": "call"}), 202)
 		tag, _ := otp.TagOfID(v.ID)
 		f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
 		form := url.Values{"CallSid": {callSID}, "CallStatus": {"no-answer"}}
@@ -187,9 +189,22 @@ func TestTwilioCallCallbacks(t *testing.T) {
 			t.Fatalf("a forged call event changed the attempt: %+v", got.Delivery)
 		}
 	})
+	t.Run("a call's event about an SMS attempt is ignored", func(t *testing.T) {
+		f := newFixture(t)
+		v := f.start(t, phone) // an SMS attempt, with no sid yet
+		tag, _ := otp.TagOfID(v.ID)
+		form := url.Values{"CallSid": {callSID}, "CallStatus": {"completed"}}
+		if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
+			t.Fatalf("%d", w.Code)
+		}
+		if got, _ := f.store.Get(ctx, tag, v.ID); got.Delivery.Status != otp.DeliveryQueued || got.Delivery.MessageSID != "" {
+			t.Fatalf("%+v", got.Delivery)
+		}
+	})
 	t.Run("odd words are not kept", func(t *testing.T) {
 		f := newFixture(t)
-		v := f.start(t, phone)
+		channeled(t, f, nil)
+		v := wantVerification(t, f.do("POST", "/v1/verifications", obj{"to": phone, "channel": "call"}), 202)
 		tag, _ := otp.TagOfID(v.ID)
 		f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
 		form := url.Values{"CallSid": {callSID}, "CallStatus": {"busy|x"}}

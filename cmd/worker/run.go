@@ -79,7 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	hcfg := tasks.HandlerConfig{
 		Messages: cfg.Messages,
-		Brand:    cfg.Brand,
+		Brand:    cfg.Brand, Brands: cfg.Brands,
+		Channels: cfg.Channels, VoiceAllowedCountries: cfg.VoiceAllowedCountries,
 		// A claim younger than the HTTP timeout may belong to a live request;
 		// only past it (plus slack for clock skew between workers) is the
 		// owner presumed dead and the SMS sent again.

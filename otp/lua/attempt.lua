@@ -33,8 +33,9 @@
 --   Returns 1, or 0 when there is no such attempt.
 -- record / callback: ARGV[7] status ARGV[8] sid ("" keeps it)
 --   ARGV[9] error code ARGV[10] reason ARGV[11] Twilio's raw status ("" keeps
---   it). A callback whose sid differs from the recorded one is about another
---   message and is ignored.
+--   it) ARGV[12] the channel a callback is about ("" any). A callback whose
+--   sid differs from the recorded one, or whose channel is not the
+--   attempt's, is about another message or call and is ignored.
 --   Returns 1 recorded, 0 ignored.
 local rank = {queued = 0, sending = 1, sent = 2, delivered = 3, undelivered = 3, failed = 3}
 local letter = {queued = 'q', sending = 's', sent = 't', delivered = 'd', undelivered = 'u', failed = 'f'}
@@ -118,6 +119,7 @@ local status, sid = ARGV[7], ARGV[8]
 -- packed to raw bytes.)
 if string.find(ARGV[10], '|', 1, true) or string.find(ARGV[11], '|', 1, true) then return 0 end
 if op == 'callback' and a[4] ~= '' and sid ~= '' and a[4] ~= sid then return 0 end
+if op == 'callback' and ARGV[12] ~= '' and CHANNEL[ARGV[12]] ~= a[9] then return 0 end
 local old = rank[a[5]] or 0
 local new = rank[status]
 if not new or new < old or (old == 3 and status ~= a[5]) then

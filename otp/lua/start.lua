@@ -9,9 +9,11 @@
 -- ARGV[11] e164                   ARGV[12] channel
 -- ARGV[13] sends allowed per window (0 off)   ARGV[14] that window ms
 -- ARGV[15] failed checks that lock the number (0 off)
--- ARGV[16] locale   ARGV[17] brand ("" default)   ARGV[18] app hash ("" none):
---          how the worker writes the message; a resend that gives them
---          replaces them
+-- ARGV[16] locale asked for ("" none)   ARGV[17] brand key ("" default)
+-- ARGV[18] app hash ("" none): how the worker writes the message; a resend
+--          that gives them replaces them
+-- ARGV[19] the number's country's locale, a new verification's when
+--          ARGV[16] is ""
 -- Each send attempt n gets field a<n> (attempt.lua) with its channel.
 -- Returns {outcome, retry_after_ms, id, fields}
 --   outcome  1 created, 2 resent, -1 cooldown, -2 max sends, -3 max checks,
@@ -57,9 +59,12 @@ local function logSend()
   keepFor(N, window)
 end
 
--- setMessage keeps what the worker needs to write the message.
-local function setMessage()
-  if ARGV[16] ~= '' then redis.call('HSET', N, 'lo', ARGV[16]) end
+-- setMessage keeps what the worker needs to write the message; a new
+-- verification always has a locale.
+local function setMessage(new)
+  local lo = ARGV[16]
+  if lo == '' and new then lo = ARGV[19] end
+  if lo ~= '' then redis.call('HSET', N, 'lo', lo) end
   if ARGV[17] ~= '' then redis.call('HSET', N, 'b', ARGV[17]) end
   if ARGV[18] ~= '' then redis.call('HSET', N, 'ah', ARGV[18]) end
 end
@@ -78,7 +83,7 @@ if cur then
     logSend()
     local at = now - cr
     redis.call('HSET', N, 'n', sends + 1, 'l', at, 'a' .. (sends + 1), newAttempt(at, CHANNEL[ARGV[12]] or ''))
-    setMessage()
+    setMessage(false)
     return {2, 0, ARGV[2] .. cur, view(N)}
   end
   if st == 'm' and now < exp then
@@ -131,6 +136,6 @@ local v = {'to', ARGV[11], 'r', ARGV[3], 'st', 'p', 'n', 1, 'k', carried,
 -- p: the replaced verification, so that a rollback can bring it back.
 if cur then v[#v + 1] = 'p'; v[#v + 1] = cur end
 redis.call('HSET', N, unpack(v))
-setMessage()
+setMessage(true)
 keepFor(N, ttl + retention)
 return {1, 0, ARGV[2] .. ARGV[3], view(N)}
