@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,6 +65,20 @@ type Config struct {
 	// Messages is the catalog of texts: built-in, then OTP_TEMPLATES and
 	// OTP_MESSAGE.
 	Messages *messages.Catalog
+
+	// Workflow is the default fallback workflow (OTP_WORKFLOW; empty: the
+	// request's channel alone), ChannelTimeout how long a step waits.
+	Workflow       []string
+	ChannelTimeout time.Duration
+
+	// WebhookURL (with WebhookSecret, whsec_…) receives signed
+	// verification events, retried for WebhookMaxAge; at most
+	// WebhookMaxPending wait, the oldest dropped beyond.
+	WebhookURL         string
+	WebhookSecret      string
+	WebhookMaxAge      time.Duration
+	WebhookMaxPending  int
+	WebhookConcurrency int
 
 	OTPTTL         time.Duration
 	CodeLength     int
@@ -337,6 +352,32 @@ func Load(getenv func(string) string) (Config, error) {
 		bad("TWILIO_WHATSAPP_CONTENT_SID", "must be HX followed by 32 hex digits")
 	}
 	errs = append(errs, c.loadMessages(getenv)...)
+	c.ChannelTimeout = dur("OTP_CHANNEL_TIMEOUT", "60s", 15*time.Second, 15*time.Minute)
+	if w := str("OTP_WORKFLOW", ""); w != "" {
+		for _, ch := range strings.Split(w, ",") {
+			ch = strings.ToLower(strings.TrimSpace(ch))
+			if !c.Channels[ch] {
+				bad("OTP_WORKFLOW", "%q is not a channel CHANNELS enables", ch)
+			}
+			c.Workflow = append(c.Workflow, ch)
+		}
+		if len(c.Workflow) > 4 {
+			bad("OTP_WORKFLOW", "has %d steps; a workflow has 1 to 4", len(c.Workflow))
+		}
+	}
+	c.WebhookURL = str("WEBHOOK_URL", "")
+	c.WebhookSecret = strings.TrimSpace(getenv("WEBHOOK_SECRET"))
+	c.WebhookMaxAge = dur("WEBHOOK_MAX_AGE", "24h", time.Minute, 7*24*time.Hour)
+	c.WebhookMaxPending = integer("WEBHOOK_MAX_PENDING", 100_000, 100, 10_000_000)
+	c.WebhookConcurrency = integer("WEBHOOK_CONCURRENCY", 10, 1, 1000)
+	if c.WebhookURL != "" {
+		if !httpURL(c.WebhookURL) {
+			bad("WEBHOOK_URL", "%q is not an http(s) URL", c.WebhookURL)
+		}
+		if err := validWebhookSecret(c.WebhookSecret); err != nil {
+			bad("WEBHOOK_SECRET", "%v", err)
+		}
+	}
 	// A send in flight must finish before asynq gives up on shutdown,
 	// otherwise the task is re-run and the SMS may go out twice.
 	if c.TwilioTimeout >= c.ShutdownTimeout {
@@ -454,6 +495,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("voice_allowed_countries", len(c.VoiceAllowedCountries)),
 		slog.Int("call_budget_per_minute", c.CallBudgetPerMinute),
 		slog.String("otp_webotp_domain", c.WebOTPDomain),
+		slog.Any("otp_workflow", c.Workflow),
+		slog.String("otp_channel_timeout", c.ChannelTimeout.String()),
+		slog.String("webhook_url", RedactURL(c.WebhookURL)),
+		slog.String("webhook_secret", mask(c.WebhookSecret)),
 	)
 }
 
@@ -519,12 +564,27 @@ func productionRules(c Config, getenv func(string) string) []error {
 	}
 	// Over http:// the auth token (Basic auth to Twilio) and the signed
 	// callbacks travel in clear text, unless they never leave the host.
-	for _, u := range []struct{ name, url string }{{"TWILIO_API_URL", c.TwilioAPIURL}, {"PUBLIC_URL", c.PublicURL}} {
+	for _, u := range []struct{ name, url string }{{"TWILIO_API_URL", c.TwilioAPIURL}, {"PUBLIC_URL", c.PublicURL}, {"WEBHOOK_URL", c.WebhookURL}} {
 		if cleartext(u.url) {
 			bad(u.name, "%q: production needs https:// unless the host is loopback", u.url)
 		}
 	}
 	return errs
+}
+
+// validWebhookSecret checks a Standard Webhooks secret: whsec_ and the
+// base64 of at least 24 random bytes.
+func validWebhookSecret(s string) error {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
+	switch {
+	case s == "":
+		return errors.New("required with WEBHOOK_URL: whsec_ and the base64 of 24 to 64 random bytes (openssl rand -base64 32)")
+	case !strings.HasPrefix(s, "whsec_") || err != nil:
+		return errors.New("must be whsec_ followed by base64")
+	case len(raw) < 24 || len(raw) > 64:
+		return fmt.Errorf("decodes to %d bytes; use 24 to 64", len(raw))
+	}
+	return nil
 }
 
 // maxFailuresPer24h is the largest failure lock count for period that

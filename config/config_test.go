@@ -133,13 +133,14 @@ func TestLogValueMasksSecrets(t *testing.T) {
 		"OTP_SECRET": secret, "API_KEYS": "apikey-123456789012", "TWILIO_ACCOUNT_SID": testSID,
 		"TWILIO_AUTH_TOKEN": "supersecrettoken", "TWILIO_PHONE_NUMBER": "+15005550006",
 		"REDIS_URL": "redis://:redispass@localhost:6379/0", "MONITORING_PASSWORD": "dashboard-password-123",
+		"WEBHOOK_URL": "https://backend.example/", "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
-	for _, s := range []string{secret, "apikey-123456789012", "supersecrettoken", "redispass", "dashboard-password-123"} {
+	for _, s := range []string{secret, "apikey-123456789012", "supersecrettoken", "redispass", "dashboard-password-123", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"} {
 		if strings.Contains(buf.String(), s) {
 			t.Errorf("log leaks %q: %s", s, buf.String())
 		}

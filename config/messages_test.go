@@ -105,3 +105,32 @@ func TestConfiguredMessages(t *testing.T) {
 		t.Fatalf("%v %v", c.Warnings, err)
 	}
 }
+
+var goodWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// Workflow and event settings, with the variable each refusal names.
+func TestWorkflowAndWebhookSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"a default workflow", map[string]string{"CHANNELS": "sms,call", "OTP_WORKFLOW": "sms, call"}, ""},
+		{"a workflow through a disabled channel", map[string]string{"OTP_WORKFLOW": "sms,call"}, "OTP_WORKFLOW"},
+		{"a workflow of five", map[string]string{"OTP_WORKFLOW": "sms,sms,sms,sms,sms"}, "OTP_WORKFLOW"},
+		{"a timeout of 14s", map[string]string{"OTP_CHANNEL_TIMEOUT": "14s"}, "OTP_CHANNEL_TIMEOUT"},
+		{"a timeout of 15m", map[string]string{"OTP_CHANNEL_TIMEOUT": "15m"}, ""},
+		{"events", map[string]string{"WEBHOOK_URL": "https://backend.example/otp-events", "WEBHOOK_SECRET": goodWebhookSecret}, ""},
+		{"events without a secret", map[string]string{"WEBHOOK_URL": "https://backend.example/otp-events"}, "WEBHOOK_SECRET"},
+		{"a secret without its prefix", map[string]string{"WEBHOOK_URL": "https://b.example/", "WEBHOOK_SECRET": "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "WEBHOOK_SECRET"},
+		{"a short secret", map[string]string{"WEBHOOK_URL": "https://b.example/", "WEBHOOK_SECRET": "whsec_c2hvcnQ="}, "WEBHOOK_SECRET"},
+		{"not a URL", map[string]string{"WEBHOOK_URL": "backend", "WEBHOOK_SECRET": goodWebhookSecret}, "WEBHOOK_URL"},
+		{"max age", map[string]string{"WEBHOOK_MAX_AGE": "30s"}, "WEBHOOK_MAX_AGE"},
+		{"max pending", map[string]string{"WEBHOOK_MAX_PENDING": "10"}, "WEBHOOK_MAX_PENDING"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { wantLoad(t, twilioEnv(tc.vars), tc.want) })
+	}
+	// Production: events over http only to a loopback host.
+	wantLoad(t, prodEnv(map[string]string{"WEBHOOK_URL": "http://backend.example/", "WEBHOOK_SECRET": goodWebhookSecret}), "WEBHOOK_URL")
+	wantLoad(t, prodEnv(map[string]string{"WEBHOOK_URL": "http://127.0.0.1:9000/", "WEBHOOK_SECRET": goodWebhookSecret}), "")
+}

@@ -19,6 +19,8 @@ type OTP struct {
 	rejections *prometheus.CounterVec
 	expired    *prometheus.CounterVec
 	delivery   *prometheus.CounterVec
+	steps      *prometheus.CounterVec
+	byStep     *prometheus.CounterVec
 }
 
 // NewOTP registers the collectors on reg.
@@ -49,8 +51,26 @@ func NewOTP(reg prometheus.Registerer) *OTP {
 			Help: "Delivery statuses reported by Twilio status callbacks, by channel.",
 		}, []string{"channel", "status"}),
 	}
-	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections, m.expired, m.delivery)
+	m.steps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otp_workflow_steps_total",
+		Help: "Fallback workflow steps by channel and what became of them (started, failed, timed_out, skipped, approved, stopped).",
+	}, []string{"channel", "status"})
+	m.byStep = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otp_approvals_by_step_total",
+		Help: "Approvals of verifications with a fallback workflow, by the step (1-4) and channel that converted, and country calling code.",
+	}, []string{"step", "channel", "country_code"})
+	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections, m.expired, m.delivery, m.steps, m.byStep)
 	return m
+}
+
+// WorkflowStep implements otp.Observer.
+func (m *OTP) WorkflowStep(channel string, status otp.StepStatus) {
+	m.steps.WithLabelValues(channel, string(status)).Inc()
+}
+
+// ApprovedByStep implements otp.Observer.
+func (m *OTP) ApprovedByStep(step int, channel string, code int) {
+	m.byStep.WithLabelValues(strconv.Itoa(step), channel, cc(code)).Inc()
 }
 
 func cc(code int) string {

@@ -57,6 +57,12 @@ type Observer interface {
 	Rejected(reason LimitReason, callingCode int)
 	Expired(channel string, callingCode int)
 	DeliveryReported(channel string, status DeliveryStatus)
+	// WorkflowStep counts a workflow step reaching status (started,
+	// failed, timed_out, skipped, approved, stopped) on its channel.
+	WorkflowStep(channel string, status StepStatus)
+	// ApprovedByStep counts an approval by the workflow step that
+	// converted: which channel gets codes through where.
+	ApprovedByStep(step int, channel string, callingCode int)
 }
 
 // Locales chooses the language of a verification: Match finds the locale
@@ -84,6 +90,8 @@ func (nopObserver) CheckFailed(string, int)                 {}
 func (nopObserver) Rejected(LimitReason, int)               {}
 func (nopObserver) Expired(string, int)                     {}
 func (nopObserver) DeliveryReported(string, DeliveryStatus) {}
+func (nopObserver) WorkflowStep(string, StepStatus)         {}
+func (nopObserver) ApprovedByStep(int, string, int)         {}
 
 // englishOnly is the Locales of a service that was given none.
 type englishOnly struct{}

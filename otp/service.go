@@ -25,10 +25,13 @@ type SendJob struct {
 	ValidFor time.Duration
 }
 
-// Queue hands send jobs to the worker. Enqueueing the same (ID, Attempt)
-// twice must be harmless.
+// Queue hands jobs to the worker. Enqueueing the same (ID, Attempt), or
+// scheduling the same step, twice must be harmless.
 type Queue interface {
 	EnqueueSend(ctx context.Context, job SendJob) error
+	// ScheduleStep has the worker move verification id's workflow on from
+	// step after in, unless something moved it already (StepTimeout).
+	ScheduleStep(ctx context.Context, id string, step int, in time.Duration) error
 }
 
 // Policy holds the configurable rules of the lifecycle.
@@ -53,6 +56,13 @@ type Policy struct {
 	VoiceAllowedCountries map[string]bool
 	// Brands are the brands a request may name (OTP_BRANDS).
 	Brands map[string]bool
+
+	// Workflow is the default fallback workflow of a request that names
+	// neither a workflow nor a channel (OTP_WORKFLOW; empty: SMS alone),
+	// and ChannelTimeout how long a step waits for approval before the
+	// next (OTP_CHANNEL_TIMEOUT).
+	Workflow       []string
+	ChannelTimeout time.Duration
 }
 
 // channelEnabled reports whether c is known and enabled.
@@ -85,6 +95,7 @@ type Service struct {
 	guard   Guard
 	obs     Observer
 	locales Locales
+	events  Events
 }
 
 // NewService wires a service. Time is the store's (the Redis server's
@@ -95,8 +106,11 @@ func NewService(codec *Codec, store *Store, queue Queue, policy Policy, log *slo
 		policy.PrefixDigits = 3
 	}
 	return &Service{codec: codec, store: store, queue: queue, policy: policy, log: log,
-		guard: nopGuard{}, obs: nopObserver{}, locales: englishOnly{}}
+		guard: nopGuard{}, obs: nopObserver{}, locales: englishOnly{}, events: nopEvents{}}
 }
+
+// WithEvents sets where verification events go (WEBHOOK_URL).
+func (s *Service) WithEvents(e Events) *Service { s.events = e; return s }
 
 // WithLocales sets the languages a verification may take; without, only
 // English.
@@ -130,7 +144,49 @@ type SendRequest struct {
 	Brand string
 	// AppHash adds Android's SMS Retriever line (SMS only).
 	AppHash string
+	// Workflow, for a new verification, is its fallback plan: channels to
+	// try in order with the same code (its first is Channel's place).
+	// ChannelTimeout is how long each waits for approval (0: the default).
+	Workflow       []string
+	ChannelTimeout time.Duration
 	Origin
+}
+
+// Workflow bounds: a step waits between 15 seconds and 15 minutes.
+const (
+	MinChannelTimeout = 15 * time.Second
+	MaxChannelTimeout = 15 * time.Minute
+)
+
+// plan is the workflow of a send request: its channels (at least one) and
+// the step timeout.
+func (s *Service) plan(r SendRequest) ([]string, time.Duration, error) {
+	steps := r.Workflow
+	switch {
+	case len(steps) > 0:
+		if r.Channel != "" && r.Channel != steps[0] {
+			return nil, 0, &InputError{Detail: "channel, when given with a workflow, must be its first step's"}
+		}
+	case r.Channel != "":
+		steps = []string{r.Channel}
+	case len(s.policy.Workflow) > 0:
+		steps = s.policy.Workflow
+	default:
+		steps = []string{ChannelSMS}
+	}
+	if len(steps) > MaxWorkflowSteps {
+		return nil, 0, &InputError{Detail: fmt.Sprintf("a workflow has 1 to %d steps", MaxWorkflowSteps)}
+	}
+	for _, c := range steps {
+		if !s.policy.channelEnabled(c) {
+			return nil, 0, &ChannelError{Channel: c, Enabled: s.policy.enabledChannels()}
+		}
+	}
+	timeout := cmp.Or(r.ChannelTimeout, s.policy.ChannelTimeout, time.Minute)
+	if timeout < MinChannelTimeout || timeout > MaxChannelTimeout {
+		return nil, 0, &InputError{Detail: "channelTimeout is 15 to 900 seconds"}
+	}
+	return steps, timeout, nil
 }
 
 // appHash is Android's SMS Retriever hash: 11 characters of base64.
@@ -157,9 +213,14 @@ func brandKey(brand string) string {
 // Send is Start with the request's origin, so per-IP and per-key limits
 // apply.
 func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, created bool, err error) {
-	channel := cmp.Or(r.Channel, ChannelSMS)
-	if !s.policy.channelEnabled(channel) {
-		return v, false, &ChannelError{Channel: channel, Enabled: s.policy.enabledChannels()}
+	steps, timeout, err := s.plan(r)
+	if err != nil {
+		return v, false, err
+	}
+	channel := steps[0]
+	var workflow []string
+	if len(steps) > 1 {
+		workflow = steps
 	}
 	if r.Brand != "" && !s.policy.Brands[r.Brand] {
 		return v, false, &InputError{Detail: "brand must be one of OTP_BRANDS"}
@@ -222,6 +283,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		TTL: s.policy.TTL, Retention: s.policy.Retention,
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
 		SendCap: s.policy.SendCap, FailureLock: s.policy.FailureLock,
+		Workflow: workflow, ChannelTimeout: timeout,
 	})
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	res, err := startDone()
@@ -252,7 +314,24 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		return Verification{}, false, fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
 	}
 	s.obs.Sent(channel, phone.CountryCode, !res.Created)
+	if res.Created {
+		s.started(ctx, v)
+	}
 	return v, res.Created, nil
+}
+
+// started follows up a new verification: its expiry event, and the first
+// step of its workflow, whose timeout moves it on.
+func (s *Service) started(ctx context.Context, v Verification) {
+	s.scheduleExpiry(ctx, v)
+	if v.Workflow == nil {
+		return
+	}
+	if err := s.queue.ScheduleStep(ctx, v.ID, 1, time.Duration(v.Workflow.ChannelTimeout)*time.Second); err != nil {
+		s.log.ErrorContext(ctx, "schedule the workflow's next step", "verification", v.ID, "err", err)
+	}
+	s.obs.WorkflowStep(v.Channel, StepStarted)
+	s.emit(ctx, EventStepStarted, v, 0, 1)
 }
 
 func (s *Service) observeRefusal(err error, callingCode int) {
@@ -307,7 +386,8 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 		return v, false, err
 	}
 	p.MAC = s.codec.MAC(p.Tag, r.Code)
-	v, outcome, err := s.store.Check(ctx, p)
+	cr, err := s.store.Check(ctx, p)
+	v, outcome := cr.Verification, cr.Outcome
 	if err == nil && outcome == CheckApproved {
 		// Only a right code is free. Every other answer costs the origin
 		// alike: a wrong code, and also an unknown or finished verification,
@@ -325,11 +405,22 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 		}
 		return v, false, err
 	}
+	if cr.Locked {
+		s.emit(ctx, EventNumberLocked, v, 0, 0)
+	}
 	if outcome == CheckApproved {
 		s.obs.Approved(v.Channel, cc)
+		if st := approvingStep(v); st != nil {
+			s.obs.ApprovedByStep(st.Step, st.Channel, cc)
+			s.obs.WorkflowStep(st.Channel, StepApproved)
+		}
+		s.emit(ctx, EventApproved, v, 0, 0)
 		return v, true, nil
 	}
 	s.obs.CheckFailed(v.Channel, cc)
+	if outcome == CheckExhausted {
+		s.emit(ctx, EventMaxAttempts, v, 0, 0)
+	}
 	return v, false, nil
 }
 
@@ -363,7 +454,11 @@ func (s *Service) Cancel(ctx context.Context, id string) (Verification, error) {
 	if !ok {
 		return Verification{}, ErrNotFound
 	}
-	return s.store.Cancel(ctx, tag, id)
+	v, now, err := s.store.Cancel(ctx, tag, id)
+	if now {
+		s.emit(ctx, EventCanceled, v, 0, 0)
+	}
+	return v, err
 }
 
 // Ready reports whether the store answers.
@@ -402,6 +497,7 @@ func (s *Service) DeliveryReport(ctx context.Context, r DeliveryReport) error {
 		// Only reports that moved an attempt: an answered call reports
 		// delivered twice (in-progress, completed), a retried callback again.
 		s.obs.DeliveryReported(r.Channel, r.Status)
+		s.AttemptEnded(ctx, r.ID, r.Attempt, r.Status, cmp.Or(r.RawStatus, string(r.Status)))
 	}
 	return err
 }

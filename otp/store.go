@@ -28,6 +28,8 @@ var (
 	attemptLua string
 	//go:embed lua/view.lua
 	viewLua string
+	//go:embed lua/step.lua
+	stepLua string
 
 	startScript    = script(startLua)
 	rollbackScript = script(rollbackLua)
@@ -35,6 +37,7 @@ var (
 	cancelScript   = script(cancelLua)
 	attemptScript  = script(attemptLua)
 	viewScript     = script(viewLua)
+	stepScript     = script(stepLua)
 )
 
 // script puts the shared helpers in front of a script's own text.
@@ -84,11 +87,15 @@ type StartParams struct {
 	// the message; a resend that gives them replaces what the verification
 	// had. DefaultLocale is a new verification's when Locale is "".
 	Locale, DefaultLocale, Brand, AppHash string
-	TTL, Retention                        time.Duration
-	MaxSends                              int
-	Cooldown                              time.Duration
-	SendCap                               Window // sends per number across verifications
-	FailureLock                           Window // wrong codes per number that lock it
+	// Workflow, for a new verification, is its fallback workflow's
+	// channels, in order ("" none); a resend ignores it.
+	Workflow       []string
+	ChannelTimeout time.Duration
+	TTL, Retention time.Duration
+	MaxSends       int
+	Cooldown       time.Duration
+	SendCap        Window // sends per number across verifications
+	FailureLock    Window // wrong codes per number that lock it
 }
 
 // Window is "Count per Period"; Count 0 is off.
@@ -120,7 +127,8 @@ func (s *Store) QueueStart(ctx context.Context, pipe redis.Scripter, p StartPara
 	keys := []string{numberKey(p.Tag)}
 	args := append(locator(p.Tag, p.NewID), s.clock(), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
-		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count, p.Locale, p.Brand, p.AppHash, p.DefaultLocale)
+		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count, p.Locale, p.Brand, p.AppHash, p.DefaultLocale,
+		workflowLetters(p.Workflow), p.ChannelTimeout.Milliseconds())
 	cmd := startScript.EvalSha(ctx, pipe, keys, args...)
 	return func() (StartResult, error) {
 		res, err := cmd.Slice()
@@ -209,55 +217,69 @@ type CheckParams struct {
 	FailureLock Window // wrong codes per number, across verifications
 }
 
+// CheckResult is what a check did.
+type CheckResult struct {
+	Verification
+	Outcome CheckOutcome
+	// Locked: this wrong code locked the number (FAILED_CHECK_LIMIT).
+	Locked bool
+}
+
 // Check applies one code attempt. A verification that is not pending gives
 // *FinishedError (with the verification when known) or ErrNotFound; one
 // locked by failed attempts gives *LimitError.
-func (s *Store) Check(ctx context.Context, p CheckParams) (Verification, CheckOutcome, error) {
+func (s *Store) Check(ctx context.Context, p CheckParams) (CheckResult, error) {
 	res, err := checkScript.Run(ctx, s.rdb, []string{numberKey(p.Tag)}, append(locator(p.Tag, p.ID),
 		s.clock(), p.MAC, p.MaxChecks, p.To, p.FailureLock.Count, p.FailureLock.Period.Milliseconds())...).Slice()
 	if err != nil {
-		return Verification{}, 0, fmt.Errorf("%w: check: %w", ErrUnavailable, err)
+		return CheckResult{}, fmt.Errorf("%w: check: %w", ErrUnavailable, err)
 	}
 	outcome, retry := res[0].(int64), res[1].(int64)
 	if outcome == 0 {
-		return Verification{}, 0, ErrNotFound
+		return CheckResult{}, ErrNotFound
 	}
 	v, err := parseVerification(res[2], res[3])
 	if err != nil {
-		return Verification{}, 0, err
+		return CheckResult{}, err
 	}
+	r := CheckResult{Verification: v}
 	switch outcome {
 	case -4:
-		return v, 0, &LimitError{Reason: LimitFailedChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
+		return r, &LimitError{Reason: LimitFailedChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
 	case -3:
-		return v, 0, &LimitError{Reason: LimitMaxChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
+		return r, &LimitError{Reason: LimitMaxChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
 	case -1:
-		return v, 0, &FinishedError{Status: v.Status}
+		return r, &FinishedError{Status: v.Status}
 	}
-	return v, CheckOutcome(outcome), nil
+	r.Outcome = CheckOutcome(outcome)
+	if len(res) > 4 {
+		r.Locked = res[4] == int64(1)
+	}
+	return r, nil
 }
 
-// Cancel ends a pending verification.
-func (s *Store) Cancel(ctx context.Context, tag, id string) (Verification, error) {
+// Cancel ends a pending verification. now says whether this call did
+// (a second cancel answers alike, but only the first ends anything).
+func (s *Store) Cancel(ctx context.Context, tag, id string) (v Verification, now bool, err error) {
 	res, err := cancelScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock())...).Slice()
 	if err != nil {
-		return Verification{}, fmt.Errorf("%w: cancel: %w", ErrUnavailable, err)
+		return Verification{}, false, fmt.Errorf("%w: cancel: %w", ErrUnavailable, err)
 	}
 	outcome, retry := res[0].(int64), res[1].(int64)
 	if outcome == 0 {
-		return Verification{}, ErrNotFound
+		return Verification{}, false, ErrNotFound
 	}
-	v, err := parseVerification(id, res[2])
+	v, err = parseVerification(id, res[2])
 	if err != nil {
-		return Verification{}, err
+		return Verification{}, false, err
 	}
 	switch outcome {
 	case -3:
-		return v, &LimitError{Reason: LimitMaxChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
+		return v, false, &LimitError{Reason: LimitMaxChecks, RetryAfter: time.Duration(retry) * time.Millisecond}
 	case -1:
-		return v, &FinishedError{Status: v.Status}
+		return v, false, &FinishedError{Status: v.Status}
 	}
-	return v, nil
+	return v, outcome == 1, nil
 }
 
 // Get reads a verification. Expiry is applied on read, by the script's
@@ -421,6 +443,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 func expireOnRead(v *Verification, now time.Time) {
 	if v.Status == StatusPending && !now.Before(v.ExpiresAt) {
 		v.Status = StatusExpired
+		stopSteps(v)
 	}
 }
 
@@ -477,6 +500,9 @@ func fromMap(m map[string]string) (Verification, error) {
 			err = perr
 		}
 		v.Attempts = append(v.Attempts, a)
+	}
+	if err == nil {
+		v.Workflow, err = parseWorkflow(m, &v)
 	}
 	v.Channel = ChannelSMS
 	if n := len(v.Attempts); n > 0 {

@@ -3,6 +3,7 @@ package otp_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +20,17 @@ func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 1, 2, 3,
 
 // queue records jobs; fail makes EnqueueSend fail.
 type queue struct {
-	mu   sync.Mutex
-	jobs []otp.SendJob
-	fail atomic.Bool
+	mu    sync.Mutex
+	jobs  []otp.SendJob
+	steps []string // "id:step"
+	fail  atomic.Bool
+}
+
+func (q *queue) ScheduleStep(_ context.Context, id string, step int, _ time.Duration) error {
+	q.mu.Lock()
+	q.steps = append(q.steps, id+":"+strconv.Itoa(step))
+	q.mu.Unlock()
+	return nil
 }
 
 func (q *queue) EnqueueSend(_ context.Context, j otp.SendJob) error {
@@ -781,7 +790,7 @@ func TestTagCollisionIsRefused(t *testing.T) {
 	if got, err := f.svc.Get(ctx, v.ID); err != nil || got.To != num || got.SendAttempts != 1 {
 		t.Fatalf("first number's verification: %+v %v", got, err)
 	}
-	if _, _, err := f.store.Check(ctx, otp.CheckParams{Tag: tag, To: "+14155550000", MAC: "m", MaxChecks: 3}); !errors.Is(err, otp.ErrNotFound) {
+	if _, err := f.store.Check(ctx, otp.CheckParams{Tag: tag, To: "+14155550000", MAC: "m", MaxChecks: 3}); !errors.Is(err, otp.ErrNotFound) {
 		t.Fatalf("check of the colliding number: %v", err)
 	}
 }

@@ -62,6 +62,8 @@ type Verification struct {
 	Delivery      Delivery  `json:"delivery"`
 	// Attempts lists every send, oldest first; Delivery is the last one's.
 	Attempts []Attempt `json:"attempts"`
+	// Workflow is the fallback plan, when the verification has one.
+	Workflow *Workflow `json:"workflow,omitempty"`
 	// LastSendAt is the time of the latest send; it drives the cooldown.
 	LastSendAt time.Time `json:"-"`
 }

@@ -43,6 +43,14 @@ type HandlerConfig struct {
 	Rate    redis_rate.Limit
 	// Observer counts outcomes; nil counts nothing.
 	Observer Observer
+	// Reports hears of attempts that are known not to have got through,
+	// so that their workflow moves on and the customer hears (nil: none).
+	Reports Reports
+}
+
+// Reports is what the handler tells the service (otp.Service).
+type Reports interface {
+	AttemptEnded(ctx context.Context, id string, attempt int, status otp.DeliveryStatus, why string)
 }
 
 // Observer counts what the worker does with each send attempt.
@@ -173,6 +181,7 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.cfg.Observer.Send(c.Channel, "skipped", 0)
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, Reason: why})
 		log.WarnContext(ctx, "send refused", "channel", c.Channel, "reason", why)
+		h.ended(ctx, p, otp.DeliveryFailed, why)
 		return nil
 	}
 	if c.Claims > 1 {
@@ -210,6 +219,9 @@ func (h *SendHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.cfg.Observer.Accepted(c.Channel, c.QueuedFor+h.now().Sub(claimedAt))
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode})
 		log.InfoContext(ctx, "accepted by Twilio", "channel", c.Channel, "sid", r.MessageSID)
+		if r.Status == otp.DeliveryFailed {
+			h.ended(ctx, p, otp.DeliveryFailed, "twilio_error:"+strconv.Itoa(r.ErrorCode))
+		}
 		return nil
 	}
 	return h.failed(ctx, log, tag, p, c.Channel, deadline, err)
@@ -226,6 +238,7 @@ func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, 
 		h.cfg.Observer.Send(channel, "permanent_error", code)
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: code, Reason: "twilio_error"})
 		log.WarnContext(ctx, "twilio refused the message", "err", err)
+		h.ended(ctx, p, otp.DeliveryFailed, "twilio_error:"+strconv.Itoa(code))
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	h.cfg.Observer.Send(channel, "transient_error", code)
@@ -248,6 +261,7 @@ func (h *SendHandler) failed(ctx context.Context, log *slog.Logger, tag string, 
 	case ok1 && ok2 && retried >= maxRetry:
 		h.record(ctx, log, tag, p, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: code, Reason: "retries_exhausted"})
 		log.WarnContext(ctx, "send failed for good", "err", err)
+		h.ended(ctx, p, otp.DeliveryFailed, "retries_exhausted")
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	log.WarnContext(ctx, "send failed, will retry", "err", err, "retried", retried)
@@ -301,6 +315,13 @@ func minValidity(channel string) time.Duration {
 		return otp.MinCallValidity
 	}
 	return otp.MinValidity
+}
+
+// ended tells the service that an attempt did not get through.
+func (h *SendHandler) ended(ctx context.Context, p SendPayload, status otp.DeliveryStatus, why string) {
+	if h.cfg.Reports != nil {
+		h.cfg.Reports.AttemptEnded(context.WithoutCancel(ctx), p.ID, p.Attempt, status, why)
+	}
 }
 
 func (h *SendHandler) callbackURL(p SendPayload) string {

@@ -490,6 +490,7 @@ func channelFixture(t *testing.T, content string) *fixture {
 		Messages: cat, Brand: "Acme", Brands: []string{"Globex"}, StatusCallback: "https://otp.example" + tasks.StatusCallbackPath,
 		Channels:              map[string]bool{otp.ChannelSMS: true, otp.ChannelWhatsApp: true, otp.ChannelCall: true},
 		VoiceAllowedCountries: map[string]bool{"US": true, "FR": true},
+		Reports:               f.svc,
 	}, f.clock.Now, log)
 	return f
 }
@@ -662,5 +663,32 @@ func TestCallNeedsAMinute(t *testing.T) {
 	}
 	if d := f.delivery(t, v.ID); d.Status != otp.DeliveryFailed || d.Reason != "expired" {
 		t.Fatalf("%+v", d)
+	}
+}
+
+// A permanent Twilio error ends a workflow step at once: the next step's
+// attempt is queued on its channel, with the same code.
+func TestPermanentErrorMovesTheWorkflow(t *testing.T) {
+	ctx := context.Background()
+	f := channelFixture(t, "")
+	v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Workflow: []string{"sms", "call"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.fake.Script(twiliofake.Response{Status: 400, Code: 21610})
+	if err := f.handler.ProcessTask(ctx, f.tasks(t)[0]); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("want SkipRetry, got %v", err)
+	}
+	got, _ := f.svc.Get(ctx, v.ID)
+	if got.SendAttempts != 2 || got.Attempts[1].Channel != "call" || got.Workflow.Steps[0].Status != otp.StepFailed ||
+		got.Workflow.Steps[0].Reason != "twilio_error:21610" || got.Workflow.Steps[1].Status != otp.StepStarted {
+		t.Fatalf("%+v %+v", got.Attempts, got.Workflow.Steps)
+	}
+	ts := f.tasks(t)
+	if err := f.handler.ProcessTask(ctx, ts[len(ts)-1]); err != nil {
+		t.Fatal(err)
+	}
+	if calls := f.fake.Calls(); len(calls) != 1 || twiliofake.CodeIn(twiliofake.SpokenIn(calls[0].Form.Get("Twiml"))[0].Text) != f.code(t, v) {
+		t.Fatalf("calls %v", calls)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otpd/otpd/otp"
 )
@@ -90,6 +91,9 @@ func TestLegacyCode(t *testing.T) {
 type nopQueue struct{}
 
 func (nopQueue) EnqueueSend(_ context.Context, _ otp.SendJob) error { return nil }
+func (nopQueue) ScheduleStep(context.Context, string, int, time.Duration) error {
+	return nil
+}
 
 // FuzzDecodeRequest throws arbitrary bytes at every JSON route through the
 // real router and real Redis: whatever the body, the answer is a JSON

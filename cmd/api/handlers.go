@@ -40,6 +40,11 @@ type startRequest struct {
 	Brand    string `json:"brand"`
 	AppHash  string `json:"appHash"`
 	ClientIP string `json:"clientIp"`
+	// Workflow is the fallback plan: [{"channel": "sms"}, {"channel": "call"}].
+	Workflow []struct {
+		Channel string `json:"channel"`
+	} `json:"workflow"`
+	ChannelTimeout int `json:"channelTimeout"` // seconds
 }
 
 // origin is who asks: the API key used and, when the backend passes it, the
@@ -72,8 +77,17 @@ func handleStart(svc *otp.Service) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
+		var workflow []string
+		for _, st := range req.Workflow {
+			workflow = append(workflow, st.Channel)
+		}
+		if req.Workflow != nil && len(workflow) == 0 {
+			writeError(c, &otp.InputError{Detail: "a workflow has 1 to 4 steps"})
+			return
+		}
 		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.To, Channel: req.Channel,
-			Locale: req.Locale, Brand: req.Brand, AppHash: req.AppHash, Origin: o})
+			Locale: req.Locale, Brand: req.Brand, AppHash: req.AppHash, Origin: o,
+			Workflow: workflow, ChannelTimeout: time.Duration(req.ChannelTimeout) * time.Second})
 		if err != nil {
 			writeError(c, err)
 			return

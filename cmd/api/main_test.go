@@ -70,6 +70,10 @@ type switchQueue struct {
 	fail atomic.Bool
 }
 
+func (q *switchQueue) ScheduleStep(ctx context.Context, id string, step int, in time.Duration) error {
+	return q.real.ScheduleStep(ctx, id, step, in)
+}
+
 func (q *switchQueue) EnqueueSend(ctx context.Context, job otp.SendJob) error {
 	if q.fail.Load() {
 		return errors.New("test: queue is down")

@@ -49,10 +49,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), policy(cfg), log).
-		WithGuard(ratelimit.New(rdb, guardConfig(cfg))).
+	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), cfg.Policy(), log).
+		WithGuard(ratelimit.New(rdb, cfg.Limits())).
 		WithObserver(metrics.NewOTP(reg)).
 		WithLocales(cfg.Messages)
+	if cfg.WebhookURL != "" {
+		svc.WithEvents(tasks.NewWebhooks(aq, rdb))
+	}
 
 	mon := newMonitoring(cfg.RedisURL, cfg.MonitoringReadOnly)
 	defer mon.Close()
@@ -110,44 +113,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log.Info("stopped")
 	return nil
-}
-
-func policy(cfg config.Config) otp.Policy {
-	return otp.Policy{
-		TTL: cfg.OTPTTL, Retention: cfg.Retention, Cooldown: cfg.ResendCooldown,
-		MaxSends: cfg.MaxSends, MaxChecks: cfg.MaxChecks, DefaultRegion: cfg.DefaultRegion,
-		SendCap:               otp.Window{Count: cfg.ToSendLimit.Count, Period: cfg.ToSendLimit.Period},
-		FailureLock:           otp.Window{Count: cfg.FailedCheckLimit.Count, Period: cfg.FailedCheckLimit.Period},
-		PrefixDigits:          cfg.PrefixDigits,
-		AllowedCountries:      cfg.AllowedCountries,
-		RejectNonMobile:       cfg.RejectNonMobile,
-		Channels:              cfg.Channels,
-		VoiceAllowedCountries: cfg.VoiceAllowedCountries,
-		Brands:                brands(cfg),
-	}
-}
-
-// brands are the brands a request may name: OTP_BRANDS, and OTP_BRAND.
-func brands(cfg config.Config) map[string]bool {
-	out := map[string]bool{cfg.Brand: true}
-	for _, b := range cfg.Brands {
-		out[b] = true
-	}
-	return out
-}
-
-func guardConfig(cfg config.Config) ratelimit.Config {
-	rates := func(rs []config.Rate) []ratelimit.Rate {
-		out := make([]ratelimit.Rate, len(rs))
-		for i, r := range rs {
-			out[i] = ratelimit.Rate{Count: r.Count, Period: r.Period}
-		}
-		return out
-	}
-	return ratelimit.Config{
-		ClientIPSends: rates(cfg.ClientIPSendLimits), ClientIPChecks: rates(cfg.ClientIPCheckLimits),
-		APIKeySends: rates(cfg.APIKeySendLimits), PrefixSends: rates(cfg.PrefixSendLimits),
-		BudgetPerMinute: cfg.BudgetPerMinute, CountryBudgets: cfg.CountryBudgets,
-		CallBudgetPerMinute: cfg.CallBudgetPerMinute,
-	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/otpd/otpd/devsms"
 	"github.com/otpd/otpd/metrics"
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/ratelimit"
 	"github.com/otpd/otpd/tasks"
 	"github.com/otpd/otpd/twilio"
 )
@@ -96,12 +97,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		hcfg.Rate = redis_rate.Limit{Rate: cfg.SMSRateLimit, Period: time.Second, Burst: 1}
 	}
 	reg := prometheus.NewRegistry()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
+		asynqmetrics.NewQueueMetricsCollector(insp))
 	hcfg.Observer = metrics.NewSMS(reg)
-	handler := tasks.NewSendHandler(otp.NewStore(rdb), codec, sender, hcfg, time.Now, log)
+	// The worker moves workflows on (a failed step, a step's timeout) and
+	// emits events, through the same service as the api.
+	aq := asynq.NewClientFromRedisClient(rdb)
+	defer aq.Close()
+	store := otp.NewStore(rdb)
+	svc := otp.NewService(codec, store, tasks.NewQueue(aq), cfg.Policy(), log).
+		WithGuard(ratelimit.New(rdb, cfg.Limits())).WithObserver(metrics.NewOTP(reg)).WithLocales(cfg.Messages)
+	if cfg.WebhookURL != "" {
+		svc.WithEvents(tasks.NewWebhooks(aq, rdb))
+	}
+	hcfg.Reports = svc
+	handler := tasks.NewSendHandler(store, codec, sender, hcfg, time.Now, log)
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeSendSMS, handler)
+	mux.Handle(tasks.TypeStepTimeout, tasks.NewStepHandler(svc))
+	mux.Handle(tasks.TypeExpire, tasks.NewExpireHandler(svc))
 
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.WorkerConcurrency,
@@ -123,6 +138,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
+	stopWebhooks, err := startWebhooks(ctx, cfg, rdb, insp, reg, log)
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+	defer stopWebhooks()
 	var running atomic.Bool
 	running.Store(true)
 	hctx, stopHTTP := context.WithCancel(context.Background())
@@ -183,3 +204,52 @@ func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
 func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+
+// startWebhooks serves the event queue with an asynq server of its own:
+// a receiver that is down or hangs holds WEBHOOK_CONCURRENCY workers, never
+// the sends'. It also trims the events waiting to WEBHOOK_MAX_PENDING.
+func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, insp *asynq.Inspector,
+	reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	if cfg.WebhookURL == "" {
+		return func() {}, nil
+	}
+	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret,
+		MaxAge: cfg.WebhookMaxAge, MaxPending: int64(cfg.WebhookMaxPending), Observer: metrics.NewWebhooks(reg)},
+		rdb, time.Now, log)
+	if err != nil {
+		return nil, err
+	}
+	mux := asynq.NewServeMux()
+	mux.Handle(tasks.TypeWebhook, h)
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:              cfg.WebhookConcurrency,
+		Queues:                   map[string]int{tasks.WebhookQueue: 1},
+		RetryDelayFunc:           tasks.WebhookRetryDelay,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   asynqLogger{log},
+		LogLevel:                 asynq.ErrorLevel,
+	})
+	if err := srv.Start(mux); err != nil {
+		return nil, fmt.Errorf("start the webhook server: %w", err)
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			if err := h.Trim(tctx, insp); err != nil && tctx.Err() == nil {
+				log.Warn("trim the waiting verification events", "err", err)
+			}
+			select {
+			case <-tctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	log.Info("delivering verification events", "url", config.RedactURL(cfg.WebhookURL), "concurrency", cfg.WebhookConcurrency)
+	return func() { cancel(); <-done; srv.Shutdown() }, nil
+}

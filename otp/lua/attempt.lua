@@ -40,11 +40,6 @@
 local rank = {queued = 0, sending = 1, sent = 2, delivered = 3, undelivered = 3, failed = 3}
 local letter = {queued = 'q', sending = 's', sent = 't', delivered = 'd', undelivered = 'u', failed = 'f'}
 local word = {q = 'queued', s = 'sending', t = 'sent', d = 'delivered', u = 'undelivered', f = 'failed'}
-local function split(s)
-  local t = {}
-  for p in (s .. '|'):gmatch('([^|]*)|') do t[#t + 1] = p end
-  return t
-end
 
 local op, n, now = ARGV[4], ARGV[5], clock(ARGV[6])
 local V = locate(KEYS[1], ARGV[1], ARGV[2], ARGV[3])

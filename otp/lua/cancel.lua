@@ -4,7 +4,7 @@
 -- ARGV[1] key prefix otp:{tag}   ARGV[2] id base "VE"+tag
 -- ARGV[3] the id's random part   ARGV[4] now (unix ms; "": Redis TIME)
 -- Returns {outcome, retry_after_ms, fields}
---   outcome  0 not found, 1 canceled (now or before), -1 finished otherwise,
+--   outcome  0 not found, 1 canceled now, 2 canceled before, -1 finished otherwise,
 --            -3 locked by max checks: canceling must not lift the lock
 local now = clock(ARGV[4])
 local V = locate(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
@@ -22,7 +22,7 @@ if st == 'p' then
   redis.call('HDEL', V, 'h', 'e')
   return {1, 0, view(V)}
 end
-if st == 'c' then return {1, 0, view(V)} end
+if st == 'c' then return {2, 0, view(V)} end
 if st == 'm' and now < exp then
   return {-3, exp - now, view(V)}
 end

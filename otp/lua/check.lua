@@ -12,11 +12,14 @@
 -- ARGV[5] MAC of the submitted code   ARGV[6] max checks
 -- ARGV[7] e164 ("" by id)
 -- ARGV[8] failures that lock the number (0 off)  ARGV[9] failure window ms
--- Returns {outcome, retry_after_ms, id, fields}
+-- Returns {outcome, retry_after_ms, id, fields, locked}
 --   outcome  0 not found, 1 approved, 2 wrong code (still pending),
 --            3 wrong code that used the last attempt, -1 not pending
 --            (status in fields), -3 locked by max checks until it expires,
 --            -4 number locked by failed checks (retry_after_ms: window end)
+--   locked   1 when this wrong code locked the number (ARGV[8] reached)
+-- A right code also ends the workflow's current step as the one that
+-- converted (common.lua's setStep).
 local N, now = KEYS[1], clock(ARGV[4])
 local f = redis.call('HMGET', N, 'to', 'r', 'st', 'cr', 'x', 'h', 'f')
 if ARGV[7] ~= '' and f[1] ~= ARGV[7] then return {0, 0} end
@@ -49,8 +52,15 @@ end
 if f[6] == ARGV[5] then
   redis.call('HSET', N, 'st', 'a')
   redis.call('HDEL', N, 'h', 'e', 'f')
+  local ws = redis.call('HGET', N, 'ws')
+  local rec = ws and redis.call('HGET', N, 'w' .. ws)
+  if rec and string.sub(rec, 1, 1) == 'a' then
+    local s = split(rec)
+    setStep(N, ws, 'v', s[2], s[3], now - tonumber(cr), '')
+  end
   return {1, 0, id, view(N)}
 end
+local locked = 0
 if lockAt > 0 then
   -- The count lives until a whole window passes without a wrong code: a
   -- window that began at the first failure let N-1 before its end and N
@@ -58,11 +68,12 @@ if lockAt > 0 then
   fe = now + tonumber(ARGV[9])
   redis.call('HSET', N, 'f', (fc + 1) .. '|' .. fe)
   keepFor(N, fe - now)
+  if fc + 1 == lockAt then locked = 1 end
 end
 local checks = redis.call('HINCRBY', N, 'k', 1)
 if checks >= tonumber(ARGV[6]) then
   redis.call('HSET', N, 'st', 'm')
   redis.call('HDEL', N, 'h', 'e')
-  return {3, exp - now, id, view(N)}
+  return {3, exp - now, id, view(N), locked}
 end
-return {2, 0, id, view(N)}
+return {2, 0, id, view(N), locked}

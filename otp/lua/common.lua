@@ -102,6 +102,13 @@ local function base36(n)
   return s
 end
 
+-- split cuts a '|'-separated record into its fields, empty ones included.
+local function split(s)
+  local t = {}
+  for p in (s .. '|'):gmatch('([^|]*)|') do t[#t + 1] = p end
+  return t
+end
+
 -- writeLog encodes send times for readLog. They are sorted first: api
 -- hosts' clocks differ a little, and a delta must not be negative.
 local function writeLog(log)
@@ -112,4 +119,41 @@ local function writeLog(log)
     prev = log[i]
   end
   return table.concat(out, ',')
+end
+
+-- sendCap is the number N's rolling send cap (cap sends per window ms; 0
+-- off) over its send log raw, at time now: capped() says how long until
+-- another send fits (0: now), logSend() records a send now.
+local function sendCap(N, raw, now, cap, window)
+  local log = {}
+  if cap > 0 then
+    for _, t in ipairs(readLog(raw)) do
+      if t > now - window then log[#log + 1] = t end
+    end
+  end
+  local function capped()
+    if cap <= 0 or #log < cap then return 0 end
+    local oldest = log[1]
+    for _, t in ipairs(log) do oldest = math.min(oldest, t) end
+    return math.max(oldest + window - now, 1)
+  end
+  local function logSend()
+    if cap <= 0 then return end
+    log[#log + 1] = now
+    redis.call('HSET', N, 's', writeLog(log))
+    keepFor(N, window)
+  end
+  return capped, logSend
+end
+
+-- A fallback workflow lives in its verification's fields: wf, its steps'
+-- channels as letters (WORKFLOW); wt, the channel timeout in ms; ws, the
+-- current step; and w<i>, step i as "status|attempt|started|ended|reason"
+-- (times in ms after creation; status a = started, f = failed, t = timed
+-- out, k = skipped, v = approved).
+local WORKFLOW = {s = 'sms', w = 'whatsapp', c = 'call'}
+
+-- setStep writes step i of the verification in hash V.
+local function setStep(V, i, status, attempt, started, ended, reason)
+  redis.call('HSET', V, 'w' .. i, table.concat({status, attempt, started, ended, reason}, '|'))
 end

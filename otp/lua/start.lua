@@ -14,6 +14,9 @@
 --          that gives them replaces them
 -- ARGV[19] the number's country's locale, a new verification's when
 --          ARGV[16] is ""
+-- ARGV[20] a new verification's fallback workflow, its steps' channels as
+--          letters (common.lua's WORKFLOW; "" none; a resend ignores it)
+-- ARGV[21] its channel timeout ms
 -- Each send attempt n gets field a<n> (attempt.lua) with its channel.
 -- Returns {outcome, retry_after_ms, id, fields}
 --   outcome  1 created, 2 resent, -1 cooldown, -2 max sends, -3 max checks,
@@ -37,27 +40,7 @@ if lockAt > 0 then
   if fc >= lockAt then return {-4, fe - now} end
 end
 
--- The rolling cap's log: send times still inside the window.
-local cap, window = tonumber(ARGV[13]), tonumber(ARGV[14])
-local log = {}
-if cap > 0 then
-  for _, t in ipairs(readLog(f[10])) do
-    if t > now - window then log[#log + 1] = t end
-  end
-end
--- capped says how long until another send fits under the cap (0: now).
-local function capped()
-  if cap <= 0 or #log < cap then return 0 end
-  local oldest = log[1]
-  for _, t in ipairs(log) do oldest = math.min(oldest, t) end
-  return math.max(oldest + window - now, 1)
-end
-local function logSend()
-  if cap <= 0 then return end
-  log[#log + 1] = now
-  redis.call('HSET', N, 's', writeLog(log))
-  keepFor(N, window)
-end
+local capped, logSend = sendCap(N, f[10], now, tonumber(ARGV[13]), tonumber(ARGV[14]))
 
 -- setMessage keeps what the worker needs to write the message; a new
 -- verification always has a locale.
@@ -135,6 +118,11 @@ local v = {'to', ARGV[11], 'r', ARGV[3], 'st', 'p', 'n', 1, 'k', carried,
   'cr', now, 'x', ttl, 'l', 0, 'a1', newAttempt(0, CHANNEL[ARGV[12]] or ''), 'h', ARGV[9], 'e', ARGV[10]}
 -- p: the replaced verification, so that a rollback can bring it back.
 if cur then v[#v + 1] = 'p'; v[#v + 1] = cur end
+if ARGV[20] ~= '' then
+  -- The first step of the workflow is this send.
+  local w = {'wf', ARGV[20], 'wt', ARGV[21], 'ws', 1, 'w1', 'a|1|0||'}
+  for _, x in ipairs(w) do v[#v + 1] = x end
+end
 redis.call('HSET', N, unpack(v))
 setMessage(true)
 keepFor(N, ttl + retention)

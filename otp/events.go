@@ -1,0 +1,151 @@
+package otp
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// The events a customer's backend can subscribe to (WEBHOOK_URL).
+const (
+	EventApproved     = "verification.approved"
+	EventCanceled     = "verification.canceled"
+	EventExpired      = "verification.expired"
+	EventMaxAttempts  = "verification.max_attempts_reached"
+	EventNumberLocked = "number.locked"
+	EventFailed       = "delivery.failed"
+	EventDelivered    = "delivery.delivered"
+	EventStepStarted  = "workflow.step_started"
+)
+
+// Event is something that happened to a verification. It carries the
+// verification as GET shows it, never its code.
+type Event struct {
+	// ID is stable for one happening (a retried request, a second worker,
+	// a repeated callback give the same), so a receiver can de-duplicate.
+	ID           string
+	Type         string
+	At           time.Time
+	Verification Verification
+	// Attempt or Step says which one a delivery or workflow event is about.
+	Attempt, Step int
+}
+
+// Events sends verification events to the customer's backend.
+type Events interface {
+	// Emit queues an event for delivery; the same ID twice is harmless.
+	Emit(ctx context.Context, e Event) error
+	// ScheduleExpiry has id's expired event emitted once its code has
+	// expired, if it has not ended otherwise.
+	ScheduleExpiry(ctx context.Context, id string, in time.Duration) error
+}
+
+type nopEvents struct{}
+
+func (nopEvents) Emit(context.Context, Event) error                           { return nil }
+func (nopEvents) ScheduleExpiry(context.Context, string, time.Duration) error { return nil }
+
+// eventID names one happening of verification id: its type, and the
+// attempt or step it is about.
+func eventID(typ, id string, attempt, step int) string {
+	s := "evt_" + id + "_" + typ
+	if attempt > 0 {
+		s += "_a" + strconv.Itoa(attempt)
+	}
+	if step > 0 {
+		s += "_s" + strconv.Itoa(step)
+	}
+	return s
+}
+
+// emit queues an event. A failure is logged, not returned: the request
+// that caused the event has succeeded, and must answer so.
+func (s *Service) emit(ctx context.Context, typ string, v Verification, attempt, step int) {
+	e := Event{ID: eventID(typ, v.ID, attempt, step), Type: typ, At: time.Now().UTC(),
+		Verification: v, Attempt: attempt, Step: step}
+	if err := s.events.Emit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.ErrorContext(ctx, "queue a verification event", "event", typ, "verification", v.ID, "err", err)
+	}
+}
+
+func (s *Service) scheduleExpiry(ctx context.Context, v Verification) {
+	if err := s.events.ScheduleExpiry(ctx, v.ID, v.ExpiresAt.Sub(v.CreatedAt)); err != nil {
+		s.log.ErrorContext(ctx, "schedule the expired event", "verification", v.ID, "err", err)
+	}
+}
+
+// Expired emits the expired event of a verification whose code has
+// expired; ok is false while it has not (yet): the caller asks again later.
+func (s *Service) Expired(ctx context.Context, id string) (ok bool, err error) {
+	v, err := s.Get(ctx, id)
+	switch {
+	case err != nil:
+		return false, err
+	case v.Status == StatusPending:
+		return false, nil
+	case v.Status == StatusExpired:
+		s.emit(ctx, EventExpired, v, 0, 0)
+		if st := activeStep(v); st != nil {
+			s.obs.WorkflowStep(st.Channel, StepStopped)
+		}
+	}
+	return true, nil
+}
+
+// AttemptEnded is the word that an attempt's message or call got through,
+// or did not: it becomes an event, and a failure moves the verification's
+// workflow on to its next step at once.
+func (s *Service) AttemptEnded(ctx context.Context, id string, attempt int, status DeliveryStatus, why string) {
+	v, err := s.Get(ctx, id)
+	if err != nil {
+		s.log.ErrorContext(ctx, "read a verification for its delivery event", "verification", id, "err", err)
+		return
+	}
+	switch status {
+	case DeliveryDelivered:
+		s.emit(ctx, EventDelivered, v, attempt, 0)
+	case DeliveryUndelivered, DeliveryFailed:
+		s.emit(ctx, EventFailed, v, attempt, 0)
+		if v.Workflow != nil {
+			if err := s.Advance(ctx, v, StepParams{FromAttempt: attempt, Ended: StepFailed, Why: why}); err != nil {
+				s.log.ErrorContext(ctx, "move the workflow on", "verification", id, "err", err)
+			}
+		}
+	}
+}
+
+// StepTimedOut moves id's workflow on from step when that step is still
+// the current one: its channel timeout passed without approval.
+func (s *Service) StepTimedOut(ctx context.Context, id string, step int) error {
+	v, err := s.Get(ctx, id)
+	if err != nil || v.Workflow == nil {
+		return err
+	}
+	return s.Advance(ctx, v, StepParams{FromStep: step, Ended: StepTimedOut, Why: "no_approval"})
+}
+
+// approvingStep is the workflow step during which v was approved.
+func approvingStep(v Verification) *Step {
+	if v.Workflow == nil {
+		return nil
+	}
+	for i := range v.Workflow.Steps {
+		if v.Workflow.Steps[i].Status == StepApproved {
+			return &v.Workflow.Steps[i]
+		}
+	}
+	return nil
+}
+
+// activeStep is the step of v that was under way when v ended.
+func activeStep(v Verification) *Step {
+	if v.Workflow == nil {
+		return nil
+	}
+	for i := range v.Workflow.Steps {
+		if st := v.Workflow.Steps[i].Status; st == StepStarted || st == StepStopped {
+			return &v.Workflow.Steps[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,243 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// Verification events go to the customer's backend through asynq on a
+// queue of their own, served by a server of their own in the worker: a
+// receiver that is down or hangs fills only that queue's workers, never
+// the sends'.
+const (
+	TypeWebhook       = "otp:webhook"
+	WebhookQueue      = "webhooks"
+	webhookTimeout    = 10 * time.Second
+	webhookMaxRetries = 100 // WEBHOOK_MAX_AGE ends them first
+)
+
+// PendingKey indexes the events waiting for delivery by when they happened,
+// so that the oldest can be dropped when too many wait (WEBHOOK_MAX_PENDING).
+const PendingKey = "otp:webhooks:pending"
+
+// WebhookPayload is an event as queued: its webhook-id, when it happened,
+// and the body every attempt sends (and signs) unchanged.
+type WebhookPayload struct {
+	ID   string          `json:"id"`
+	At   int64           `json:"at"` // unix ms
+	Body json.RawMessage `json:"body"`
+}
+
+// webhookBody is the Standard Webhooks envelope: type, timestamp, data.
+type webhookBody struct {
+	Type      string      `json:"type"`
+	Timestamp time.Time   `json:"timestamp"`
+	Data      webhookData `json:"data"`
+}
+
+type webhookData struct {
+	Verification otp.Verification `json:"verification"`
+	Attempt      int              `json:"attempt,omitempty"`
+	Step         int              `json:"step,omitempty"`
+}
+
+// Webhooks queues verification events; it implements otp.Events.
+type Webhooks struct {
+	client *asynq.Client
+	rdb    redis.UniversalClient
+}
+
+// NewWebhooks queues events with client, and indexes them in rdb.
+func NewWebhooks(client *asynq.Client, rdb redis.UniversalClient) *Webhooks {
+	return &Webhooks{client: client, rdb: rdb}
+}
+
+// Emit queues an event for delivery. Its TaskID is the event's id, so the
+// same event twice is queued once.
+func (w *Webhooks) Emit(ctx context.Context, e otp.Event) error {
+	body, err := json.Marshal(webhookBody{Type: e.Type, Timestamp: e.At,
+		Data: webhookData{Verification: e.Verification, Attempt: e.Attempt, Step: e.Step}})
+	if err != nil {
+		return err
+	}
+	payload, _ := json.Marshal(WebhookPayload{ID: e.ID, At: e.At.UnixMilli(), Body: body})
+	_, err = w.client.EnqueueContext(ctx, asynq.NewTask(TypeWebhook, payload),
+		asynq.Queue(WebhookQueue), asynq.TaskID(e.ID), asynq.MaxRetry(webhookMaxRetries),
+		asynq.Timeout(webhookTimeout+5*time.Second))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return w.rdb.ZAdd(ctx, PendingKey, redis.Z{Score: float64(e.At.UnixMilli()), Member: e.ID}).Err()
+}
+
+// ScheduleExpiry queues the check that emits the expired event, a second
+// after the code's expiry.
+func (w *Webhooks) ScheduleExpiry(ctx context.Context, id string, in time.Duration) error {
+	payload, _ := json.Marshal(struct {
+		ID string `json:"id"`
+	}{id})
+	_, err := w.client.EnqueueContext(ctx, asynq.NewTask(TypeExpire, payload), asynq.Queue(QueueName),
+		asynq.TaskID(id+":expire"), asynq.ProcessIn(in+time.Second), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// WebhookObserver counts deliveries: delivered, failed (another try comes),
+// expired (WEBHOOK_MAX_AGE passed) and dropped (WEBHOOK_MAX_PENDING).
+type WebhookObserver interface {
+	Webhook(eventType, outcome string)
+	WebhooksPending(n int64)
+}
+
+// WebhookConfig configures delivery.
+type WebhookConfig struct {
+	URL    string
+	Secret string        // whsec_…
+	MaxAge time.Duration // retries stop once an event is this old
+	// MaxPending bounds the events waiting; beyond it the oldest go.
+	MaxPending int64
+	Observer   WebhookObserver
+	// Transport is the HTTP transport (nil: a default one).
+	Transport http.RoundTripper
+}
+
+// WebhookHandler delivers one event: signed as Standard Webhooks says, with
+// the same webhook-id on every try, no redirect followed.
+type WebhookHandler struct {
+	cfg    WebhookConfig
+	signer *standardwebhooks.Webhook
+	http   *http.Client
+	rdb    redis.UniversalClient
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// NewWebhookHandler checks the secret and wires the handler.
+func NewWebhookHandler(cfg WebhookConfig, rdb redis.UniversalClient, now func() time.Time, log *slog.Logger) (*WebhookHandler, error) {
+	signer, err := standardwebhooks.NewWebhook(cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("webhook secret: %w", err)
+	}
+	rt := cfg.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return &WebhookHandler{cfg: cfg, signer: signer, rdb: rdb, now: now, log: log,
+		http: &http.Client{Transport: rt, Timeout: webhookTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}, nil
+}
+
+// ProcessTask implements asynq.Handler.
+func (h *WebhookHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var p WebhookPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ID == "" {
+		return fmt.Errorf("tasks: bad webhook payload: %w", asynq.SkipRetry)
+	}
+	var head struct{ Type string }
+	_ = json.Unmarshal(p.Body, &head)
+	if h.now().Sub(time.UnixMilli(p.At)) > h.cfg.MaxAge {
+		h.done(ctx, p.ID)
+		h.observe(head.Type, "expired")
+		h.log.WarnContext(ctx, "verification event given up: older than WEBHOOK_MAX_AGE", "event", p.ID)
+		return fmt.Errorf("event %s older than %s: %w", p.ID, h.cfg.MaxAge, asynq.SkipRetry)
+	}
+	if err := h.post(ctx, p); err != nil {
+		h.observe(head.Type, "failed")
+		return err
+	}
+	h.done(ctx, p.ID)
+	h.observe(head.Type, "delivered")
+	return nil
+}
+
+func (h *WebhookHandler) post(ctx context.Context, p WebhookPayload) error {
+	now := h.now()
+	sig, err := h.signer.Sign(p.ID, now, p.Body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(p.Body))
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "otpd-webhooks")
+	req.Header.Set(standardwebhooks.HeaderWebhookID, p.ID)
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook: the receiver answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func (h *WebhookHandler) done(ctx context.Context, id string) {
+	_ = h.rdb.ZRem(context.WithoutCancel(ctx), PendingKey, id).Err()
+}
+
+func (h *WebhookHandler) observe(typ, outcome string) {
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.Webhook(typ, outcome)
+	}
+}
+
+// WebhookRetryDelay backs off from 1s, doubling, up to an hour, with ±25%
+// jitter: a receiver back from an outage is not met by every event at once.
+func WebhookRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	base := min(time.Second<<min(n, 12), time.Hour)
+	return base*3/4 + time.Duration(jitter(int64(base/2)))
+}
+
+// Trim drops the oldest waiting events beyond WEBHOOK_MAX_PENDING, so that
+// a receiver that is down for long cannot grow Redis without bound. Events
+// being delivered right now are not dropped: they end on their own.
+func (h *WebhookHandler) Trim(ctx context.Context, insp *asynq.Inspector) error {
+	n, err := h.rdb.ZCard(ctx, PendingKey).Result()
+	if err != nil {
+		return err
+	}
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.WebhooksPending(min(n, h.cfg.MaxPending))
+	}
+	if n <= h.cfg.MaxPending {
+		return nil
+	}
+	oldest, err := h.rdb.ZPopMin(ctx, PendingKey, n-h.cfg.MaxPending).Result()
+	if err != nil {
+		return err
+	}
+	for _, z := range oldest {
+		id, _ := z.Member.(string)
+		if err := insp.DeleteTask(WebhookQueue, id); err == nil || errors.Is(err, asynq.ErrTaskNotFound) {
+			h.observe("", "dropped")
+		}
+	}
+	h.log.WarnContext(ctx, "verification events dropped: too many waiting (WEBHOOK_MAX_PENDING)", "dropped", len(oldest))
+	return nil
+}
