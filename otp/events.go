@@ -84,12 +84,18 @@ func (s *Service) Expired(ctx context.Context, id string) (ok bool, err error) {
 	case v.Status == StatusPending:
 		return false, nil
 	case v.Status == StatusExpired:
+		s.stopped(v)
 		s.emit(ctx, EventExpired, v, 0, 0)
-		if st := activeStep(v); st != nil {
-			s.obs.WorkflowStep(st.Channel, StepStopped)
-		}
 	}
 	return true, nil
+}
+
+// stopped counts the step that was under way when v ended otherwise than
+// by approval.
+func (s *Service) stopped(v Verification) {
+	if st := activeStep(v); st != nil {
+		s.obs.WorkflowStep(st.Channel, StepStopped)
+	}
 }
 
 // AttemptEnded is the word that an attempt's message or call got through,

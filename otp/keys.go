@@ -24,6 +24,11 @@ package otp
 //              at approval, cancel, lock, or the first script that finds
 //              it expired (Redis 7.0 has no per-field expiry)
 //   p          the id's random part of the verification this one replaced
+//   wf, wt, ws a fallback workflow: its steps' channels as letters, its
+//              channel timeout, its current step (common.lua)
+//   w<i>       workflow step i, "status|attempt|started|ended|reason"
+//   og         who started a workflow ("apiKeyId|clientIp"): its steps
+//              count against their limits
 
 func keyPrefix(tag string) string { return "otp:{" + tag + "}" }
 

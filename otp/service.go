@@ -219,8 +219,11 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	}
 	channel := steps[0]
 	var workflow []string
-	if len(steps) > 1 {
+	if len(steps) > 1 || len(r.Workflow) > 0 {
 		workflow = steps
+	}
+	if workflow == nil && r.ChannelTimeout != 0 {
+		return v, false, &InputError{Detail: "channelTimeout needs a workflow"}
 	}
 	if r.Brand != "" && !s.policy.Brands[r.Brand] {
 		return v, false, &InputError{Detail: "brand must be one of OTP_BRANDS"}
@@ -283,7 +286,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		TTL: s.policy.TTL, Retention: s.policy.Retention,
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
 		SendCap: s.policy.SendCap, FailureLock: s.policy.FailureLock,
-		Workflow: workflow, ChannelTimeout: timeout,
+		Workflow: workflow, ChannelTimeout: timeout, Origin: r.Origin,
 	})
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	res, err := startDone()
@@ -313,25 +316,23 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 		s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res) })
 		return Verification{}, false, fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
 	}
+	if res.Created && v.Workflow != nil {
+		// The first step's timeout moves the workflow on: without it, a
+		// step that nobody reports on would hold the workflow for good.
+		if err := s.queue.ScheduleStep(ctx, v.ID, 1, time.Duration(v.Workflow.ChannelTimeout)*time.Second); err != nil {
+			s.undo(ctx, func(ctx context.Context) error { return s.store.Rollback(ctx, tag, res) })
+			return Verification{}, false, fmt.Errorf("%w: schedule step 1: %w", ErrUnavailable, err)
+		}
+	}
 	s.obs.Sent(channel, phone.CountryCode, !res.Created)
 	if res.Created {
-		s.started(ctx, v)
+		s.scheduleExpiry(ctx, v)
+		if v.Workflow != nil {
+			s.obs.WorkflowStep(v.Channel, StepStarted)
+			s.emit(ctx, EventStepStarted, v, 1, 1)
+		}
 	}
 	return v, res.Created, nil
-}
-
-// started follows up a new verification: its expiry event, and the first
-// step of its workflow, whose timeout moves it on.
-func (s *Service) started(ctx context.Context, v Verification) {
-	s.scheduleExpiry(ctx, v)
-	if v.Workflow == nil {
-		return
-	}
-	if err := s.queue.ScheduleStep(ctx, v.ID, 1, time.Duration(v.Workflow.ChannelTimeout)*time.Second); err != nil {
-		s.log.ErrorContext(ctx, "schedule the workflow's next step", "verification", v.ID, "err", err)
-	}
-	s.obs.WorkflowStep(v.Channel, StepStarted)
-	s.emit(ctx, EventStepStarted, v, 0, 1)
 }
 
 func (s *Service) observeRefusal(err error, callingCode int) {
@@ -419,6 +420,7 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 	}
 	s.obs.CheckFailed(v.Channel, cc)
 	if outcome == CheckExhausted {
+		s.stopped(v)
 		s.emit(ctx, EventMaxAttempts, v, 0, 0)
 	}
 	return v, false, nil
@@ -456,6 +458,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (Verification, error) {
 	}
 	v, now, err := s.store.Cancel(ctx, tag, id)
 	if now {
+		s.stopped(v)
 		s.emit(ctx, EventCanceled, v, 0, 0)
 	}
 	return v, err
@@ -494,10 +497,12 @@ func (s *Service) DeliveryReport(ctx context.Context, r DeliveryReport) error {
 		Status: r.Status, MessageSID: r.MessageSID, ErrorCode: r.ErrorCode, RawStatus: r.RawStatus, Channel: r.Channel,
 	})
 	if recorded {
-		// Only reports that moved an attempt: an answered call reports
-		// delivered twice (in-progress, completed), a retried callback again.
+		// Only reports that moved an attempt's status: an answered call
+		// reports delivered twice (in-progress, completed), a WhatsApp
+		// message delivered then read, a retried callback again. What the
+		// report sets off must not be cut short by Twilio's request ending.
 		s.obs.DeliveryReported(r.Channel, r.Status)
-		s.AttemptEnded(ctx, r.ID, r.Attempt, r.Status, cmp.Or(r.RawStatus, string(r.Status)))
+		s.AttemptEnded(context.WithoutCancel(ctx), r.ID, r.Attempt, r.Status, cmp.Or(r.RawStatus, string(r.Status)))
 	}
 	return err
 }

@@ -91,6 +91,8 @@ type StartParams struct {
 	// channels, in order ("" none); a resend ignores it.
 	Workflow       []string
 	ChannelTimeout time.Duration
+	// Origin is kept with a workflow, for its steps' limits.
+	Origin Origin
 	TTL, Retention time.Duration
 	MaxSends       int
 	Cooldown       time.Duration
@@ -128,7 +130,7 @@ func (s *Store) QueueStart(ctx context.Context, pipe redis.Scripter, p StartPara
 	args := append(locator(p.Tag, p.NewID), s.clock(), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
 		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count, p.Locale, p.Brand, p.AppHash, p.DefaultLocale,
-		workflowLetters(p.Workflow), p.ChannelTimeout.Milliseconds())
+		workflowLetters(p.Workflow), p.ChannelTimeout.Milliseconds(), p.Origin.APIKeyID+"|"+p.Origin.ClientIP)
 	cmd := startScript.EvalSha(ctx, pipe, keys, args...)
 	return func() (StartResult, error) {
 		res, err := cmd.Slice()
@@ -417,7 +419,8 @@ type AttemptUpdate struct {
 }
 
 // RecordAttempt stores a report from the worker. Statuses only move
-// forward; it reports false when the report was stale and ignored.
+// forward; it reports whether the attempt's status changed (false for a
+// stale report, ignored, and for the same status again).
 func (s *Store) RecordAttempt(ctx context.Context, tag, id string, attempt int, u AttemptUpdate) (bool, error) {
 	return s.attemptUpdate(ctx, "record", tag, id, attempt, u)
 }
@@ -504,6 +507,7 @@ func fromMap(m map[string]string) (Verification, error) {
 	if err == nil {
 		v.Workflow, err = parseWorkflow(m, &v)
 	}
+	v.Origin.APIKeyID, v.Origin.ClientIP, _ = strings.Cut(m["og"], "|")
 	v.Channel = ChannelSMS
 	if n := len(v.Attempts); n > 0 {
 		last := v.Attempts[n-1]

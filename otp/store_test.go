@@ -26,10 +26,17 @@ type queue struct {
 	fail  atomic.Bool
 }
 
+// ScheduleStep keeps a step once, as asynq does by TaskID.
 func (q *queue) ScheduleStep(_ context.Context, id string, step int, _ time.Duration) error {
 	q.mu.Lock()
-	q.steps = append(q.steps, id+":"+strconv.Itoa(step))
-	q.mu.Unlock()
+	defer q.mu.Unlock()
+	key := id + ":" + strconv.Itoa(step)
+	for _, s := range q.steps {
+		if s == key {
+			return nil
+		}
+	}
+	q.steps = append(q.steps, key)
 	return nil
 }
 
@@ -38,8 +45,13 @@ func (q *queue) EnqueueSend(_ context.Context, j otp.SendJob) error {
 		return errors.New("queue down")
 	}
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, old := range q.jobs {
+		if old.ID == j.ID && old.Attempt == j.Attempt {
+			return nil // one task per attempt, as asynq's TaskID makes it
+		}
+	}
 	q.jobs = append(q.jobs, j)
-	q.mu.Unlock()
 	return nil
 }
 

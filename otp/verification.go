@@ -64,6 +64,9 @@ type Verification struct {
 	Attempts []Attempt `json:"attempts"`
 	// Workflow is the fallback plan, when the verification has one.
 	Workflow *Workflow `json:"workflow,omitempty"`
+	// Origin is who started a verification with a workflow: its steps
+	// count against that API key's and end user's limits too.
+	Origin Origin `json:"-"`
 	// LastSendAt is the time of the latest send; it drives the cooldown.
 	LastSendAt time.Time `json:"-"`
 }

@@ -158,7 +158,7 @@ type StepResult struct {
 // atomically and at most once per step (see step.lua).
 func (s *Store) StepWorkflow(ctx context.Context, tag, id string, p StepParams) (StepResult, error) {
 	res, err := stepScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock(),
-		p.FromStep, p.FromAttempt, stepLetter[p.Ended], p.Why, p.Skip,
+		p.FromStep, p.FromAttempt, stepLetter[p.Ended], recordSafe(p.Why), recordSafe(p.Skip),
 		p.MaxSends, p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count)...).Slice()
 	if err != nil {
 		return StepResult{}, fmt.Errorf("%w: workflow step: %w", ErrUnavailable, err)
@@ -182,6 +182,12 @@ func (s *Store) StepWorkflow(ctx context.Context, tag, id string, p StepParams) 
 // reason, and the one after is tried. The step that starts gets its send
 // and its own timeout; nothing happens when another trigger moved the
 // workflow first, or the verification ended.
+//
+// Crash-safe: each step's timeout is scheduled before the step starts, so
+// a run that dies half way is finished by that timeout; and a trigger that
+// finds the workflow moved re-issues the current step's send and timeout
+// (both idempotent by TaskID, and the claim sends at most once), or goes on
+// from a skipped step an earlier run left behind.
 func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) error {
 	tag, ok := TagOfID(v.ID)
 	if !ok || v.Workflow == nil {
@@ -191,7 +197,9 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 	if err != nil {
 		return err
 	}
+	timeout := time.Duration(v.Workflow.ChannelTimeout) * time.Second
 	p.MaxSends, p.SendCap, p.FailureLock = s.policy.MaxSends, s.policy.SendCap, s.policy.FailureLock
+	p.Why = recordSafe(p.Why)
 	ended := p.Ended
 	for range MaxWorkflowSteps + 1 {
 		from := p.FromStep
@@ -201,12 +209,15 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 		if from == 0 {
 			return nil // the attempt is no step's (a manual resend)
 		}
-		refund, skip := Refund(noRefund), ""
-		if from < len(v.Workflow.Steps) {
-			next := v.Workflow.Steps[from]
-			if refund, skip, err = s.takeStep(ctx, phone, next.Channel); err != nil {
+		refund, skip, reason := Refund(noRefund), "", LimitReason("")
+		if next := from + 1; next <= len(v.Workflow.Steps) {
+			if err := s.queue.ScheduleStep(ctx, v.ID, next, timeout); err != nil {
+				return fmt.Errorf("%w: schedule step %d: %w", ErrUnavailable, next, err)
+			}
+			if refund, reason, err = s.takeStep(ctx, v, phone, v.Workflow.Steps[next-1].Channel); err != nil {
 				return err
 			}
+			skip = string(reason)
 		}
 		p.Skip = skip
 		res, err := s.store.StepWorkflow(ctx, tag, v.ID, p)
@@ -220,14 +231,30 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 		}
 		switch res.Outcome {
 		case StepOutcomeStarted:
-			return s.startStep(ctx, v, res)
+			if err := s.startStep(ctx, v, res); err != nil {
+				s.undo(ctx, refund)
+				return err
+			}
+			return nil
 		case StepOutcomeSkipped:
 			if skip == "" {
 				s.undo(ctx, refund) // the per-number rules refused it: nothing sent
+			} else if LimitReason(skip) == reason && reason != "channel_disabled" && reason != "country_not_allowed" {
+				s.obs.Rejected(reason, phone.CountryCode)
 			}
 			s.obs.WorkflowStep(res.Channel, StepSkipped)
 			p = StepParams{FromStep: res.Step, MaxSends: p.MaxSends, SendCap: p.SendCap, FailureLock: p.FailureLock}
-		default: // done, stale, stopped
+		case StepOutcomeStale:
+			s.undo(ctx, refund)
+			switch res.Reason {
+			case "a": // started: make sure its send and timeout exist
+				return s.reissue(ctx, v, res, timeout)
+			case "k": // skipped by a run that died before the next step
+				p = StepParams{FromStep: res.Step, MaxSends: p.MaxSends, SendCap: p.SendCap, FailureLock: p.FailureLock}
+			default:
+				return nil
+			}
+		default: // done, stopped
 			s.undo(ctx, refund)
 			return nil
 		}
@@ -235,10 +262,11 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 	return nil
 }
 
-// takeStep applies a step's channel rules and cross-number limits before
-// the step starts: refund gives back what was taken, skip says why the
-// step may not go ("" it may).
-func (s *Service) takeStep(ctx context.Context, phone Phone, channel string) (refund Refund, skip string, err error) {
+// takeStep applies a step's channel rules and cross-number limits, with
+// the origin of the request that started the verification, before the step
+// starts: refund gives back what was taken, skip says why the step may not
+// go ("" it may).
+func (s *Service) takeStep(ctx context.Context, v Verification, phone Phone, channel string) (refund Refund, skip LimitReason, err error) {
 	switch {
 	case !s.policy.channelEnabled(channel):
 		return noRefund, "channel_disabled", nil
@@ -246,26 +274,22 @@ func (s *Service) takeStep(ctx context.Context, phone Phone, channel string) (re
 		return noRefund, "country_not_allowed", nil
 	}
 	pipe := s.store.Pipeline()
-	done := s.guard.QueueSend(ctx, pipe, SendScope{Region: phone.Region, Channel: channel,
+	done := s.guard.QueueSend(ctx, pipe, SendScope{Origin: v.Origin, Region: phone.Region, Channel: channel,
 		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)})
 	_, _ = pipe.Exec(ctx)
 	refund, err = done()
 	var le *LimitError
 	if errors.As(err, &le) {
-		s.obs.Rejected(le.Reason, phone.CountryCode)
-		return noRefund, string(le.Reason), nil
+		return noRefund, le.Reason, nil
 	}
 	return refund, "", err
 }
 
-// startStep queues a started step's send and its timeout, and tells.
+// startStep queues a started step's send, and tells.
 func (s *Service) startStep(ctx context.Context, v Verification, res StepResult) error {
 	job := SendJob{ID: v.ID, Attempt: res.Attempt, Channel: res.Channel, ValidFor: res.ValidFor}
-	if err := s.queue.ScheduleStep(ctx, v.ID, res.Step, time.Duration(v.Workflow.ChannelTimeout)*time.Second); err != nil {
-		s.log.ErrorContext(ctx, "schedule the workflow's next step", "verification", v.ID, "err", err)
-	}
 	if err := s.queue.EnqueueSend(ctx, job); err != nil {
-		// The step's timeout still moves the workflow on.
+		// The step's timeout, or a retry of this trigger, finishes it.
 		return fmt.Errorf("%w: enqueue step %d: %w", ErrUnavailable, res.Step, err)
 	}
 	s.obs.WorkflowStep(res.Channel, StepStarted)
@@ -275,6 +299,25 @@ func (s *Service) startStep(ctx context.Context, v Verification, res StepResult)
 	s.emit(ctx, EventStepStarted, v, res.Attempt, res.Step)
 	return nil
 }
+
+// reissue makes sure the current, started step has its send and its
+// timeout queued: a run that started it may have died before queueing them.
+func (s *Service) reissue(ctx context.Context, v Verification, res StepResult, timeout time.Duration) error {
+	if res.Attempt < 1 {
+		return nil
+	}
+	if err := s.queue.ScheduleStep(ctx, v.ID, res.Step, timeout); err != nil {
+		return fmt.Errorf("%w: schedule step %d: %w", ErrUnavailable, res.Step, err)
+	}
+	job := SendJob{ID: v.ID, Attempt: res.Attempt, Channel: res.Channel, ValidFor: res.ValidFor}
+	if err := s.queue.EnqueueSend(ctx, job); err != nil {
+		return fmt.Errorf("%w: enqueue step %d: %w", ErrUnavailable, res.Step, err)
+	}
+	return nil
+}
+
+// recordSafe keeps a reason fit for the scripts' '|'-separated records.
+func recordSafe(s string) string { return strings.ReplaceAll(s, "|", "_") }
 
 // stepOfAttempt is the step that made attempt n (0: none).
 func stepOfAttempt(w *Workflow, n int) int {

@@ -36,7 +36,9 @@
 --   it) ARGV[12] the channel a callback is about ("" any). A callback whose
 --   sid differs from the recorded one, or whose channel is not the
 --   attempt's, is about another message or call and is ignored.
---   Returns 1 recorded, 0 ignored.
+--   Returns 1 recorded a new status, 2 recorded the same status again (a
+--   call's in-progress then completed, a WhatsApp delivered then read, a
+--   repeated callback), 0 ignored.
 local rank = {queued = 0, sending = 1, sent = 2, delivered = 3, undelivered = 3, failed = 3}
 local letter = {queued = 'q', sending = 's', sent = 't', delivered = 'd', undelivered = 'u', failed = 'f'}
 local word = {q = 'queued', s = 'sending', t = 'sent', d = 'delivered', u = 'undelivered', f = 'failed'}
@@ -125,7 +127,9 @@ if not new or new < old or (old == 3 and status ~= a[5]) then
   return 0
 end
 if sid ~= '' then a[4] = sid end
+local changed = status ~= a[5]
 a[5], a[6], a[7], a[8] = status, ARGV[9], now, ARGV[10]
 if ARGV[11] ~= '' then a[10] = ARGV[11] end
 save(a)
-return 1
+if changed then return 1 end
+return 2

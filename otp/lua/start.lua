@@ -17,6 +17,8 @@
 -- ARGV[20] a new verification's fallback workflow, its steps' channels as
 --          letters (common.lua's WORKFLOW; "" none; a resend ignores it)
 -- ARGV[21] its channel timeout ms
+-- ARGV[22] with a workflow, who asked ("apiKeyId|clientIp"), whose limits
+--          its later steps count against
 -- Each send attempt n gets field a<n> (attempt.lua) with its channel.
 -- Returns {outcome, retry_after_ms, id, fields}
 --   outcome  1 created, 2 resent, -1 cooldown, -2 max sends, -3 max checks,
@@ -120,7 +122,7 @@ local v = {'to', ARGV[11], 'r', ARGV[3], 'st', 'p', 'n', 1, 'k', carried,
 if cur then v[#v + 1] = 'p'; v[#v + 1] = cur end
 if ARGV[20] ~= '' then
   -- The first step of the workflow is this send.
-  local w = {'wf', ARGV[20], 'wt', ARGV[21], 'ws', 1, 'w1', 'a|1|0||'}
+  local w = {'wf', ARGV[20], 'wt', ARGV[21], 'ws', 1, 'w1', 'a|1|0||', 'og', ARGV[22]}
   for _, x in ipairs(w) do v[#v + 1] = x end
 end
 redis.call('HSET', N, unpack(v))

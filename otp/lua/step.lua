@@ -21,7 +21,10 @@
 --   outcome  1 started: step, its attempt, its channel
 --            2 skipped: step, channel and reason
 --            3 done: no step is left
---            0 stale: the workflow already moved on, or there is none
+--            0 stale: the workflow already moved on (step, attempt and
+--              channel are then the current step's, and reason its status
+--              letter, so that a caller whose earlier run died half way
+--              can finish what it started), or there is none
 --           -1 stopped: the verification is no longer pending
 local N, now = KEYS[1], clock(ARGV[4])
 local f = redis.call('HMGET', N, 'r', 'st', 'cr', 'x', 'n', 'wf', 'ws', 'f', 's')
@@ -31,13 +34,17 @@ local exp = cr + tonumber(f[4])
 local from = tonumber(ARGV[5])
 local rec = redis.call('HGET', N, 'w' .. ws)
 local cur = rec and split(rec)
-if from == 0 then
-  if not cur or cur[2] ~= ARGV[6] then return {0} end
-  from = ws
-end
-if ws ~= from then return {0} end
 local lockAt = tonumber(ARGV[13])
 if f[2] ~= 'p' or now >= exp or (lockAt > 0 and failures(f[8], now) >= lockAt) then return {-1} end
+local function stale()
+  if not cur then return {0, ws} end
+  return {0, ws, tonumber(cur[2]) or 0, WORKFLOW[string.sub(wf, ws, ws)] or '', exp - now, cur[1]}
+end
+if from == 0 then
+  if not cur or cur[2] ~= ARGV[6] then return stale() end
+  from = ws
+end
+if ws ~= from then return stale() end
 
 local at = now - cr
 if cur and cur[1] == 'a' and ARGV[7] ~= '' then
