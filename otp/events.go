@@ -3,6 +3,7 @@ package otp
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,6 +57,31 @@ func eventID(typ, id string, attempt, step int) string {
 		s += "_s" + strconv.Itoa(step)
 	}
 	return s
+}
+
+// EventTypeOfID is the type named in an event id ("" if id is not one):
+// what a queue that holds only ids can label a dropped event with.
+func EventTypeOfID(id string) string {
+	rest, ok := strings.CutPrefix(id, "evt_")
+	if !ok || len(rest) < IDLen+2 || rest[IDLen] != '_' {
+		return ""
+	}
+	typ := rest[IDLen+1:]
+	for _, suffix := range []string{"_s", "_a"} {
+		if i := strings.LastIndex(typ, suffix); i > 0 && allDigits(typ[i+2:]) {
+			typ = typ[:i]
+		}
+	}
+	return typ
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // emit queues an event. A failure is logged, not returned: the request

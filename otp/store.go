@@ -92,7 +92,7 @@ type StartParams struct {
 	Workflow       []string
 	ChannelTimeout time.Duration
 	// Origin is kept with a workflow, for its steps' limits.
-	Origin Origin
+	Origin         Origin
 	TTL, Retention time.Duration
 	MaxSends       int
 	Cooldown       time.Duration

@@ -24,10 +24,15 @@ type queue struct {
 	jobs  []otp.SendJob
 	steps []string // "id:step"
 	fail  atomic.Bool
+	// failStep makes ScheduleStep fail for that step.
+	failStep atomic.Int32
 }
 
 // ScheduleStep keeps a step once, as asynq does by TaskID.
 func (q *queue) ScheduleStep(_ context.Context, id string, step int, _ time.Duration) error {
+	if q.failStep.Load() == int32(step) {
+		return errors.New("queue down")
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	key := id + ":" + strconv.Itoa(step)

@@ -231,11 +231,9 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 		}
 		switch res.Outcome {
 		case StepOutcomeStarted:
-			if err := s.startStep(ctx, v, res); err != nil {
-				s.undo(ctx, refund)
-				return err
-			}
-			return nil
+			// No refund when its send cannot be queued: the step has
+			// started, and the retried trigger re-issues that send.
+			return s.startStep(ctx, v, res)
 		case StepOutcomeSkipped:
 			if skip == "" {
 				s.undo(ctx, refund) // the per-number rules refused it: nothing sent

@@ -13,15 +13,17 @@ import (
 
 // events records the events a service emits.
 type events struct {
-	mu   sync.Mutex
-	list []otp.Event
-	exp  []string
+	mu    sync.Mutex
+	list  []otp.Event
+	exp   []string
+	calls int // Emit calls, repeats included
 }
 
 // Emit keeps an event once per id, as the asynq queue does by TaskID.
 func (e *events) Emit(_ context.Context, ev otp.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.calls++
 	for _, old := range e.list {
 		if old.ID == ev.ID {
 			return nil
@@ -204,6 +206,84 @@ func TestWorkflowSkips(t *testing.T) {
 	}
 }
 
+// A trigger whose run died half way is finished by its retry: a step that
+// started without its send queued gets it, and a skipped step whose next
+// step never came leads on to it. Nothing is sent twice.
+func TestWorkflowResumes(t *testing.T) {
+	ctx := context.Background()
+	t.Run("started, send not queued", func(t *testing.T) {
+		f, _ := workflowFixture(t, nil, ratelimit.Config{})
+		v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Workflow: []string{"sms", "whatsapp"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.queue.fail.Store(true)
+		if err := f.svc.StepTimedOut(ctx, v.ID, 1); err == nil {
+			t.Fatal("a step whose send was not queued reported success")
+		}
+		sameSteps(t, f.get(t, v.ID), "sms:timed_out", "whatsapp:started")
+		f.queue.fail.Store(false)
+		if err := f.svc.StepTimedOut(ctx, v.ID, 1); err != nil {
+			t.Fatal(err)
+		}
+		got := f.get(t, v.ID)
+		sameSteps(t, got, "sms:timed_out", "whatsapp:started")
+		if len(f.queue.jobs) != 2 || f.queue.jobs[1].Channel != "whatsapp" || f.queue.jobs[1].Attempt != 2 || got.SendAttempts != 2 {
+			t.Fatalf("jobs %+v, %d attempts", f.queue.jobs, got.SendAttempts)
+		}
+		if want := []string{v.ID + ":1", v.ID + ":2"}; strings.Join(f.queue.steps, " ") != strings.Join(want, " ") {
+			t.Fatalf("timeouts %v, want %v", f.queue.steps, want)
+		}
+	})
+	t.Run("skipped, next step not started", func(t *testing.T) {
+		f, _ := workflowFixture(t, nil, ratelimit.Config{CallBudgetPerMinute: 1})
+		if _, _, err := f.svc.Send(ctx, otp.SendRequest{To: "+14155550123", Channel: "call"}); err != nil {
+			t.Fatal(err)
+		}
+		v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Workflow: []string{"sms", "call", "whatsapp"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.queue.failStep.Store(3)
+		if err := f.svc.StepTimedOut(ctx, v.ID, 1); err == nil {
+			t.Fatal("a run that could not schedule step 3 reported success")
+		}
+		sameSteps(t, f.get(t, v.ID), "sms:timed_out", "call:skipped", "whatsapp:pending")
+		f.queue.failStep.Store(0)
+		if err := f.svc.StepTimedOut(ctx, v.ID, 1); err != nil {
+			t.Fatal(err)
+		}
+		got := f.get(t, v.ID)
+		sameSteps(t, got, "sms:timed_out", "call:skipped", "whatsapp:started")
+		if len(f.queue.jobs) != 3 || got.SendAttempts != 2 { // the other number's call, and two here
+			t.Fatalf("jobs %+v, %d attempts", f.queue.jobs, got.SendAttempts)
+		}
+	})
+}
+
+// A call answered reports delivered twice (in-progress, completed), a
+// WhatsApp message delivered then read: one delivery event each.
+func TestDeliveryEventsOnce(t *testing.T) {
+	ctx := context.Background()
+	f, ev := workflowFixture(t, nil, ratelimit.Config{})
+	v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Channel: "call"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []string{"in-progress", "completed", "completed"} {
+		if err := f.svc.DeliveryReport(ctx, otp.DeliveryReport{ID: v.ID, Attempt: 1, Status: otp.DeliveryDelivered,
+			Channel: "call", RawStatus: raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ev.types(); len(got) != 1 || got[0] != otp.EventDelivered || ev.calls != 1 {
+		t.Fatalf("events %v from %d emits", got, ev.calls)
+	}
+	if got := f.get(t, v.ID); got.Attempts[0].RawStatus != "completed" {
+		t.Fatalf("the later word was not kept: %+v", got.Attempts[0])
+	}
+}
+
 // Cancel, expiry and a lock stop a workflow: a later trigger finds that and
 // does nothing, and GET says why the step under way stopped.
 func TestWorkflowStops(t *testing.T) {
@@ -253,6 +333,9 @@ func TestWorkflowRequests(t *testing.T) {
 		flow []string
 	}{
 		{name: "channel alone is no workflow", req: otp.SendRequest{To: num, Channel: "call"}},
+		{name: "an explicit workflow of one step is one", req: otp.SendRequest{To: num, Workflow: []string{"whatsapp"}},
+			flow: []string{"whatsapp:started"}},
+		{name: "channelTimeout without a workflow", req: otp.SendRequest{To: num, ChannelTimeout: 30 * time.Second}, want: "needs a workflow"},
 		{name: "default workflow", mod: func(p *otp.Policy) { p.Workflow = []string{"sms", "call"} }, req: otp.SendRequest{To: num},
 			flow: []string{"sms:started", "call:pending"}},
 		{name: "a channel overrides the default", mod: func(p *otp.Policy) { p.Workflow = []string{"sms", "call"} },

@@ -24,10 +24,12 @@ import (
 // receiver that is down or hangs fills only that queue's workers, never
 // the sends'.
 const (
-	TypeWebhook       = "otp:webhook"
-	WebhookQueue      = "webhooks"
-	webhookTimeout    = 10 * time.Second
-	webhookMaxRetries = 100 // WEBHOOK_MAX_AGE ends them first
+	TypeWebhook    = "otp:webhook"
+	WebhookQueue   = "webhooks"
+	webhookTimeout = 10 * time.Second
+	// WEBHOOK_MAX_AGE (at most a week) ends the retries, long before these:
+	// retries back off to an hour apart, so a week is under 200 of them.
+	webhookMaxRetries = 1000
 )
 
 // PendingKey indexes the events waiting for delivery by when they happened,
@@ -68,6 +70,12 @@ func NewWebhooks(client *asynq.Client, rdb redis.UniversalClient) *Webhooks {
 
 // Emit queues an event for delivery. Its TaskID is the event's id, so the
 // same event twice is queued once.
+//
+// The event is indexed before it is queued: a task that exists is always
+// in the index, so Trim sees every event it may have to drop. An index
+// entry whose task never came (a failed enqueue not undone, a crash) is
+// harmless: Trim forgets it once its task is not found, or once it is older
+// than WEBHOOK_MAX_AGE.
 func (w *Webhooks) Emit(ctx context.Context, e otp.Event) error {
 	body, err := json.Marshal(webhookBody{Type: e.Type, Timestamp: e.At,
 		Data: webhookData{Verification: e.Verification, Attempt: e.Attempt, Step: e.Step}})
@@ -75,16 +83,21 @@ func (w *Webhooks) Emit(ctx context.Context, e otp.Event) error {
 		return err
 	}
 	payload, _ := json.Marshal(WebhookPayload{ID: e.ID, At: e.At.UnixMilli(), Body: body})
+	// NX: a repeated event keeps its first time, the one its task carries.
+	if err := w.rdb.ZAddNX(ctx, PendingKey, redis.Z{Score: float64(e.At.UnixMilli()), Member: e.ID}).Err(); err != nil {
+		return err
+	}
 	_, err = w.client.EnqueueContext(ctx, asynq.NewTask(TypeWebhook, payload),
 		asynq.Queue(WebhookQueue), asynq.TaskID(e.ID), asynq.MaxRetry(webhookMaxRetries),
 		asynq.Timeout(webhookTimeout+5*time.Second))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return nil // queued already, and indexed with it
+	case err != nil:
+		_ = w.rdb.ZRem(context.WithoutCancel(ctx), PendingKey, e.ID).Err()
 		return err
 	}
-	return w.rdb.ZAdd(ctx, PendingKey, redis.Z{Score: float64(e.At.UnixMilli()), Member: e.ID}).Err()
+	return nil
 }
 
 // ScheduleExpiry queues the check that emits the expired event, a second
@@ -159,7 +172,7 @@ func (h *WebhookHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.done(ctx, p.ID)
 		h.observe(head.Type, "expired")
 		h.log.WarnContext(ctx, "verification event given up: older than WEBHOOK_MAX_AGE", "event", p.ID)
-		return fmt.Errorf("event %s older than %s: %w", p.ID, h.cfg.MaxAge, asynq.SkipRetry)
+		return nil // counted and logged; archiving it would only keep it in Redis
 	}
 	if err := h.post(ctx, p); err != nil {
 		h.observe(head.Type, "failed")
@@ -215,29 +228,56 @@ func WebhookRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 }
 
 // Trim drops the oldest waiting events beyond WEBHOOK_MAX_PENDING, so that
-// a receiver that is down for long cannot grow Redis without bound. Events
-// being delivered right now are not dropped: they end on their own.
+// a receiver that is down for long cannot grow Redis without bound.
+//
+// An event leaves the index only once its task is gone: deleted here, or
+// ended on its own (not found). One being delivered right now cannot be
+// deleted; it stays, and ends on its own or is trimmed next time.
 func (h *WebhookHandler) Trim(ctx context.Context, insp *asynq.Inspector) error {
+	// Entries this old have no task left to deliver (MaxAge ended it):
+	// leftovers of an enqueue that failed without undoing its entry.
+	stale := h.now().Add(-h.cfg.MaxAge - time.Hour).UnixMilli()
+	if err := h.rdb.ZRemRangeByScore(ctx, PendingKey, "-inf", "("+strconv.FormatInt(stale, 10)).Err(); err != nil {
+		return err
+	}
 	n, err := h.rdb.ZCard(ctx, PendingKey).Result()
 	if err != nil {
 		return err
 	}
-	if h.cfg.Observer != nil {
-		h.cfg.Observer.WebhooksPending(min(n, h.cfg.MaxPending))
-	}
 	if n <= h.cfg.MaxPending {
+		h.pending(n)
 		return nil
 	}
-	oldest, err := h.rdb.ZPopMin(ctx, PendingKey, n-h.cfg.MaxPending).Result()
+	oldest, err := h.rdb.ZRange(ctx, PendingKey, 0, n-h.cfg.MaxPending-1).Result()
 	if err != nil {
 		return err
 	}
-	for _, z := range oldest {
-		id, _ := z.Member.(string)
-		if err := insp.DeleteTask(WebhookQueue, id); err == nil || errors.Is(err, asynq.ErrTaskNotFound) {
-			h.observe("", "dropped")
+	var dropped, kept int
+	for _, id := range oldest {
+		err := insp.DeleteTask(WebhookQueue, id)
+		switch {
+		case err == nil:
+			dropped++
+			h.observe(otp.EventTypeOfID(id), "dropped")
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		default: // being delivered, or Redis failed: keep its entry
+			kept++
+			continue
+		}
+		if err := h.rdb.ZRem(ctx, PendingKey, id).Err(); err != nil {
+			return err
 		}
 	}
-	h.log.WarnContext(ctx, "verification events dropped: too many waiting (WEBHOOK_MAX_PENDING)", "dropped", len(oldest))
+	if dropped > 0 {
+		h.log.WarnContext(ctx, "verification events dropped: too many waiting (WEBHOOK_MAX_PENDING)",
+			"dropped", dropped, "being_delivered", kept)
+	}
+	h.pending(n - int64(len(oldest)-kept))
 	return nil
+}
+
+func (h *WebhookHandler) pending(n int64) {
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.WebhooksPending(n)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/otpd/otpd/otp"
@@ -55,16 +57,47 @@ func newReceiver(t *testing.T, answers ...int) *receiver {
 	return r
 }
 
-func webhookFixture(t *testing.T, url string, maxPending int64) (*fixture, *tasks.Webhooks, *tasks.WebhookHandler) {
+// webhookCounts records what a WebhookHandler observes.
+type webhookCounts struct {
+	mu       sync.Mutex
+	outcomes map[string]int // "type outcome"
+	pending  int64
+}
+
+func (c *webhookCounts) Webhook(typ, outcome string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.outcomes[typ+" "+outcome]++
+}
+
+func (c *webhookCounts) WebhooksPending(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = n
+}
+
+func (c *webhookCounts) get(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.outcomes[key]
+}
+
+func webhookFixture(t *testing.T, url string, maxPending int64) (*fixture, *tasks.Webhooks, *tasks.WebhookHandler, *webhookCounts) {
 	t.Helper()
 	f := newFixture(t)
 	w := tasks.NewWebhooks(asynq.NewClientFromRedisClient(f.rdb), f.rdb)
+	counts := &webhookCounts{outcomes: map[string]int{}}
 	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: url, Secret: webhookSecret, MaxAge: 24 * time.Hour,
-		MaxPending: maxPending}, f.rdb, f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		MaxPending: maxPending, Observer: counts}, f.rdb, f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f, w, h
+	return f, w, h, counts
+}
+
+// evtID is an event id as the service makes them.
+func evtID(n int, typ string) string {
+	return fmt.Sprintf("evt_VE%032x_%s", n, typ)
 }
 
 func (f *fixture) webhookTasks(t *testing.T) []*asynq.TaskInfo {
@@ -81,7 +114,7 @@ func (f *fixture) webhookTasks(t *testing.T) []*asynq.TaskInfo {
 func TestWebhookDelivery(t *testing.T) {
 	ctx := context.Background()
 	r := newReceiver(t, 500, 500)
-	f, w, h := webhookFixture(t, r.URL, 1000)
+	f, w, h, _ := webhookFixture(t, r.URL, 1000)
 	v, _, err := f.svc.Start(ctx, num, "")
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +168,7 @@ func TestWebhookDelivery(t *testing.T) {
 func TestWebhookRefusals(t *testing.T) {
 	ctx := context.Background()
 	r := newReceiver(t, http.StatusFound)
-	f, w, h := webhookFixture(t, r.URL, 1000)
+	f, w, h, counts := webhookFixture(t, r.URL, 1000)
 	e := otp.Event{ID: "evt_1", Type: otp.EventApproved, At: f.clock.Now()}
 	if err := w.Emit(ctx, e); err != nil {
 		t.Fatal(err)
@@ -148,35 +181,128 @@ func TestWebhookRefusals(t *testing.T) {
 		t.Fatalf("the redirect was followed: %d requests", len(r.got))
 	}
 	f.clock.Advance(24*time.Hour + time.Second)
-	if err := h.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
+	// Given up, counted, and done with: not archived to sit in Redis.
+	if err := h.ProcessTask(ctx, task); err != nil {
 		t.Fatalf("an old event: %v", err)
 	}
 	if len(r.got) != 1 {
 		t.Fatal("an old event was sent")
 	}
+	if counts.get(otp.EventApproved+" expired") != 1 || counts.get(otp.EventApproved+" failed") != 1 {
+		t.Fatalf("counted %v", counts.outcomes)
+	}
+	if f.rdb.ZScore(ctx, tasks.PendingKey, "evt_1").Err() == nil {
+		t.Fatal("a given-up event is still indexed as waiting")
+	}
 }
 
 // A receiver that is down for long cannot grow Redis without bound: beyond
-// WEBHOOK_MAX_PENDING the oldest events go.
+// WEBHOOK_MAX_PENDING the oldest events go, each counted under its type;
+// one being delivered right now is left to end on its own, and index
+// entries without a task (or older than any task can be) are forgotten
+// without counting as dropped.
 func TestWebhookTrim(t *testing.T) {
 	ctx := context.Background()
-	f, w, h := webhookFixture(t, "http://127.0.0.1:1/", 3)
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	arrived := make(chan string, 10)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.Header.Get("webhook-id")
+		<-release
+	}))
+	t.Cleanup(hang.Close)
+	f, w, h, counts := webhookFixture(t, hang.URL, 3)
 	base := f.clock.Now()
-	for i := 0; i < 5; i++ {
-		e := otp.Event{ID: "evt_" + string(rune('a'+i)), Type: otp.EventApproved, At: base.Add(time.Duration(i) * time.Second)}
+	ids := make([]string, 5)
+	for i := range ids {
+		ids[i] = evtID(i, otp.EventApproved)
+		e := otp.Event{ID: ids[i], Type: otp.EventApproved, At: base.Add(time.Duration(i) * time.Second)}
 		if err := w.Emit(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// An entry whose task never came, and one older than WEBHOOK_MAX_AGE.
+	orphan, ancient := evtID(90, otp.EventCanceled), evtID(91, otp.EventCanceled)
+	f.rdb.ZAdd(ctx, tasks.PendingKey, redis.Z{Score: float64(base.Add(-time.Second).UnixMilli()), Member: orphan},
+		redis.Z{Score: float64(base.Add(-25 * time.Hour).UnixMilli()), Member: ancient})
+
+	// The oldest event is being delivered: the receiver holds it.
+	mux := asynq.NewServeMux()
+	mux.Handle(tasks.TypeWebhook, h)
+	srv := asynq.NewServerFromRedisClient(f.rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{tasks.WebhookQueue: 1},
+		LogLevel: asynq.FatalLevel, TaskCheckInterval: 10 * time.Millisecond})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	select {
+	case got := <-arrived:
+		if got != ids[0] {
+			t.Fatalf("the server took %s first", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery started")
+	}
+
 	if err := h.Trim(ctx, f.insp); err != nil {
 		t.Fatal(err)
 	}
-	var left []string
-	for _, ti := range f.webhookTasks(t) {
-		left = append(left, ti.ID)
+	indexed := f.rdb.ZRange(ctx, tasks.PendingKey, 0, -1).Val()
+	if want := []string{ids[0], ids[2], ids[3], ids[4]}; strings.Join(indexed, ",") != strings.Join(want, ",") {
+		t.Fatalf("indexed after the trim:\n%v\nwant\n%v", indexed, want)
 	}
-	if strings.Join(left, ",") != "evt_c,evt_d,evt_e" || f.rdb.ZCard(ctx, tasks.PendingKey).Val() != 3 {
-		t.Fatalf("left %v", left)
+	var queued []string
+	for _, ti := range f.webhookTasks(t) {
+		queued = append(queued, ti.ID)
+	}
+	if strings.Join(queued, ",") != strings.Join(ids[2:], ",") {
+		t.Fatalf("queued after the trim: %v", queued)
+	}
+	if n := counts.get(otp.EventApproved + " dropped"); n != 1 || counts.get(otp.EventCanceled+" dropped") != 0 {
+		t.Fatalf("counted %v", counts.outcomes)
+	}
+	if counts.pending != 4 {
+		t.Fatalf("pending gauge %d, want 4", counts.pending)
+	}
+
+	// The held delivery ends on its own, and leaves the index.
+	unblock()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.rdb.ZScore(ctx, tasks.PendingKey, ids[0]).Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the delivered event stayed indexed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Emit indexes an event with its task, and not when the task cannot be
+// queued; a repeated event keeps its first time.
+func TestWebhookEmitIndex(t *testing.T) {
+	ctx := context.Background()
+	f, w, _, _ := webhookFixture(t, "http://127.0.0.1:1/", 100)
+	at := f.clock.Now()
+	id := evtID(1, otp.EventApproved)
+	for i := 0; i < 2; i++ {
+		if err := w.Emit(ctx, otp.Event{ID: id, Type: otp.EventApproved, At: at.Add(time.Duration(i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.rdb.ZScore(ctx, tasks.PendingKey, id).Val(); got != float64(at.UnixMilli()) {
+		t.Fatalf("indexed at %v, want %v", got, at.UnixMilli())
+	}
+	if n := len(f.webhookTasks(t)); n != 1 {
+		t.Fatalf("%d tasks for one event", n)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Emit(canceled, otp.Event{ID: evtID(2, otp.EventApproved), Type: otp.EventApproved, At: at}); err == nil {
+		t.Fatal("an event queued with a canceled context")
+	}
+	if n := f.rdb.ZCard(ctx, tasks.PendingKey).Val(); n != 1 {
+		t.Fatalf("%d indexed, want 1", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -143,6 +144,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		srv.Shutdown()
 		return err
 	}
+	stopWebhooks = sync.OnceFunc(stopWebhooks)
 	defer stopWebhooks()
 	var running atomic.Bool
 	running.Store(true)
@@ -162,7 +164,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	<-ctx.Done()
 	log.Info("shutting down: finishing in-flight sends", "timeout", cfg.ShutdownTimeout)
 	running.Store(false) // not ready: a load balancer or probe sees it first
+	// Both servers wind down together, so the whole stop fits in
+	// WORKER_SHUTDOWN_TIMEOUT, not twice it.
+	webhooksDone := make(chan struct{})
+	go func() { defer close(webhooksDone); stopWebhooks() }()
 	srv.Shutdown()
+	<-webhooksDone
 	log.Info("stopped")
 	return nil
 }
