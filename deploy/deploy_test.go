@@ -34,7 +34,7 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
-	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/internal/config"
 )
 
 // Defaults of the processes (README "Configuration", cmd/api/run.go).

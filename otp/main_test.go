@@ -3,7 +3,7 @@ package otp_test
 import (
 	"testing"
 
-	"github.com/otpd/otpd/redistest"
+	"github.com/otpd/otpd/internal/redistest"
 )
 
 var redisServer *redistest.Server

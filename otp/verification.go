@@ -1,6 +1,3 @@
-// Package otp is the domain of the service: verifications, their codes, the
-// rules of their lifecycle, and the Redis store that enforces those rules
-// atomically.
 package otp
 
 import (

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd/internal/ratelimit"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/ratelimit"
 )
 
 // events records the events a service emits.

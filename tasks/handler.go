@@ -12,7 +12,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 
-	"github.com/otpd/otpd/messages"
+	"github.com/otpd/otpd/internal/messages"
 	"github.com/otpd/otpd/otp"
 )
 

@@ -15,14 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/otpd/otpd/clocktest"
-	"github.com/otpd/otpd/messages"
-	"github.com/otpd/otpd/metrics"
+	"github.com/otpd/otpd/internal/clocktest"
+	"github.com/otpd/otpd/internal/messages"
+	"github.com/otpd/otpd/internal/metrics"
+	"github.com/otpd/otpd/internal/redistest"
+	"github.com/otpd/otpd/internal/twiliofake"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/redistest"
 	"github.com/otpd/otpd/tasks"
 	"github.com/otpd/otpd/twilio"
-	"github.com/otpd/otpd/twiliofake"
 )
 
 var redisServer *redistest.Server

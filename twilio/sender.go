@@ -17,7 +17,7 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 
-	"github.com/otpd/otpd/logmask"
+	"github.com/otpd/otpd/internal/logmask"
 	"github.com/otpd/otpd/otp"
 )
 

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd/internal/twiliofake"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/twilio"
-	"github.com/otpd/otpd/twiliofake"
 )
 
 const (

@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/otpd/otpd/messages"
+	"github.com/otpd/otpd/internal/messages"
+	"github.com/otpd/otpd/internal/ratelimit"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/ratelimit"
 )
 
 // channeled rebuilds the fixture's router with every channel enabled, the

@@ -18,10 +18,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/internal/twiliofake"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/ratelimit"
 	"github.com/otpd/otpd/tasks"
-	"github.com/otpd/otpd/twiliofake"
 )
 
 // hostileBody is one input of the hostile corpus: raw bytes and the

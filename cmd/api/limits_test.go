@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/otpd/otpd/metrics"
+	"github.com/otpd/otpd/internal/metrics"
+	"github.com/otpd/otpd/internal/ratelimit"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/ratelimit"
 )
 
 // guarded rebuilds the fixture's router with fraud controls and counters.

@@ -19,10 +19,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/otpd/otpd/clocktest"
-	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/internal/clocktest"
+	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/redistest"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/redistest"
 	"github.com/otpd/otpd/tasks"
 )
 

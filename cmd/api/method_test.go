@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/otpd/otpd/metrics"
+	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/otp"
 )
 

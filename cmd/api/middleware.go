@@ -13,7 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/otpd/otpd/metrics"
+	"github.com/otpd/otpd/internal/metrics"
 )
 
 // requestTimeout bounds every API request, so a stuck dependency turns into

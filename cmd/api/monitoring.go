@@ -10,7 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynqmon"
 
-	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/tasks"
 )
 

@@ -35,11 +35,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/otpd/otpd/api"
-	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/internal/twiliofake"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/ratelimit"
 	"github.com/otpd/otpd/tasks"
-	"github.com/otpd/otpd/twiliofake"
 )
 
 // These tests hold api/openapi.yaml and the router to each other:

@@ -18,7 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 
-	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )

@@ -7,7 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/otpd/otpd/api"
-	"github.com/otpd/otpd/metrics"
+	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )

@@ -15,10 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/otpd/otpd/config"
-	"github.com/otpd/otpd/metrics"
+	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/metrics"
+	"github.com/otpd/otpd/internal/ratelimit"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/ratelimit"
 	"github.com/otpd/otpd/tasks"
 )
 

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otpd/otpd/internal/twiliofake"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
-	"github.com/otpd/otpd/twiliofake"
 )
 
 const (

@@ -20,7 +20,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
-	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/internal/config"
 )
 
 func main() {

@@ -19,11 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/otpd/otpd/config"
-	"github.com/otpd/otpd/devsms"
-	"github.com/otpd/otpd/metrics"
+	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/devsms"
+	"github.com/otpd/otpd/internal/metrics"
+	"github.com/otpd/otpd/internal/ratelimit"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/ratelimit"
 	"github.com/otpd/otpd/tasks"
 	"github.com/otpd/otpd/twilio"
 )

@@ -1,0 +1,331 @@
+// Package e2e builds the real api and worker binaries and runs them against
+// a throw-away Redis and a fake Twilio, as an operator would run them.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/internal/proctest"
+	"github.com/otpd/otpd/internal/redistest"
+	"github.com/otpd/otpd/internal/twiliofake"
+)
+
+const (
+	sid    = "AC0123456789abcdef0123456789abcdef"
+	token  = "authtoken0123456789"
+	apiKey = "e2e-key-0123456789abcdef"
+	from   = "+15005550006"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := proctest.Build(true, "api", "worker")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// start runs one of the built binaries with exactly env as its environment.
+func start(t *testing.T, name string, env map[string]string) *proctest.Proc {
+	t.Helper()
+	list := make([]string, 0, len(env))
+	for k, v := range env {
+		list = append(list, k+"="+v)
+	}
+	return proctest.Start(t, name, filepath.Join(binDir, name), list)
+}
+
+type stack struct {
+	api, worker *proctest.Proc
+	base        string
+	fake        *twiliofake.Server
+	redis       *redistest.Server
+	env         map[string]string
+}
+
+func startStack(t *testing.T, extra map[string]string) *stack {
+	t.Helper()
+	rs, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Close)
+	fake := twiliofake.Start(sid, token)
+	t.Cleanup(fake.Close)
+	addr := proctest.FreeAddr(t)
+	env := map[string]string{
+		"APP_ENV": "production", "REDIS_URL": rs.URL(), "HTTP_ADDR": addr,
+		"API_KEYS": "old-key-0123456789abcdef," + apiKey, "OTP_SECRET": "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
+		"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": token, "TWILIO_PHONE_NUMBER": from,
+		"TWILIO_API_URL": fake.URL, "OTP_RESEND_COOLDOWN": "1s", "LOG_FORMAT": "json",
+		"WORKER_METRICS_ADDR": "127.0.0.1:0",
+		// Production requires a country list and a total budget.
+		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000", "OTP_BRAND": "Acme",
+		"PATH": os.Getenv("PATH"),
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	s := &stack{base: "http://" + addr, fake: fake, redis: rs, env: env}
+	if _, ok := extra["PUBLIC_URL"]; ok {
+		env["PUBLIC_URL"] = s.base
+	}
+	s.api = start(t, "api", env)
+	s.worker = start(t, "worker", env)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("api not healthy: %v\n%s", err, s.api.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s
+}
+
+func (s *stack) call(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.base+path, r)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// waitDelivery polls the verification until its delivery status is want.
+func (s *stack) waitDelivery(t *testing.T, id, want string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, got := s.call(t, "GET", "/v1/verifications/"+id, nil)
+		d, _ := got["delivery"].(map[string]any)
+		if status == 200 && d["status"] == want {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery never became %s: %d %v", want, status, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitSMS(t *testing.T, fake *twiliofake.Server, n int) []twiliofake.Request {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reqs, err := fake.WaitRequests(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reqs
+}
+
+func TestSendDeliverCheck(t *testing.T) {
+	s := startStack(t, nil)
+	status, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+1 (415) 555-2671"})
+	if status != 202 || v["status"] != "pending" || v["to"] != "+14155552671" {
+		t.Fatalf("send: %d %v", status, v)
+	}
+	id := v["id"].(string)
+
+	sms := waitSMS(t, s.fake, 1)[0]
+	if sms.Form.Get("To") != "+14155552671" || sms.Form.Get("From") != from || sms.AccountSID != sid {
+		t.Fatalf("sms form %v", sms.Form)
+	}
+	code := twiliofake.CodeIn(sms.Form.Get("Body"))
+	if len(code) != 6 || sms.Form.Get("Body") != "Your Acme verification code is: "+code {
+		t.Fatalf("body %q", sms.Form.Get("Body"))
+	}
+	// Twilio drops the SMS rather than deliver it after the code expired.
+	if vp, _ := strconv.Atoi(sms.Form.Get("ValidityPeriod")); vp < 590 || vp > 600 {
+		t.Fatalf("ValidityPeriod %q", sms.Form.Get("ValidityPeriod"))
+	}
+
+	// The code is in no log line of either process.
+	for name, p := range map[string]*proctest.Proc{"api": s.api, "worker": s.worker} {
+		if strings.Contains(p.Output(), code) {
+			t.Errorf("%s log contains the code", name)
+		}
+	}
+
+	d := s.waitDelivery(t, id, "sending")
+	if d["messageSid"] != sms.SID {
+		t.Fatalf("delivery %v", d)
+	}
+	status, got := s.call(t, "POST", "/v1/verifications/check", map[string]string{"to": "+14155552671", "code": code})
+	if status != 200 || got["valid"] != true || got["status"] != "approved" {
+		t.Fatalf("check: %d %v", status, got)
+	}
+	status, got = s.call(t, "POST", "/v1/verifications/check", map[string]string{"id": id, "code": code})
+	if status != 404 || got["code"] != "approved" {
+		t.Fatalf("reuse: %d %v", status, got)
+	}
+}
+
+func TestResendSendsSameCodeAndLegacyRoutes(t *testing.T) {
+	s := startStack(t, nil)
+	status, body := s.call(t, "POST", "/send-code", map[string]string{"phoneNumber": "+14155550123"})
+	if status != 202 || body["message"] != "Verification code sent" {
+		t.Fatalf("send-code: %d %v", status, body)
+	}
+	first := twiliofake.CodeIn(waitSMS(t, s.fake, 1)[0].Form.Get("Body"))
+	time.Sleep(1100 * time.Millisecond) // OTP_RESEND_COOLDOWN=1s
+	if status, body = s.call(t, "POST", "/send-code", map[string]string{"phoneNumber": "+14155550123"}); status != 202 {
+		t.Fatalf("resend: %d %v", status, body)
+	}
+	second := twiliofake.CodeIn(waitSMS(t, s.fake, 2)[1].Form.Get("Body"))
+	if first != second {
+		t.Fatalf("resend changed the code: %s then %s", first, second)
+	}
+	status, body = s.call(t, "POST", "/verify-code", map[string]string{"phoneNumber": "+14155550123", "smsCode": first})
+	if status != 200 || body["message"] != "This is a valid match!" {
+		t.Fatalf("verify-code: %d %v", status, body)
+	}
+}
+
+func TestPermanentTwilioErrorIsRecorded(t *testing.T) {
+	s := startStack(t, nil)
+	s.fake.Script(twiliofake.Response{Status: 400, Code: 21211})
+	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	waitSMS(t, s.fake, 1)
+	if d := s.waitDelivery(t, v["id"].(string), "failed"); d["errorCode"] != float64(21211) {
+		t.Fatalf("delivery %v", d)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(s.fake.Requests()); n != 1 {
+		t.Fatalf("permanent error retried: %d requests", n)
+	}
+}
+
+func TestTransientErrorsAreRetried(t *testing.T) {
+	s := startStack(t, nil)
+	s.fake.Script(twiliofake.Response{Status: 500, Code: 20500}, twiliofake.Response{Status: 500, Code: 20500})
+	s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	reqs := waitSMS(t, s.fake, 3)
+	if len(s.fake.Accepted()) != 1 || reqs[2].Status != 201 {
+		t.Fatalf("requests %+v", reqs)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	s := startStack(t, nil)
+	s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	waitSMS(t, s.fake, 1)
+	if err := s.api.Stop(t); err != nil {
+		t.Fatalf("api exit: %v", err)
+	}
+	if err := s.worker.Stop(t); err != nil {
+		t.Fatalf("worker exit: %v", err)
+	}
+}
+
+func TestWorkerFailsFastWithoutRedis(t *testing.T) {
+	p := start(t, "worker", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "PATH": os.Getenv("PATH")})
+	err, exited := p.Wait(15 * time.Second)
+	if !exited {
+		t.Fatal("worker kept running without Redis")
+	}
+	if err == nil || !strings.Contains(p.Output(), "redis unreachable") {
+		t.Fatalf("exit %v, output:\n%s", err, p.Output())
+	}
+}
+
+func TestProductionConfigErrorsNameEveryVar(t *testing.T) {
+	for _, bin := range []string{"api", "worker"} {
+		p := start(t, bin, map[string]string{"APP_ENV": "production", "OTP_TTL": "forever"})
+		err, exited := p.Wait(15 * time.Second)
+		if !exited {
+			t.Fatalf("%s started with an invalid production config", bin)
+		}
+		out := p.Output()
+		for _, v := range []string{"OTP_SECRET", "API_KEYS", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "OTP_TTL",
+			"ALLOWED_COUNTRIES", "SMS_BUDGET_PER_MINUTE"} {
+			if err == nil || !strings.Contains(out, v) {
+				t.Errorf("%s: exit %v; output does not name %s:\n%s", bin, err, v, out)
+			}
+		}
+	}
+}
+
+func postForm(t *testing.T, target string, form url.Values, headers map[string]string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// The -healthcheck mode probes the running process's /readyz, for
+// distroless images where the container healthcheck can only run the binary.
+func TestHealthcheckMode(t *testing.T) {
+	s := startStack(t, map[string]string{"WORKER_METRICS_ADDR": proctest.FreeAddr(t)})
+	for _, tc := range []struct {
+		bin, addrVar string
+	}{{"api", "HTTP_ADDR"}, {"worker", "WORKER_METRICS_ADDR"}} {
+		cmd := exec.Command(filepath.Join(binDir, tc.bin), "-healthcheck")
+		cmd.Env = []string{tc.addrVar + "=" + s.env[tc.addrVar]}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s -healthcheck: %v %s", tc.bin, err, out)
+			}
+			time.Sleep(100 * time.Millisecond)
+			cmd = exec.Command(filepath.Join(binDir, tc.bin), "-healthcheck")
+			cmd.Env = []string{tc.addrVar + "=" + s.env[tc.addrVar]}
+		}
+		bad := exec.Command(filepath.Join(binDir, tc.bin), "-healthcheck")
+		bad.Env = []string{tc.addrVar + "=127.0.0.1:1"}
+		if err := bad.Run(); err == nil {
+			t.Fatalf("%s -healthcheck passed against a closed port", tc.bin)
+		}
+	}
+}
