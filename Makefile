@@ -25,6 +25,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePhone$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
 	$(GO) test -run '^$$' -fuzz '^FuzzPackSID$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
+	$(GO) test -run '^$$' -fuzz '^FuzzParseIdempotencyKey$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
 
 bench: build ## load test: real api + worker, throw-away Redis, fake Twilio (150 ms); writes bench-result.json
 	$(GO) run ./internal/bench/loadtest -bin $(BIN) $(BENCHFLAGS)

@@ -1,5 +1,7 @@
 package otp
 
+import "encoding/base64"
+
 // A number's state lives in one hash, named by its hash tag alone, so one
 // pending verification costs one Redis key (the memory target of the
 // performance issue: about 400 bytes). Its finished predecessors move to an
@@ -34,6 +36,14 @@ func keyPrefix(tag string) string { return "otp:{" + tag + "}" }
 
 // numberKey is the hash with the number's state and current verification.
 func numberKey(tag string) string { return keyPrefix(tag) }
+
+// idempotencyKey holds the answer to a request made with an
+// Idempotency-Key, per API key (scope). The client's key is hashed: it is
+// up to 255 characters of the client's choosing, the hash 22. No hash tag:
+// a scope's keys spread over a Cluster's slots.
+func idempotencyKey(scope string, key [16]byte) string {
+	return "otp:idem:" + scope + ":" + base64.RawURLEncoding.EncodeToString(key[:])
+}
 
 // archiveKey keeps a finished verification readable, without its code,
 // after a new one took the number's hash.

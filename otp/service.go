@@ -464,6 +464,20 @@ func (s *Service) Cancel(ctx context.Context, id string) (Verification, error) {
 	return v, err
 }
 
+// ClaimIdempotency, KeepAnswer and ForgetIdempotency serve the API's
+// Idempotency-Key (idempotency.go).
+func (s *Service) ClaimIdempotency(ctx context.Context, scope, key string, fp Fingerprint) (*Idempotency, IdempotencyState, Answer, error) {
+	return s.store.ClaimIdempotency(ctx, scope, key, fp)
+}
+
+func (s *Service) KeepAnswer(ctx context.Context, id *Idempotency, a Answer) error {
+	return s.store.Keep(ctx, id, a)
+}
+
+func (s *Service) ForgetIdempotency(ctx context.Context, id *Idempotency) error {
+	return s.store.Forget(ctx, id)
+}
+
 // Ready reports whether the store answers.
 func (s *Service) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {

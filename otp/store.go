@@ -28,6 +28,8 @@ var (
 	attemptLua string
 	//go:embed lua/view.lua
 	viewLua string
+	//go:embed lua/forget.lua
+	forgetLua string
 	//go:embed lua/step.lua
 	stepLua string
 
@@ -38,6 +40,7 @@ var (
 	attemptScript  = script(attemptLua)
 	viewScript     = script(viewLua)
 	stepScript     = script(stepLua)
+	forgetScript   = redis.NewScript(forgetLua) // needs none of common.lua
 )
 
 // script puts the shared helpers in front of a script's own text.

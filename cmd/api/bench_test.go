@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +39,56 @@ func BenchmarkCheckHandler(b *testing.B) {
 		w := httptest.NewRecorder()
 		f.h.ServeHTTP(w, req)
 		if w.Code != http.StatusOK && w.Code != http.StatusTooManyRequests {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+}
+
+// BenchmarkSendHandlerIdempotent is BenchmarkSendHandler with an
+// Idempotency-Key on every request: the difference is the key's claim (one
+// round trip before the answer) and keeping the answer (one after it).
+// It reports the Redis memory of one kept answer.
+func BenchmarkSendHandlerIdempotent(b *testing.B) {
+	f := newFixture(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		body := []byte(fmt.Sprintf(`{"to":"+1415%07d"}`, 2000000+i))
+		req := httptest.NewRequest("POST", "/v1/verifications", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testKeys[0])
+		req.Header.Set("Idempotency-Key", fmt.Sprintf(`"%08d-2a47-4c1b-9d56-0b7f5f3c1a2e"`, i))
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, req)
+		if w.Code != http.StatusAccepted {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	b.StopTimer()
+	ctx := context.Background()
+	if keys := f.rdb.Keys(ctx, "otp:idem:*").Val(); len(keys) > 0 {
+		b.ReportMetric(float64(f.rdb.MemoryUsage(ctx, keys[0]).Val()), "redis-B/key")
+	}
+}
+
+// BenchmarkIdempotentReplay is a retry answered from the kept answer.
+func BenchmarkIdempotentReplay(b *testing.B) {
+	f := newFixture(b)
+	body := []byte(`{"to":"` + phone + `"}`)
+	serveOnce := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/v1/verifications", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testKeys[0])
+		req.Header.Set("Idempotency-Key", `"replayed"`)
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, req)
+		return w
+	}
+	if w := serveOnce(); w.Code != http.StatusAccepted {
+		b.Fatal(w.Code, w.Body)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := serveOnce(); w.Code != http.StatusAccepted {
 			b.Fatalf("%d %s", w.Code, w.Body)
 		}
 	}

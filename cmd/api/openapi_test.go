@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -401,6 +403,36 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	f.clock.Advance(testPolicy.Cooldown + time.Second)
 	c.do(call{name: "max sends", method: "POST", path: "/v1/verifications", body: obj{"to": phone}, status: 429, code: "max_send_attempts"})
+
+	// Idempotency-Key: a replay, a reuse, a request still running, a bad key.
+	{
+		const pIdem, pIdem2 = "+14155550151", "+14155550152"
+		key := func(k string) map[string]string { return map[string]string{"Idempotency-Key": k} }
+		w = c.do(call{name: "start with a key", method: "POST", path: "/v1/verifications", body: obj{"to": pIdem}, header: key(`"s-1"`), status: 202})
+		idem := c.verification(w)
+		w = c.do(call{name: "start replayed", method: "POST", path: "/v1/verifications", body: obj{"to": pIdem}, header: key(`"s-1"`), status: 202})
+		if w.Header().Get("Idempotent-Replayed") != "true" {
+			t.Fatal("a replay without Idempotent-Replayed")
+		}
+		c.do(call{name: "key reused", method: "POST", path: "/v1/verifications", body: obj{"to": pIdem2}, header: key(`"s-1"`), status: 422, code: "idempotency_key_reused"})
+		c.do(call{name: "bad key", method: "POST", path: "/v1/verifications", body: obj{"to": pIdem2}, header: key(`"s-2`), status: 400, code: "invalid_idempotency_key"})
+		sum := sha256.Sum256([]byte(testKeys[0]))
+		claim := func(k, path string, body []byte) {
+			if _, st, _, err := otp.NewService(f.codec, f.store, f.queue, testPolicy, testLogger(t)).ClaimIdempotency(ctx,
+				hex.EncodeToString(sum[:6]), k, otp.RequestFingerprint("POST", path, body)); err != nil || st != otp.IdempotencyNew {
+				t.Fatal(st, err)
+			}
+		}
+		claim("s-3", "/v1/verifications", []byte(`{"to":"`+pIdem2+`"}`))
+		c.do(call{name: "start still running", method: "POST", path: "/v1/verifications", body: obj{"to": pIdem2}, header: key("s-3"), status: 409, code: "idempotency_in_progress"})
+		cancelPath := "/v1/verifications/" + idem.ID + "/cancel"
+		c.do(call{name: "cancel with a key", method: "POST", path: cancelPath, header: key("c-1"), status: 200})
+		c.do(call{name: "cancel replayed", method: "POST", path: cancelPath, header: key("c-1"), status: 200})
+		c.do(call{name: "cancel, key reused", method: "POST", path: cancelPath, header: key("s-1"), status: 422, code: "idempotency_key_reused"})
+		c.do(call{name: "cancel, bad key", method: "POST", path: cancelPath, header: key("c 2"), status: 400, code: "invalid_idempotency_key"})
+		claim("c-3", cancelPath, nil)
+		c.do(call{name: "cancel still running", method: "POST", path: cancelPath, header: key("c-3"), status: 409, code: "idempotency_in_progress"})
+	}
 
 	// Check: right, then finished.
 	w = c.do(call{name: "right code by number", method: "POST", path: "/v1/verifications/check", body: obj{"to": phone, "code": code1, "clientIp": "2001:db8::1"}, status: 200})

@@ -86,10 +86,10 @@ func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength
 	r.POST(tasks.StatusCallbackPath, handleTwilioStatus(svc, hooks.PublicURL, hooks.AuthToken))
 
 	authed := r.Group("/", requireAPIKey(apiKeys), bounded())
-	authed.POST("/v1/verifications", handleStart(svc))
+	authed.POST("/v1/verifications", idempotent(svc, log, true), handleStart(svc))
 	authed.POST("/v1/verifications/check", handleCheck(svc))
 	authed.GET("/v1/verifications/:id", handleGet(svc))
-	authed.POST("/v1/verifications/:id/cancel", handleCancel(svc))
+	authed.POST("/v1/verifications/:id/cancel", idempotent(svc, log, false), handleCancel(svc))
 
 	// The tutorial's routes, kept for old clients.
 	authed.POST("/send-code", handleSendCode(svc))
