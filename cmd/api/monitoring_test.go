@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/otpd/otpd/internal/browsertest"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -120,31 +120,11 @@ func TestFormatPayload(t *testing.T) {
 
 // A person logs in with a browser and sees the queues page render.
 func TestMonitoringInBrowser(t *testing.T) {
-	browser := chromiumPath()
-	if browser == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed; .ci/run installs it")
-		}
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
 	f := newFixture(t)
 	f.start(t, phone)
 	srv := httptest.NewServer(monitored(t, f, true))
 	defer srv.Close()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// The first call starts the browser; it must not carry a timeout.
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
+	ctx := browsertest.Start(t)
 	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders,
 		network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": basic("ops", testKeys[0])}}); err != nil {
 		t.Fatal(err)
@@ -176,11 +156,3 @@ func TestMonitoringInBrowser(t *testing.T) {
 	}
 }
 
-func chromiumPath() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}

@@ -9,6 +9,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,7 +22,10 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/demo"
+	"github.com/otpd/otpd/otp"
 )
 
 func main() {
@@ -93,8 +98,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		port = "localhost" + port
 	}
 	key := cfg.APIKeys[0]
+	demoURL, stopDemo, err := startDemo(cfg, port, or(getenv("DEMO_ADDR"), "localhost:8081"))
+	if err != nil {
+		fmt.Fprintf(stdout, "devrun: the demo signup page did not start: %v\n", err)
+	} else {
+		defer stopDemo()
+	}
 	fmt.Fprintf(stdout, `
-devrun: api on http://%[1]s, worker running. Try:
+devrun: api on http://%[1]s, worker running.
+
+devrun: demo signup page on %[3]s (its backend holds the API key; the code is
+        printed below by the worker)
+
+Or try the API:
 
   curl -s -X POST http://%[1]s/v1/verifications -H 'Authorization: Bearer %[2]s' \
        -H 'Content-Type: application/json' -d '{"to": "+14155552671"}'
@@ -106,7 +122,7 @@ devrun: api on http://%[1]s, worker running. Try:
 
 Ctrl-C stops everything.
 
-`, port, key)
+`, port, key, or(demoURL, "(not running)"))
 
 	exited := make(chan struct{})
 	go func() { wg.Wait(); close(exited) }()
@@ -122,6 +138,32 @@ Ctrl-C stops everything.
 		_ = p.Wait()
 	}
 	return nil
+}
+
+// startDemo serves the example signup page and backend (internal/demo)
+// on addr, talking to the api at apiAddr through the Go client.
+func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func(), err error) {
+	c, err := client.New("http://"+apiAddr, cfg.APIKeys[0])
+	if err != nil {
+		return "", nil, err
+	}
+	var channels []string
+	for _, ch := range []string{otp.ChannelSMS, otp.ChannelWhatsApp, otp.ChannelCall} {
+		if cfg.Channels[ch] {
+			channels = append(channels, ch)
+		}
+	}
+	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.ResendCooldown, CodeLength: cfg.CodeLength})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + addr, func() { _ = srv.Close() }, nil
 }
 
 func pings(ctx context.Context, url string) bool {

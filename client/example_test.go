@@ -1,0 +1,32 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/otpd/otpd/client"
+)
+
+var errBadNumber = errors.New("not a phone number")
+
+// The README's example, compiled with the tests so it stays true.
+func Example() {
+	run := func(ctx context.Context, phone, userIP, typed string) (bool, error) {
+		c, err := client.New("http://localhost:8080", os.Getenv("OTPD_API_KEY"))
+		if err != nil {
+			return false, err
+		}
+		v, err := c.Start(ctx, client.StartRequest{To: phone, ClientIP: userIP})
+		switch {
+		case client.IsCode(err, client.CodeInvalidPhoneNumber):
+			return false, errBadNumber // tell the user
+		case err != nil:
+			return false, err // *client.Error carries Status, Code, Limit, RetryAfter
+		}
+		res, err := c.Check(ctx, client.CheckRequest{ID: v.Id, Code: typed})
+		verified := err == nil && res.Valid
+		return verified, nil
+	}
+	_ = run
+}

@@ -1,0 +1,228 @@
+package demo_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/otpd/otpd/client"
+	"github.com/otpd/otpd/internal/browsertest"
+	"github.com/otpd/otpd/internal/demo"
+	"github.com/otpd/otpd/internal/proctest"
+	"github.com/otpd/otpd/internal/redistest"
+)
+
+// devStack runs the real api and worker in development mode, so the
+// worker's development sender prints each SMS instead of sending it.
+type devStack struct {
+	api, worker *proctest.Proc
+	base        string
+}
+
+func startDev(t *testing.T) *devStack {
+	t.Helper()
+	bin, err := proctest.Build(false, "api", "worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(bin) })
+	rs, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Close)
+	addr := proctest.FreeAddr(t)
+	env := []string{"APP_ENV=development", "REDIS_URL=" + rs.URL(), "HTTP_ADDR=" + addr,
+		"API_KEYS=demo-key-0123456789", "OTP_SECRET=demo-secret-demo-secret-demo-secret-0123",
+		"OTP_RESEND_COOLDOWN=3s", "CHANNELS=sms,whatsapp", "LOG_FORMAT=json", "WORKER_METRICS_ADDR=127.0.0.1:0",
+		"PATH=" + os.Getenv("PATH")}
+	s := &devStack{base: "http://" + addr}
+	s.api = proctest.Start(t, "api", filepath.Join(bin, "api"), env)
+	s.worker = proctest.Start(t, "worker", filepath.Join(bin, "worker"), env)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("api not ready: %v\n%s", err, s.api.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var printedCode = regexp.MustCompile(`"body":"[^"]*?(\d{6})`)
+
+// codes are the codes the development sender printed, oldest first.
+func (s *devStack) codes() []string {
+	var out []string
+	for _, line := range strings.Split(s.worker.Output(), "\n") {
+		if strings.Contains(line, "DEVELOPMENT ONLY") {
+			if m := printedCode.FindStringSubmatch(line); m != nil {
+				out = append(out, m[1])
+			}
+		}
+	}
+	return out
+}
+
+func (s *devStack) waitCodes(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if c := s.codes(); len(c) >= n {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker printed %d codes, want %d:\n%s", len(s.codes()), n, proctest.Tail(s.worker.Output(), 20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A person signs up in a real browser: a number that is not one, then
+// their number as they would type it, a wrong code, a resend once the
+// countdown allows it (the same code again), the right code, verified.
+func TestSignupInBrowser(t *testing.T) {
+	s := startDev(t)
+	c, err := client.New(s.base, "demo-key-0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := demo.Handler(c, demo.Options{Channels: []string{"sms", "whatsapp"}, Cooldown: 3 * time.Second, CodeLength: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := httptest.NewServer(h)
+	defer site.Close()
+
+	bctx := browsertest.Start(t)
+	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	// empty empties an input as a person selecting its text and deleting it would.
+	empty := func(id string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.getElementById(%q); e.value = ""; return true; })()`, id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// screenshot keeps the page as it looks, for the README, when
+	// OTPD_SCREENSHOT_DIR says where.
+	screenshot := func(name string) {
+		t.Helper()
+		dir := os.Getenv("OTPD_SCREENSHOT_DIR")
+		if dir == "" {
+			return
+		}
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// waitText waits until sel is visible and its text contains want.
+	waitText := func(sel, want string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && !e.hidden && e.offsetParent !== null && e.textContent.includes(%q); })()`, sel, want)
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({phone: document.getElementById("phone").value,
+				phoneError: document.getElementById("phone-error").textContent, codeError: document.getElementById("code-error").textContent})`))
+			t.Fatalf("%s never showed %q (it shows %q; page %s): %v", sel, want, text(sel), state, err)
+		}
+	}
+
+	do(chromedp.Navigate(site.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#phone")))
+	attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS("#code")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attrs["autocomplete"] != "one-time-code" || attrs["inputmode"] != "numeric" {
+		t.Fatalf("code input %v", attrs)
+	}
+	if got := text("#channels"); !strings.Contains(got, "Text message") || !strings.Contains(got, "WhatsApp") {
+		t.Fatalf("channel choice %q", got)
+	}
+
+	// Not a number: the words say so, and nothing is sent.
+	do(chromedp.SendKeys(chromedp.CSS("#phone"), "12"), chromedp.Click(chromedp.CSS("#send")))
+	waitText("#phone-error", "doesn't look like a phone number")
+
+	// The number as a US user types it.
+	empty("phone")
+	do(chromedp.SendKeys(chromedp.CSS("#phone"), "(415) 555-2671"),
+		chromedp.Click(chromedp.CSS("#send")))
+	waitText("#sent-to", "+14155552671")
+	code := s.waitCodes(t, 1)[0]
+	waitText("#resend", "Resend code (") // counting down
+
+	// A wrong code.
+	wrong := fmt.Sprintf("%06d", (atoi(code)+1)%1000000)
+	do(chromedp.SendKeys(chromedp.CSS("#code"), wrong), chromedp.Click(chromedp.CSS("#verify")))
+	waitText("#code-error", "isn't right")
+
+	// The countdown ends; a resend sends the same code again.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("resend").disabled`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	do(chromedp.Click(chromedp.CSS("#resend")))
+	waitText("#code-note", "sent the code again")
+	if again := s.waitCodes(t, 2)[1]; again != code {
+		t.Fatalf("the resend sent %s, the first %s", again, code)
+	}
+	screenshot("demo-signup.png")
+
+	// The right code.
+	empty("code")
+	do(chromedp.SendKeys(chromedp.CSS("#code"), code),
+		chromedp.Click(chromedp.CSS("#verify")))
+	waitText("#done", "Verified")
+	waitText("#verified-to", "+14155552671")
+
+	screenshot("demo-verified.png")
+	// The API key never reached the browser.
+	html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, "demo-key") {
+		t.Fatal("the API key is in the page")
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, ch := range s {
+		n = n*10 + int(ch-'0')
+	}
+	return n
+}
