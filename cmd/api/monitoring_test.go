@@ -155,4 +155,3 @@ func TestMonitoringInBrowser(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(dir, "monitoring.png"), shot, 0o644)
 	}
 }
-
