@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.NewRedis(reg, rdb)
 	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), cfg.Policy(), log).
 		WithGuard(ratelimit.New(rdb, cfg.Limits())).
 		WithObserver(metrics.NewOTP(reg)).

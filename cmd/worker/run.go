@@ -101,6 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		asynqmetrics.NewQueueMetricsCollector(insp))
+	metrics.NewRedis(reg, rdb)
 	hcfg.Observer = metrics.NewSMS(reg)
 	// The worker moves workflows on (a failed step, a step's timeout) and
 	// emits events, through the same service as the api.

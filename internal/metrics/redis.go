@@ -1,0 +1,62 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis reports the health of a process's Redis client at each scrape: a
+// PING (up, and how long it took) and the connection pool's counters. A
+// scrape waits at most pingTimeout for Redis.
+type Redis struct {
+	rdb redis.UniversalClient
+
+	up, ping, conns, idle, timeouts, waits *prometheus.Desc
+}
+
+const pingTimeout = 500 * time.Millisecond
+
+// NewRedis registers the collector on reg.
+func NewRedis(reg prometheus.Registerer, rdb redis.UniversalClient) *Redis {
+	r := &Redis{rdb: rdb,
+		up:       prometheus.NewDesc("otp_redis_up", "1 when Redis answered a PING within 500 ms at this scrape, else 0.", nil, nil),
+		ping:     prometheus.NewDesc("otp_redis_ping_seconds", "How long the scrape's PING took (absent when it failed).", nil, nil),
+		conns:    prometheus.NewDesc("otp_redis_pool_connections", "Connections in the client's pool (all nodes).", nil, nil),
+		idle:     prometheus.NewDesc("otp_redis_pool_idle_connections", "Idle connections in the client's pool.", nil, nil),
+		timeouts: prometheus.NewDesc("otp_redis_pool_timeouts_total", "Times a command waited for a pooled connection in vain.", nil, nil),
+		waits:    prometheus.NewDesc("otp_redis_pool_misses_total", "Times a command found no idle connection and dialed a new one.", nil, nil),
+	}
+	reg.MustRegister(r)
+	return r
+}
+
+// Describe implements prometheus.Collector.
+func (r *Redis) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{r.up, r.ping, r.conns, r.idle, r.timeouts, r.waits} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (r *Redis) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+	defer cancel()
+	start := time.Now()
+	err := r.rdb.Ping(ctx).Err()
+	took := time.Since(start)
+	up := 0.0
+	if err == nil {
+		up = 1
+		ch <- prometheus.MustNewConstMetric(r.ping, prometheus.GaugeValue, took.Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(r.up, prometheus.GaugeValue, up)
+	if s := r.rdb.PoolStats(); s != nil {
+		ch <- prometheus.MustNewConstMetric(r.conns, prometheus.GaugeValue, float64(s.TotalConns))
+		ch <- prometheus.MustNewConstMetric(r.idle, prometheus.GaugeValue, float64(s.IdleConns))
+		ch <- prometheus.MustNewConstMetric(r.timeouts, prometheus.CounterValue, float64(s.Timeouts))
+		ch <- prometheus.MustNewConstMetric(r.waits, prometheus.CounterValue, float64(s.Misses))
+	}
+}
