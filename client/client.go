@@ -67,6 +67,9 @@ const (
 	CodeInvalidIdempotencyKey = oapi.ProblemCodeInvalidIdempotencyKey
 	CodeUnauthorized          = oapi.ProblemCodeUnauthorized
 	CodeCountryNotAllowed     = oapi.ProblemCodeCountryNotAllowed
+	CodeForbidden             = oapi.ProblemCodeForbidden
+	CodeInvalidSignature      = oapi.ProblemCodeInvalidSignature
+	CodeMethodNotAllowed      = oapi.ProblemCodeMethodNotAllowed
 	CodeNotFound              = oapi.ProblemCodeNotFound
 	CodeApproved              = oapi.ProblemCodeApproved
 	CodeCanceled              = oapi.ProblemCodeCanceled
@@ -191,7 +194,9 @@ func (c *Client) Start(ctx context.Context, r StartRequest) (Verification, error
 		body.Workflow = &steps
 	}
 	if r.ChannelTimeout > 0 {
-		secs := int(r.ChannelTimeout / time.Second)
+		// Whole seconds, rounded up: a fraction is never sent as 0, which
+		// the server would read as "its default".
+		secs := int((r.ChannelTimeout + time.Second - 1) / time.Second)
 		body.ChannelTimeout = &secs
 	}
 	key, err := idempotencyKey(r.IdempotencyKey)

@@ -154,11 +154,12 @@ func TestStartBody(t *testing.T) {
 	defer srv.Close()
 	c, _ := newTestClient(t, srv.URL)
 	_, err := c.Start(context.Background(), StartRequest{To: "+33612345678", Channel: ChannelCall, Locale: "fr",
-		ClientIP: "203.0.113.7", IdempotencyKey: `my "key"`})
+		ClientIP: "203.0.113.7", IdempotencyKey: `my "key"`, ChannelTimeout: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"to": "+33612345678", "channel": "call", "locale": "fr", "clientIp": "203.0.113.7"}
+	want := map[string]any{"to": "+33612345678", "channel": "call", "locale": "fr", "clientIp": "203.0.113.7",
+		"channelTimeout": 2.0} // rounded up, never down to "the default"
 	if len(body) != len(want) {
 		t.Fatalf("body %v, want %v", body, want)
 	}

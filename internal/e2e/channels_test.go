@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/twiliofake"
 )
 
@@ -38,23 +39,23 @@ func TestOneCodeOnThreeChannels(t *testing.T) {
 	s := channelStack(t)
 	const to = "+14155552671"
 	var id string
-	send := func(channel string) func() {
+	send := func(channel client.Channel) func() {
 		return func() {
 			time.Sleep(1100 * time.Millisecond) // OTP_RESEND_COOLDOWN is 1s
-			code, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": to, "channel": channel})
-			if code != 202 || v["channel"] != channel {
-				t.Fatalf("%s: %d %v", channel, code, v)
+			v, err := s.client.Start(t.Context(), client.StartRequest{To: to, Channel: channel})
+			if err != nil || v.Channel != channel {
+				t.Fatalf("%s: %v %+v", channel, err, v)
 			}
 			if id == "" {
-				id = v["id"].(string)
-			} else if v["id"] != id {
+				id = v.Id
+			} else if v.Id != id {
 				t.Fatalf("%s started another verification", channel)
 			}
 		}
 	}
-	sms := await(t, s, to, send("sms"))
-	call := await(t, s, to, send("call"))
-	wa := await(t, s, "whatsapp:"+to, send("whatsapp"))
+	sms := await(t, s, to, send(client.ChannelSMS))
+	call := await(t, s, to, send(client.ChannelCall))
+	wa := await(t, s, "whatsapp:"+to, send(client.ChannelWhatsApp))
 
 	code := twiliofake.CodeIn(sms.Form.Get("Body"))
 	says := twiliofake.SpokenIn(call.Form.Get("Twiml"))
@@ -64,15 +65,17 @@ func TestOneCodeOnThreeChannels(t *testing.T) {
 	if wa.Form.Get("From") != "whatsapp:+14155238886" || twiliofake.CodeIn(wa.Form.Get("Body")) != code {
 		t.Fatalf("whatsapp %v, sms code %s", wa.Form, code)
 	}
-	_, v := s.call(t, "GET", "/v1/verifications/"+id, nil)
-	attempts := v["attempts"].([]any)
-	for i, want := range []string{"sms", "call", "whatsapp"} {
-		if a := attempts[i].(map[string]any); a["channel"] != want {
-			t.Fatalf("attempt %d: %v", i+1, a)
+	attempts := s.get(t, id).Attempts
+	for i, want := range []client.Channel{client.ChannelSMS, client.ChannelCall, client.ChannelWhatsApp} {
+		if i >= len(attempts) {
+			t.Fatalf("attempts %+v", attempts)
+		}
+		if a := attempts[i]; a.Channel != want {
+			t.Fatalf("attempt %d: %+v", i+1, a)
 		}
 	}
-	if status, res := s.call(t, "POST", "/v1/verifications/check", map[string]string{"id": id, "code": code}); status != 200 || res["valid"] != true {
-		t.Fatalf("check: %d %v", status, res)
+	if res, err := s.client.Check(t.Context(), client.CheckRequest{ID: id, Code: code}); err != nil || !res.Valid {
+		t.Fatalf("check: %v %+v", err, res)
 	}
 }
 
@@ -80,8 +83,8 @@ func TestOneCodeOnThreeChannels(t *testing.T) {
 func TestFrenchNumberGetsFrench(t *testing.T) {
 	s := startStack(t, nil)
 	sms := await(t, s, "+33612345678", func() {
-		if code, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+33612345678"}); code != 202 || v["locale"] != "fr" {
-			t.Fatalf("%d %v", code, v)
+		if v, err := s.client.Start(t.Context(), client.StartRequest{To: "+33612345678"}); err != nil || v.Locale != "fr" {
+			t.Fatalf("%v %+v", err, v)
 		}
 	})
 	if body := sms.Form.Get("Body"); body != "Votre code de vérification Acme est : "+twiliofake.CodeIn(body) {
@@ -91,15 +94,15 @@ func TestFrenchNumberGetsFrench(t *testing.T) {
 
 func TestChannelRefusals(t *testing.T) {
 	plain := startStack(t, nil) // CHANNELS defaults to sms
-	if code, body := plain.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671", "channel": "call"}); code != 400 || body["code"] != "channel_unavailable" {
-		t.Fatalf("disabled channel: %d %v", code, body)
+	if v, err := plain.client.Start(t.Context(), client.StartRequest{To: "+14155552671", Channel: client.ChannelCall}); !refused(err, 400, client.CodeChannelUnavailable) {
+		t.Fatalf("disabled channel: %v %+v", err, v)
 	}
 	s := channelStack(t)
-	if code, body := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+447400123456", "channel": "call"}); code != 403 || body["code"] != "country_not_allowed" {
-		t.Fatalf("call outside VOICE_ALLOWED_COUNTRIES: %d %v", code, body)
+	if v, err := s.client.Start(t.Context(), client.StartRequest{To: "+447400123456", Channel: client.ChannelCall}); !refused(err, 403, client.CodeCountryNotAllowed) {
+		t.Fatalf("call outside VOICE_ALLOWED_COUNTRIES: %v %+v", err, v)
 	}
-	if code, body := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+447400123456", "channel": "whatsapp"}); code != 202 {
-		t.Fatalf("whatsapp to the same number: %d %v", code, body)
+	if v, err := s.client.Start(t.Context(), client.StartRequest{To: "+447400123456", Channel: client.ChannelWhatsApp}); err != nil {
+		t.Fatalf("whatsapp to the same number: %v %+v", err, v)
 	}
 	if n := len(s.fake.Calls()); n != 0 {
 		t.Fatalf("%d calls placed", n)
@@ -113,8 +116,7 @@ func TestCallCallbacks(t *testing.T) {
 	const to = "+14155552671"
 	var id string
 	call := await(t, s, to, func() {
-		_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": to, "channel": "call"})
-		id, _ = v["id"].(string)
+		id = s.start(t, client.StartRequest{To: to, Channel: client.ChannelCall}).Id
 	})
 	cb := call.Form.Get("StatusCallback")
 	if cb == "" {
@@ -131,7 +133,7 @@ func TestCallCallbacks(t *testing.T) {
 		}
 	}
 	d := s.waitDelivery(t, id, "undelivered")
-	if d["rawStatus"] != "no-answer" || d["channel"] != "call" || d["messageSid"] != call.SID {
-		t.Fatalf("delivery %v", d)
+	if d.RawStatus == nil || *d.RawStatus != "no-answer" || d.Channel != client.ChannelCall || d.MessageSid == nil || *d.MessageSid != call.SID {
+		t.Fatalf("delivery %+v", d)
 	}
 }

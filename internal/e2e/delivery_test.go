@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/twiliofake"
 )
 
@@ -25,12 +26,12 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startStack(t, nil)
 			s.fake.Script(tc.resp)
-			_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+			v := s.start(t, client.StartRequest{To: "+14155552671"})
 			reqs := waitSMS(t, s.fake, 2)
 			if gap := reqs[1].At.Sub(reqs[0].At); gap < tc.minDelay {
 				t.Fatalf("retried after %v, want at least %v", gap, tc.minDelay)
 			}
-			s.waitDelivery(t, v["id"].(string), "sending")
+			s.waitDelivery(t, v.Id, "sending")
 			if n := len(s.fake.Accepted()); n != 1 {
 				t.Fatalf("%d messages accepted", n)
 			}
@@ -45,11 +46,11 @@ func TestTwilioDownLongerThanTTL(t *testing.T) {
 		down[i] = twiliofake.Response{Status: 503, Code: 20503}
 	}
 	s.fake.Script(down...)
-	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
-	expires, _ := time.Parse(time.RFC3339Nano, v["expiresAt"].(string))
-	d := s.waitDelivery(t, v["id"].(string), "failed")
-	if d["reason"] != "expired" {
-		t.Fatalf("delivery %v", d)
+	v := s.start(t, client.StartRequest{To: "+14155552671"})
+	expires := v.ExpiresAt
+	d := s.waitDelivery(t, v.Id, "failed")
+	if d.Reason == nil || *d.Reason != "expired" {
+		t.Fatalf("delivery %+v", d)
 	}
 	time.Sleep(time.Until(expires) + 3*time.Second) // and a few retry periods after
 	reqs := s.fake.Requests()
@@ -68,7 +69,7 @@ func TestSIGTERMWithRequestInFlight(t *testing.T) {
 	s := startStack(t, nil)
 	hold := make(chan struct{})
 	s.fake.Script(twiliofake.Response{Hold: hold})
-	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	v := s.start(t, client.StartRequest{To: "+14155552671"})
 	waitInFlight(t, s.fake)
 	s.worker.Signal(syscall.SIGTERM)
 	time.Sleep(500 * time.Millisecond) // the worker is draining, the request still held
@@ -80,7 +81,7 @@ func TestSIGTERMWithRequestInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatalf("worker exit: %v\n%s", err, s.worker.Output())
 	}
-	s.waitDelivery(t, v["id"].(string), "sending")
+	s.waitDelivery(t, v.Id, "sending")
 	// A fresh worker finds nothing left to send.
 	s.worker = start(t, "worker", s.env)
 	time.Sleep(2 * time.Second)
@@ -100,7 +101,7 @@ func TestSIGKILLRecovery(t *testing.T) {
 	s := startStack(t, map[string]string{"TWILIO_TIMEOUT": "3s"})
 	hold := make(chan struct{})
 	s.fake.Script(twiliofake.Response{Hold: hold})
-	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	v := s.start(t, client.StartRequest{To: "+14155552671"})
 	waitInFlight(t, s.fake)
 	s.worker.Kill()
 	killed := time.Now()
@@ -115,7 +116,7 @@ func TestSIGKILLRecovery(t *testing.T) {
 	}
 	recovery := reqs[1].At.Sub(killed)
 	t.Logf("recovered %v after SIGKILL", recovery.Round(time.Second))
-	s.waitDelivery(t, v["id"].(string), "sending")
+	s.waitDelivery(t, v.Id, "sending")
 	time.Sleep(2 * time.Second)
 	if n := len(s.fake.Accepted()); n != 2 {
 		t.Fatalf("%d messages accepted; want the lost one and one resend", n)
@@ -127,8 +128,7 @@ func TestSIGKILLRecovery(t *testing.T) {
 
 func TestStatusCallbacks(t *testing.T) {
 	s := startStack(t, map[string]string{"PUBLIC_URL": ""})
-	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
-	id := v["id"].(string)
+	id := s.start(t, client.StartRequest{To: "+14155552671"}).Id
 	msg := waitSMS(t, s.fake, 1)[0]
 	cb, err := url.Parse(msg.Form.Get("StatusCallback"))
 	if err != nil || cb.Path != "/v1/webhooks/twilio/status" || cb.Query().Get("v") != id || cb.Query().Get("a") != "1" {
@@ -144,8 +144,8 @@ func TestStatusCallbacks(t *testing.T) {
 		}
 	}
 	d := s.waitDelivery(t, id, "delivered")
-	if d["messageSid"] != msg.SID {
-		t.Fatalf("delivery %v", d)
+	if d.MessageSid == nil || *d.MessageSid != msg.SID {
+		t.Fatalf("delivery %+v", d)
 	}
 
 	// Forged or unsigned callbacks change nothing.
@@ -161,26 +161,25 @@ func TestStatusCallbacks(t *testing.T) {
 			t.Fatalf("%s: %d, want 403", name, code)
 		}
 	}
-	if _, got := s.call(t, "GET", "/v1/verifications/"+id, nil); got["delivery"].(map[string]any)["status"] != "delivered" {
-		t.Fatalf("a forged callback changed the delivery: %v", got["delivery"])
+	if got := s.get(t, id); got.Delivery.Status != "delivered" {
+		t.Fatalf("a forged callback changed the delivery: %+v", got.Delivery)
 	}
 }
 
 func TestStatusCallbackFailedCarriesErrorCode(t *testing.T) {
 	s := startStack(t, map[string]string{"PUBLIC_URL": ""})
-	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	id := s.start(t, client.StartRequest{To: "+14155552671"}).Id
 	msg := waitSMS(t, s.fake, 1)[0]
-	s.waitDelivery(t, v["id"].(string), "sending")
+	s.waitDelivery(t, id, "sending")
 	if code, err := s.fake.StatusCallback(context.Background(), msg, "undelivered", 30003); err != nil || code != 204 {
 		t.Fatalf("%d %v", code, err)
 	}
-	if d := s.waitDelivery(t, v["id"].(string), "undelivered"); d["errorCode"] != float64(30003) {
-		t.Fatalf("delivery %v", d)
+	if d := s.waitDelivery(t, id, "undelivered"); d.ErrorCode == nil || *d.ErrorCode != 30003 {
+		t.Fatalf("delivery %+v", d)
 	}
-	_, got := s.call(t, "GET", "/v1/verifications/"+v["id"].(string), nil)
-	attempts := got["attempts"].([]any)
-	if len(attempts) != 1 || attempts[0].(map[string]any)["messageSid"] != msg.SID {
-		t.Fatalf("attempts %v", attempts)
+	attempts := s.get(t, id).Attempts
+	if len(attempts) != 1 || attempts[0].MessageSid == nil || *attempts[0].MessageSid != msg.SID {
+		t.Fatalf("attempts %+v", attempts)
 	}
 }
 
@@ -191,8 +190,8 @@ func TestGlobalRateLimitAcrossWorkers(t *testing.T) {
 	start(t, "worker", s.env) // a second worker
 	for i := 0; i < n; i++ {
 		to := "+1415555" + string(rune('0'+i/10)) + string(rune('0'+i%10)) + "00"
-		if code, body := s.call(t, "POST", "/v1/verifications", map[string]string{"to": to}); code != 202 {
-			t.Fatalf("send %d: %d %v", i, code, body)
+		if v, err := s.client.Start(t.Context(), client.StartRequest{To: to}); err != nil {
+			t.Fatalf("send %d: %v %+v", i, err, v)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

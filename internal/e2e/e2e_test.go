@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/proctest"
 	"github.com/otpd/otpd/internal/redistest"
 	"github.com/otpd/otpd/internal/twiliofake"
@@ -57,6 +59,7 @@ func start(t *testing.T, name string, env map[string]string) *proctest.Proc {
 type stack struct {
 	api, worker *proctest.Proc
 	base        string
+	client      *client.Client // the /v1 routes, as a backend calls them
 	fake        *twiliofake.Server
 	redis       *redistest.Server
 	env         map[string]string
@@ -85,7 +88,7 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 	for k, v := range extra {
 		env[k] = v
 	}
-	s := &stack{base: "http://" + addr, fake: fake, redis: rs, env: env}
+	s := &stack{base: "http://" + addr, client: newClient(t, "http://"+addr), fake: fake, redis: rs, env: env}
 	if _, ok := extra["PUBLIC_URL"]; ok {
 		env["PUBLIC_URL"] = s.base
 	}
@@ -108,6 +111,63 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 	return s
 }
 
+// newClient is the project's Go client of the api at base. It never
+// retries: each call is one request, so a test sees the very answer the
+// server gave (a retried 503 or 502 would hide it), as with s.call.
+func newClient(t *testing.T, base string) *client.Client {
+	t.Helper()
+	c, err := client.New(base, apiKey, client.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// refusal is err as the API's refusal, or nil when err is nil. Any other
+// error (the request got no answer) ends the test. Call it from the test's
+// goroutine only.
+func refusal(t *testing.T, err error) *client.Error {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var e *client.Error
+	if !errors.As(err, &e) {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// refused reports whether err is the API's refusal with that status and code.
+func refused(err error, status int, code client.ErrorCode) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Status == status && e.Code == code
+}
+
+// start starts (or resends) a verification through the client; anything
+// but its 202 ends the test.
+func (s *stack) start(t *testing.T, req client.StartRequest) client.Verification {
+	t.Helper()
+	v, err := s.client.Start(t.Context(), req)
+	if err != nil {
+		t.Fatalf("start %+v: %v", req, err)
+	}
+	return v
+}
+
+// get reads a verification through the client; anything but its 200 ends
+// the test.
+func (s *stack) get(t *testing.T, id string) client.Verification {
+	t.Helper()
+	v, err := s.client.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	return v
+}
+
+// call sends a raw request; it is for the routes the client does not
+// cover (the tutorial's /send-code and /verify-code).
 func (s *stack) call(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var r io.Reader
@@ -129,17 +189,17 @@ func (s *stack) call(t *testing.T, method, path string, body any) (int, map[stri
 }
 
 // waitDelivery polls the verification until its delivery status is want.
-func (s *stack) waitDelivery(t *testing.T, id, want string) map[string]any {
+func (s *stack) waitDelivery(t *testing.T, id string, want client.DeliveryStatus) client.Delivery {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		status, got := s.call(t, "GET", "/v1/verifications/"+id, nil)
-		d, _ := got["delivery"].(map[string]any)
-		if status == 200 && d["status"] == want {
-			return d
+		got, err := s.client.Get(t.Context(), id)
+		refusal(t, err) // a refusal is polled again; no answer ends the test
+		if err == nil && got.Delivery.Status == want {
+			return got.Delivery
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("delivery never became %s: %d %v", want, status, got)
+			t.Fatalf("delivery never became %s: %v %+v", want, err, got)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -158,11 +218,11 @@ func waitSMS(t *testing.T, fake *twiliofake.Server, n int) []twiliofake.Request 
 
 func TestSendDeliverCheck(t *testing.T) {
 	s := startStack(t, nil)
-	status, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+1 (415) 555-2671"})
-	if status != 202 || v["status"] != "pending" || v["to"] != "+14155552671" {
-		t.Fatalf("send: %d %v", status, v)
+	v, err := s.client.Start(t.Context(), client.StartRequest{To: "+1 (415) 555-2671"})
+	if err != nil || v.Status != client.StatusPending || v.To != "+14155552671" {
+		t.Fatalf("send: %v %+v", err, v)
 	}
-	id := v["id"].(string)
+	id := v.Id
 
 	sms := waitSMS(t, s.fake, 1)[0]
 	if sms.Form.Get("To") != "+14155552671" || sms.Form.Get("From") != from || sms.AccountSID != sid {
@@ -185,16 +245,15 @@ func TestSendDeliverCheck(t *testing.T) {
 	}
 
 	d := s.waitDelivery(t, id, "sending")
-	if d["messageSid"] != sms.SID {
-		t.Fatalf("delivery %v", d)
+	if d.MessageSid == nil || *d.MessageSid != sms.SID {
+		t.Fatalf("delivery %+v", d)
 	}
-	status, got := s.call(t, "POST", "/v1/verifications/check", map[string]string{"to": "+14155552671", "code": code})
-	if status != 200 || got["valid"] != true || got["status"] != "approved" {
-		t.Fatalf("check: %d %v", status, got)
+	got, err := s.client.Check(t.Context(), client.CheckRequest{To: "+14155552671", Code: code})
+	if err != nil || !got.Valid || got.Status != client.StatusApproved {
+		t.Fatalf("check: %v %+v", err, got)
 	}
-	status, got = s.call(t, "POST", "/v1/verifications/check", map[string]string{"id": id, "code": code})
-	if status != 404 || got["code"] != "approved" {
-		t.Fatalf("reuse: %d %v", status, got)
+	if got, err = s.client.Check(t.Context(), client.CheckRequest{ID: id, Code: code}); !refused(err, 404, client.CodeApproved) {
+		t.Fatalf("reuse: %v %+v", err, got)
 	}
 }
 
@@ -222,10 +281,10 @@ func TestResendSendsSameCodeAndLegacyRoutes(t *testing.T) {
 func TestPermanentTwilioErrorIsRecorded(t *testing.T) {
 	s := startStack(t, nil)
 	s.fake.Script(twiliofake.Response{Status: 400, Code: 21211})
-	_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	v := s.start(t, client.StartRequest{To: "+14155552671"})
 	waitSMS(t, s.fake, 1)
-	if d := s.waitDelivery(t, v["id"].(string), "failed"); d["errorCode"] != float64(21211) {
-		t.Fatalf("delivery %v", d)
+	if d := s.waitDelivery(t, v.Id, "failed"); d.ErrorCode == nil || *d.ErrorCode != 21211 {
+		t.Fatalf("delivery %+v", d)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(s.fake.Requests()); n != 1 {
@@ -236,7 +295,7 @@ func TestPermanentTwilioErrorIsRecorded(t *testing.T) {
 func TestTransientErrorsAreRetried(t *testing.T) {
 	s := startStack(t, nil)
 	s.fake.Script(twiliofake.Response{Status: 500, Code: 20500}, twiliofake.Response{Status: 500, Code: 20500})
-	s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	s.start(t, client.StartRequest{To: "+14155552671"})
 	reqs := waitSMS(t, s.fake, 3)
 	if len(s.fake.Accepted()) != 1 || reqs[2].Status != 201 {
 		t.Fatalf("requests %+v", reqs)
@@ -245,7 +304,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 
 func TestGracefulShutdown(t *testing.T) {
 	s := startStack(t, nil)
-	s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"})
+	s.start(t, client.StartRequest{To: "+14155552671"})
 	waitSMS(t, s.fake, 1)
 	if err := s.api.Stop(t); err != nil {
 		t.Fatalf("api exit: %v", err)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/proctest"
 )
 
@@ -24,25 +26,25 @@ func TestLimitsAcrossTwoAPIs(t *testing.T) {
 	addr := proctest.FreeAddr(t)
 	env["HTTP_ADDR"] = addr
 	start(t, "api", env)
-	second := &stack{base: "http://" + addr}
+	second := &stack{base: "http://" + addr, client: newClient(t, "http://"+addr)}
 	waitHealthy(t, second.base)
 
 	apis := []*stack{s, second}
 	for i := 0; i < 3; i++ {
 		to := "+1415555010" + string(rune('0'+i))
-		if code, body := apis[i%2].call(t, "POST", "/v1/verifications", map[string]string{"to": to, "clientIp": "203.0.113.50"}); code != 202 {
-			t.Fatalf("send %d via api %d: %d %v", i, i%2, code, body)
+		if v, err := apis[i%2].client.Start(t.Context(), client.StartRequest{To: to, ClientIP: "203.0.113.50"}); err != nil {
+			t.Fatalf("send %d via api %d: %v %+v", i, i%2, err, v)
 		}
 	}
 	for i, api := range apis {
-		code, body := api.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155550199", "clientIp": "203.0.113.50"})
-		if code != 429 || body["code"] != "rate_limited" || body["limit"] != "client_ip" {
-			t.Fatalf("4th send via api %d: %d %v", i, code, body)
+		v, err := api.client.Start(t.Context(), client.StartRequest{To: "+14155550199", ClientIP: "203.0.113.50"})
+		if e := refusal(t, err); e == nil || e.Status != 429 || e.Code != client.CodeRateLimited || e.Limit != "client_ip" {
+			t.Fatalf("4th send via api %d: %v %+v", i, err, v)
 		}
 	}
 	// The budget is the IP's: another end user is served.
-	if code, body := second.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155550198", "clientIp": "203.0.113.51"}); code != 202 {
-		t.Fatalf("other IP: %d %v", code, body)
+	if v, err := second.client.Start(t.Context(), client.StartRequest{To: "+14155550198", ClientIP: "203.0.113.51"}); err != nil {
+		t.Fatalf("other IP: %v %+v", err, v)
 	}
 	// /metrics counts the refusals without a number in sight.
 	resp, err := http.Get(s.base + "/metrics")
@@ -94,33 +96,42 @@ func TestParallelWrongChecksFromOneIP(t *testing.T) {
 	})
 	var ids []string
 	for i := 0; i < 10; i++ {
-		code, body := s.call(t, "POST", "/v1/verifications", map[string]string{"to": fmt.Sprintf("+1415555040%d", i)})
-		if code != 202 {
-			t.Fatalf("send %d: %d %v", i, code, body)
+		v, err := s.client.Start(t.Context(), client.StartRequest{To: fmt.Sprintf("+1415555040%d", i)})
+		if err != nil {
+			t.Fatalf("send %d: %v %+v", i, err, v)
 		}
-		ids = append(ids, body["id"].(string))
+		ids = append(ids, v.Id)
 	}
-	answers := make([]int, 30)
+	// Each answer is "200", or a refusal's status and code.
+	answers := make([]string, 30)
 	var wg sync.WaitGroup
 	for i := range answers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i], _ = s.call(t, "POST", "/v1/verifications/check",
-				map[string]string{"id": ids[i%len(ids)], "code": "000000", "clientIp": "198.51.100.7"})
+			_, err := s.client.Check(t.Context(), client.CheckRequest{ID: ids[i%len(ids)], Code: "000000", ClientIP: "198.51.100.7"})
+			var e *client.Error
+			switch {
+			case err == nil:
+				answers[i] = "200"
+			case errors.As(err, &e):
+				answers[i] = fmt.Sprintf("%d %s", e.Status, e.Code)
+			default: // no answer: t.Fatal belongs to the test's goroutine
+				t.Error(err)
+				answers[i] = err.Error()
+			}
 		}()
 	}
 	wg.Wait()
 	evaluated := 0
 	for _, id := range ids {
-		_, v := s.call(t, "GET", "/v1/verifications/"+id, nil)
-		evaluated += int(v["checkAttempts"].(float64))
+		evaluated += s.get(t, id).CheckAttempts
 	}
-	count := map[int]int{}
+	count := map[string]int{}
 	for _, a := range answers {
 		count[a]++
 	}
-	if evaluated > 3 || count[200] != evaluated || count[429] != 30-evaluated {
+	if evaluated > 3 || count["200"] != evaluated || count["429 "+string(client.CodeRateLimited)] != 30-evaluated {
 		t.Fatalf("%d evaluated, answers %v", evaluated, count)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/twiliofake"
 )
 
@@ -108,17 +109,19 @@ func workflowStack(t *testing.T, h *hook) *stack {
 	return startStack(t, env)
 }
 
-func (s *stack) startWorkflow(t *testing.T, to string, channels ...string) string {
+func (s *stack) startWorkflow(t *testing.T, to string, channels ...client.Channel) string {
 	t.Helper()
-	var steps []map[string]string
-	for _, c := range channels {
-		steps = append(steps, map[string]string{"channel": c})
+	return s.start(t, client.StartRequest{To: to, Workflow: channels}).Id
+}
+
+// steps is a verification's workflow steps; it ends the test when the
+// verification has fewer than n.
+func steps(t *testing.T, v client.Verification, n int) []client.WorkflowStep {
+	t.Helper()
+	if v.Workflow == nil || len(v.Workflow.Steps) < n {
+		t.Fatalf("workflow %+v, want %d steps", v.Workflow, n)
 	}
-	status, v := s.call(t, "POST", "/v1/verifications", map[string]any{"to": to, "workflow": steps})
-	if status != 202 {
-		t.Fatalf("start: %d %v", status, v)
-	}
-	return v["id"].(string)
+	return v.Workflow.Steps
 }
 
 // The SMS is refused for good (an unsubscribed number): the call starts
@@ -129,7 +132,7 @@ func TestWorkflowPermanentErrorCalls(t *testing.T) {
 	s.fake.Script(twiliofake.Response{Status: 400, Code: 21610})
 	calls := s.fake.Expect(to)
 	start := time.Now()
-	s.startWorkflow(t, to, "sms", "call")
+	s.startWorkflow(t, to, client.ChannelSMS, client.ChannelCall)
 	// Expect fires on accepted requests only: the refused SMS does not count.
 	var call twiliofake.Request
 	select {
@@ -150,7 +153,7 @@ func TestWorkflowPermanentErrorCalls(t *testing.T) {
 func TestWorkflowUndeliveredGoesToWhatsApp(t *testing.T) {
 	s := workflowStack(t, nil)
 	const to = "+14155552671"
-	sms := await(t, s, to, func() { s.startWorkflow(t, to, "sms", "whatsapp") })
+	sms := await(t, s, to, func() { s.startWorkflow(t, to, client.ChannelSMS, client.ChannelWhatsApp) })
 	ctx := context.Background()
 	wa := await(t, s, "whatsapp:"+to, func() {
 		if code, err := s.fake.StatusCallback(ctx, sms, "undelivered", 30003); err != nil || code != 204 {
@@ -168,7 +171,7 @@ func TestWorkflowTimeout(t *testing.T) {
 	s := workflowStack(t, nil)
 	const to = "+14155552671"
 	var id string
-	await(t, s, to, func() { id = s.startWorkflow(t, to, "sms", "whatsapp") })
+	await(t, s, to, func() { id = s.startWorkflow(t, to, client.ChannelSMS, client.ChannelWhatsApp) })
 	start := time.Now()
 	ch := s.fake.Expect("whatsapp:" + to)
 	select {
@@ -179,10 +182,9 @@ func TestWorkflowTimeout(t *testing.T) {
 	if took := time.Since(start); took < 13*time.Second || took > 25*time.Second {
 		t.Fatalf("the second step started after %v, want about 15s", took)
 	}
-	_, v := s.call(t, "GET", "/v1/verifications/"+id, nil)
-	st := v["workflow"].(map[string]any)["steps"].([]any)
-	if st[0].(map[string]any)["status"] != "timed_out" || st[1].(map[string]any)["status"] != "started" {
-		t.Fatalf("steps %v", st)
+	st := steps(t, s.get(t, id), 2)
+	if st[0].Status != "timed_out" || st[1].Status != "started" {
+		t.Fatalf("steps %+v", st)
 	}
 }
 
@@ -192,9 +194,9 @@ func TestWorkflowApprovalStopsIt(t *testing.T) {
 	s := workflowStack(t, nil)
 	const to = "+14155552671"
 	var id string
-	sms := await(t, s, to, func() { id = s.startWorkflow(t, to, "sms", "call") })
-	if status, v := s.call(t, "POST", "/v1/verifications/check", map[string]string{"id": id, "code": twiliofake.CodeIn(sms.Form.Get("Body"))}); status != 200 || v["valid"] != true {
-		t.Fatalf("check: %d %v", status, v)
+	sms := await(t, s, to, func() { id = s.startWorkflow(t, to, client.ChannelSMS, client.ChannelCall) })
+	if v, err := s.client.Check(t.Context(), client.CheckRequest{ID: id, Code: twiliofake.CodeIn(sms.Form.Get("Body"))}); err != nil || !v.Valid {
+		t.Fatalf("check: %v %+v", err, v)
 	}
 	s.worker.Signal(syscall.SIGKILL)
 	s.worker.Wait(5 * time.Second)
@@ -203,10 +205,9 @@ func TestWorkflowApprovalStopsIt(t *testing.T) {
 	if n := len(s.fake.Calls()); n != 0 {
 		t.Fatalf("%d calls after approval", n)
 	}
-	_, v := s.call(t, "GET", "/v1/verifications/"+id, nil)
-	st := v["workflow"].(map[string]any)["steps"].([]any)
-	if st[0].(map[string]any)["status"] != "approved" || st[1].(map[string]any)["status"] != "pending" {
-		t.Fatalf("steps %v", st)
+	st := steps(t, s.get(t, id), 2)
+	if st[0].Status != "approved" || st[1].Status != "pending" {
+		t.Fatalf("steps %+v", st)
 	}
 }
 
@@ -216,12 +217,9 @@ func TestWebhookRetries(t *testing.T) {
 	h := newHook(t, 500, 500)
 	s := workflowStack(t, h)
 	const to = "+14155552671"
-	status, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": to})
-	if status != 202 {
-		t.Fatal(status, v)
-	}
-	if code, _ := s.call(t, "POST", "/v1/verifications/"+v["id"].(string)+"/cancel", nil); code != 200 {
-		t.Fatal(code)
+	v := s.start(t, client.StartRequest{To: to})
+	if _, err := s.client.Cancel(t.Context(), v.Id); err != nil {
+		t.Fatal(err)
 	}
 	got := h.wait(t, "verification.canceled", 3, 30*time.Second)
 	verifier, _ := standardwebhooks.NewWebhook(e2eWebhookSecret)
@@ -254,16 +252,19 @@ func TestHangingWebhookDoesNotDelaySends(t *testing.T) {
 				to = "+1415555062" + string(rune('0'+i%10))
 			}
 		}
-		_, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": to})
-		if id, ok := v["id"].(string); ok {
-			s.call(t, "POST", "/v1/verifications/"+id+"/cancel", nil)
+		// A refused start or cancel is no failure here (as before the
+		// client); a request without an answer is.
+		v, err := s.client.Start(t.Context(), client.StartRequest{To: to})
+		if refusal(t, err) == nil {
+			_, err = s.client.Cancel(t.Context(), v.Id)
+			refusal(t, err)
 		}
 	}
 	time.Sleep(time.Second)
 	start := time.Now()
 	await(t, s, "+14155552671", func() {
-		if code, v := s.call(t, "POST", "/v1/verifications", map[string]string{"to": "+14155552671"}); code != 202 {
-			t.Fatal(code, v)
+		if v, err := s.client.Start(t.Context(), client.StartRequest{To: "+14155552671"}); err != nil {
+			t.Fatal(err, v)
 		}
 	})
 	if took := time.Since(start); took > 2*time.Second {
