@@ -9,10 +9,10 @@
 // Its HTTP layer is generated from api/openapi.yaml by oapi-codegen
 // (client/internal/oapi, make generate), so it cannot drift from the
 // server's contract. This package adds typed errors, an Idempotency-Key on
-// every start and cancel, and retries: a 503 (and a 409 while an
+// every start and cancel, and retries: otpd's 503 (and a 409 while an
 // idempotent request still runs) is retried after its Retry-After; a
-// start, cancel or read is also retried after a network error or a 502 or
-// 504, which the key or the read makes safe.
+// start, cancel or read is also retried after a network error or a
+// proxy's 502, 503 or 504, which the key or the read makes safe.
 package client
 
 import (
@@ -220,9 +220,10 @@ type CheckRequest struct {
 // Check tests a code. A wrong code is no error: the result says Valid false.
 // A finished verification is an *Error (CodeApproved, CodeExpired …).
 //
-// A check is not idempotent (it counts attempts), so only a 503 is retried:
-// the server did not answer it. If an approval's answer was lost that way,
-// the retry is answered CodeApproved.
+// A check is not idempotent (it counts attempts), so only otpd's own 503
+// (Redis unreachable, or the request out of time) is retried; a proxy's
+// 503 or a lost connection is returned. If the 503 came after the check ran
+// and approved, the retry is answered CodeApproved.
 func (c *Client) Check(ctx context.Context, r CheckRequest) (CheckResult, error) {
 	body := oapi.CheckRequest{Code: r.Code, Id: optional(r.ID), To: optional(r.To), ClientIp: optional(r.ClientIP)}
 	return do[CheckResult](ctx, c, false, http.StatusOK, func(ctx context.Context) (*http.Response, error) {
@@ -277,8 +278,11 @@ func do[T any](ctx context.Context, c *Client, safe bool, ok int, call func(cont
 			return v, nil
 		default:
 			e := problem(resp, body)
-			retry := e.Status == http.StatusServiceUnavailable || e.Code == CodeIdempotencyInProgress ||
-				(safe && (e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout))
+			// otpd's own 503 (a problem document) is retried for every
+			// operation; a proxy's 503, 502 or 504 only where a retry is safe.
+			retry := e.Code == CodeUnavailable || e.Code == CodeIdempotencyInProgress ||
+				(safe && (e.Status == http.StatusServiceUnavailable || e.Status == http.StatusBadGateway ||
+					e.Status == http.StatusGatewayTimeout))
 			if !retry || attempt >= c.retries {
 				return zero, e
 			}

@@ -230,6 +230,16 @@ func TestErrors(t *testing.T) {
 				return nil
 			},
 			requests: 1},
+		{name: "a proxy's 503 is not retried on a check", answers: []answer{{status: 503, body: "upstream reset"}, {status: 200, body: verificationJSON}},
+			call: func(c *Client) error {
+				_, err := c.Check(context.Background(), CheckRequest{To: "+14155552671", Code: "123456"})
+				return err
+			},
+			requests: 1, check: func(t *testing.T, e *Error) {
+				if e.Status != 503 || e.Code != "" {
+					t.Fatalf("%+v", e)
+				}
+			}},
 		{name: "a gateway's 502 is retried on a read", answers: []answer{{status: 502, body: "bad gateway"}, {status: 200, body: verificationJSON}},
 			call: func(c *Client) error {
 				_, err := c.Get(context.Background(), "VEc1538c254ad16346e58005d9e88ecf57")

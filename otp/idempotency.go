@@ -3,6 +3,7 @@ package otp
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -19,12 +20,14 @@ import (
 //
 // A key's Redis value is one string:
 //
-//	'p' fingerprint                      claimed: the first request runs
+//	'p' fingerprint token                claimed: the first request runs
 //	'd' fingerprint status(3) ctype(1) location '\n' body
 //	                                     done: its answer
 //
 // The fingerprint is 16 bytes of SHA-256 over the request's method, path
-// and body; ctype 'j' is application/json, 'p' application/problem+json.
+// and body; the token, 8 random bytes, tells this run's claim from a
+// retry's once it expired; ctype 'j' is application/json, 'p'
+// application/problem+json.
 const (
 	// IdempotencyTTL is how long an answer is replayed.
 	IdempotencyTTL = 24 * time.Hour
@@ -82,7 +85,11 @@ type Idempotency struct {
 func (s *Store) ClaimIdempotency(ctx context.Context, scope, key string, fp Fingerprint) (*Idempotency, IdempotencyState, Answer, error) {
 	sum := sha256.Sum256([]byte(key))
 	id := &Idempotency{key: idempotencyKey(scope, [16]byte(sum[:16])), fp: fp}
-	id.claim = "p" + string(fp[:])
+	var token [8]byte
+	if _, err := rand.Read(token[:]); err != nil {
+		return nil, 0, Answer{}, fmt.Errorf("otp: idempotency claim: %w", err)
+	}
+	id.claim = "p" + string(fp[:]) + string(token[:])
 	old, err := s.rdb.SetArgs(ctx, id.key, id.claim, redis.SetArgs{Mode: "NX", Get: true, TTL: IdempotencyHold}).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -105,8 +112,9 @@ func (s *Store) ClaimIdempotency(ctx context.Context, scope, key string, fp Fing
 	return nil, IdempotencyDone, a, nil
 }
 
-// Keep stores the claimed request's answer for IdempotencyTTL.
-func (s *Store) Keep(ctx context.Context, id *Idempotency, a Answer) error {
+// Keep stores the claimed request's answer for IdempotencyTTL, unless its
+// claim expired meanwhile (then kept reports false).
+func (s *Store) Keep(ctx context.Context, id *Idempotency, a Answer) (kept bool, err error) {
 	var b bytes.Buffer
 	b.Grow(1 + len(id.fp) + 4 + len(a.Location) + 1 + len(a.Body))
 	b.WriteByte('d')
@@ -120,10 +128,11 @@ func (s *Store) Keep(ctx context.Context, id *Idempotency, a Answer) error {
 	b.WriteString(a.Location)
 	b.WriteByte('\n')
 	b.Write(a.Body)
-	if err := s.rdb.Set(ctx, id.key, b.Bytes(), IdempotencyTTL).Err(); err != nil {
-		return fmt.Errorf("%w: keep an idempotent answer: %w", ErrUnavailable, err)
+	n, err := keepScript.Run(ctx, s.rdb, []string{id.key}, id.claim, b.Bytes(), IdempotencyTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("%w: keep an idempotent answer: %w", ErrUnavailable, err)
 	}
-	return nil
+	return n == 1, nil
 }
 
 // Forget drops the claim, so a retry runs the request again: its answer

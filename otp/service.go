@@ -470,7 +470,7 @@ func (s *Service) ClaimIdempotency(ctx context.Context, scope, key string, fp Fi
 	return s.store.ClaimIdempotency(ctx, scope, key, fp)
 }
 
-func (s *Service) KeepAnswer(ctx context.Context, id *Idempotency, a Answer) error {
+func (s *Service) KeepAnswer(ctx context.Context, id *Idempotency, a Answer) (bool, error) {
 	return s.store.Keep(ctx, id, a)
 }
 

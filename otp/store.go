@@ -30,6 +30,8 @@ var (
 	viewLua string
 	//go:embed lua/forget.lua
 	forgetLua string
+	//go:embed lua/keep.lua
+	keepLua string
 	//go:embed lua/step.lua
 	stepLua string
 
@@ -40,7 +42,9 @@ var (
 	attemptScript  = script(attemptLua)
 	viewScript     = script(viewLua)
 	stepScript     = script(stepLua)
-	forgetScript   = redis.NewScript(forgetLua) // needs none of common.lua
+	// The Idempotency-Key scripts need none of common.lua.
+	forgetScript = redis.NewScript(forgetLua)
+	keepScript   = redis.NewScript(keepLua)
 )
 
 // script puts the shared helpers in front of a script's own text.

@@ -18,20 +18,21 @@ import (
 // maxIdempotencyKey bounds a key's length; UUIDs and ULIDs fit many times.
 const maxIdempotencyKey = 255
 
-// maxKeptAnswer bounds what one key may keep in Redis; answers are far
-// smaller (a verification is under 2 KiB).
-const maxKeptAnswer = 32 << 10
+// maxKeptAnswer bounds what one key may keep in Redis; a verification is
+// under 2 KiB.
+const maxKeptAnswer = 8 << 10
 
 // idempotent honours the Idempotency-Key header (IETF httpapi draft) on the
-// route it guards: the first request with a key runs, and its answer is
+// route it guards: the first request with a key runs, and its 2xx answer is
 // replayed, status and body, to every later request with the same key and
 // the same method, path and body, for 24 hours, per API key. While the
 // first still runs, another gets 409 idempotency_in_progress; the key with
-// another request is 422 idempotency_key_reused. A 429 or 5xx is not kept:
-// a retry with the key runs again.
+// another request is 422 idempotency_key_reused. Any other answer is not
+// kept: a retry with the key runs again (a refusal sent nothing).
 //
-// It costs one Redis round trip before the handler (SET NX GET claims the
-// key or reads what holds it); the answer is kept after it has gone out.
+// A retry costs one Redis round trip in all (SET NX GET finds the kept
+// answer); a first request one before its handler (the claim) and one
+// after it (the answer is kept before it goes out).
 // withBody says the route reads its body, which is then part of what makes
 // two requests the same (a cancel ignores its body, and so does its key).
 func idempotent(svc *otp.Service, log *slog.Logger, withBody bool) gin.HandlerFunc {
@@ -79,31 +80,47 @@ func idempotent(svc *otp.Service, log *slog.Logger, withBody bool) gin.HandlerFu
 	}
 }
 
-// runIdempotent serves the claimed request, then keeps its answer, or forgets the
-// claim when the answer is one a retry should not get again.
+// runIdempotent serves the claimed request. A 2xx answer is kept before it
+// goes out, so a retry can never find the key free after the client saw
+// it; any other answer (a refusal, an outage) is forgotten, so a retry runs
+// again: the request changed nothing worth replaying, and refusals that
+// echo their input are never stored.
 func runIdempotent(c *gin.Context, svc *otp.Service, id *otp.Idempotency, log *slog.Logger) {
-	rec := &answerRecorder{ResponseWriter: c.Writer}
+	rec := &answerRecorder{ResponseWriter: c.Writer, status: http.StatusOK}
 	c.Writer = rec
+	defer func() {
+		c.Writer = rec.ResponseWriter
+		if rec.wrote || rec.status != http.StatusOK || rec.body.Len() > 0 {
+			c.Writer.WriteHeader(rec.status)
+			_, _ = c.Writer.Write(rec.body.Bytes())
+		}
+	}()
 	c.Next()
-	c.Writer = rec.ResponseWriter
-	// The answer goes out first; a retry that comes before it is kept
-	// gets 409, as while the request ran.
-	c.Writer.Flush()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 2*time.Second)
 	defer cancel()
-	status := rec.Status()
-	var err error
-	if status >= 500 || status == http.StatusTooManyRequests || rec.overflow {
-		err = svc.ForgetIdempotency(ctx, id)
-	} else {
-		err = svc.KeepAnswer(ctx, id, otp.Answer{Status: status, Body: rec.body.Bytes(),
-			Problem:  strings.HasPrefix(rec.Header().Get("Content-Type"), "application/problem+json"),
-			Location: rec.Header().Get("Location")})
+	if rec.status < 200 || rec.status > 299 || rec.overflow {
+		if err := svc.ForgetIdempotency(ctx, id); err != nil {
+			// The claim ends by itself (otp.IdempotencyHold).
+			log.ErrorContext(ctx, "forget an Idempotency-Key claim", "err", err)
+		}
+		return
 	}
-	if err != nil {
-		// The claim ends by itself (otp.IdempotencyHold); until then a
-		// retry is told to wait, then runs again.
-		log.ErrorContext(ctx, "keep the answer of an Idempotency-Key request", "err", err)
+	a := otp.Answer{Status: rec.status, Body: rec.body.Bytes(),
+		Problem:  strings.HasPrefix(rec.Header().Get("Content-Type"), "application/problem+json"),
+		Location: rec.Header().Get("Location")}
+	for try := 0; try < 2; try++ {
+		kept, err := svc.KeepAnswer(ctx, id, a)
+		switch {
+		case err == nil && !kept:
+			log.WarnContext(ctx, "an Idempotency-Key request outlived its claim; its answer is not kept")
+			return
+		case err == nil:
+			return
+		case try == 1:
+			// The request's effect stands and its answer goes out; a retry
+			// within otp.IdempotencyHold is told to wait, then runs again.
+			log.ErrorContext(ctx, "keep the answer of an Idempotency-Key request", "err", err)
+		}
 	}
 }
 
@@ -121,30 +138,36 @@ func replay(c *gin.Context, a otp.Answer) {
 	c.Abort()
 }
 
-// answerRecorder copies the body a handler writes.
+// answerRecorder holds what a handler writes until its answer is kept.
 type answerRecorder struct {
 	gin.ResponseWriter
+	status   int
+	wrote    bool
 	body     bytes.Buffer
 	overflow bool
 }
 
+func (r *answerRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status = code
+	}
+}
+
+func (r *answerRecorder) WriteHeaderNow() { r.wrote = true }
+func (r *answerRecorder) Status() int     { return r.status }
+func (r *answerRecorder) Size() int       { return r.body.Len() }
+func (r *answerRecorder) Written() bool   { return r.wrote }
+func (r *answerRecorder) Flush()          {}
+
 func (r *answerRecorder) Write(b []byte) (int, error) {
-	r.keep(b)
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *answerRecorder) WriteString(s string) (int, error) {
-	r.keep([]byte(s))
-	return r.ResponseWriter.WriteString(s)
-}
-
-func (r *answerRecorder) keep(b []byte) {
+	r.wrote = true
 	if r.body.Len()+len(b) > maxKeptAnswer {
 		r.overflow = true
-		return
 	}
-	r.body.Write(b)
+	return r.body.Write(b)
 }
+
+func (r *answerRecorder) WriteString(s string) (int, error) { return r.Write([]byte(s)) }
 
 // parseIdempotencyKey reads the header's one value: a Structured Field
 // String as the draft says ("…", with \" and \\ escapes), or, as many

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -33,9 +34,24 @@ func problem(status int, code, detail string) Problem {
 		Type:   "urn:otpd:problem:" + code,
 		Title:  http.StatusText(status),
 		Status: status,
-		Detail: detail,
+		Detail: clip(detail),
 		Code:   code,
 	}
+}
+
+// maxDetail bounds a problem's detail: some quote the request (an unknown
+// member's name, a locale), and an answer must not echo 16 KiB back.
+const maxDetail = 300
+
+func clip(s string) string {
+	if len(s) <= maxDetail {
+		return s
+	}
+	cut := maxDetail
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // problemFor is the one place where domain errors become HTTP answers.

@@ -63,7 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	httpMetrics := withHTTPMetrics(metrics.NewHTTP(reg))
 	ops := withMonitoring(dashboard{handler: mon, publicURL: cfg.PublicURL,
 		passwords: dashboardPasswords(cfg.MonitoringPassword, cfg.APIKeys)})
-	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	// A few scrapes at a time: each reads Redis (metrics.Redis).
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
 	hooks := webhookConfig{PublicURL: cfg.PublicURL, AuthToken: cfg.TwilioAuthToken}
 	var public http.Handler
 	actx, stopAdmin := context.WithCancel(context.Background())

@@ -153,7 +153,11 @@ func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func()
 			channels = append(channels, ch)
 		}
 	}
-	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.ResendCooldown, CodeLength: cfg.CodeLength})
+	var hosts []string
+	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
+		hosts = append(hosts, host) // loopback names pass anyway
+	}
+	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.ResendCooldown, CodeLength: cfg.CodeLength, Hosts: hosts})
 	if err != nil {
 		return "", nil, err
 	}

@@ -198,7 +198,7 @@ func healthHandler(rdb redis.UniversalClient, running *atomic.Bool, reg *prometh
 			fmt.Fprintln(w, `{"status":"ready"}`)
 		}
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4}))
 	return mux
 }
 

@@ -18,8 +18,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +45,10 @@ type Options struct {
 	Cooldown   time.Duration
 	CodeLength int
 	Log        *slog.Logger
+	// Hosts are the host names the page may be reached by, besides
+	// localhost and loopback addresses: a request naming another host is
+	// refused, so a web page cannot reach the demo through DNS rebinding.
+	Hosts []string
 }
 
 // sessionCookie binds the verification to the browser that started it:
@@ -67,9 +73,9 @@ func Handler(c *client.Client, o Options) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", d.index)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(assets)))
-	mux.HandleFunc("POST /api/start", d.start)
-	mux.HandleFunc("POST /api/check", d.check)
-	return securityHeaders(mux), nil
+	mux.Handle("POST /api/start", sameOrigin(http.HandlerFunc(d.start)))
+	mux.Handle("POST /api/check", sameOrigin(http.HandlerFunc(d.check)))
+	return knownHost(o.Hosts, securityHeaders(mux)), nil
 }
 
 type demo struct {
@@ -177,6 +183,46 @@ func clientIP(r *http.Request) string {
 		return ""
 	}
 	return host
+}
+
+// sameOrigin refuses what another site could make a browser send: the
+// endpoints send codes (SMS or calls, which cost money) to any number, so
+// only this page may call them. A cross-site form or no-cors fetch cannot
+// send application/json; a cross-site fetch that can says so in
+// Sec-Fetch-Site and Origin.
+func sameOrigin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		site := r.Header.Get("Sec-Fetch-Site")
+		origin := r.Header.Get("Origin")
+		switch {
+		case ctype != "application/json":
+			writeJSON(w, http.StatusUnsupportedMediaType, reply{Error: "invalid_request"})
+		case site != "" && site != "same-origin":
+			writeJSON(w, http.StatusForbidden, reply{Error: "forbidden"})
+		case origin != "" && origin != "http://"+r.Host && origin != "https://"+r.Host:
+			writeJSON(w, http.StatusForbidden, reply{Error: "forbidden"})
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// knownHost refuses a request for a host name the demo does not answer to.
+func knownHost(hosts []string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.Host
+		if host, _, err := net.SplitHostPort(r.Host); err == nil {
+			name = host
+		}
+		name = strings.Trim(name, "[]")
+		ip := net.ParseIP(name)
+		if name != "localhost" && (ip == nil || !ip.IsLoopback()) && !slices.Contains(hosts, name) {
+			http.Error(w, "unknown host", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

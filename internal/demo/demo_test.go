@@ -226,3 +226,47 @@ func atoi(s string) int {
 	}
 	return n
 }
+
+// Another site cannot make a visitor's browser send codes through the
+// demo, directly or by DNS rebinding.
+func TestCrossSiteRequestsAreRefused(t *testing.T) {
+	// No otpd behind it: a request that got through would fail with 502.
+	c, err := client.New("http://127.0.0.1:1", "k", client.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := demo.Handler(c, demo.Options{Hosts: []string{"signup.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		host  string
+		ctype string
+		extra map[string]string
+		want  int
+	}{
+		{"a form or no-cors fetch (text/plain)", "localhost:8081", "text/plain", nil, http.StatusUnsupportedMediaType},
+		{"cross-site fetch", "localhost:8081", "application/json", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"same-site but another origin", "localhost:8081", "application/json", map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"foreign Origin", "localhost:8081", "application/json", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"DNS rebinding", "evil.example:8081", "application/json", map[string]string{"Origin": "http://evil.example:8081"}, http.StatusMisdirectedRequest},
+		{"the page itself", "localhost:8081", "application/json", map[string]string{"Origin": "http://localhost:8081", "Sec-Fetch-Site": "same-origin"}, http.StatusBadGateway},
+		{"a configured host", "signup.example", "application/json; charset=utf-8", nil, http.StatusBadGateway},
+		{"loopback IPv6", "[::1]:8081", "application/json", nil, http.StatusBadGateway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/api/start", strings.NewReader(`{"phone":"+14155552671"}`))
+			req.Host = tc.host
+			req.Header.Set("Content-Type", tc.ctype)
+			for k, v := range tc.extra {
+				req.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != tc.want {
+				t.Fatalf("%d %s, want %d", w.Code, w.Body, tc.want)
+			}
+		})
+	}
+}

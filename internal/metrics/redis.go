@@ -2,22 +2,32 @@ package metrics
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis reports the health of a process's Redis client at each scrape: a
-// PING (up, and how long it took) and the connection pool's counters. A
-// scrape waits at most pingTimeout for Redis.
+// Redis reports the health of a process's Redis client: a PING (up, and
+// how long it took) and the connection pool's counters. A scrape waits at
+// most pingTimeout for Redis, and scrapes within pingEvery of the last
+// PING share its result: a flood of scrapes costs Redis one PING a second.
 type Redis struct {
 	rdb redis.UniversalClient
+
+	mu       sync.Mutex
+	pingedAt time.Time
+	pingOK   bool
+	pingTook time.Duration
 
 	up, ping, conns, idle, timeouts, waits *prometheus.Desc
 }
 
-const pingTimeout = 500 * time.Millisecond
+const (
+	pingTimeout = 500 * time.Millisecond
+	pingEvery   = time.Second
+)
 
 // NewRedis registers the collector on reg.
 func NewRedis(reg prometheus.Registerer, rdb redis.UniversalClient) *Redis {
@@ -42,13 +52,9 @@ func (r *Redis) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (r *Redis) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
-	defer cancel()
-	start := time.Now()
-	err := r.rdb.Ping(ctx).Err()
-	took := time.Since(start)
+	ok, took := r.pingCached()
 	up := 0.0
-	if err == nil {
+	if ok {
 		up = 1
 		ch <- prometheus.MustNewConstMetric(r.ping, prometheus.GaugeValue, took.Seconds())
 	}
@@ -59,4 +65,18 @@ func (r *Redis) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(r.timeouts, prometheus.CounterValue, float64(s.Timeouts))
 		ch <- prometheus.MustNewConstMetric(r.waits, prometheus.CounterValue, float64(s.Misses))
 	}
+}
+
+func (r *Redis) pingCached() (bool, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.pingedAt) >= pingEvery {
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		defer cancel()
+		start := time.Now()
+		r.pingOK = r.rdb.Ping(ctx).Err() == nil
+		r.pingTook = time.Since(start)
+		r.pingedAt = time.Now()
+	}
+	return r.pingOK, r.pingTook
 }

@@ -891,13 +891,15 @@ type Unavailable struct {
 // StartVerificationParams defines parameters for StartVerification.
 type StartVerificationParams struct {
 	// IdempotencyKey Makes a retry safe (IETF httpapi `Idempotency-Key` draft). The first
-	// request with a key runs; for 24 hours every later request with the
-	// same key, from the same API key, with the same method, path and body
-	// (a cancel's body is ignored) gets the first answer again, status and
-	// body, with `Idempotent-Replayed: true`, and sends nothing. While the
-	// first still runs: `409 idempotency_in_progress`. The key with another
-	// request: `422 idempotency_key_reused`. A `429` or `5xx` answer is
-	// not kept: a retry with the same key runs again.
+	// request with a key runs; when it succeeds (`2xx`), every later request
+	// for 24 hours with the same key, from the same API key, with the same
+	// method, path and byte-identical body (a cancel's body is ignored)
+	// gets that answer again, status, body and `Location`, with
+	// `Idempotent-Replayed: true`, and sends nothing. While the first still
+	// runs: `409 idempotency_in_progress`. The key with another request:
+	// `422 idempotency_key_reused`. Any other answer (`4xx`, `5xx`) is not
+	// kept, since the request changed nothing: a retry with the same key
+	// runs again.
 	//
 	// The value is a Structured Field String (`"…"`, as the draft says) or
 	// the bare key; 1 to 255 printable ASCII characters (a bare key without
@@ -924,13 +926,15 @@ type GetVerificationParams struct {
 // CancelVerificationParams defines parameters for CancelVerification.
 type CancelVerificationParams struct {
 	// IdempotencyKey Makes a retry safe (IETF httpapi `Idempotency-Key` draft). The first
-	// request with a key runs; for 24 hours every later request with the
-	// same key, from the same API key, with the same method, path and body
-	// (a cancel's body is ignored) gets the first answer again, status and
-	// body, with `Idempotent-Replayed: true`, and sends nothing. While the
-	// first still runs: `409 idempotency_in_progress`. The key with another
-	// request: `422 idempotency_key_reused`. A `429` or `5xx` answer is
-	// not kept: a retry with the same key runs again.
+	// request with a key runs; when it succeeds (`2xx`), every later request
+	// for 24 hours with the same key, from the same API key, with the same
+	// method, path and byte-identical body (a cancel's body is ignored)
+	// gets that answer again, status, body and `Location`, with
+	// `Idempotent-Replayed: true`, and sends nothing. While the first still
+	// runs: `409 idempotency_in_progress`. The key with another request:
+	// `422 idempotency_key_reused`. Any other answer (`4xx`, `5xx`) is not
+	// kept, since the request changed nothing: a retry with the same key
+	// runs again.
 	//
 	// The value is a Structured Field String (`"…"`, as the draft says) or
 	// the bare key; 1 to 255 printable ASCII characters (a bare key without
@@ -1801,8 +1805,7 @@ type StartVerificationResponse202Headers struct {
 
 // StartVerificationResponse400Headers the declared response headers of an HTTP 400 response for StartVerification
 type StartVerificationResponse400Headers struct {
-	IdempotentReplayed interface{}
-	XRequestID         string
+	XRequestID string
 }
 
 // StartVerificationResponse401Headers the declared response headers of an HTTP 401 response for StartVerification
@@ -2307,8 +2310,7 @@ type CancelVerificationResponse401Headers struct {
 
 // CancelVerificationResponse404Headers the declared response headers of an HTTP 404 response for CancelVerification
 type CancelVerificationResponse404Headers struct {
-	IdempotentReplayed interface{}
-	XRequestID         string
+	XRequestID string
 }
 
 // CancelVerificationResponse409Headers the declared response headers of an HTTP 409 response for CancelVerification
@@ -2814,13 +2816,6 @@ func ParseStartVerificationResponse(rsp *http.Response) (*StartVerificationRespo
 		response.Headers202 = &headers
 	case rsp.StatusCode == 400:
 		var headers StartVerificationResponse400Headers
-		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
-			var value interface{}
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.IdempotentReplayed = value
-		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -3433,13 +3428,6 @@ func ParseCancelVerificationResponse(rsp *http.Response) (*CancelVerificationRes
 		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
 		var headers CancelVerificationResponse404Headers
-		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
-			var value interface{}
-			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.IdempotentReplayed = value
-		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
