@@ -93,9 +93,10 @@ func TestDashboardAndAlertsMatchTheBinaries(t *testing.T) {
 	if res, err := s.client.Check(ctx, client.CheckRequest{To: to, Code: code}); err != nil || !res.Valid {
 		t.Fatalf("right code: %+v %v", res, err)
 	}
-	// A send Twilio refuses for good.
+	// A send Twilio refuses for good, then one it accepts (one after the
+	// other: the scripted refusal goes to whichever request comes first).
 	s.fake.Script(twiliofake.Response{Status: 400, Code: 21610})
-	s.start(t, client.StartRequest{To: other})
+	s.waitDelivery(t, s.start(t, client.StartRequest{To: other}).Id, "failed")
 	s.waitDelivery(t, s.start(t, client.StartRequest{To: "+14155550178"}).Id, "sending")
 	h.wait(t, "verification.approved", 1, 15*time.Second)
 
