@@ -2,9 +2,13 @@ package otp_test
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/otpd/otpd/otp"
 )
@@ -64,5 +68,46 @@ func TestCallingCode(t *testing.T) {
 		if got := otp.CallingCode(in); got != want {
 			t.Errorf("CallingCode(%q) = %d, want %d", in, got, want)
 		}
+	}
+}
+
+// ParsePhone finds the region once and validates for it; that must accept
+// exactly what libphonenumber's IsValidNumber accepts, and name the region
+// GetRegionCodeForNumber names, across plans with many regions (+1, +7,
+// +44, +262) and numbers valid and not.
+func TestParsePhoneAgreesWithLibphonenumber(t *testing.T) {
+	seeds := []string{"+1415555", "+1264235", "+1876555", "+1340712", "+1649231", "+1800555", "+1900555",
+		"+4479111", "+4420794", "+4415242", "+4475574", "+7495123", "+7701123", "+2626920", "+2622625",
+		"+3361234", "+3312345", "+9172081", "+8613800", "+5511987", "+3906123", "+4915123", "+6112345"}
+	n := 0
+	for _, seed := range seeds {
+		for tail := 0; tail < 10000; tail += 37 {
+			for _, width := range []int{3, 4, 5} {
+				raw := seed + fmt.Sprintf("%0*d", width, tail%int(math.Pow10(width)))
+				num, err := phonenumbers.Parse(raw, "US")
+				p, perr := otp.ParsePhone(raw, "US")
+				want := err == nil && phonenumbers.IsValidNumber(num)
+				if want != (perr == nil) {
+					t.Fatalf("%s: ParsePhone %v, IsValidNumber %v", raw, perr, want)
+				}
+				if want && p.Region != phonenumbers.GetRegionCodeForNumber(num) {
+					t.Fatalf("%s: region %s, libphonenumber %s", raw, p.Region, phonenumbers.GetRegionCodeForNumber(num))
+				}
+				n++
+			}
+		}
+	}
+	t.Logf("%d numbers compared", n)
+}
+
+func BenchmarkParsePhone(b *testing.B) {
+	nums := []string{"+14155552671", "(415) 555-2671", "+447911123456", "+33612345678", "+12642351234"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := otp.ParsePhone(nums[i%len(nums)], "US"); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }
