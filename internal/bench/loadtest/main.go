@@ -49,6 +49,15 @@ type options struct {
 	scenarios, out, bins            string
 	memCount                        int
 	profile                         string
+	// Open loop: after each closed-loop send and check scenario, the same
+	// requests at a fixed rate, openFraction of what the closed loop
+	// reached (or rate, when set).
+	openFraction, rate float64
+	// pauseWorker pauses the SMS queue during the scenarios, to tell the
+	// api's own latency from its contention with the worker for the CPU.
+	pauseWorker bool
+	// extraEnv is added to both processes' environment (e.g. GOGC=400).
+	extraEnv string
 }
 
 func main() {
@@ -63,6 +72,10 @@ func main() {
 	flag.StringVar(&o.bins, "bin", "", "directory with api and worker binaries (default: build them)")
 	flag.IntVar(&o.memCount, "mem-verifications", 20000, "verifications created to measure Redis memory")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the api during each scenario to PREFIX-<scenario>.pprof")
+	flag.Float64Var(&o.openFraction, "open-loop", 0.5, "after the closed-loop send and check, run them open loop at this fraction of the closed-loop rate (0: not)")
+	flag.Float64Var(&o.rate, "rate", 0, "open-loop rate in requests/s, instead of -open-loop's fraction")
+	flag.BoolVar(&o.pauseWorker, "pause-worker", false, "pause the SMS queue during the scenarios (the api alone on the CPU)")
+	flag.StringVar(&o.extraEnv, "env", "", "comma-separated KEY=VALUE added to the api's and the worker's environment")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -72,7 +85,13 @@ func main() {
 
 // Result of one scenario.
 type Result struct {
-	Name         string         `json:"name"`
+	Name string `json:"name"`
+	// Mode is closed (each connection sends its next request when the last
+	// is answered) or open (requests start on a fixed schedule, TargetRPS,
+	// whatever the answers: latency counts from the scheduled start, so a
+	// stall shows in full instead of slowing the load).
+	Mode         string         `json:"mode"`
+	TargetRPS    float64        `json:"target_rps,omitempty"`
 	Requests     int            `json:"requests"`
 	RPS          float64        `json:"rps"`
 	P50ms        float64        `json:"p50_ms"`
@@ -144,6 +163,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		"API_KEY_SEND_LIMITS=10000000/1s", "PREFIX_SEND_LIMITS=10000000/1m", "OTP_RESEND_COOLDOWN=1s",
 		"PATH=" + os.Getenv("PATH"),
 	}
+	if o.extraEnv != "" {
+		env = append(env, strings.Split(o.extraEnv, ",")...)
+	}
 	adminAddr := ""
 	if o.profile != "" {
 		if adminAddr, err = freeAddr(); err != nil {
@@ -194,6 +216,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "redis commands per send %v, per check %v\n", sum.RedisCallsSend, sum.RedisCallsCheck)
 
 	insp := asynq.NewInspectorFromRedisClient(rdb)
+	if o.pauseWorker {
+		if err := insp.PauseQueue("otp"); err != nil {
+			return err
+		}
+	}
 	for _, sc := range strings.Split(o.scenarios, ",") {
 		if strings.TrimSpace(sc) == "" {
 			continue // -scenarios "" measures only the worker and memory
@@ -206,13 +233,17 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if o.profile != "" {
 			stopProfile = profileAPI(adminAddr, o.warmup+o.duration/2, o.duration/2, fmt.Sprintf("%s-%s.pprof", o.profile, strings.TrimSpace(sc)))
 		}
-		switch strings.TrimSpace(sc) {
+		closed := func(fn func(int) (int, error)) ([]time.Duration, map[string]int, time.Duration) {
+			return load(o.conns, o.warmup, o.duration, fn)
+		}
+		name := strings.TrimSpace(sc)
+		switch name {
 		case "send":
-			r, err = scenarioSend(ctx, o, c, nums, api, fake)
+			r, err = scenarioSend(ctx, o, c, nums, api, fake, closed)
 		case "check":
-			r, err = scenarioCheck(ctx, o, c, nums, api, rdb)
+			r, err = scenarioCheck(ctx, o, c, nums, api, rdb, closed)
 		case "flow":
-			r, err = scenarioFlow(ctx, o, c, nums, api, fake)
+			r, err = scenarioFlow(ctx, o, c, nums, api, fake, closed)
 		default:
 			return fmt.Errorf("unknown scenario %q", sc)
 		}
@@ -220,22 +251,41 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc, err)
 		}
-		if sum.RedisSETRPS > 0 {
-			r.RatioSET = r.RPS / sum.RedisSETRPS
+		r.Mode = "closed"
+		report(stdout, &sum, r)
+		if name == "flow" || (o.openFraction <= 0 && o.rate <= 0) {
+			continue
 		}
-		sum.Scenarios = append(sum.Scenarios, r)
-		fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %6.2fms p90 %6.2fms p99 %6.2fms max %7.2fms  errors %v  api cpu %.3fs/1k  %.0f%% of SET",
-			r.Name, r.RPS, r.P50ms, r.P90ms, r.P99ms, r.MaxMs, r.Errors, r.APICPUPer1k, 100*r.RatioSET)
-		if r.SMSPerSec > 0 {
-			fmt.Fprintf(stdout, "  sms %.0f/s", r.SMSPerSec)
+		// The same requests on a fixed schedule.
+		rate := o.rate
+		if rate <= 0 {
+			rate = o.openFraction * r.RPS
 		}
-		if r.SendToSMSP50 > 0 {
-			fmt.Fprintf(stdout, "  send→sms p50 %.0fms p99 %.0fms", r.SendToSMSP50, r.SendToSMSP99)
+		if err := quiesce(ctx, insp); err != nil {
+			return err
 		}
-		fmt.Fprintln(stdout)
+		oc := newClient(base, 512)
+		open := func(fn func(int) (int, error)) ([]time.Duration, map[string]int, time.Duration) {
+			return loadOpen(rate, o.warmup, o.duration, fn)
+		}
+		if name == "send" {
+			r, err = scenarioSend(ctx, o, oc, nums, api, fake, open)
+		} else {
+			r, err = scenarioCheck(ctx, o, oc, nums, api, rdb, open)
+		}
+		if err != nil {
+			return fmt.Errorf("%s open loop: %w", sc, err)
+		}
+		r.Name, r.Mode, r.TargetRPS = fmt.Sprintf("%s@%.0f/s", name, rate), "open", rate
+		report(stdout, &sum, r)
 	}
 
 	// Worker capacity: a burst far above what it can send at once.
+	if o.pauseWorker {
+		if err := insp.UnpauseQueue("otp"); err != nil {
+			return err
+		}
+	}
 	if err := quiesce(ctx, insp); err != nil {
 		return err
 	}
@@ -259,6 +309,23 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "SUMMARY %s worker=%v/s idle-pickup-p50=%vms bytes/pending=%.0f bytes/queued=%.0f -> %s\n",
 		strings.Join(line, " "), sum.Worker["sms_per_sec"], sum.Worker["idle_send_to_sms_p50_ms"], sum.BytesPending, sum.BytesQueued, o.out)
 	return nil
+}
+
+// report prints a scenario's line and adds it to the summary.
+func report(stdout io.Writer, sum *Summary, r Result) {
+	if sum.RedisSETRPS > 0 {
+		r.RatioSET = r.RPS / sum.RedisSETRPS
+	}
+	sum.Scenarios = append(sum.Scenarios, r)
+	fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %6.2fms p90 %6.2fms p99 %6.2fms max %7.2fms  errors %v  api cpu %.3fs/1k  %.0f%% of SET",
+		r.Name, r.RPS, r.P50ms, r.P90ms, r.P99ms, r.MaxMs, r.Errors, r.APICPUPer1k, 100*r.RatioSET)
+	if r.SMSPerSec > 0 {
+		fmt.Fprintf(stdout, "  sms %.0f/s", r.SMSPerSec)
+	}
+	if r.SendToSMSP50 > 0 {
+		fmt.Fprintf(stdout, "  send→sms p50 %.0fms p99 %.0fms", r.SendToSMSP50, r.SendToSMSP99)
+	}
+	fmt.Fprintln(stdout)
 }
 
 // numbers hands out distinct valid US numbers.
@@ -343,6 +410,66 @@ func load(conns int, warmup, duration time.Duration, fn func(worker int) (status
 	return lat, errs, duration
 }
 
+// maxOpenInFlight bounds the requests an open loop has outstanding: past
+// it the system is overloaded, and a request that cannot start counts as
+// an "overload" error instead of piling up goroutines.
+const maxOpenInFlight = 1024
+
+// loadOpen starts fn at a fixed rate for warmup+duration, each call on its
+// own goroutine, and measures the last duration. A call's latency runs
+// from when it was due, not when it started, so queueing in the load
+// generator is not hidden (no coordinated omission).
+func loadOpen(rate float64, warmup, duration time.Duration, fn func(worker int) (status int, err error)) (lat []time.Duration, errs map[string]int, measured time.Duration) {
+	var mu sync.Mutex
+	errs = map[string]int{}
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	measureFrom := start.Add(warmup)
+	end := measureFrom.Add(duration)
+	sem := make(chan struct{}, maxOpenInFlight)
+	var wg sync.WaitGroup
+	for i := 0; ; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		if due.After(end) {
+			break
+		}
+		if wait := time.Until(due); wait > 0 {
+			time.Sleep(wait)
+		}
+		measure := due.After(measureFrom)
+		select {
+		case sem <- struct{}{}:
+		default:
+			if measure {
+				mu.Lock()
+				errs["overload"]++
+				mu.Unlock()
+			}
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			status, err := fn(i)
+			d := time.Since(due)
+			if !measure {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			lat = append(lat, d)
+			switch {
+			case err != nil:
+				errs["transport"]++
+			case status >= 300:
+				errs[strconv.Itoa(status)]++
+			}
+		}(i)
+	}
+	wg.Wait()
+	return lat, errs, duration
+}
+
 func summarize(name string, lat []time.Duration, errs map[string]int, d time.Duration) Result {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	r := Result{Name: name, Requests: len(lat), RPS: float64(len(lat)) / d.Seconds(), Errors: errs}
@@ -365,10 +492,13 @@ func pct(s []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func scenarioSend(ctx context.Context, o options, c *client, nums *numbers, api *proc, fake *twiliofake.Server) (Result, error) {
+// driver runs a scenario's requests, closed or open loop.
+type driver func(fn func(worker int) (status int, err error)) ([]time.Duration, map[string]int, time.Duration)
+
+func scenarioSend(ctx context.Context, o options, c *client, nums *numbers, api *proc, fake *twiliofake.Server, drive driver) (Result, error) {
 	cpu0 := api.cpu()
 	sms0, t0 := fake.AcceptedCount(), time.Now()
-	lat, errs, d := load(o.conns, o.warmup, o.duration, func(int) (int, error) {
+	lat, errs, d := drive(func(int) (int, error) {
 		st, _, err := c.post("/v1/verifications", map[string]string{"to": nums.next()})
 		return st, err
 	})
@@ -378,7 +508,7 @@ func scenarioSend(ctx context.Context, o options, c *client, nums *numbers, api 
 	return r, nil
 }
 
-func scenarioCheck(ctx context.Context, o options, c *client, nums *numbers, api *proc, rdb *redis.Client) (Result, error) {
+func scenarioCheck(ctx context.Context, o options, c *client, nums *numbers, api *proc, rdb *redis.Client, drive driver) (Result, error) {
 	// Enough pending verifications that none reaches OTP_MAX_CHECKS (100).
 	const pending = 3000
 	ids := make([]string, 0, pending)
@@ -391,7 +521,7 @@ func scenarioCheck(ctx context.Context, o options, c *client, nums *numbers, api
 	}
 	var i atomic.Int64
 	cpu0 := api.cpu()
-	lat, errs, d := load(o.conns, o.warmup, o.duration, func(int) (int, error) {
+	lat, errs, d := drive(func(int) (int, error) {
 		id := ids[int(i.Add(1))%len(ids)]
 		st, _, err := c.post("/v1/verifications/check", map[string]string{"id": id, "code": "000000"})
 		return st, err
@@ -403,11 +533,11 @@ func scenarioCheck(ctx context.Context, o options, c *client, nums *numbers, api
 
 // scenarioFlow is a signup: send, wait for the SMS at the fake, check with
 // the code it carried.
-func scenarioFlow(ctx context.Context, o options, c *client, nums *numbers, api *proc, fake *twiliofake.Server) (Result, error) {
+func scenarioFlow(ctx context.Context, o options, c *client, nums *numbers, api *proc, fake *twiliofake.Server, drive driver) (Result, error) {
 	var mu sync.Mutex
 	var sendToSMS []time.Duration
 	cpu0 := api.cpu()
-	lat, errs, d := load(o.conns, o.warmup, o.duration, func(int) (int, error) {
+	lat, errs, d := drive(func(int) (int, error) {
 		to := nums.next()
 		sms, t0, st, err := sendAwaitingSMS(c, fake, to)
 		if err != nil || st != 202 {
