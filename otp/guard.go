@@ -19,6 +19,7 @@ type Origin struct {
 // SendScope is what the cross-number limits key on.
 type SendScope struct {
 	Origin
+	Tag         string // the number's hash tag (which part of split limits)
 	Region      string // ISO 3166 region of the number
 	CallingCode int
 	Prefix      string // the number minus its last digits

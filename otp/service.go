@@ -276,7 +276,7 @@ func (s *Service) Send(ctx context.Context, r SendRequest) (v Verification, crea
 	// the enqueue is the second. In the rare case that the limits refuse
 	// while the send script went through, the send is undone.
 	pipe := s.store.Pipeline()
-	scope := SendScope{Origin: r.Origin, Region: phone.Region, Channel: channel,
+	scope := SendScope{Origin: r.Origin, Tag: tag, Region: phone.Region, Channel: channel,
 		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)}
 	guardDone := s.guard.QueueSend(ctx, pipe, scope)
 	startDone := s.store.QueueStart(ctx, pipe, StartParams{

@@ -272,7 +272,8 @@ func (s *Service) takeStep(ctx context.Context, v Verification, phone Phone, cha
 		return noRefund, "country_not_allowed", nil
 	}
 	pipe := s.store.Pipeline()
-	done := s.guard.QueueSend(ctx, pipe, SendScope{Origin: v.Origin, Region: phone.Region, Channel: channel,
+	tag, _ := TagOfID(v.ID)
+	done := s.guard.QueueSend(ctx, pipe, SendScope{Origin: v.Origin, Tag: tag, Region: phone.Region, Channel: channel,
 		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)})
 	_, _ = pipe.Exec(ctx)
 	refund, err = done()

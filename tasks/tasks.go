@@ -49,12 +49,16 @@ type SendPayload struct {
 // the worker host's clock, and one running ahead would cut sends short.
 // Retries after expiry stop at the claim, which reads the Redis clock.
 func NewSendTask(job otp.SendJob) (*asynq.Task, []asynq.Option, error) {
+	return newSendTask(job, QueueName)
+}
+
+func newSendTask(job otp.SendJob, queue string) (*asynq.Task, []asynq.Option, error) {
 	payload, err := json.Marshal(SendPayload{ID: job.ID, Attempt: job.Attempt, Channel: job.Channel})
 	if err != nil {
 		return nil, nil, err
 	}
 	return asynq.NewTask(TypeSendSMS, payload), []asynq.Option{
-		asynq.Queue(QueueName),
+		asynq.Queue(queue),
 		asynq.TaskID(job.ID + ":" + strconv.Itoa(job.Attempt)),
 		// A little longer: the handler itself stops at expiry and ends the
 		// task quietly, rather than have asynq cancel it mid-request and
@@ -77,15 +81,21 @@ func ParseSendPayload(b []byte) (SendPayload, error) {
 }
 
 // Queue enqueues send jobs with asynq; it implements otp.Queue.
-type Queue struct{ client *asynq.Client }
+type Queue struct {
+	client *asynq.Client
+	shards Shards
+}
 
-// NewQueue wraps an asynq client.
-func NewQueue(c *asynq.Client) *Queue { return &Queue{client: c} }
+// NewQueue wraps an asynq client; its tasks go to QueueName.
+func NewQueue(c *asynq.Client) *Queue { return &Queue{client: c, shards: NewShards(1)} }
+
+// WithShards spreads the tasks over QUEUE_SHARDS queues by number.
+func (q *Queue) WithShards(s Shards) *Queue { q.shards = s; return q }
 
 // EnqueueSend enqueues one send attempt. An attempt already enqueued (a
 // retried request whose first enqueue did succeed) is not an error.
 func (q *Queue) EnqueueSend(ctx context.Context, job otp.SendJob) error {
-	task, opts, err := NewSendTask(job)
+	task, opts, err := newSendTask(job, q.shards.For(job.ID))
 	if err != nil {
 		return err
 	}

@@ -61,12 +61,16 @@ type webhookData struct {
 type Webhooks struct {
 	client *asynq.Client
 	rdb    redis.UniversalClient
+	shards Shards
 }
 
 // NewWebhooks queues events with client, and indexes them in rdb.
 func NewWebhooks(client *asynq.Client, rdb redis.UniversalClient) *Webhooks {
-	return &Webhooks{client: client, rdb: rdb}
+	return &Webhooks{client: client, rdb: rdb, shards: NewShards(1)}
 }
+
+// WithShards puts the expiry checks on the verification's send queue shard.
+func (w *Webhooks) WithShards(s Shards) *Webhooks { w.shards = s; return w }
 
 // Emit queues an event for delivery. Its TaskID is the event's id, so the
 // same event twice is queued once.
@@ -106,7 +110,7 @@ func (w *Webhooks) ScheduleExpiry(ctx context.Context, id string, in time.Durati
 	payload, _ := json.Marshal(struct {
 		ID string `json:"id"`
 	}{id})
-	_, err := w.client.EnqueueContext(ctx, asynq.NewTask(TypeExpire, payload), asynq.Queue(QueueName),
+	_, err := w.client.EnqueueContext(ctx, asynq.NewTask(TypeExpire, payload), asynq.Queue(w.shards.For(id)),
 		asynq.TaskID(id+":expire"), asynq.ProcessIn(in+time.Second), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil

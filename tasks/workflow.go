@@ -32,7 +32,7 @@ type StepPayload struct {
 func (q *Queue) ScheduleStep(ctx context.Context, id string, step int, in time.Duration) error {
 	payload, _ := json.Marshal(StepPayload{ID: id, Step: step})
 	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(TypeStepTimeout, payload),
-		asynq.Queue(QueueName), asynq.TaskID(id+":s"+strconv.Itoa(step)), asynq.ProcessIn(in),
+		asynq.Queue(q.shards.For(id)), asynq.TaskID(id+":s"+strconv.Itoa(step)), asynq.ProcessIn(in),
 		asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil

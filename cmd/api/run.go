@@ -50,12 +50,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics.NewRedis(reg, rdb)
-	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq), cfg.Policy(), log).
-		WithGuard(ratelimit.New(rdb, cfg.Limits())).
+	shards := tasks.NewShards(cfg.QueueShards)
+	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq).WithShards(shards), cfg.Policy(), log).
+		WithGuard(ratelimit.New(rdb, cfg.Limits()).WithParts(shards.Names(), shards.IndexOfTag)).
 		WithObserver(metrics.NewOTP(reg)).
 		WithLocales(cfg.Messages)
 	if cfg.WebhookURL != "" {
-		svc.WithEvents(tasks.NewWebhooks(aq, rdb))
+		svc.WithEvents(tasks.NewWebhooks(aq, rdb).WithShards(shards))
 	}
 
 	mon := newMonitoring(cfg.RedisURL, cfg.MonitoringReadOnly)

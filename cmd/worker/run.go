@@ -108,10 +108,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	aq := asynq.NewClientFromRedisClient(rdb)
 	defer aq.Close()
 	store := otp.NewStore(rdb)
-	svc := otp.NewService(codec, store, tasks.NewQueue(aq), cfg.Policy(), log).
-		WithGuard(ratelimit.New(rdb, cfg.Limits())).WithObserver(metrics.NewOTP(reg)).WithLocales(cfg.Messages)
+	shards := tasks.NewShards(cfg.QueueShards)
+	svc := otp.NewService(codec, store, tasks.NewQueue(aq).WithShards(shards), cfg.Policy(), log).
+		WithGuard(ratelimit.New(rdb, cfg.Limits()).WithParts(shards.Names(), shards.IndexOfTag)).
+		WithObserver(metrics.NewOTP(reg)).WithLocales(cfg.Messages)
 	if cfg.WebhookURL != "" {
-		svc.WithEvents(tasks.NewWebhooks(aq, rdb))
+		svc.WithEvents(tasks.NewWebhooks(aq, rdb).WithShards(shards))
 	}
 	hcfg.Reports = svc
 	handler := tasks.NewSendHandler(store, codec, sender, hcfg, time.Now, log)
@@ -122,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.WorkerConcurrency,
-		Queues:            map[string]int{tasks.QueueName: 1},
+		Queues:            shards.Weights(),
 		RetryDelayFunc:    tasks.RetryDelay,
 		IsFailure:         tasks.IsFailure,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
@@ -161,7 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("ADMIN_ADDR: %w", err)
 		}
 	}
-	log.Info("processing", "queue", tasks.QueueName, "concurrency", cfg.WorkerConcurrency)
+	log.Info("processing", "queues", shards.Names(), "concurrency", cfg.WorkerConcurrency)
 	<-ctx.Done()
 	log.Info("shutting down: finishing in-flight sends", "timeout", cfg.ShutdownTimeout)
 	running.Store(false) // not ready: a load balancer or probe sees it first

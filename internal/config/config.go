@@ -89,7 +89,10 @@ type Config struct {
 	DefaultRegion  string
 
 	WorkerConcurrency int
-	ShutdownTimeout   time.Duration
+	// QueueShards spreads the send queue over that many asynq queues, so
+	// that on a Redis Cluster it is not one master's load (tasks.Shards).
+	QueueShards     int
+	ShutdownTimeout time.Duration
 	// SMSRateLimit caps SMS per second across all workers; 0 is no cap.
 	SMSRateLimit int
 	// WorkerMetricsAddr serves the worker's /healthz, /readyz and /metrics.
@@ -211,6 +214,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TwilioVoiceFrom:           str("TWILIO_VOICE_FROM", str("TWILIO_PHONE_NUMBER", "")),
 		WebOTPDomain:              strings.ToLower(str("OTP_WEBOTP_DOMAIN", "")),
 		WorkerConcurrency:         integer("WORKER_CONCURRENCY", 50, 1, 10000),
+		QueueShards:               integer("QUEUE_SHARDS", 1, 1, 256),
 		ShutdownTimeout:           dur("WORKER_SHUTDOWN_TIMEOUT", "20s", time.Second, 10*time.Minute),
 		SMSRateLimit:              integer("SMS_RATE_LIMIT", 0, 0, 100000),
 		WorkerMetricsAddr:         str("WORKER_METRICS_ADDR", ":9090"),
@@ -476,6 +480,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("otp_max_sends", c.MaxSends),
 		slog.String("otp_resend_cooldown", c.ResendCooldown.String()),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Int("queue_shards", c.QueueShards),
 		slog.Int("sms_rate_limit", c.SMSRateLimit),
 		slog.String("to_send_limit", c.ToSendLimit.String()),
 		slog.String("failed_check_limit", c.FailedCheckLimit.String()),

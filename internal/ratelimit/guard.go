@@ -7,8 +7,10 @@
 package ratelimit
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -44,6 +46,9 @@ type Guard struct {
 	rdb redis.UniversalClient
 	cfg Config
 	now func() time.Time // nil: the Redis server's clock
+	// parts, when there are several, split the send limits (WithParts).
+	parts  []string
+	partOf func(numberTag string) int
 }
 
 // New returns a Guard on rdb that judges time by the Redis server's clock.
@@ -55,21 +60,38 @@ func New(rdb redis.UniversalClient, cfg Config) *Guard {
 // move it to reach the end of a window without sleeping.
 func (g *Guard) WithClock(now func() time.Time) *Guard { g.now = now; return g }
 
-// Key names. The send limits share the hash tag {otp:limits}, so one
-// script takes from all of a request's limits in one Redis Cluster slot;
-// an IP's wrong-code limits share a tag of their own.
+// WithParts splits the send limits into len(tags) equal parts, for a Redis
+// Cluster (QUEUE_SHARDS): a send counts against the part partOf its
+// number's tag picks, kept under hash tag tags[part], and each part allows
+// the limit divided by the number of parts, rounded up. One script still
+// takes all of a send's limits at once, but the load of the limits spreads
+// over the masters instead of all landing on {otp:limits}'s. Numbers fall
+// into parts by a keyed hash, so nobody can aim at one part; the totals
+// hold on average, and a limit binds between 1/parts of its value (every
+// send in one part) and its value rounded up to a multiple of parts. The
+// per-IP send limits, small and exact by nature, stay whole, in the IP's
+// own slot beside its wrong-code limits.
+func (g *Guard) WithParts(tags []string, partOf func(numberTag string) int) *Guard {
+	g.parts, g.partOf = tags, partOf
+	return g
+}
+
+// Key names. The send limits share the hash tag {otp:limits} (or one
+// part's, WithParts), so one script takes from all of a request's limits
+// in one Redis Cluster slot; an IP's wrong-code limits, and with parts its
+// send limits, share a tag of their own.
 const sendTag = "lim:{otp:limits}:"
 
-func ipSendKey(ip string, r Rate) string     { return sendTag + "ip:" + ip + ":" + period(r) }
-func keySendKey(id string, r Rate) string    { return sendTag + "key:" + id + ":" + period(r) }
-func prefixKey(prefix string, r Rate) string { return sendTag + "prefix:" + prefix + ":" + period(r) }
-func countryKey(region string) string        { return sendTag + "country:" + region }
-func ipCheckKey(ip string, r Rate) string    { return "lim:{otp:ip:" + ip + "}:f:" + period(r) }
-
-const (
-	globalKey = sendTag + "global"
-	callKey   = sendTag + "call"
-)
+func partTag(tag string) string                   { return "lim:{" + tag + "}:" }
+func ipSendKey(tag, ip string, r Rate) string     { return tag + "ip:" + ip + ":" + period(r) }
+func keySendKey(tag, id string, r Rate) string    { return tag + "key:" + id + ":" + period(r) }
+func prefixKey(tag, prefix string, r Rate) string { return tag + "prefix:" + prefix + ":" + period(r) }
+func countryKey(tag, region string) string        { return tag + "country:" + region }
+func globalKey(tag string) string                 { return tag + "global" }
+func callKey(tag string) string                   { return tag + "call" }
+func ipCheckKey(ip string, r Rate) string         { return ipTag(ip) + "f:" + period(r) }
+func ipTag(ip string) string                      { return "lim:{otp:ip:" + ip + "}:" }
+func ipPartedSendKey(ip string, r Rate) string    { return ipTag(ip) + "s:" + period(r) }
 
 // period keeps a key per window, so changing one window does not inherit
 // the state of another.
@@ -109,22 +131,33 @@ func (l *limits) add(key string, r Rate, reason otp.LimitReason) {
 	l.reasons = append(l.reasons, reason)
 }
 
-// sendLimits lists the limits of a send; refused is set when a zero
-// country budget refuses it outright.
-func (g *Guard) sendLimits(s otp.SendScope) (l limits, refused error) {
-	l = g.newLimits()
+// sendLimits lists the limits of a send: ip holds the per-IP ones when
+// the limits are split into parts (they stay whole, in the IP's slot),
+// l the others; refused is set when a zero country budget refuses the send
+// outright.
+func (g *Guard) sendLimits(s otp.SendScope) (ip, l limits, refused error) {
+	l, ip = g.newLimits(), g.newLimits()
+	tag, parts := sendTag, 1
+	if len(g.parts) > 1 && s.Tag != "" {
+		tag, parts = partTag(g.parts[g.partOf(s.Tag)]), len(g.parts)
+	}
+	share := func(r Rate) Rate { r.Count = (r.Count + parts - 1) / parts; return r }
 	if s.ClientIP != "" {
 		for _, r := range g.cfg.ClientIPSends {
-			l.add(ipSendKey(s.ClientIP, r), r, otp.LimitClientIP)
+			if parts > 1 {
+				ip.add(ipPartedSendKey(s.ClientIP, r), r, otp.LimitClientIP)
+			} else {
+				l.add(ipSendKey(tag, s.ClientIP, r), r, otp.LimitClientIP)
+			}
 		}
 	}
 	if s.APIKeyID != "" {
 		for _, r := range g.cfg.APIKeySends {
-			l.add(keySendKey(s.APIKeyID, r), r, otp.LimitAPIKey)
+			l.add(keySendKey(tag, s.APIKeyID, r), share(r), otp.LimitAPIKey)
 		}
 	}
 	for _, r := range g.cfg.PrefixSends {
-		l.add(prefixKey(s.Prefix, r), r, otp.LimitPrefix)
+		l.add(prefixKey(tag, s.Prefix, r), share(r), otp.LimitPrefix)
 	}
 	// "*" is one budget that every country not named shares: a pumping
 	// wave spread over many countries meets one cap, not one per country.
@@ -136,17 +169,17 @@ func (g *Guard) sendLimits(s otp.SendScope) (l limits, refused error) {
 	}
 	if ok {
 		if budget == 0 {
-			return l, &otp.LimitError{Reason: otp.LimitCountry, RetryAfter: time.Minute}
+			return ip, l, &otp.LimitError{Reason: otp.LimitCountry, RetryAfter: time.Minute}
 		}
-		l.add(countryKey(region), Rate{Count: budget, Period: time.Minute}, otp.LimitCountry)
+		l.add(countryKey(tag, region), share(Rate{Count: budget, Period: time.Minute}), otp.LimitCountry)
 	}
 	if g.cfg.BudgetPerMinute > 0 {
-		l.add(globalKey, Rate{Count: g.cfg.BudgetPerMinute, Period: time.Minute}, otp.LimitGlobal)
+		l.add(globalKey(tag), share(Rate{Count: g.cfg.BudgetPerMinute, Period: time.Minute}), otp.LimitGlobal)
 	}
 	if s.Channel == otp.ChannelCall && g.cfg.CallBudgetPerMinute > 0 {
-		l.add(callKey, Rate{Count: g.cfg.CallBudgetPerMinute, Period: time.Minute}, otp.LimitCallBudget)
+		l.add(callKey(tag), share(Rate{Count: g.cfg.CallBudgetPerMinute, Period: time.Minute}), otp.LimitCallBudget)
 	}
-	return l, nil
+	return ip, l, nil
 }
 
 // checkLimits lists an origin's wrong-code limits (none without an IP).
@@ -170,11 +203,45 @@ func (g *Guard) AllowSend(ctx context.Context, s otp.SendScope) (otp.Refund, err
 // with the send script) and returns the function that reads their answer
 // once the pipeline ran. With rdb instead of a pipeline it runs at once.
 func (g *Guard) QueueSend(ctx context.Context, pipe redis.Scripter, s otp.SendScope) func() (otp.Refund, error) {
-	l, refused := g.sendLimits(s)
-	if refused != nil || len(l.keys) == 0 {
-		return func() (otp.Refund, error) { return nothing, refused }
+	ip, l, refused := g.sendLimits(s)
+	var takes []func() (otp.Refund, error)
+	for _, set := range []limits{ip, l} {
+		if refused == nil && len(set.keys) > 0 {
+			takes = append(takes, g.queueTake(ctx, pipe, set))
+		}
 	}
-	return g.queueTake(ctx, pipe, l)
+	switch {
+	case len(takes) == 0:
+		return func() (otp.Refund, error) { return nothing, refused }
+	case len(takes) == 1:
+		return takes[0]
+	}
+	// The IP's limits and the part's are two scripts in two slots: all or
+	// none again by giving back what one took when the other refused.
+	return func() (otp.Refund, error) {
+		var refunds []otp.Refund
+		var first error
+		for _, take := range takes {
+			refund, err := take()
+			if err != nil {
+				first = cmp.Or(first, err)
+				continue
+			}
+			refunds = append(refunds, refund)
+		}
+		all := func(ctx context.Context) error {
+			var errs []error
+			for _, r := range refunds {
+				errs = append(errs, r(ctx))
+			}
+			return errors.Join(errs...)
+		}
+		if first != nil {
+			_ = all(ctx)
+			return nothing, first
+		}
+		return all, nil
+	}
 }
 
 // TakeCheck takes one failed check from the origin's budget before the

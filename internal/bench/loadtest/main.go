@@ -35,6 +35,7 @@ import (
 	"github.com/otpd/otpd/internal/proctest"
 	"github.com/otpd/otpd/internal/redistest"
 	"github.com/otpd/otpd/internal/twiliofake"
+	"github.com/otpd/otpd/tasks"
 )
 
 const (
@@ -58,6 +59,9 @@ type options struct {
 	pauseWorker bool
 	// extraEnv is added to both processes' environment (e.g. GOGC=400).
 	extraEnv string
+	// queues are the send queues: QUEUE_SHARDS of them (-queue-shards).
+	queueShards int
+	queues      []string
 }
 
 func main() {
@@ -76,6 +80,7 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 0, "open-loop rate in requests/s, instead of -open-loop's fraction")
 	flag.BoolVar(&o.pauseWorker, "pause-worker", false, "pause the SMS queue during the scenarios (the api alone on the CPU)")
 	flag.StringVar(&o.extraEnv, "env", "", "comma-separated KEY=VALUE added to the api's and the worker's environment")
+	flag.IntVar(&o.queueShards, "queue-shards", 1, "QUEUE_SHARDS of the api and the worker")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -163,6 +168,8 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		"API_KEY_SEND_LIMITS=10000000/1s", "PREFIX_SEND_LIMITS=10000000/1m", "OTP_RESEND_COOLDOWN=1s",
 		"PATH=" + os.Getenv("PATH"),
 	}
+	o.queues = tasks.NewShards(o.queueShards).Names()
+	env = append(env, "QUEUE_SHARDS="+strconv.Itoa(o.queueShards))
 	if o.extraEnv != "" {
 		env = append(env, strings.Split(o.extraEnv, ",")...)
 	}
@@ -209,7 +216,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	nums := &numbers{}
 
 	// Round trips per request, from INFO commandstats around single requests.
-	sum.RedisCallsSend, sum.RedisCallsCheck, err = countCommands(ctx, rdb, c, nums)
+	sum.RedisCallsSend, sum.RedisCallsCheck, err = countCommands(ctx, rdb, c, nums, o.queues)
 	if err != nil {
 		return err
 	}
@@ -217,15 +224,17 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	if o.pauseWorker {
-		if err := insp.PauseQueue("otp"); err != nil {
-			return err
+		for _, q := range o.queues {
+			if err := insp.PauseQueue(q); err != nil {
+				return err
+			}
 		}
 	}
 	for _, sc := range strings.Split(o.scenarios, ",") {
 		if strings.TrimSpace(sc) == "" {
 			continue // -scenarios "" measures only the worker and memory
 		}
-		if err := quiesce(ctx, insp); err != nil {
+		if err := quiesce(ctx, insp, o.queues); err != nil {
 			return err
 		}
 		var r Result
@@ -261,7 +270,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if rate <= 0 {
 			rate = o.openFraction * r.RPS
 		}
-		if err := quiesce(ctx, insp); err != nil {
+		if err := quiesce(ctx, insp, o.queues); err != nil {
 			return err
 		}
 		oc := newClient(base, 512)
@@ -282,11 +291,13 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 
 	// Worker capacity: a burst far above what it can send at once.
 	if o.pauseWorker {
-		if err := insp.UnpauseQueue("otp"); err != nil {
-			return err
+		for _, q := range o.queues {
+			if err := insp.UnpauseQueue(q); err != nil {
+				return err
+			}
 		}
 	}
-	if err := quiesce(ctx, insp); err != nil {
+	if err := quiesce(ctx, insp, o.queues); err != nil {
 		return err
 	}
 	if err := workerCapacity(ctx, o, c, nums, fake, &sum); err != nil {
@@ -685,15 +696,19 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 	}
 	// Queued: pause the queue so the tasks wait.
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	if err := insp.PauseQueue("otp"); err != nil {
-		return err
+	for _, q := range o.queues {
+		if err := insp.PauseQueue(q); err != nil {
+			return err
+		}
 	}
 	if err := sends(); err != nil {
 		return err
 	}
 	sum.BytesQueued = (used() - before) / float64(n)
-	if err := insp.UnpauseQueue("otp"); err != nil {
-		return err
+	for _, q := range o.queues {
+		if err := insp.UnpauseQueue(q); err != nil {
+			return err
+		}
 	}
 	settle()
 	time.Sleep(2 * time.Second)
@@ -730,15 +745,22 @@ func keyKinds(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
 // scenario queues far more than the worker sends in its time) and waits
 // for the running ones, so that each scenario starts on a quiet system and
 // a signup's SMS does not wait behind another scenario's backlog.
-func quiesce(ctx context.Context, insp *asynq.Inspector) error {
-	for _, del := range []func(string) (int, error){insp.DeleteAllPendingTasks, insp.DeleteAllScheduledTasks, insp.DeleteAllRetryTasks} {
-		if _, err := del("otp"); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-			return fmt.Errorf("quiesce: %w", err)
+func quiesce(ctx context.Context, insp *asynq.Inspector, queues []string) error {
+	for _, q := range queues {
+		for _, del := range []func(string) (int, error){insp.DeleteAllPendingTasks, insp.DeleteAllScheduledTasks, insp.DeleteAllRetryTasks} {
+			if _, err := del(q); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+				return fmt.Errorf("quiesce: %w", err)
+			}
 		}
 	}
 	for i := 0; i < 300; i++ {
-		info, err := insp.GetQueueInfo("otp")
-		if err != nil || info.Active == 0 {
+		active := 0
+		for _, q := range queues {
+			if info, err := insp.GetQueueInfo(q); err == nil {
+				active += info.Active
+			}
+		}
+		if active == 0 {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -747,7 +769,7 @@ func quiesce(ctx context.Context, insp *asynq.Inspector) error {
 }
 
 // countCommands reports Redis commands per send and per check.
-func countCommands(ctx context.Context, rdb *redis.Client, c *client, nums *numbers) (send, check map[string]int64, err error) {
+func countCommands(ctx context.Context, rdb *redis.Client, c *client, nums *numbers, queues []string) (send, check map[string]int64, err error) {
 	to := nums.next()
 	// Warm the script cache and connections first.
 	c.post("/v1/verifications", map[string]string{"to": nums.next()})
@@ -771,10 +793,12 @@ func countCommands(ctx context.Context, rdb *redis.Client, c *client, nums *numb
 	// The queue is paused so the worker's own commands (claim, record)
 	// do not count: this is the api's share.
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	if err := insp.PauseQueue("otp"); err != nil {
-		return nil, nil, err
+	for _, q := range queues {
+		if err := insp.PauseQueue(q); err != nil {
+			return nil, nil, err
+		}
+		defer insp.UnpauseQueue(q)
 	}
-	defer insp.UnpauseQueue("otp")
 	send = measure(func() {
 		for i := 0; i < 200; i++ {
 			c.post("/v1/verifications", map[string]string{"to": nums.next()})
