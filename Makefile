@@ -27,6 +27,7 @@ generate: ## regenerate the Go client's HTTP layer from api/openapi.yaml (oapi-c
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePhone$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
 	$(GO) test -run '^$$' -fuzz '^FuzzPackSID$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
+	$(GO) test -run '^$$' -fuzz '^FuzzUnpackView$$' -fuzztime $(or $(FUZZTIME),30s) ./otp
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIdempotencyKey$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
 

@@ -314,7 +314,7 @@ func (s *Store) get(ctx context.Context, tag, id string, withSealed bool) (Verif
 		return Verification{}, "", fmt.Errorf("%w: get: %w", ErrUnavailable, err)
 	}
 	now, _ := res[0].(int64)
-	if fields, _ := res[1].([]any); len(fields) == 0 {
+	if fields, _ := res[1].(string); fields == "" {
 		return Verification{}, "", ErrNotFound
 	}
 	v, err := parseVerification(id, res[1])
@@ -460,20 +460,34 @@ func expireOnRead(v *Verification, now time.Time) {
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func parseVerification(id, x any) (Verification, error) {
-	flat, ok := x.([]any)
+	packed, ok := x.(string)
 	sid, ok2 := id.(string)
-	if !ok || !ok2 || len(flat)%2 != 0 {
+	if !ok || !ok2 {
 		return Verification{}, fmt.Errorf("otp: unexpected script reply %T %T", id, x)
 	}
-	m := make(map[string]string, len(flat)/2)
-	for i := 0; i < len(flat); i += 2 {
-		k, _ := flat[i].(string)
-		v, _ := flat[i+1].(string)
-		m[k] = v
+	m, err := unpackView(packed)
+	if err != nil {
+		return Verification{}, err
 	}
 	v, err := fromMap(m)
 	v.ID = sid
 	return v, err
+}
+
+// unpackView reads common.lua's view: "<name>:<length>:<value>" for each
+// field. The values are substrings of the reply: no copy each.
+func unpackView(s string) (map[string]string, error) {
+	m := make(map[string]string, 24)
+	for s != "" {
+		name, rest, ok := strings.Cut(s, ":")
+		size, rest, ok2 := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(size)
+		if !ok || !ok2 || err != nil || n < 0 || n > len(rest) {
+			return nil, fmt.Errorf("otp: corrupt script reply at %q", name)
+		}
+		m[name], s = rest[:n], rest[n:]
+	}
+	return m, nil
 }
 
 // fromMap reads a verification's fields as keys.go lists them.
