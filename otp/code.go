@@ -10,9 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"encoding/binary"
+	"hash"
 	"io"
-	"math/big"
-	"strings"
+	"math"
+	"strconv"
+	"sync"
 )
 
 // MinSecretLen is the shortest OTP_SECRET accepted: 32 bytes gives the HMAC
@@ -25,10 +28,38 @@ const MinSecretLen = 32
 // distinct label, so no key is ever used for two purposes.
 type Codec struct {
 	length int
-	macKey []byte
 	encKey cipher.AEAD
-	tagKey []byte
 	rand   io.Reader
+	// Keyed HMACs, reused: hmac.Reset restores the keyed state without
+	// hashing the key again, and a send or check computes one or two.
+	macs, tags sync.Pool // of *keyedHash
+}
+
+type keyedHash struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+}
+
+func hmacPool(key []byte) func() any {
+	return func() any { return &keyedHash{h: hmac.New(sha256.New, key)} }
+}
+
+// keyed hashes parts (joined by a zero byte) with the pool's key.
+func keyed(pool *sync.Pool, out []byte, parts ...string) []byte {
+	k := pool.Get().(*keyedHash)
+	k.h.Reset()
+	k.buf = k.buf[:0]
+	for i, p := range parts {
+		if i > 0 {
+			k.buf = append(k.buf, 0)
+		}
+		k.buf = append(k.buf, p...)
+	}
+	k.h.Write(k.buf)
+	out = append(out, k.h.Sum(k.sum[:0])...)
+	pool.Put(k)
+	return out
 }
 
 // NewCodec derives the keys from secret. rnd is the randomness source; nil
@@ -54,10 +85,10 @@ func NewCodec(secret []byte, length int, rnd io.Reader) (*Codec, error) {
 	}
 	return &Codec{
 		length: length,
-		macKey: derive(secret, "otp/code-mac/v1"),
 		encKey: aead,
-		tagKey: derive(secret, "otp/number-tag/v1"),
 		rand:   rnd,
+		macs:   sync.Pool{New: hmacPool(derive(secret, "otp/code-mac/v1"))},
+		tags:   sync.Pool{New: hmacPool(derive(secret, "otp/number-tag/v1"))},
 	}, nil
 }
 
@@ -72,14 +103,32 @@ func (c *Codec) Length() int { return c.length }
 
 // NewCode returns a code of Length digits drawn uniformly from [0, 10^n):
 // rand.Int rejects out-of-range samples, so there is no modulo bias.
+//
+// The draw is a 64-bit sample taken again while it falls in the short last
+// stretch [limit, 2^64) that is not a whole number of 10^n: the rest maps
+// onto [0, 10^n) evenly, so there is no modulo bias.
 func (c *Codec) NewCode() (string, error) {
-	max := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(c.length)), nil)
-	n, err := rand.Int(c.rand, max)
-	if err != nil {
-		return "", fmt.Errorf("otp: generate code: %w", err)
+	space := uint64(1)
+	for range c.length {
+		space *= 10
 	}
-	s := n.String()
-	return strings.Repeat("0", c.length-len(s)) + s, nil
+	limit := math.MaxUint64 - math.MaxUint64%space
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(c.rand, b[:]); err != nil {
+			return "", fmt.Errorf("otp: generate code: %w", err)
+		}
+		if v := binary.BigEndian.Uint64(b[:]); v < limit {
+			var out [20]byte
+			digits := strconv.AppendUint(out[:0], v%space, 10)
+			code := out[20-c.length : 20]
+			for i := range code[:c.length-len(digits)] {
+				code[i] = '0'
+			}
+			copy(code[c.length-len(digits):], digits)
+			return string(code), nil
+		}
+	}
 }
 
 // Tag is the Redis Cluster hash tag of a phone number: every key of one
@@ -87,9 +136,10 @@ func (c *Codec) NewCode() (string, error) {
 // the same slot. It is keyed so that an id does not reveal its number to
 // whoever can enumerate the (small) space of phone numbers.
 func (c *Codec) Tag(e164 string) string {
-	m := hmac.New(sha256.New, c.tagKey)
-	m.Write([]byte(e164))
-	return hex.EncodeToString(m.Sum(nil)[:tagBytes])
+	var sum [sha256.Size]byte
+	var out [2 * tagBytes]byte
+	hex.Encode(out[:], keyed(&c.tags, sum[:0], e164)[:tagBytes])
+	return string(out[:])
 }
 
 // IsTagOf reports, in constant time, whether tag is e164's. The worker asks
@@ -106,11 +156,8 @@ func (c *Codec) IsTagOf(tag, e164 string) bool {
 // memory. It is bound to the number's tag so equal codes for different
 // numbers hash differently.
 func (c *Codec) MAC(tag, code string) string {
-	m := hmac.New(sha256.New, c.macKey)
-	m.Write([]byte(tag))
-	m.Write([]byte{0})
-	m.Write([]byte(code))
-	return string(m.Sum(nil)[:macBytes])
+	var sum [sha256.Size]byte
+	return string(keyed(&c.macs, sum[:0], tag, code)[:macBytes])
 }
 
 const macBytes = 16
