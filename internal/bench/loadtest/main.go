@@ -655,10 +655,14 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 	settle := func() {
 		// Wait for the queue to drain.
 		for i := 0; i < 600; i++ {
-			if l, _ := rdb.LLen(ctx, "asynq:{otp}:pending").Result(); l == 0 {
-				if a, _ := rdb.LLen(ctx, "asynq:{otp}:active").Result(); a == 0 {
-					break
-				}
+			left := int64(0)
+			for _, q := range o.queues {
+				l, _ := rdb.LLen(ctx, "asynq:{"+q+"}:pending").Result()
+				a, _ := rdb.LLen(ctx, "asynq:{"+q+"}:active").Result()
+				left += l + a
+			}
+			if left == 0 {
+				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
