@@ -105,6 +105,10 @@ type Result struct {
 	MaxMs        float64        `json:"max_ms"`
 	Errors       map[string]int `json:"errors"`
 	APICPUPer1k  float64        `json:"api_cpu_seconds_per_1000"`
+	// The worker's and Redis's CPU over the whole scenario (its warm-up and
+	// the SMS it caused included) per 1,000 requests measured: for sizing.
+	WorkerCPUPer1k float64 `json:"worker_cpu_seconds_per_1000,omitempty"`
+	RedisCPUPer1k  float64 `json:"redis_cpu_seconds_per_1000,omitempty"`
 	RatioSET     float64        `json:"ratio_of_redis_set"`
 	SMSPerSec    float64        `json:"sms_accepted_per_sec,omitempty"`
 	SendToSMSP50 float64        `json:"send_to_sms_p50_ms,omitempty"`
@@ -246,6 +250,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return load(o.conns, o.warmup, o.duration, fn)
 		}
 		name := strings.TrimSpace(sc)
+		worker0, redis0 := worker.cpu(), redisCPU(ctx, rdb)
 		switch name {
 		case "send":
 			r, err = scenarioSend(ctx, o, c, nums, api, fake, closed)
@@ -260,6 +265,13 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc, err)
 		}
+		if name == "send" {
+			// Its SMS are still going out: count the worker until they are.
+			_ = quiesceWait(ctx, insp, o.queues, fake, r.Requests)
+		}
+		all := float64(r.Requests) * (o.duration + o.warmup).Seconds() / o.duration.Seconds()
+		r.WorkerCPUPer1k = (worker.cpu() - worker0) / all * 1000
+		r.RedisCPUPer1k = (redisCPU(ctx, rdb) - redis0) / all * 1000
 		r.Mode = "closed"
 		report(stdout, &sum, r)
 		if name == "flow" || (o.openFraction <= 0 && o.rate <= 0) {
@@ -330,6 +342,9 @@ func report(stdout io.Writer, sum *Summary, r Result) {
 	sum.Scenarios = append(sum.Scenarios, r)
 	fmt.Fprintf(stdout, "%-6s %8.0f req/s  p50 %6.2fms p90 %6.2fms p99 %6.2fms max %7.2fms  errors %v  api cpu %.3fs/1k  %.0f%% of SET",
 		r.Name, r.RPS, r.P50ms, r.P90ms, r.P99ms, r.MaxMs, r.Errors, r.APICPUPer1k, 100*r.RatioSET)
+	if r.WorkerCPUPer1k > 0 || r.RedisCPUPer1k > 0 {
+		fmt.Fprintf(stdout, "  worker cpu %.3fs/1k  redis cpu %.3fs/1k", r.WorkerCPUPer1k, r.RedisCPUPer1k)
+	}
 	if r.SMSPerSec > 0 {
 		fmt.Fprintf(stdout, "  sms %.0f/s", r.SMSPerSec)
 	}
@@ -749,6 +764,37 @@ func keyKinds(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
 // scenario queues far more than the worker sends in its time) and waits
 // for the running ones, so that each scenario starts on a quiet system and
 // a signup's SMS does not wait behind another scenario's backlog.
+// redisCPU is the Redis server's CPU seconds so far.
+func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
+	info, _ := rdb.Info(ctx, "cpu").Result()
+	total := 0.0
+	for _, f := range []string{"used_cpu_sys", "used_cpu_user"} {
+		if m := regexp.MustCompile(f + `:([0-9.]+)`).FindStringSubmatch(info); m != nil {
+			v, _ := strconv.ParseFloat(m[1], 64)
+			total += v
+		}
+	}
+	return total
+}
+
+// quiesceWait waits (up to a minute) until the send queues are empty, so
+// the worker's CPU for a scenario's SMS is counted with it.
+func quiesceWait(ctx context.Context, insp *asynq.Inspector, queues []string, fake *twiliofake.Server, _ int) error {
+	for i := 0; i < 600; i++ {
+		left := 0
+		for _, q := range queues {
+			if info, err := insp.GetQueueInfo(q); err == nil {
+				left += info.Pending + info.Active + info.Retry
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("the send queues did not drain in a minute")
+}
+
 func quiesce(ctx context.Context, insp *asynq.Inspector, queues []string) error {
 	for _, q := range queues {
 		for _, del := range []func(string) (int, error){insp.DeleteAllPendingTasks, insp.DeleteAllScheduledTasks, insp.DeleteAllRetryTasks} {
