@@ -95,24 +95,24 @@ type Result struct {
 	// is answered) or open (requests start on a fixed schedule, TargetRPS,
 	// whatever the answers: latency counts from the scheduled start, so a
 	// stall shows in full instead of slowing the load).
-	Mode         string         `json:"mode"`
-	TargetRPS    float64        `json:"target_rps,omitempty"`
-	Requests     int            `json:"requests"`
-	RPS          float64        `json:"rps"`
-	P50ms        float64        `json:"p50_ms"`
-	P90ms        float64        `json:"p90_ms"`
-	P99ms        float64        `json:"p99_ms"`
-	MaxMs        float64        `json:"max_ms"`
-	Errors       map[string]int `json:"errors"`
-	APICPUPer1k  float64        `json:"api_cpu_seconds_per_1000"`
+	Mode        string         `json:"mode"`
+	TargetRPS   float64        `json:"target_rps,omitempty"`
+	Requests    int            `json:"requests"`
+	RPS         float64        `json:"rps"`
+	P50ms       float64        `json:"p50_ms"`
+	P90ms       float64        `json:"p90_ms"`
+	P99ms       float64        `json:"p99_ms"`
+	MaxMs       float64        `json:"max_ms"`
+	Errors      map[string]int `json:"errors"`
+	APICPUPer1k float64        `json:"api_cpu_seconds_per_1000"`
 	// The worker's and Redis's CPU over the whole scenario (its warm-up and
 	// the SMS it caused included) per 1,000 requests measured: for sizing.
 	WorkerCPUPer1k float64 `json:"worker_cpu_seconds_per_1000,omitempty"`
 	RedisCPUPer1k  float64 `json:"redis_cpu_seconds_per_1000,omitempty"`
-	RatioSET     float64        `json:"ratio_of_redis_set"`
-	SMSPerSec    float64        `json:"sms_accepted_per_sec,omitempty"`
-	SendToSMSP50 float64        `json:"send_to_sms_p50_ms,omitempty"`
-	SendToSMSP99 float64        `json:"send_to_sms_p99_ms,omitempty"`
+	RatioSET       float64 `json:"ratio_of_redis_set"`
+	SMSPerSec      float64 `json:"sms_accepted_per_sec,omitempty"`
+	SendToSMSP50   float64 `json:"send_to_sms_p50_ms,omitempty"`
+	SendToSMSP99   float64 `json:"send_to_sms_p99_ms,omitempty"`
 }
 
 // Summary is the JSON file.
@@ -265,9 +265,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc, err)
 		}
-		if name == "send" {
+		if name == "send" && !o.pauseWorker {
 			// Its SMS are still going out: count the worker until they are.
-			_ = quiesceWait(ctx, insp, o.queues, fake, r.Requests)
+			_ = drain(insp, o.queues)
 		}
 		all := float64(r.Requests) * (o.duration + o.warmup).Seconds() / o.duration.Seconds()
 		r.WorkerCPUPer1k = (worker.cpu() - worker0) / all * 1000
@@ -768,18 +768,18 @@ func keyKinds(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
 func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
 	info, _ := rdb.Info(ctx, "cpu").Result()
 	total := 0.0
-	for _, f := range []string{"used_cpu_sys", "used_cpu_user"} {
-		if m := regexp.MustCompile(f + `:([0-9.]+)`).FindStringSubmatch(info); m != nil {
-			v, _ := strconv.ParseFloat(m[1], 64)
-			total += v
-		}
+	for _, m := range usedCPU.FindAllStringSubmatch(info, -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		total += v
 	}
 	return total
 }
 
-// quiesceWait waits (up to a minute) until the send queues are empty, so
-// the worker's CPU for a scenario's SMS is counted with it.
-func quiesceWait(ctx context.Context, insp *asynq.Inspector, queues []string, fake *twiliofake.Server, _ int) error {
+var usedCPU = regexp.MustCompile(`(?m)^used_cpu_(?:sys|user):([0-9.]+)`)
+
+// drain waits (up to a minute) until the send queues are empty, so the
+// worker's CPU for a scenario's SMS is counted with it.
+func drain(insp *asynq.Inspector, queues []string) error {
 	for i := 0; i < 600; i++ {
 		left := 0
 		for _, q := range queues {
