@@ -760,10 +760,6 @@ func keyKinds(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
 	return out
 }
 
-// quiesce deletes the SMS tasks an earlier scenario left queued (a send
-// scenario queues far more than the worker sends in its time) and waits
-// for the running ones, so that each scenario starts on a quiet system and
-// a signup's SMS does not wait behind another scenario's backlog.
 // redisCPU is the Redis server's CPU seconds so far.
 func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
 	info, _ := rdb.Info(ctx, "cpu").Result()
@@ -795,6 +791,10 @@ func drain(insp *asynq.Inspector, queues []string) error {
 	return errors.New("the send queues did not drain in a minute")
 }
 
+// quiesce deletes the SMS tasks an earlier scenario left queued (a send
+// scenario queues far more than the worker sends in its time) and waits
+// for the running ones, so that each scenario starts on a quiet system and
+// a signup's SMS does not wait behind another scenario's backlog.
 func quiesce(ctx context.Context, insp *asynq.Inspector, queues []string) error {
 	for _, q := range queues {
 		for _, del := range []func(string) (int, error){insp.DeleteAllPendingTasks, insp.DeleteAllScheduledTasks, insp.DeleteAllRetryTasks} {
