@@ -75,7 +75,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench-result.json", "machine-readable summary")
 	flag.StringVar(&o.bins, "bin", "", "directory with api and worker binaries (default: build them)")
 	flag.IntVar(&o.memCount, "mem-verifications", 20000, "verifications created to measure Redis memory")
-	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of the api during each scenario to PREFIX-<scenario>.pprof")
+	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the api and the worker during each scenario to PREFIX-<scenario>.pprof and PREFIX-<scenario>-worker.pprof")
 	flag.Float64Var(&o.openFraction, "open-loop", 0.5, "after the closed-loop send and check, run them open loop at this fraction of the closed-loop rate (0: not)")
 	flag.Float64Var(&o.rate, "rate", 0, "open-loop rate in requests/s, instead of -open-loop's fraction")
 	flag.BoolVar(&o.pauseWorker, "pause-worker", false, "pause the SMS queue during the scenarios (the api alone on the CPU)")
@@ -191,10 +191,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	defer api.stop()
 	// The worker serves ADMIN_ADDR too: without its own it would take the
 	// api's, and the api would not start.
-	workerEnv := env
+	workerEnv, workerAdmin := env, ""
 	if adminAddr != "" {
-		workerAdmin, err := freeAddr()
-		if err != nil {
+		if workerAdmin, err = freeAddr(); err != nil {
 			return err
 		}
 		workerEnv = append(slices.Clone(env), "ADMIN_ADDR="+workerAdmin)
@@ -244,7 +243,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		var r Result
 		stopProfile := func() {}
 		if o.profile != "" {
-			stopProfile = profileAPI(adminAddr, o.warmup+o.duration/2, o.duration/2, fmt.Sprintf("%s-%s.pprof", o.profile, strings.TrimSpace(sc)))
+			prefix := o.profile + "-" + strings.TrimSpace(sc)
+			stopAPI := profile(adminAddr, o.warmup+o.duration/2, o.duration/2, prefix+".pprof")
+			stopWorker := profile(workerAdmin, o.warmup+o.duration/2, o.duration/2, prefix+"-worker.pprof")
+			stopProfile = func() { stopAPI(); stopWorker() }
 		}
 		closed := func(fn func(int) (int, error)) ([]time.Duration, map[string]int, time.Duration) {
 			return load(o.conns, o.warmup, o.duration, fn)
@@ -988,9 +990,9 @@ func machine() string {
 	return fmt.Sprintf("%s, %d cores", name, bytes.Count(b, []byte("processor\t:")))
 }
 
-// profileAPI fetches a CPU profile of the api's middle of the scenario
-// from its ADMIN_ADDR; the returned func waits for it.
-func profileAPI(addr string, after, length time.Duration, path string) func() {
+// profile fetches a CPU profile of the middle of the scenario from a
+// process's ADMIN_ADDR; the returned func waits for it.
+func profile(addr string, after, length time.Duration, path string) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
