@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/otpd/otpd/internal/httpx"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -133,7 +134,11 @@ type WebhookConfig struct {
 	// MaxPending bounds the events waiting; beyond it the oldest go.
 	MaxPending int64
 	Observer   WebhookObserver
-	// Transport is the HTTP transport (nil: a default one).
+	// Concurrency is the deliveries in flight at most (WEBHOOK_CONCURRENCY):
+	// the idle connections kept alive to the receiver. 0 means 100.
+	Concurrency int
+	// Transport is the HTTP transport (nil: one of its own, sized by
+	// Concurrency).
 	Transport http.RoundTripper
 }
 
@@ -156,7 +161,7 @@ func NewWebhookHandler(cfg WebhookConfig, rdb redis.UniversalClient, now func() 
 	}
 	rt := cfg.Transport
 	if rt == nil {
-		rt = http.DefaultTransport
+		rt = httpx.Transport(cfg.Concurrency)
 	}
 	return &WebhookHandler{cfg: cfg, signer: signer, rdb: rdb, now: now, log: log,
 		http: &http.Client{Transport: rt, Timeout: webhookTimeout,

@@ -17,6 +17,7 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/otpd/otpd/internal/httpx"
 	"github.com/otpd/otpd/internal/logmask"
 	"github.com/otpd/otpd/otp"
 )
@@ -41,8 +42,12 @@ type Config struct {
 	APIURL string
 	// Timeout bounds one HTTP request. It must stay well under the worker's
 	// shutdown timeout so an in-flight send finishes before asynq gives up.
-	Timeout   time.Duration
-	Transport http.RoundTripper // nil means http.DefaultTransport
+	Timeout time.Duration
+	// Concurrency is how many requests may be in flight at once (the
+	// worker's WORKER_CONCURRENCY): the idle connections kept alive. 0
+	// means 100.
+	Concurrency int
+	Transport   http.RoundTripper // nil: a transport of its own, sized by Concurrency
 }
 
 // Sender implements otp.Sender.
@@ -72,7 +77,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	rt := cfg.Transport
 	if rt == nil {
-		rt = http.DefaultTransport
+		rt = httpx.Transport(cfg.Concurrency)
 	}
 	return &Sender{cfg: cfg, base: base, rt: rt}, nil
 }

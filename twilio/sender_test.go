@@ -232,3 +232,38 @@ func TestValidityUnderASecondIsNotSent(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionsAreReused: a worker sends with many requests in flight,
+// and against Twilio every new connection is a TLS handshake. Go's default
+// transport keeps 2 idle connections per host, so a second wave of 40
+// concurrent sends would open 38 new ones; the sender keeps Concurrency.
+func TestConnectionsAreReused(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	fake.SetLatency(50 * time.Millisecond)
+	const n = 40
+	s := newSender(t, fake, func(c *twilio.Config) { c.Concurrency = n })
+	wave := func() {
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := s.Send(context.Background(), msg)
+				errs <- err
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wave()
+	first := fake.Connections()
+	if first > n {
+		t.Fatalf("first wave opened %d connections for %d requests", first, n)
+	}
+	wave()
+	if again := fake.Connections() - first; again > 0 {
+		t.Fatalf("second wave opened %d new connections; want them all reused", again)
+	}
+}

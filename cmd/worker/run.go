@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			WhatsAppFrom: cfg.TwilioWhatsAppFrom, WhatsAppContentSID: cfg.TwilioWhatsAppContentSID,
 			VoiceFrom: cfg.TwilioVoiceFrom,
 			APIURL:    cfg.TwilioAPIURL, Timeout: cfg.TwilioTimeout,
+			Concurrency: cfg.WorkerConcurrency,
 		})
 		if err != nil {
 			return err
@@ -224,7 +225,8 @@ func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalCl
 		return func() {}, nil
 	}
 	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret,
-		MaxAge: cfg.WebhookMaxAge, MaxPending: int64(cfg.WebhookMaxPending), Observer: metrics.NewWebhooks(reg)},
+		MaxAge: cfg.WebhookMaxAge, MaxPending: int64(cfg.WebhookMaxPending), Observer: metrics.NewWebhooks(reg),
+		Concurrency: cfg.WebhookConcurrency},
 		rdb, time.Now, log)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -73,6 +74,7 @@ type Server struct {
 	forget   bool                      // load tests: count, don't keep
 	accepted int
 	sequence map[string]int // CallSid -> next status callback SequenceNumber
+	conns    int            // TCP connections accepted
 }
 
 // Forget stops keeping requests (Requests stays empty); AcceptedCount
@@ -106,6 +108,15 @@ func (s *Server) Expect(to string) <-chan Request {
 	return ch
 }
 
+// Connections is the number of TCP connections the fake accepted: a
+// client that keeps its connections alive opens few (against Twilio each
+// one is a TLS handshake).
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
 // InFlight is the number of requests received and not yet answered.
 func (s *Server) InFlight() int {
 	s.mu.Lock()
@@ -122,7 +133,15 @@ func Start(accountSID, authToken string) *Server {
 		panic(fmt.Sprintf("twiliofake: account SID %q does not match Twilio's pattern %s", accountSID, accountSIDRe))
 	}
 	s := &Server{AccountSID: accountSID, AuthToken: authToken, changed: make(chan struct{})}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
+	s.srv.Start()
 	s.URL = s.srv.URL
 	return s
 }
