@@ -4,7 +4,7 @@ import "encoding/base64"
 
 // A number's state lives in one hash, named by its hash tag alone, so one
 // pending verification costs one Redis key (the memory target of the
-// performance issue: about 400 bytes). Its finished predecessors move to an
+// performance issue: about 360 bytes). Its finished predecessors move to an
 // archive key with the same tag, so every key of one number is in one Redis
 // Cluster slot and each Lua script touches a single slot.
 //
@@ -15,11 +15,13 @@ import "encoding/base64"
 // and its current verification (see fromMap):
 //   r          the id's random part; the id is "VE" + tag + r
 //   st         status, one letter (statusOf)
-//   lo         locale of its messages and calls
+//   lo         locale of its messages and calls; absent: English
 //   b, ah      brand (when a request named one) and Android app hash
 //   ch         channel of verifications made before attempts had one
-//   n, k       sends and checks
+//   n, k       sends and checks (read as 0 when absent, which a later
+//              release may write)
 //   cr         created (unix ms); x expiry and l last send, in ms after cr
+//              (l: as k)
 //   a<n>, i<n> send attempt n, with its channel, and its MessageSid or
 //              CallSid (attempt.lua)
 //   h, e       the code's MAC and sealed code, deleted when the code dies:

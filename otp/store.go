@@ -391,7 +391,7 @@ func (s *Store) ClaimSend(ctx context.Context, tag, id string, attempt int, stal
 			ExpiresAt: time.UnixMilli(exp).UTC(), Sealed: res[4].(string),
 			QueuedAt: time.UnixMilli(queued).UTC(), Remaining: time.Duration(exp-now) * time.Millisecond,
 			QueuedFor: time.Duration(now-queued) * time.Millisecond,
-			Channel:   channelOf[str(7)], Locale: str(8), Brand: str(9), AppHash: str(10)}, nil
+			Channel:   channelOf[str(7)], Locale: cmp.Or(str(8), defaultLocale), Brand: str(9), AppHash: str(10)}, nil
 	case 2:
 		return Claim{Outcome: ClaimAlreadySent, MessageSID: unpackSID(res[1].(string))}, nil
 	case 3:
@@ -490,22 +490,27 @@ func unpackView(s string) (map[string]string, error) {
 	return m, nil
 }
 
+// defaultLocale is a verification's locale when it has no lo field: the
+// scripts leave English out, and verifications made before locales had none.
+const defaultLocale = "en"
+
 // fromMap reads a verification's fields as keys.go lists them.
 func fromMap(m map[string]string) (Verification, error) {
 	var v Verification
 	var err error
 	num := func(k string) int64 {
-		n, e := strconv.ParseInt(m[k], 10, 64)
+		s, ok := m[k]
+		if !ok && (k == "k" || k == "l") {
+			return 0 // to be left out at its default by a later release
+		}
+		n, e := strconv.ParseInt(s, 10, 64)
 		if e != nil && err == nil {
 			err = fmt.Errorf("otp: corrupt field %q", k)
 		}
 		return n
 	}
 	v.To = m["to"]
-	v.Locale = m["lo"]
-	if v.Locale == "" {
-		v.Locale = "en" // made before verifications had a locale
-	}
+	v.Locale = cmp.Or(m["lo"], defaultLocale)
 	st, ok := statusOf[m["st"]]
 	if !ok {
 		err = fmt.Errorf("otp: corrupt field %q", "st")

@@ -12,7 +12,7 @@ local f = redis.call('HMGET', N, 'r', 'n', 'cr', 'l', 'p', 's')
 -- Only while nobody sent again on it: a concurrent request may have queued
 -- a send on this verification since.
 if f[1] ~= ARGV[4] or f[2] ~= ARGV[5] then return 0 end
-local sentAt = tonumber(f[3]) + tonumber(f[4])
+local sentAt = tonumber(f[3]) + tonumber(f[4] or 0)
 if f[6] then
   local log, found = {}, false
   for _, t in ipairs(readLog(f[6])) do

@@ -128,6 +128,7 @@ type Summary struct {
 	BytesPending    float64             `json:"redis_bytes_per_pending_verification"`
 	BytesQueued     float64             `json:"redis_bytes_per_queued_verification"`
 	KeysPending     map[string][2]int64 `json:"redis_keys_after_memory_test"` // kind: {count, MEMORY USAGE bytes}
+	SampleFields    map[string]int      `json:"pending_verification_fields"`  // field: value length
 	Worker          map[string]any      `json:"worker"`
 	Notes           []string            `json:"notes"`
 }
@@ -322,6 +323,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "redis bytes per verification: %.0f pending (task done), %.0f while its task is queued\n", sum.BytesPending, sum.BytesQueued)
 	fmt.Fprintf(stdout, "redis keys after the memory test (kind: count, MEMORY USAGE): %v\n", sum.KeysPending)
+	fmt.Fprintf(stdout, "a pending verification's fields (name: value length): %v\n", sum.SampleFields)
 
 	b, _ := json.MarshalIndent(sum, "", "  ")
 	if err := os.WriteFile(o.out, b, 0o644); err != nil {
@@ -736,6 +738,25 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 	// Completed tasks are deleted (no Retention); what is left is the state.
 	sum.BytesPending = (used() - before) / float64(n)
 	sum.KeysPending = keyKinds(ctx, rdb)
+	sum.SampleFields = sampleFields(ctx, rdb)
+	return nil
+}
+
+// sampleFields is one pending verification's fields and the length of
+// each value (never the value: it may be code material), to show where a
+// hash's bytes go.
+func sampleFields(ctx context.Context, rdb *redis.Client) map[string]int {
+	keys, _, _ := rdb.Scan(ctx, 0, "otp:{*}", 100).Result()
+	for _, k := range keys {
+		if strings.Contains(k, "}:") {
+			continue // an archive or another kind
+		}
+		out := map[string]int{}
+		for f, v := range rdb.HGetAll(ctx, k).Val() {
+			out[f] = len(v)
+		}
+		return out
+	}
 	return nil
 }
 
