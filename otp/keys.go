@@ -18,8 +18,8 @@ import "encoding/base64"
 //   lo         locale of its messages and calls; absent: English
 //   b, ah      brand (when a request named one) and Android app hash
 //   ch         channel of verifications made before attempts had one
-//   n, k       sends and checks (read as 0 when absent, which a later
-//              release may write)
+//   n, k       sends and checks; k is read as 0 when absent (a later
+//              release may leave it out at 0)
 //   cr         created (unix ms); x expiry and l last send, in ms after cr
 //              (l: as k)
 //   a<n>, i<n> send attempt n, with its channel, and its MessageSid or

@@ -3,10 +3,12 @@
 package twilio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -233,15 +235,28 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.URL.Path = strings.TrimRight(t.base.Path, "/") + req.URL.Path
 	r.Host = ""
 	resp, err := t.next.RoundTrip(r)
-	if err == nil {
-		if d := parseRetryAfter(resp.Header.Get("Retry-After")); d > 0 {
-			t.mu.Lock()
-			t.after = d
-			t.mu.Unlock()
-		}
+	if err != nil {
+		return nil, err
 	}
-	return resp, err
+	if d := parseRetryAfter(resp.Header.Get("Retry-After")); d > 0 {
+		t.mu.Lock()
+		t.after = d
+		t.mu.Unlock()
+	}
+	// The connection goes back to the pool only once its answer is read to
+	// the end and closed, and twilio-go neither drains nor closes an error
+	// answer it cannot decode (a proxy's HTML 502): read it all here.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
 }
+
+// maxAnswer bounds what is read of one answer of Twilio's (a few KB).
+const maxAnswer = 1 << 20
 
 func (t *transport) retryAfter() time.Duration {
 	t.mu.Lock()

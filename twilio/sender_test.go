@@ -267,3 +267,25 @@ func TestConnectionsAreReused(t *testing.T) {
 		t.Fatalf("second wave opened %d new connections; want them all reused", again)
 	}
 }
+
+// An answer twilio-go cannot decode (a proxy's HTML error page) still
+// frees its connection for the next message: twilio-go neither drains nor
+// closes it, so without the sender reading it each send dialed anew.
+func TestUndecodableAnswersKeepTheConnection(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	const n = 5
+	page := "<html><body>" + strings.Repeat("502 Bad Gateway ", 200) + "</body></html>"
+	for range n {
+		fake.Script(twiliofake.Response{Status: 502, RawBody: page})
+	}
+	s := newSender(t, fake, nil)
+	for i := range n {
+		if _, err := s.Send(context.Background(), msg); err == nil {
+			t.Fatalf("send %d: a 502 was taken as sent", i)
+		}
+	}
+	if c := fake.Connections(); c != 1 {
+		t.Fatalf("%d sends over %d connections; want one, reused", n, c)
+	}
+}

@@ -29,7 +29,7 @@ func TestTransportKeepsConnections(t *testing.T) {
 	defer srv.Close()
 
 	const n = 30
-	wave := func(c *http.Client) {
+	wave := func(t *testing.T, c *http.Client) {
 		var wg sync.WaitGroup
 		for range n {
 			wg.Add(1)
@@ -57,9 +57,9 @@ func TestTransportKeepsConnections(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			defer tc.rt.CloseIdleConnections()
 			c := &http.Client{Transport: tc.rt}
-			wave(c)
+			wave(t, c)
 			first := conns.Load()
-			wave(c)
+			wave(t, c)
 			again := conns.Load() - first
 			if tc.reusing && again != 0 {
 				t.Fatalf("second wave dialed %d new connections", again)

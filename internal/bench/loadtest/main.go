@@ -746,11 +746,9 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 // each value (never the value: it may be code material), to show where a
 // hash's bytes go.
 func sampleFields(ctx context.Context, rdb *redis.Client) map[string]int {
-	keys, _, _ := rdb.Scan(ctx, 0, "otp:{*}", 100).Result()
-	for _, k := range keys {
-		if strings.Contains(k, "}:") {
-			continue // an archive or another kind
-		}
+	iter := rdb.Scan(ctx, 0, "otp:{*}", 1000).Iterator() // a number's hash, not an archive
+	for iter.Next(ctx) {
+		k := iter.Val()
 		out := map[string]int{}
 		for f, v := range rdb.HGetAll(ctx, k).Val() {
 			out[f] = len(v)
