@@ -117,6 +117,8 @@ type Window struct {
 type StartResult struct {
 	Verification Verification
 	Created      bool
+	// before is a resend's lo, b and ah fields as they were, for Rollback.
+	before []any
 }
 
 // Start creates a verification or records a resend on the pending one.
@@ -173,7 +175,11 @@ func parseStart(res []any) (StartResult, error) {
 	if err != nil {
 		return StartResult{}, err
 	}
-	return StartResult{Verification: v, Created: outcome == 1}, nil
+	r := StartResult{Verification: v, Created: outcome == 1}
+	if len(res) > 4 {
+		r.before, _ = res[4].([]any)
+	}
+	return r, nil
 }
 
 // ErrCollision means two numbers share a hash tag, so they would share a
@@ -190,7 +196,7 @@ func (s *Store) Rollback(ctx context.Context, tag string, r StartResult) error {
 		// now, and a resend since then must not be rolled back with it.
 		return s.RollbackCreated(ctx, tag, r.Verification.ID)
 	}
-	return s.rollback(ctx, tag, r.Verification.ID, "2", r.Verification.SendAttempts)
+	return s.rollback(ctx, tag, r.Verification.ID, "2", r.Verification.SendAttempts, r.before...)
 }
 
 // RollbackCreated undoes a Start that may or may not have created
@@ -201,9 +207,9 @@ func (s *Store) RollbackCreated(ctx context.Context, tag, id string) error {
 	return s.rollback(ctx, tag, id, "1", 1)
 }
 
-func (s *Store) rollback(ctx context.Context, tag, id, outcome string, sends int) error {
-	args := append([]any{outcome}, locator(tag, id)...)
-	if err := rollbackScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(args, sends)...).Err(); err != nil {
+func (s *Store) rollback(ctx context.Context, tag, id, outcome string, sends int, before ...any) error {
+	args := append(append([]any{outcome}, locator(tag, id)...), sends)
+	if err := rollbackScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(args, before...)...).Err(); err != nil {
 		return fmt.Errorf("%w: rollback: %w", ErrUnavailable, err)
 	}
 	return nil

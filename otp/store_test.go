@@ -970,3 +970,33 @@ type enDe struct{}
 
 func (enDe) Match(tag string) (string, bool) { return tag, tag == "en" || tag == "de" }
 func (enDe) ForRegion(string) string         { return "en" }
+
+// A resend that fails to enqueue (the client gets 503) leaves the
+// message's language as it was, whether it asked for another one or for
+// English (which is stored as no field).
+func TestFailedResendKeepsTheLocale(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ first, resend string }{{"de", "en"}, {"en", "de"}} {
+		t.Run(tc.first+" then "+tc.resend, func(t *testing.T) {
+			f := newFixture(t)
+			f.svc.WithLocales(enDe{})
+			v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Locale: tc.first})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(testPolicy.Cooldown)
+			f.queue.fail.Store(true)
+			if _, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Locale: tc.resend}); !errors.Is(err, otp.ErrUnavailable) {
+				t.Fatalf("failed resend: %v", err)
+			}
+			got, err := f.svc.Get(ctx, v.ID)
+			if err != nil || got.Locale != tc.first || got.SendAttempts != 1 {
+				t.Fatalf("after the failed resend: %+v %v", got, err)
+			}
+			tag, _ := otp.TagOfID(v.ID)
+			if c, err := f.store.ClaimSend(ctx, tag, v.ID, 1, 10*time.Second); err != nil || c.Locale != tc.first {
+				t.Fatalf("claim: %q %v", c.Locale, err)
+			}
+		})
+	}
+}

@@ -6,6 +6,8 @@
 -- ARGV[1] outcome of start (1 created, 2 resent)
 -- ARGV[2] key prefix otp:{tag}   ARGV[3] id base "VE"+tag
 -- ARGV[4] the id's random part   ARGV[5] sends after start
+-- ARGV[6..8] a resend's lo, b, ah from before it ("" absent): a 503 must
+--         not leave the message's language, brand or app hash changed
 -- Returns 1 when undone, 0 when state moved on meanwhile (left alone).
 local N = KEYS[1]
 local f = redis.call('HMGET', N, 'r', 'n', 'cr', 'l', 'p', 's')
@@ -27,6 +29,11 @@ if ARGV[1] == '2' then
   local before = string.match(redis.call('HGET', N, 'a' .. (n - 1)) or '', '^(%d+)|')
   redis.call('HSET', N, 'n', n - 1, 'l', before or 0)
   redis.call('HDEL', N, 'a' .. n, 'i' .. n)
+  for i, field in ipairs({'lo', 'b', 'ah'}) do
+    local was = ARGV[5 + i]
+    if was and was ~= '' then redis.call('HSET', N, field, was)
+    elseif was then redis.call('HDEL', N, field) end
+  end
   return 1
 end
 -- created: drop the verification, and bring back the one it replaced.

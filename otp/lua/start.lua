@@ -20,13 +20,15 @@
 -- ARGV[22] with a workflow, who asked ("apiKeyId|clientIp"), whose limits
 --          its later steps count against
 -- Each send attempt n gets field a<n> (attempt.lua) with its channel.
--- Returns {outcome, retry_after_ms, id, fields}
+-- Returns {outcome, retry_after_ms, id, fields, before}
 --   outcome  1 created, 2 resent, -1 cooldown, -2 max sends, -3 max checks,
 --            -4 number locked by failed checks, -5 rolling send cap,
 --            -9 another number has this hash tag, or an archived
 --               verification has the new id (refused, nothing touched; the
 --               caller may retry with a new id)
 --   id, fields  the verification's id and fields (absent on refusals)
+--   before   on a resend, {lo, b, ah} as they were ("" absent),
+--            which rollback.lua puts back
 -- Each send attempt n gets field a<n> (see attempt.lua for its format).
 local N, now = KEYS[1], clock(ARGV[4])
 local f = redis.call('HMGET', N, 'to', 'r', 'st', 'n', 'k', 'cr', 'x', 'l', 'f', 's')
@@ -73,9 +75,11 @@ if cur then
     if capWait > 0 then return {-5, capWait} end
     logSend()
     local at = now - cr
+    -- What the resend replaces, for a rollback to put back.
+    local before = redis.call('HMGET', N, 'lo', 'b', 'ah')
     redis.call('HSET', N, 'n', sends + 1, 'l', at, 'a' .. (sends + 1), newAttempt(at, CHANNEL[ARGV[12]] or ''))
     setMessage(false)
-    return {2, 0, ARGV[2] .. cur, view(N)}
+    return {2, 0, ARGV[2] .. cur, view(N), {before[1] or '', before[2] or '', before[3] or ''}}
   end
   if st == 'm' and now < exp then
     -- A new code must not reset the failure count: the number stays locked
