@@ -154,25 +154,17 @@ func startStack(t *testing.T, redisURL string, extra map[string]string) *stack {
 	fake := twiliofake.Start(sid, token)
 	t.Cleanup(fake.Close)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(proctest.FreePort(t)))
-	vars := map[string]string{
-		"APP_ENV": "production", "REDIS_URL": redisURL, "HTTP_ADDR": addr,
-		"API_KEYS": apiKey, "OTP_SECRET": "topology-secret-topology-secret-topology",
-		"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": token, "TWILIO_PHONE_NUMBER": from,
-		"TWILIO_API_URL": fake.URL, "LOG_FORMAT": "json", "WORKER_METRICS_ADDR": "127.0.0.1:0",
-		// Many numbers share a prefix in these tests; the default prefix cap
-		// (30/10m) would refuse them.
-		"PREFIX_SEND_LIMITS": "100000/10m",
-		// Production requires a country list and a total budget.
-		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000", "OTP_BRAND": "Acme",
-		"PATH": os.Getenv("PATH"),
-	}
+	vars := proctest.ProductionEnv(redisURL, addr, fake)
+	vars["API_KEYS"] = apiKey
+	vars["OTP_SECRET"] = "topology-secret-topology-secret-topology"
+	vars["TWILIO_PHONE_NUMBER"] = from
+	// Many numbers share a prefix in these tests; the default prefix cap
+	// (30/10m) would refuse them.
+	vars["PREFIX_SEND_LIMITS"] = "100000/10m"
 	for k, v := range extra {
 		vars[k] = v
 	}
-	var env []string
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
+	env := proctest.Environ(vars)
 	s := &stack{base: "http://" + addr, fake: fake, http: &http.Client{Timeout: 5 * time.Second}}
 	s.api = proctest.Start(t, "api", filepath.Join(binDir, "api"), env)
 	s.worker = proctest.Start(t, "worker", filepath.Join(binDir, "worker"), env)

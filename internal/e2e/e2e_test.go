@@ -49,11 +49,7 @@ func TestMain(m *testing.M) {
 // start runs one of the built binaries with exactly env as its environment.
 func start(t *testing.T, name string, env map[string]string) *proctest.Proc {
 	t.Helper()
-	list := make([]string, 0, len(env))
-	for k, v := range env {
-		list = append(list, k+"="+v)
-	}
-	return proctest.Start(t, name, filepath.Join(binDir, name), list)
+	return proctest.Start(t, name, filepath.Join(binDir, name), proctest.Environ(env))
 }
 
 type stack struct {
@@ -75,16 +71,11 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 	fake := twiliofake.Start(sid, token)
 	t.Cleanup(fake.Close)
 	addr := proctest.FreeAddr(t)
-	env := map[string]string{
-		"APP_ENV": "production", "REDIS_URL": rs.URL(), "HTTP_ADDR": addr,
-		"API_KEYS": "old-key-0123456789abcdef," + apiKey, "OTP_SECRET": "e2e-secret-e2e-secret-e2e-secret-e2e-secret",
-		"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": token, "TWILIO_PHONE_NUMBER": from,
-		"TWILIO_API_URL": fake.URL, "OTP_RESEND_COOLDOWN": "1s", "LOG_FORMAT": "json",
-		"WORKER_METRICS_ADDR": "127.0.0.1:0",
-		// Production requires a country list and a total budget.
-		"ALLOWED_COUNTRIES": "*", "SMS_BUDGET_PER_MINUTE": "100000", "OTP_BRAND": "Acme",
-		"PATH": os.Getenv("PATH"),
-	}
+	env := proctest.ProductionEnv(rs.URL(), addr, fake)
+	env["API_KEYS"] = "old-key-0123456789abcdef," + apiKey
+	env["OTP_SECRET"] = "e2e-secret-e2e-secret-e2e-secret-e2e-secret"
+	env["TWILIO_PHONE_NUMBER"] = from
+	env["OTP_RESEND_COOLDOWN"] = "1s"
 	for k, v := range extra {
 		env[k] = v
 	}

@@ -161,23 +161,25 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	env := []string{
-		"APP_ENV=production", "REDIS_URL=" + rs.URL(), "HTTP_ADDR=" + addr,
-		"API_KEYS=" + apiKey, "OTP_SECRET=bench-secret-bench-secret-bench-secret-0123",
-		"TWILIO_ACCOUNT_SID=" + sid, "TWILIO_AUTH_TOKEN=" + token, "TWILIO_PHONE_NUMBER=+15005550006",
-		"TWILIO_API_URL=" + fake.URL, "LOG_LEVEL=warn", "ALLOWED_COUNTRIES=US",
-		"WORKER_CONCURRENCY=" + strconv.Itoa(o.workerConcurrency), "WORKER_METRICS_ADDR=127.0.0.1:0",
+	vars := proctest.ProductionEnv(rs.URL(), addr, fake)
+	for k, v := range map[string]string{
+		"API_KEYS": apiKey, "LOG_LEVEL": "warn", "ALLOWED_COUNTRIES": "US",
+		"WORKER_CONCURRENCY": strconv.Itoa(o.workerConcurrency), "QUEUE_SHARDS": strconv.Itoa(o.queueShards),
 		// Limits raised so they do not throttle the load; they still run.
-		"OTP_MAX_CHECKS=100", "FAILED_CHECK_LIMIT=100/24h", "TO_SEND_LIMIT=1000/1h",
-		"SMS_BUDGET_PER_MINUTE=10000000", "OTP_BRAND=Bench",
-		"API_KEY_SEND_LIMITS=10000000/1s", "PREFIX_SEND_LIMITS=10000000/1m", "OTP_RESEND_COOLDOWN=1s",
-		"PATH=" + os.Getenv("PATH"),
+		"OTP_MAX_CHECKS": "100", "FAILED_CHECK_LIMIT": "100/24h", "TO_SEND_LIMIT": "1000/1h",
+		"SMS_BUDGET_PER_MINUTE": "10000000", "OTP_BRAND": "Bench",
+		"API_KEY_SEND_LIMITS": "10000000/1s", "PREFIX_SEND_LIMITS": "10000000/1m", "OTP_RESEND_COOLDOWN": "1s",
+	} {
+		vars[k] = v
+	}
+	if o.extraEnv != "" {
+		for _, kv := range strings.Split(o.extraEnv, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = v
+		}
 	}
 	o.queues = tasks.NewShards(o.queueShards).Names()
-	env = append(env, "QUEUE_SHARDS="+strconv.Itoa(o.queueShards))
-	if o.extraEnv != "" {
-		env = append(env, strings.Split(o.extraEnv, ",")...)
-	}
+	env := proctest.Environ(vars)
 	adminAddr := ""
 	if o.profile != "" {
 		if adminAddr, err = freeAddr(); err != nil {
@@ -607,23 +609,37 @@ func sendAwaitingSMS(c *client, fake *twiliofake.Server, to string) (sms twiliof
 	}
 }
 
+// sendMany starts n verifications for new numbers over conns
+// connections; any answer but 202 is an error.
+func sendMany(c *client, nums *numbers, conns, n int) error {
+	var wg sync.WaitGroup
+	var next, failed atomic.Int64
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if st, _, err := c.post("/v1/verifications", map[string]string{"to": nums.next()}); err != nil || st != 202 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("%d of %d sends failed", f, n)
+	}
+	return nil
+}
+
 // workerCapacity queues a burst and measures how fast the fake receives it,
 // then the pickup latency of an idle worker.
 func workerCapacity(ctx context.Context, o options, c *client, nums *numbers, fake *twiliofake.Server, sum *Summary) error {
 	burst := o.workerConcurrency * 20
 	before := fake.AcceptedCount()
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for w := 0; w < o.conns; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(burst) {
-				c.post("/v1/verifications", map[string]string{"to": nums.next()})
-			}
-		}()
+	if err := sendMany(c, nums, o.conns, burst); err != nil {
+		return err
 	}
-	wg.Wait()
 	// Measure the steady middle of the drain: from 10% to 90% received.
 	var t10, t90 time.Time
 	deadline := time.Now().Add(2 * time.Minute)
@@ -696,27 +712,6 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 		return f
 	}
 	before := used()
-	sends := func() error {
-		var wg sync.WaitGroup
-		var next atomic.Int64
-		var failed atomic.Int64
-		for w := 0; w < o.conns; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for next.Add(1) <= int64(n) {
-					if st, _, err := c.post("/v1/verifications", map[string]string{"to": nums.next()}); err != nil || st != 202 {
-						failed.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if failed.Load() > 0 {
-			return fmt.Errorf("%d sends failed", failed.Load())
-		}
-		return nil
-	}
 	// Queued: pause the queue so the tasks wait.
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for _, q := range o.queues {
@@ -724,7 +719,7 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 			return err
 		}
 	}
-	if err := sends(); err != nil {
+	if err := sendMany(c, nums, o.conns, n); err != nil {
 		return err
 	}
 	sum.BytesQueued = (used() - before) / float64(n)
