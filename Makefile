@@ -16,7 +16,7 @@ test: vet ## every test, with the race detector (needs redis-server on PATH)
 
 .PHONY: test-redis-topologies
 test-redis-topologies: ## api + worker on a 3-master Redis Cluster and through a Sentinel failover (needs redis-server, redis-cli)
-	OTPD_TOPOLOGY_TESTS=1 $(GO) test -race -count=1 -v ./internal/clustertest/
+	OTPD_TOPOLOGY_TESTS=1 $(GO) test -race -count=1 -v ./internal/suites/topology/
 
 vet:
 	$(GO) vet ./...
@@ -32,7 +32,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIdempotencyKey$$' -fuzztime $(or $(FUZZTIME),30s) ./cmd/api
 
 bench: build ## load test: real api + worker, throw-away Redis, fake Twilio (150 ms); writes bench-result.json
-	$(GO) run ./internal/bench/loadtest -bin $(BIN) $(BENCHFLAGS)
+	$(GO) run ./internal/tools/loadtest -bin $(BIN) $(BENCHFLAGS)
 
 bench-go: ## Go micro-benchmarks of the hot paths (allocations included)
 	$(GO) test -run '^$$' -bench . -benchmem ./otp ./tasks ./cmd/api

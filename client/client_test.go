@@ -14,7 +14,7 @@ import (
 
 // script is an API that answers each request with the next scripted
 // answer, and records what it got. These tests pin the client's retry and
-// error rules; internal/e2e runs the client against the real binaries.
+// error rules; internal/suites/e2e runs the client against the real binaries.
 type script struct {
 	*httptest.Server
 	mu      sync.Mutex

@@ -11,7 +11,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"github.com/otpd/otpd/internal/obscheck"
+	"github.com/otpd/otpd/internal/testkit/obscheck"
 )
 
 const (

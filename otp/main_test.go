@@ -3,7 +3,7 @@ package otp_test
 import (
 	"testing"
 
-	"github.com/otpd/otpd/internal/redistest"
+	"github.com/otpd/otpd/internal/testkit/redistest"
 )
 
 var redisServer *redistest.Server

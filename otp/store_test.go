@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/otpd/otpd/internal/clocktest"
+	"github.com/otpd/otpd/internal/testkit/clocktest"
 	"github.com/otpd/otpd/otp"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpd/otpd/internal/twiliofake"
+	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/twilio"
 )

@@ -19,7 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/otpd/otpd/internal/ratelimit"
-	"github.com/otpd/otpd/internal/twiliofake"
+	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )

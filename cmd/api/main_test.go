@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -19,9 +18,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/otpd/otpd/internal/clocktest"
-	"github.com/otpd/otpd/internal/config"
-	"github.com/otpd/otpd/internal/redistest"
+	"github.com/otpd/otpd/internal/redisconn"
+	"github.com/otpd/otpd/internal/testkit/clocktest"
+	"github.com/otpd/otpd/internal/testkit/redistest"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )
@@ -99,8 +98,8 @@ func newFixture(t testing.TB) *fixture {
 
 func newFixtureWith(t testing.TB, policy otp.Policy, log *slog.Logger) *fixture {
 	t.Helper()
-	// config.NewRedis gives the production timeouts and retry settings.
-	rdb, err := config.NewRedis(redisServer.URL())
+	// redisconn.New gives the production timeouts and retry settings.
+	rdb, err := redisconn.New(redisServer.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,16 +308,4 @@ func noCode(t testing.TB, body []byte, code string, v otp.Verification) {
 	if strings.Contains(s, code) {
 		t.Fatalf("answer contains the code %s: %s", code, body)
 	}
-}
-
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

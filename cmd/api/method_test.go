@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/otpd/otpd/internal/metrics"
+	"github.com/otpd/otpd/internal/testkit/proctest"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -125,7 +126,7 @@ func TestRunHeaderLimitAndAdminListener(t *testing.T) {
 	if err := redisServer.Client().FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	env := runEnv(addr)
 	env["API_ADMIN_ADDR"] = admin
 	env["ADMIN_ADDR"] = admin // pprof joins the admin listener
@@ -136,7 +137,7 @@ func TestRunHeaderLimitAndAdminListener(t *testing.T) {
 	errc := startRun(t, ctx, env, &out)
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	waitHealthy(t, client, "http://"+addr, errc)
+	waitHealthy(t, "http://"+addr, errc)
 
 	big := strings.Repeat("x", 17<<10)
 	for _, l := range []string{addr, admin} {

@@ -10,7 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynqmon"
 
-	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/tasks"
 )
 
@@ -23,7 +23,7 @@ type redisURLConnOpt struct{ url string }
 
 // MakeRedisClient implements asynq.RedisConnOpt.
 func (o redisURLConnOpt) MakeRedisClient() any {
-	c, err := config.NewRedis(o.url)
+	c, err := redisconn.New(o.url)
 	if err != nil {
 		return nil // asynqmon panics on a nil client; config.Load validated the URL
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/otpd/otpd/internal/browsertest"
+	"github.com/otpd/otpd/internal/testkit/browsertest"
 	"github.com/otpd/otpd/otp"
 )
 

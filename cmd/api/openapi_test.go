@@ -37,9 +37,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/otpd/otpd/api"
-	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/internal/ratelimit"
-	"github.com/otpd/otpd/internal/twiliofake"
+	"github.com/otpd/otpd/internal/redisconn"
+	"github.com/otpd/otpd/internal/testkit/proctest"
+	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )
@@ -615,7 +616,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	f.queue.fail.Store(false)
 
 	// Redis is down.
-	dead, err := config.NewRedis("redis://" + freeAddr(t))
+	dead, err := redisconn.New("redis://" + proctest.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 
-	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/redisconn"
+	"github.com/otpd/otpd/internal/testkit/proctest"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )
@@ -175,7 +176,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 // client points at addr.
 func unavailableFixture(t *testing.T, addr string) http.Handler {
 	t.Helper()
-	rdb, err := config.NewRedis("redis://" + addr + "/0")
+	rdb, err := redisconn.New("redis://" + addr + "/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestRedisUnavailable(t *testing.T) {
 		name string
 		addr func(t testing.TB) string
 	}{
-		{"refused", freeAddr},
+		{"refused", proctest.FreeAddr},
 		{"hanging", blackhole},
 	}
 	reqs := append([]struct{ method, path, body string }{{"GET", "/readyz", ""}}, authedRoutes...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/otpd/otpd/internal/testkit/proctest"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )
@@ -41,26 +42,20 @@ func startRun(t *testing.T, ctx context.Context, env map[string]string, out *loc
 	return errc
 }
 
-// waitHealthy polls /healthz until the server answers 200.
-func waitHealthy(t *testing.T, client *http.Client, base string, errc <-chan error) {
+// waitHealthy polls /healthz until the server answers 200; the test
+// fails at once if run returns before that.
+func waitHealthy(t *testing.T, base string, errc <-chan error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := client.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
+	returned := func() error {
 		select {
 		case err := <-errc:
-			t.Fatalf("run returned before serving: %v", err)
-		case <-time.After(20 * time.Millisecond):
+			return fmt.Errorf("run returned before serving: %v", err)
+		default:
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no healthy server at %s: %v", base, err)
-		}
+	}
+	if err := proctest.WaitHTTP(base+"/healthz", 10*time.Second, returned); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -71,7 +66,7 @@ func TestRunServesAndDrains(t *testing.T) {
 	if err := redisServer.Client().FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	base := "http://" + addr
 	var out lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,7 +75,7 @@ func TestRunServesAndDrains(t *testing.T) {
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	waitHealthy(t, client, base, errc)
+	waitHealthy(t, base, errc)
 
 	resp, err := client.Get(base + "/readyz")
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -209,7 +204,7 @@ func TestRunStartupErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			env := runEnv(freeAddr(t))
+			env := runEnv(proctest.FreeAddr(t))
 			for k, v := range tc.set {
 				env[k] = v
 			}

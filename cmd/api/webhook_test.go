@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otpd/otpd/internal/twiliofake"
+	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )

@@ -25,6 +25,8 @@ import (
 	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/internal/demo"
+	"github.com/otpd/otpd/internal/logmask"
+	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -50,9 +52,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case embedded:
 		redisURL = ""
 	case redisURL != "":
-		fmt.Fprintf(stdout, "devrun: using REDIS_URL %s\n", config.RedactURL(redisURL))
-	case !embedded && pings(ctx, cfg.RedisURL):
-		redisURL = cfg.RedisURL
+		fmt.Fprintf(stdout, "devrun: using REDIS_URL %s\n", logmask.URL(redisURL))
+	case !embedded && pings(ctx, cfg.Redis.URL):
+		redisURL = cfg.Redis.URL
 		fmt.Fprintf(stdout, "devrun: using the Redis at %s\n", redisURL)
 	}
 	if redisURL == "" {
@@ -93,11 +95,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}(name, out)
 	}
 
-	port := cfg.HTTPAddr
+	port := cfg.HTTP.Addr
 	if strings.HasPrefix(port, ":") {
 		port = "localhost" + port
 	}
-	key := cfg.APIKeys[0]
+	key := cfg.HTTP.APIKeys[0]
 	demoURL, stopDemo, err := startDemo(cfg, port, or(getenv("DEMO_ADDR"), "localhost:8081"))
 	if err != nil {
 		fmt.Fprintf(stdout, "devrun: the demo signup page did not start: %v\n", err)
@@ -143,13 +145,13 @@ Ctrl-C stops everything.
 // startDemo serves the example signup page and backend (internal/demo)
 // on addr, talking to the api at apiAddr through the Go client.
 func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func(), err error) {
-	c, err := client.New("http://"+apiAddr, cfg.APIKeys[0])
+	c, err := client.New("http://"+apiAddr, cfg.HTTP.APIKeys[0])
 	if err != nil {
 		return "", nil, err
 	}
 	var channels []string
 	for _, ch := range []string{otp.ChannelSMS, otp.ChannelWhatsApp, otp.ChannelCall} {
-		if cfg.Channels[ch] {
+		if cfg.Channels.Enabled[ch] {
 			channels = append(channels, ch)
 		}
 	}
@@ -157,7 +159,7 @@ func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func()
 	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
 		hosts = append(hosts, host) // loopback names pass anyway
 	}
-	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.ResendCooldown, CodeLength: cfg.CodeLength, Hosts: hosts})
+	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.Codes.Cooldown, CodeLength: cfg.Codes.Length, Hosts: hosts})
 	if err != nil {
 		return "", nil, err
 	}
@@ -171,7 +173,7 @@ func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func()
 }
 
 func pings(ctx context.Context, url string) bool {
-	rdb, err := config.NewRedis(url)
+	rdb, err := redisconn.New(url)
 	if err != nil {
 		return false
 	}

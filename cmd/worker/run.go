@@ -21,8 +21,11 @@ import (
 
 	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/internal/devsms"
+	"github.com/otpd/otpd/internal/logmask"
 	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/internal/redisconn"
+	"github.com/otpd/otpd/internal/server"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 	"github.com/otpd/otpd/twilio"
@@ -39,14 +42,14 @@ import (
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 && args[1] == "-healthcheck" {
-		return config.Probe(getenv("WORKER_METRICS_ADDR"), ":9090")
+		return server.Probe(getenv("WORKER_METRICS_ADDR"), ":9090")
 	}
 	cfg, log, err := config.Startup(getenv, stdout, "worker")
 	if err != nil {
 		return err
 	}
 
-	rdb, err := config.NewRedis(cfg.RedisURL)
+	rdb, err := redisconn.New(cfg.Redis.URL)
 	if err != nil {
 		return err
 	}
@@ -55,22 +58,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	err = rdb.Ping(pctx).Err()
 	cancel()
 	if err != nil {
-		return fmt.Errorf("redis unreachable at %s: %w", redacted(cfg.RedisURL), err)
+		return fmt.Errorf("redis unreachable at %s: %w", logmask.URL(cfg.Redis.URL), err)
 	}
 
-	codec, err := otp.NewCodec(cfg.OTPSecret, cfg.CodeLength, rand.Reader)
+	codec, err := otp.NewCodec(cfg.Codes.Secret, cfg.Codes.Length, rand.Reader)
 	if err != nil {
 		return err
 	}
 	var sender otp.Sender
-	if cfg.TwilioConfigured() {
+	if cfg.Twilio.Configured() {
 		sender, err = twilio.New(twilio.Config{
-			AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
-			From: cfg.TwilioPhoneNumber, MessagingServiceSID: cfg.TwilioMessagingServiceSID,
-			WhatsAppFrom: cfg.TwilioWhatsAppFrom, WhatsAppContentSID: cfg.TwilioWhatsAppContentSID,
-			VoiceFrom: cfg.TwilioVoiceFrom,
-			APIURL:    cfg.TwilioAPIURL, Timeout: cfg.TwilioTimeout,
-			Concurrency: cfg.WorkerConcurrency,
+			AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken,
+			From: cfg.Twilio.PhoneNumber, MessagingServiceSID: cfg.Twilio.MessagingServiceSID,
+			WhatsAppFrom: cfg.Twilio.WhatsAppFrom, WhatsAppContentSID: cfg.Twilio.WhatsAppContentSID,
+			VoiceFrom: cfg.Twilio.VoiceFrom,
+			APIURL:    cfg.Twilio.APIURL, Timeout: cfg.Twilio.Timeout,
+			Concurrency: cfg.Worker.Concurrency,
 		})
 		if err != nil {
 			return err
@@ -81,22 +84,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	hcfg := tasks.HandlerConfig{
-		Messages: cfg.Messages,
-		Brand:    cfg.Brand, Brands: cfg.Brands,
-		Channels: cfg.Channels, VoiceAllowedCountries: cfg.VoiceAllowedCountries,
+		Messages: cfg.Messages.Catalog,
+		Brand:    cfg.Messages.Brand, Brands: cfg.Messages.Brands,
+		Channels: cfg.Channels.Enabled, VoiceAllowedCountries: cfg.Channels.VoiceAllowedCountries,
 		// A claim younger than the HTTP timeout may belong to a live request;
 		// only past it (plus slack for clock skew between workers) is the
 		// owner presumed dead and the SMS sent again.
-		StaleClaim: cfg.TwilioTimeout + 5*time.Second,
+		StaleClaim: cfg.Twilio.Timeout + 5*time.Second,
 	}
-	if cfg.PublicURL != "" && cfg.TwilioConfigured() {
-		hcfg.StatusCallback = cfg.PublicURL + tasks.StatusCallbackPath
+	if cfg.HTTP.PublicURL != "" && cfg.Twilio.Configured() {
+		hcfg.StatusCallback = cfg.HTTP.PublicURL + tasks.StatusCallbackPath
 	}
-	if cfg.SMSRateLimit > 0 {
+	if cfg.Worker.SMSRateLimit > 0 {
 		hcfg.Limiter = redis_rate.NewLimiter(rdb)
 		// Burst 1: messages are spaced evenly, as Twilio's per-sender queue
 		// would space them anyway, instead of n at once then a pause.
-		hcfg.Rate = redis_rate.Limit{Rate: cfg.SMSRateLimit, Period: time.Second, Burst: 1}
+		hcfg.Rate = redis_rate.Limit{Rate: cfg.Worker.SMSRateLimit, Period: time.Second, Burst: 1}
 	}
 	reg := prometheus.NewRegistry()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
@@ -109,11 +112,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	aq := asynq.NewClientFromRedisClient(rdb)
 	defer aq.Close()
 	store := otp.NewStore(rdb)
-	shards := tasks.NewShards(cfg.QueueShards)
+	shards := tasks.NewShards(cfg.Redis.QueueShards)
 	svc := otp.NewService(codec, store, tasks.NewQueue(aq).WithShards(shards), cfg.Policy(), log).
-		WithGuard(ratelimit.New(rdb, cfg.Limits()).WithParts(shards.Names(), shards.IndexOfTag)).
-		WithObserver(metrics.NewOTP(reg)).WithLocales(cfg.Messages)
-	if cfg.WebhookURL != "" {
+		WithGuard(ratelimit.New(rdb, cfg.RateLimits()).WithParts(shards.Names(), shards.IndexOfTag)).
+		WithObserver(metrics.NewOTP(reg)).WithLocales(cfg.Messages.Catalog)
+	if cfg.Webhooks.URL != "" {
 		svc.WithEvents(tasks.NewWebhooks(aq, rdb).WithShards(shards))
 	}
 	hcfg.Reports = svc
@@ -124,11 +127,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	mux.Handle(tasks.TypeExpire, tasks.NewExpireHandler(svc))
 
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:       cfg.WorkerConcurrency,
+		Concurrency:       cfg.Worker.Concurrency,
 		Queues:            shards.Weights(),
 		RetryDelayFunc:    tasks.RetryDelay,
 		IsFailure:         tasks.IsFailure,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
+		ShutdownTimeout:   cfg.Worker.ShutdownTimeout,
 		TaskCheckInterval: 50 * time.Millisecond, // an idle worker picks up a new OTP within ~50 ms
 		// Retries wait seconds, not minutes: move due retries to the queue promptly.
 		DelayedTaskCheckInterval: 250 * time.Millisecond,
@@ -154,19 +157,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	running.Store(true)
 	hctx, stopHTTP := context.WithCancel(context.Background())
 	defer stopHTTP()
-	if _, err := config.Serve(hctx, log, "metrics", cfg.WorkerMetricsAddr, healthHandler(rdb, &running, reg)); err != nil {
+	if _, err := server.Serve(hctx, log, "metrics", cfg.Worker.MetricsAddr, healthHandler(rdb, &running, reg)); err != nil {
 		srv.Shutdown()
 		return fmt.Errorf("WORKER_METRICS_ADDR: %w", err)
 	}
-	if cfg.AdminAddr != "" {
-		if _, err := config.Serve(hctx, log, "admin (pprof)", cfg.AdminAddr, config.AdminHandler()); err != nil {
+	if cfg.Monitoring.PprofAddr != "" {
+		if _, err := server.Serve(hctx, log, "admin (pprof)", cfg.Monitoring.PprofAddr, server.AdminHandler()); err != nil {
 			srv.Shutdown()
 			return fmt.Errorf("ADMIN_ADDR: %w", err)
 		}
 	}
-	log.Info("processing", "queues", shards.Names(), "concurrency", cfg.WorkerConcurrency)
+	log.Info("processing", "queues", shards.Names(), "concurrency", cfg.Worker.Concurrency)
 	<-ctx.Done()
-	log.Info("shutting down: finishing in-flight sends", "timeout", cfg.ShutdownTimeout)
+	log.Info("shutting down: finishing in-flight sends", "timeout", cfg.Worker.ShutdownTimeout)
 	running.Store(false) // not ready: a load balancer or probe sees it first
 	// Both servers wind down together, so the whole stop fits in
 	// WORKER_SHUTDOWN_TIMEOUT, not twice it.
@@ -205,7 +208,6 @@ func healthHandler(rdb redis.UniversalClient, running *atomic.Bool, reg *prometh
 	return mux
 }
 
-func redacted(u string) string { return config.RedactURL(u) }
 
 // asynqLogger routes asynq's logs into slog.
 type asynqLogger struct{ l *slog.Logger }
@@ -221,12 +223,12 @@ func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
 // the sends'. It also trims the events waiting to WEBHOOK_MAX_PENDING.
 func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, insp *asynq.Inspector,
 	reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
-	if cfg.WebhookURL == "" {
+	if cfg.Webhooks.URL == "" {
 		return func() {}, nil
 	}
-	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret,
-		MaxAge: cfg.WebhookMaxAge, MaxPending: int64(cfg.WebhookMaxPending), Observer: metrics.NewWebhooks(reg),
-		Concurrency: cfg.WebhookConcurrency},
+	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: cfg.Webhooks.URL, Secret: cfg.Webhooks.Secret,
+		MaxAge: cfg.Webhooks.MaxAge, MaxPending: int64(cfg.Webhooks.MaxPending), Observer: metrics.NewWebhooks(reg),
+		Concurrency: cfg.Webhooks.Concurrency},
 		rdb, time.Now, log)
 	if err != nil {
 		return nil, err
@@ -234,10 +236,10 @@ func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalCl
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeWebhook, h)
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency:              cfg.WebhookConcurrency,
+		Concurrency:              cfg.Webhooks.Concurrency,
 		Queues:                   map[string]int{tasks.WebhookQueue: 1},
 		RetryDelayFunc:           tasks.WebhookRetryDelay,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
+		ShutdownTimeout:          cfg.Worker.ShutdownTimeout,
 		DelayedTaskCheckInterval: time.Second,
 		Logger:                   asynqLogger{log},
 		LogLevel:                 asynq.ErrorLevel,
@@ -262,6 +264,6 @@ func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalCl
 			}
 		}
 	}()
-	log.Info("delivering verification events", "url", config.RedactURL(cfg.WebhookURL), "concurrency", cfg.WebhookConcurrency)
+	log.Info("delivering verification events", "url", logmask.URL(cfg.Webhooks.URL), "concurrency", cfg.Webhooks.Concurrency)
 	return func() { cancel(); <-done; srv.Shutdown() }, nil
 }

@@ -27,10 +27,10 @@ func TestDefaultsInDevelopment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AppEnv != "development" || c.OTPTTL != 10*time.Minute || c.CodeLength != 6 || c.MaxChecks != 5 ||
-		c.MaxSends != 5 || c.ResendCooldown != 30*time.Second || c.HTTPAddr != ":8080" ||
-		c.RedisURL != "redis://localhost:6379/0" || c.TwilioAPIURL != "https://api.twilio.com" ||
-		string(c.OTPSecret) != config.DevSecret || c.APIKeys[0] != config.DevAPIKey || len(c.Warnings) != 2 {
+	if c.App.Env != "development" || c.Codes.TTL != 10*time.Minute || c.Codes.Length != 6 || c.Codes.MaxChecks != 5 ||
+		c.Codes.MaxSends != 5 || c.Codes.Cooldown != 30*time.Second || c.HTTP.Addr != ":8080" ||
+		c.Redis.URL != "redis://localhost:6379/0" || c.Twilio.APIURL != "https://api.twilio.com" ||
+		string(c.Codes.Secret) != config.DevSecret || c.HTTP.APIKeys[0] != config.DevAPIKey || len(c.Warnings) != 2 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -56,8 +56,8 @@ func TestValidProduction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.APIKeys) != 2 || c.APIKeys[1] != "key-bbbbbbbbbbbbbbbb" {
-		t.Fatalf("keys %q", c.APIKeys)
+	if len(c.HTTP.APIKeys) != 2 || c.HTTP.APIKeys[1] != "key-bbbbbbbbbbbbbbbb" {
+		t.Fatalf("keys %q", c.HTTP.APIKeys)
 	}
 }
 
@@ -155,8 +155,8 @@ func TestDotEnvRealEnvWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := config.Load(getenv)
-	if err != nil || c.OTPTTL != 5*time.Minute || c.HTTPAddr != ":7777" {
-		t.Fatalf("%v %v %v", c.OTPTTL, c.HTTPAddr, err)
+	if err != nil || c.Codes.TTL != 5*time.Minute || c.HTTP.Addr != ":7777" {
+		t.Fatalf("%v %v %v", c.Codes.TTL, c.HTTP.Addr, err)
 	}
 	if _, err := config.WithDotEnv(env(nil), filepath.Join(t.TempDir(), "missing")); err != nil {
 		t.Fatal("a missing .env must be fine")
@@ -270,7 +270,7 @@ func TestAdminSettings(t *testing.T) {
 	} {
 		c, err := config.Load(env(tc.set))
 		switch {
-		case tc.want == "" && (err != nil || c.APIAdminAddr != tc.set["API_ADMIN_ADDR"] || c.MonitoringPassword != tc.set["MONITORING_PASSWORD"]):
+		case tc.want == "" && (err != nil || c.HTTP.AdminAddr != tc.set["API_ADMIN_ADDR"] || c.Monitoring.Password != tc.set["MONITORING_PASSWORD"]):
 			t.Errorf("%v: %+v %v", tc.set, c, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%v: want an error naming %s, got %v", tc.set, tc.want, err)

@@ -8,32 +8,32 @@ import (
 // Policy is the lifecycle's rules, as the otp package takes them.
 func (cfg Config) Policy() otp.Policy {
 	return otp.Policy{
-		TTL: cfg.OTPTTL, Retention: cfg.Retention, Cooldown: cfg.ResendCooldown,
-		MaxSends: cfg.MaxSends, MaxChecks: cfg.MaxChecks, DefaultRegion: cfg.DefaultRegion,
-		SendCap:               otp.Window{Count: cfg.ToSendLimit.Count, Period: cfg.ToSendLimit.Period},
-		FailureLock:           otp.Window{Count: cfg.FailedCheckLimit.Count, Period: cfg.FailedCheckLimit.Period},
-		PrefixDigits:          cfg.PrefixDigits,
-		AllowedCountries:      cfg.AllowedCountries,
-		RejectNonMobile:       cfg.RejectNonMobile,
-		Channels:              cfg.Channels,
-		VoiceAllowedCountries: cfg.VoiceAllowedCountries,
+		TTL: cfg.Codes.TTL, Retention: cfg.Codes.Retention, Cooldown: cfg.Codes.Cooldown,
+		MaxSends: cfg.Codes.MaxSends, MaxChecks: cfg.Codes.MaxChecks, DefaultRegion: cfg.Codes.DefaultRegion,
+		SendCap:               otp.Window{Count: cfg.Limits.ToSend.Count, Period: cfg.Limits.ToSend.Period},
+		FailureLock:           otp.Window{Count: cfg.Limits.FailedChecks.Count, Period: cfg.Limits.FailedChecks.Period},
+		PrefixDigits:          cfg.Limits.PrefixDigits,
+		AllowedCountries:      cfg.Limits.AllowedCountries,
+		RejectNonMobile:       cfg.Limits.RejectNonMobile,
+		Channels:              cfg.Channels.Enabled,
+		VoiceAllowedCountries: cfg.Channels.VoiceAllowedCountries,
 		Brands:                brands(cfg),
-		Workflow:              cfg.Workflow,
-		ChannelTimeout:        cfg.ChannelTimeout,
+		Workflow:              cfg.Channels.Workflow,
+		ChannelTimeout:        cfg.Channels.Timeout,
 	}
 }
 
 // brands are the brands a request may name: OTP_BRANDS, and OTP_BRAND.
 func brands(cfg Config) map[string]bool {
-	out := map[string]bool{cfg.Brand: true}
-	for _, b := range cfg.Brands {
+	out := map[string]bool{cfg.Messages.Brand: true}
+	for _, b := range cfg.Messages.Brands {
 		out[b] = true
 	}
 	return out
 }
 
-// Limits is the cross-number limits, as the ratelimit package takes them.
-func (cfg Config) Limits() ratelimit.Config {
+// RateLimits is the cross-number limits, as the ratelimit package takes them.
+func (cfg Config) RateLimits() ratelimit.Config {
 	rates := func(rs []Rate) []ratelimit.Rate {
 		out := make([]ratelimit.Rate, len(rs))
 		for i, r := range rs {
@@ -41,10 +41,11 @@ func (cfg Config) Limits() ratelimit.Config {
 		}
 		return out
 	}
+	l := cfg.Limits
 	return ratelimit.Config{
-		ClientIPSends: rates(cfg.ClientIPSendLimits), ClientIPChecks: rates(cfg.ClientIPCheckLimits),
-		APIKeySends: rates(cfg.APIKeySendLimits), PrefixSends: rates(cfg.PrefixSendLimits),
-		BudgetPerMinute: cfg.BudgetPerMinute, CountryBudgets: cfg.CountryBudgets,
-		CallBudgetPerMinute: cfg.CallBudgetPerMinute,
+		ClientIPSends: rates(l.ClientIPSends), ClientIPChecks: rates(l.ClientIPChecks),
+		APIKeySends: rates(l.APIKeySends), PrefixSends: rates(l.PrefixSends),
+		BudgetPerMinute: l.BudgetPerMinute, CountryBudgets: l.CountryBudgets,
+		CallBudgetPerMinute: l.CallBudgetPerMinute,
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -119,4 +120,55 @@ func ParseCountries(s string) (map[string]bool, error) {
 		return nil, fmt.Errorf("unknown ISO 3166 region(s) %q", bad)
 	}
 	return out, nil
+}
+
+// Limits are the fraud controls (docs/fraud.md).
+type Limits struct {
+	ToSend         Rate   // TO_SEND_LIMIT: sends per number across verifications (rolling)
+	FailedChecks   Rate   // FAILED_CHECK_LIMIT: wrong codes per number across verifications
+	ClientIPSends  []Rate // sends per end-user IP, when the caller passes clientIp
+	ClientIPChecks []Rate // wrong codes per end-user IP
+	APIKeySends    []Rate // sends per API key
+	PrefixSends    []Rate // sends per number prefix (pumping of ranges)
+	PrefixDigits   int    // how many trailing digits a prefix drops
+	// BudgetPerMinute caps SMS per minute in total (0 off), CountryBudgets
+	// per region ("*" the rest), CallBudgetPerMinute calls on top.
+	BudgetPerMinute     int
+	CountryBudgets      map[string]int
+	CallBudgetPerMinute int
+	AllowedCountries    map[string]bool // empty: all (ALLOWED_COUNTRIES unset or "*")
+	RejectNonMobile     bool
+}
+
+func (e *env) limits() Limits {
+	l := Limits{
+		ToSend:         e.rate("TO_SEND_LIMIT", "10/24h"),
+		FailedChecks:   e.rate("FAILED_CHECK_LIMIT", "100/24h"),
+		ClientIPSends:  e.rates("CLIENT_IP_SEND_LIMITS", "5/1m,30/1h"),
+		ClientIPChecks: e.rates("CLIENT_IP_CHECK_LIMITS", "20/1m,100/1h"),
+		// A key is one backend; 300 a minute is a large signup flow, and a
+		// leaked key then costs at most 432,000 SMS a day, not 1.4 million.
+		APIKeySends:         e.rates("API_KEY_SEND_LIMITS", "20/1s,300/1m"),
+		PrefixSends:         e.rates("PREFIX_SEND_LIMITS", "30/10m"),
+		PrefixDigits:        e.integer("PREFIX_DIGITS", 3, 1, 6),
+		BudgetPerMinute:     e.integer("SMS_BUDGET_PER_MINUTE", 0, 0, 10_000_000),
+		CallBudgetPerMinute: e.integer("CALL_BUDGET_PER_MINUTE", 0, 0, 1_000_000),
+		AllowedCountries:    e.countries("ALLOWED_COUNTRIES"),
+		RejectNonMobile:     e.boolean("REJECT_NON_MOBILE", false),
+	}
+	b, err := ParseCountryBudgets(e.get("SMS_COUNTRY_BUDGETS"))
+	if err != nil {
+		e.bad("SMS_COUNTRY_BUDGETS", "%v", err)
+	}
+	l.CountryBudgets = b
+	return l
+}
+
+func (l Limits) attrs() []slog.Attr {
+	return []slog.Attr{slog.String("to_send_limit", l.ToSend.String()), slog.String("failed_check_limit", l.FailedChecks.String()),
+		slog.Any("client_ip_send_limits", l.ClientIPSends), slog.Any("client_ip_check_limits", l.ClientIPChecks),
+		slog.Any("api_key_send_limits", l.APIKeySends), slog.Any("prefix_send_limits", l.PrefixSends),
+		slog.Int("sms_budget_per_minute", l.BudgetPerMinute), slog.Any("sms_country_budgets", l.CountryBudgets),
+		slog.Int("allowed_countries", len(l.AllowedCountries)), slog.Bool("reject_non_mobile", l.RejectNonMobile),
+		slog.Int("call_budget_per_minute", l.CallBudgetPerMinute)}
 }

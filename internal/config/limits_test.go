@@ -62,8 +62,8 @@ func TestFraudSettingsInLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ToSendLimit != (config.Rate{10, 24 * time.Hour}) || c.FailedCheckLimit != (config.Rate{100, 24 * time.Hour}) ||
-		len(c.ClientIPSendLimits) != 2 || len(c.APIKeySendLimits) != 2 || c.PrefixDigits != 3 || c.RejectNonMobile {
+	if c.Limits.ToSend != (config.Rate{10, 24 * time.Hour}) || c.Limits.FailedChecks != (config.Rate{100, 24 * time.Hour}) ||
+		len(c.Limits.ClientIPSends) != 2 || len(c.Limits.APIKeySends) != 2 || c.Limits.PrefixDigits != 3 || c.Limits.RejectNonMobile {
 		t.Fatalf("defaults %+v", c)
 	}
 	_, err = config.Load(env(map[string]string{
@@ -76,10 +76,10 @@ func TestFraudSettingsInLoad(t *testing.T) {
 		}
 	}
 	c, err = config.Load(env(map[string]string{"TO_SEND_LIMIT": "off", "CLIENT_IP_SEND_LIMITS": "off", "REJECT_NON_MOBILE": "true"}))
-	if err != nil || !c.ToSendLimit.Off() || c.ClientIPSendLimits != nil || !c.RejectNonMobile {
+	if err != nil || !c.Limits.ToSend.Off() || c.Limits.ClientIPSends != nil || !c.Limits.RejectNonMobile {
 		t.Fatalf("%+v %v", c, err)
 	}
-	if c.APIKeySendLimits[0] != (config.Rate{20, time.Second}) || c.APIKeySendLimits[1] != (config.Rate{300, time.Minute}) {
-		t.Fatalf("default API_KEY_SEND_LIMITS %v", c.APIKeySendLimits)
+	if c.Limits.APIKeySends[0] != (config.Rate{20, time.Second}) || c.Limits.APIKeySends[1] != (config.Rate{300, time.Minute}) {
+		t.Fatalf("default API_KEY_SEND_LIMITS %v", c.Limits.APIKeySends)
 	}
 }

@@ -92,11 +92,11 @@ func TestConfiguredMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Messages.Render(messages.Params{Locale: "en", Channel: messages.SMS, Code: "123456"}).Text; got != "Code 123456\n\n@example.com #123456" {
+	if got := c.Messages.Catalog.Render(messages.Params{Locale: "en", Channel: messages.SMS, Code: "123456"}).Text; got != "Code 123456\n\n@example.com #123456" {
 		t.Fatalf("%q", got)
 	}
-	if !c.Channels["call"] || !c.Channels["sms"] || c.Channels["whatsapp"] || c.TwilioVoiceFrom != "+15005550006" {
-		t.Fatalf("channels %v, voice from %q", c.Channels, c.TwilioVoiceFrom)
+	if !c.Channels.Enabled["call"] || !c.Channels.Enabled["sms"] || c.Channels.Enabled["whatsapp"] || c.Twilio.VoiceFrom != "+15005550006" {
+		t.Fatalf("channels %v, voice from %q", c.Channels.Enabled, c.Twilio.VoiceFrom)
 	}
 	long := filepath.Join(t.TempDir(), "long.json")
 	os.WriteFile(long, []byte(`{"de": {"sms": "`+strings.Repeat("Wort ", 60)+`{brand} {code}"}}`), 0o600)

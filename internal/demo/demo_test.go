@@ -15,53 +15,26 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/otpd/otpd/client"
-	"github.com/otpd/otpd/internal/browsertest"
 	"github.com/otpd/otpd/internal/demo"
-	"github.com/otpd/otpd/internal/proctest"
-	"github.com/otpd/otpd/internal/redistest"
+	"github.com/otpd/otpd/internal/testkit/browsertest"
+	"github.com/otpd/otpd/internal/testkit/proctest"
+	"github.com/otpd/otpd/internal/testkit/stacktest"
 )
 
 // devStack runs the real api and worker in development mode, so the
 // worker's development sender prints each SMS instead of sending it.
-type devStack struct {
-	api, worker *proctest.Proc
-	base        string
-}
+type devStack struct{ *stacktest.Stack }
 
 func startDev(t *testing.T) *devStack {
 	t.Helper()
-	bin, err := proctest.Build(false, "api", "worker")
+	bin, err := proctest.Build(true, "api", "worker")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(bin) })
-	rs, err := redistest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rs.Close)
-	addr := proctest.FreeAddr(t)
-	env := []string{"APP_ENV=development", "REDIS_URL=" + rs.URL(), "HTTP_ADDR=" + addr,
-		"API_KEYS=demo-key-0123456789", "OTP_SECRET=demo-secret-demo-secret-demo-secret-0123",
-		"OTP_RESEND_COOLDOWN=3s", "CHANNELS=sms,whatsapp", "LOG_FORMAT=json", "WORKER_METRICS_ADDR=127.0.0.1:0",
-		"PATH=" + os.Getenv("PATH")}
-	s := &devStack{base: "http://" + addr}
-	s.api = proctest.Start(t, "api", filepath.Join(bin, "api"), env)
-	s.worker = proctest.Start(t, "worker", filepath.Join(bin, "worker"), env)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(s.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("api not ready: %v\n%s", err, s.api.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &devStack{stacktest.Start(t, stacktest.Config{Bin: bin, Development: true, Env: map[string]string{
+		"API_KEYS": "demo-key-0123456789", "OTP_SECRET": "demo-secret-demo-secret-demo-secret-0123",
+		"OTP_RESEND_COOLDOWN": "3s", "CHANNELS": "sms,whatsapp"}})}
 }
 
 var printedCode = regexp.MustCompile(`"body":"[^"]*?(\d{6})`)
@@ -69,7 +42,7 @@ var printedCode = regexp.MustCompile(`"body":"[^"]*?(\d{6})`)
 // codes are the codes the development sender printed, oldest first.
 func (s *devStack) codes() []string {
 	var out []string
-	for _, line := range strings.Split(s.worker.Output(), "\n") {
+	for _, line := range strings.Split(s.Worker.Output(), "\n") {
 		if strings.Contains(line, "DEVELOPMENT ONLY") {
 			if m := printedCode.FindStringSubmatch(line); m != nil {
 				out = append(out, m[1])
@@ -87,7 +60,7 @@ func (s *devStack) waitCodes(t *testing.T, n int) []string {
 			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker printed %d codes, want %d:\n%s", len(s.codes()), n, proctest.Tail(s.worker.Output(), 20))
+			t.Fatalf("the worker printed %d codes, want %d:\n%s", len(s.codes()), n, proctest.Tail(s.Worker.Output(), 20))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -98,7 +71,7 @@ func (s *devStack) waitCodes(t *testing.T, n int) []string {
 // countdown allows it (the same code again), the right code, verified.
 func TestSignupInBrowser(t *testing.T) {
 	s := startDev(t)
-	c, err := client.New(s.base, "demo-key-0123456789")
+	c, err := client.New(s.Base, "demo-key-0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}

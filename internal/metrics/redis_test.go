@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/internal/metrics"
-	"github.com/otpd/otpd/internal/redistest"
+	"github.com/otpd/otpd/internal/testkit/redistest"
 )
 
 // Up while Redis answers, down when it does not; scrapes in a burst cost

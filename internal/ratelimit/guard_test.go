@@ -11,9 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/otpd/otpd/internal/clocktest"
 	"github.com/otpd/otpd/internal/ratelimit"
-	"github.com/otpd/otpd/internal/redistest"
+	"github.com/otpd/otpd/internal/testkit/clocktest"
+	"github.com/otpd/otpd/internal/testkit/redistest"
 	"github.com/otpd/otpd/otp"
 )
 

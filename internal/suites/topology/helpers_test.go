@@ -1,0 +1,195 @@
+package topology
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/internal/testkit/proctest"
+	"github.com/otpd/otpd/internal/testkit/redistest"
+	"github.com/otpd/otpd/internal/testkit/stacktest"
+	"github.com/otpd/otpd/internal/testkit/twiliofake"
+)
+
+const apiKey = "topology-key-0123456789abcdef"
+
+// binDir holds the api and worker binaries, built once by TestMain when
+// the tests are enabled.
+var binDir string
+
+func enabled() (reason string, ok bool) {
+	if os.Getenv("OTPD_TOPOLOGY_TESTS") != "1" {
+		return "Redis topology tests are off: set OTPD_TOPOLOGY_TESTS=1 (make test-redis-topologies)", false
+	}
+	if testing.Short() {
+		return "-short: skipping the Redis topology tests", false
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return "redis-server not installed", false
+	}
+	return "", true
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests' own clients poll servers that are still starting or were
+	// killed on purpose: keep go-redis's dial errors out of the output.
+	redis.SetLogger(quietLogger{})
+	if _, ok := enabled(); !ok {
+		os.Exit(m.Run()) // every test skips
+	}
+	dir, err := proctest.Build(true, "api", "worker")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+func requireEnabled(t *testing.T) {
+	t.Helper()
+	if reason, ok := enabled(); !ok {
+		t.Skip(reason)
+	}
+}
+
+// redisNode is one redis-server process (a server or a sentinel).
+type redisNode struct {
+	*proctest.Proc
+	addr string
+	dir  string
+}
+
+func (n *redisNode) client() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: n.addr, MaxRetries: -1, DialTimeout: time.Second,
+		ReadTimeout: 2 * time.Second, DialerRetries: 1})
+}
+
+// startRedis launches redis-server on a free loopback port. args(port)
+// gives the command line; the config file, if any, must come first.
+func startRedis(t *testing.T, name string, args func(port int, dir string) []string) *redisNode {
+	t.Helper()
+	for attempt := 0; attempt < 5; attempt++ {
+		port := proctest.FreePort(t)
+		dir := t.TempDir()
+		n := &redisNode{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir}
+		n.Proc = proctest.Start(t, name, "redis-server", nil, args(port, dir)...)
+		if redistest.WaitPing(n.addr, 5*time.Second, n.Exited) {
+			return n
+		}
+		n.Kill() // port taken meanwhile, most likely: try another
+	}
+	t.Fatalf("%s did not start", name)
+	return nil
+}
+
+// serverArgs are the arguments of a plain throw-away server.
+func serverArgs(port int, dir string, extra ...string) []string {
+	return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir}, extra...)
+}
+
+// infoField reads one field of INFO section from a server.
+func infoField(ctx context.Context, c *redis.Client, section, field string) string {
+	info, err := c.Info(ctx, section).Result()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// stack is the api and worker binaries running against redisURL and a
+// fake Twilio.
+type stack struct {
+	*stacktest.Stack
+	http *http.Client
+}
+
+func startStack(t *testing.T, redisURL string, extra map[string]string) *stack {
+	t.Helper()
+	env := map[string]string{
+		"API_KEYS":   apiKey,
+		"OTP_SECRET": "topology-secret-topology-secret-topology",
+		// Many numbers share a prefix in these tests; the default prefix
+		// cap (30/10m) would refuse them.
+		"PREFIX_SEND_LIMITS": "100000/10m",
+	}
+	maps.Copy(env, extra)
+	s := stacktest.Start(t, stacktest.Config{Bin: binDir, RedisURL: redisURL, Env: env})
+	return &stack{Stack: s, http: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// call makes an API request; err is a transport error (no status).
+func (s *stack) call(method, path string, body any) (int, map[string]any, error) {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.Base+path, r)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, nil
+}
+
+func (s *stack) mustCall(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	status, out, err := s.call(method, path, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return status, out
+}
+
+// sms waits for an SMS to each number and returns its code by number.
+func (s *stack) codes(t *testing.T, d time.Duration, numbers ...string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	proctest.WaitFor(t, d, fmt.Sprintf("SMS to %v", numbers), func() bool {
+		for _, r := range s.Fake.Accepted() {
+			if code := twiliofake.CodeIn(r.Form.Get("Body")); code != "" {
+				got[r.Form.Get("To")] = code
+			}
+		}
+		for _, n := range numbers {
+			if got[n] == "" {
+				return false
+			}
+		}
+		return true
+	})
+	return got
+}
