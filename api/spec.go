@@ -14,3 +14,7 @@ import _ "embed"
 //
 //go:embed openapi.yaml
 var Spec []byte
+
+// StatusCallbackPath is the route that receives Twilio's delivery
+// reports; the worker asks Twilio to report to PUBLIC_URL + this path.
+const StatusCallbackPath = "/v1/webhooks/twilio/status"

@@ -87,16 +87,16 @@ func allDigits(s string) bool {
 // emit queues an event. A failure is logged, not returned: the request
 // that caused the event has succeeded, and must answer so.
 func (s *Service) emit(ctx context.Context, typ string, v Verification, attempt, step int) {
-	e := Event{ID: eventID(typ, v.ID, attempt, step), Type: typ, At: time.Now().UTC(),
+	e := Event{ID: eventID(typ, v.ID, attempt, step), Type: typ, At: s.d.Now().UTC(),
 		Verification: v, Attempt: attempt, Step: step}
-	if err := s.events.Emit(context.WithoutCancel(ctx), e); err != nil {
-		s.log.ErrorContext(ctx, "queue a verification event", "event", typ, "verification", v.ID, "err", err)
+	if err := s.d.Events.Emit(context.WithoutCancel(ctx), e); err != nil {
+		s.d.Log.ErrorContext(ctx, "queue a verification event", "event", typ, "verification", v.ID, "err", err)
 	}
 }
 
 func (s *Service) scheduleExpiry(ctx context.Context, v Verification) {
-	if err := s.events.ScheduleExpiry(ctx, v.ID, v.ExpiresAt.Sub(v.CreatedAt)); err != nil {
-		s.log.ErrorContext(ctx, "schedule the expired event", "verification", v.ID, "err", err)
+	if err := s.d.Events.ScheduleExpiry(ctx, v.ID, v.ExpiresAt.Sub(v.CreatedAt)); err != nil {
+		s.d.Log.ErrorContext(ctx, "schedule the expired event", "verification", v.ID, "err", err)
 	}
 }
 
@@ -120,7 +120,7 @@ func (s *Service) Expired(ctx context.Context, id string) (ok bool, err error) {
 // by approval.
 func (s *Service) stopped(v Verification) {
 	if st := activeStep(v); st != nil {
-		s.obs.WorkflowStep(st.Channel, StepStopped)
+		s.d.Observer.WorkflowStep(st.Channel, StepStopped)
 	}
 }
 
@@ -130,7 +130,7 @@ func (s *Service) stopped(v Verification) {
 func (s *Service) AttemptEnded(ctx context.Context, id string, attempt int, status DeliveryStatus, why string) {
 	v, err := s.Get(ctx, id)
 	if err != nil {
-		s.log.ErrorContext(ctx, "read a verification for its delivery event", "verification", id, "err", err)
+		s.d.Log.ErrorContext(ctx, "read a verification for its delivery event", "verification", id, "err", err)
 		return
 	}
 	switch status {
@@ -139,8 +139,8 @@ func (s *Service) AttemptEnded(ctx context.Context, id string, attempt int, stat
 	case DeliveryUndelivered, DeliveryFailed:
 		s.emit(ctx, EventFailed, v, attempt, 0)
 		if v.Workflow != nil {
-			if err := s.Advance(ctx, v, StepParams{FromAttempt: attempt, Ended: StepFailed, Why: why}); err != nil {
-				s.log.ErrorContext(ctx, "move the workflow on", "verification", id, "err", err)
+			if err := s.advance(ctx, v, StepParams{FromAttempt: attempt, Ended: StepFailed, Why: why}); err != nil {
+				s.d.Log.ErrorContext(ctx, "move the workflow on", "verification", id, "err", err)
 			}
 		}
 	}
@@ -153,7 +153,7 @@ func (s *Service) StepTimedOut(ctx context.Context, id string, step int) error {
 	if err != nil || v.Workflow == nil {
 		return err
 	}
-	return s.Advance(ctx, v, StepParams{FromStep: step, Ended: StepTimedOut, Why: "no_approval"})
+	return s.advance(ctx, v, StepParams{FromStep: step, Ended: StepTimedOut, Why: "no_approval"})
 }
 
 // approvingStep is the workflow step during which v was approved.

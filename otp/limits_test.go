@@ -7,26 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/internal/testkit/otptest"
 	"github.com/otpd/otpd/otp"
 )
-
-func fixtureWith(t *testing.T, mod func(*otp.Policy)) *fixture {
-	t.Helper()
-	f := newFixture(t)
-	p := testPolicy
-	mod(&p)
-	f.svc = otp.NewService(f.codec, f.store, f.queue, p, discardLogger())
-	return f
-}
-
-func retryAfter(err error) time.Duration {
-	var le *otp.LimitError
-	if errors.As(err, &le) {
-		return le.RetryAfter
-	}
-	return -1
-}
 
 // The rolling cap counts sends to a number across its verifications: a
 // client that cancels and restarts (or lets codes expire) hits it all the same.
@@ -36,31 +19,31 @@ func TestRollingSendCap(t *testing.T) {
 		p.SendCap = otp.Window{Count: 3, Period: time.Hour}
 		p.Cooldown = time.Second
 	})
-	start := f.clock.Now()
+	start := f.Clock.Now()
 	for i := 0; i < 3; i++ {
-		v, _, err := f.svc.Start(ctx, num, "")
+		v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
 		if err != nil {
 			t.Fatalf("send %d: %v", i+1, err)
 		}
 		if i%2 == 0 {
-			f.svc.Cancel(ctx, v.ID) // cancel-and-restart
+			f.Svc.Cancel(ctx, v.ID) // cancel-and-restart
 		}
-		f.clock.Advance(time.Minute)
+		f.Clock.Advance(time.Minute)
 	}
-	_, _, err := f.svc.Start(ctx, num, "")
-	if limitReason(err) != otp.LimitToCap {
+	_, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
+	if otptest.LimitReason(err) != otp.LimitToCap {
 		t.Fatalf("4th send in the window: %v", err)
 	}
 	// The oldest send leaves the window an hour after it happened.
-	if got, want := retryAfter(err), start.Add(time.Hour).Sub(f.clock.Now()); got != want {
+	if got, want := otptest.RetryAfter(err), start.Add(time.Hour).Sub(f.Clock.Now()); got != want {
 		t.Fatalf("RetryAfter %v, want %v", got, want)
 	}
-	f.clock.Advance(retryAfter(err))
-	if _, _, err := f.svc.Start(ctx, num, ""); err != nil {
+	f.Clock.Advance(otptest.RetryAfter(err))
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num}); err != nil {
 		t.Fatalf("send after the window moved: %v", err)
 	}
 	// Other numbers are not affected.
-	if _, _, err := f.svc.Start(ctx, "+14155550000", ""); err != nil {
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: "+14155550000"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -69,21 +52,21 @@ func TestRollingSendCap(t *testing.T) {
 func TestRollingSendCapCountsOnlySends(t *testing.T) {
 	ctx := context.Background()
 	f := fixtureWith(t, func(p *otp.Policy) { p.SendCap = otp.Window{Count: 2, Period: time.Hour} })
-	f.queue.fail.Store(true)
+	f.Queue.Fail.Store(true)
 	for i := 0; i < 5; i++ {
-		f.svc.Start(ctx, num, "")
+		f.Svc.Start(ctx, otp.StartRequest{To: num})
 	}
-	f.queue.fail.Store(false)
-	if _, _, err := f.svc.Start(ctx, num, ""); err != nil {
+	f.Queue.Fail.Store(false)
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num}); err != nil {
 		t.Fatalf("first real send: %v", err)
 	}
-	f.svc.Start(ctx, num, "") // cooldown refusal: not a send
-	f.clock.Advance(testPolicy.Cooldown)
-	if _, _, err := f.svc.Start(ctx, num, ""); err != nil {
+	f.Svc.Start(ctx, otp.StartRequest{To: num}) // cooldown refusal: not a send
+	f.Clock.Advance(testPolicy.Cooldown)
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num}); err != nil {
 		t.Fatalf("second real send: %v", err)
 	}
-	f.clock.Advance(testPolicy.Cooldown)
-	if _, _, err := f.svc.Start(ctx, num, ""); limitReason(err) != otp.LimitToCap {
+	f.Clock.Advance(testPolicy.Cooldown)
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num}); otptest.LimitReason(err) != otp.LimitToCap {
 		t.Fatalf("third: %v", err)
 	}
 }
@@ -101,13 +84,13 @@ func TestFailedCheckLock(t *testing.T) {
 	failures := 0
 	var lockedAt time.Time
 	for round := 0; failures < 7; round++ {
-		v, _, err := f.svc.Start(ctx, num, "")
+		v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
 		if err != nil {
 			t.Fatalf("round %d send: %v", round, err)
 		}
-		code := f.code(t, v)
+		code := f.Code(t, v)
 		for failures < 7 {
-			got, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: wrong(code)})
+			got, _, err := f.Svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: otptest.Wrong(code)})
 			if err != nil {
 				break // max checks of this verification
 			}
@@ -116,30 +99,30 @@ func TestFailedCheckLock(t *testing.T) {
 				break
 			}
 		}
-		lockedAt = f.clock.Now()
-		f.clock.Advance(time.Minute) // this verification expires
+		lockedAt = f.Clock.Now()
+		f.Clock.Advance(time.Minute) // this verification expires
 	}
-	_, _, err := f.svc.Start(ctx, num, "")
-	if limitReason(err) != otp.LimitFailedChecks {
+	_, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
+	if otptest.LimitReason(err) != otp.LimitFailedChecks {
 		t.Fatalf("send after %d failures: %v", failures, err)
 	}
-	if got, want := retryAfter(err), 24*time.Hour-f.clock.Now().Sub(lockedAt)-time.Duration(0); got > 24*time.Hour || got < want-3*time.Minute {
+	if got, want := otptest.RetryAfter(err), 24*time.Hour-f.Clock.Now().Sub(lockedAt)-time.Duration(0); got > 24*time.Hour || got < want-3*time.Minute {
 		t.Fatalf("RetryAfter %v", got)
 	}
 	// The window runs from the last failure; past it the number is free.
-	f.clock.Advance(retryAfter(err))
-	v, _, err := f.svc.Start(ctx, num, "")
+	f.Clock.Advance(otptest.RetryAfter(err))
+	v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
 	if err != nil {
 		t.Fatalf("send after the window: %v", err)
 	}
 	// A right code clears the count.
-	code := f.code(t, v)
-	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
-	if _, ok, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: code}); !ok || err != nil {
+	code := f.Code(t, v)
+	f.Svc.Check(ctx, otp.CheckRequest{To: num, Code: otptest.Wrong(code)})
+	if _, ok, err := f.Svc.Check(ctx, otp.CheckRequest{To: num, Code: code}); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	tag := f.codec.Tag(num)
-	if f.rdb.HExists(ctx, "otp:{"+tag+"}", "f").Val() {
+	tag := f.Codec.Tag(num)
+	if f.RDB.HExists(ctx, "otp:{"+tag+"}", "f").Val() {
 		t.Fatal("a right code did not clear the failure count")
 	}
 }
@@ -151,12 +134,12 @@ func TestFailedCheckLockRefusesChecks(t *testing.T) {
 		p.FailureLock = otp.Window{Count: 2, Period: time.Hour}
 		p.MaxChecks = 5
 	})
-	v, _, _ := f.svc.Start(ctx, num, "")
-	code := f.code(t, v)
-	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
-	f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)})
+	v, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
+	code := f.Code(t, v)
+	f.Svc.Check(ctx, otp.CheckRequest{To: num, Code: otptest.Wrong(code)})
+	f.Svc.Check(ctx, otp.CheckRequest{To: num, Code: otptest.Wrong(code)})
 	for _, req := range []otp.CheckRequest{{To: num, Code: code}, {ID: v.ID, Code: code}} {
-		if _, _, err := f.svc.Check(ctx, req); limitReason(err) != otp.LimitFailedChecks {
+		if _, _, err := f.Svc.Check(ctx, req); otptest.LimitReason(err) != otp.LimitFailedChecks {
 			t.Fatalf("check while locked: %v", err)
 		}
 	}
@@ -172,20 +155,20 @@ func TestBruteForce(t *testing.T) {
 		p.Cooldown = time.Second
 		p.FailureLock = otp.Window{Count: 100, Period: 24 * time.Hour}
 	})
-	v, _, _ := f.svc.Start(ctx, num, "")
-	code := f.code(t, v)
+	v, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
+	code := f.Code(t, v)
 	answered, approved := 0, 0
 	perWindow := map[string]int{}
 	for i := 0; i < 1000; i++ {
 		if i%7 == 0 {
-			f.clock.Advance(time.Second)
-			f.svc.Start(ctx, num, "") // resend (or a refusal): must not add guesses
+			f.Clock.Advance(time.Second)
+			f.Svc.Start(ctx, otp.StartRequest{To: num}) // resend (or a refusal): must not add guesses
 		}
 		guess := fmt.Sprintf("%06d", i)
 		if guess == code {
 			guess = fmt.Sprintf("%06d", 999999-i)
 		}
-		got, ok, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: guess})
+		got, ok, err := f.Svc.Check(ctx, otp.CheckRequest{To: num, Code: guess})
 		if ok {
 			approved++
 		}
@@ -208,20 +191,20 @@ func TestBruteForce(t *testing.T) {
 	// Over many windows the 100-failure rule locks the number.
 	total := answered
 	for w := 0; total < 100; w++ {
-		f.clock.Advance(testPolicy.TTL)
-		v, _, err := f.svc.Start(ctx, num, "")
+		f.Clock.Advance(testPolicy.TTL)
+		v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
 		if err != nil {
 			t.Fatalf("window %d: %v (after %d failures)", w, err, total)
 		}
-		code := f.code(t, v)
+		code := f.Code(t, v)
 		for i := 0; i < 5; i++ {
-			if _, _, err := f.svc.Check(ctx, otp.CheckRequest{To: num, Code: wrong(code)}); err == nil {
+			if _, _, err := f.Svc.Check(ctx, otp.CheckRequest{To: num, Code: otptest.Wrong(code)}); err == nil {
 				total++
 			}
 		}
 	}
-	f.clock.Advance(testPolicy.TTL)
-	if _, _, err := f.svc.Start(ctx, num, ""); limitReason(err) != otp.LimitFailedChecks {
+	f.Clock.Advance(testPolicy.TTL)
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num}); otptest.LimitReason(err) != otp.LimitFailedChecks {
 		t.Fatalf("after %d failures the number is not locked: %v", total, err)
 	}
 }
@@ -243,7 +226,7 @@ func TestGeoAndMobileRules(t *testing.T) {
 		{"+4915123456789", otp.ErrCountryNotAllowed}, // DE
 		{"+16135550123", otp.ErrCountryNotAllowed},   // CA shares +1 but is another country
 	} {
-		_, _, err := f.svc.Start(ctx, tc.to, "")
+		_, _, err := f.Svc.Start(ctx, otp.StartRequest{To: tc.to})
 		if !errors.Is(err, tc.want) && !(tc.want == nil && err == nil) {
 			t.Errorf("%s: %v, want %v", tc.to, err, tc.want)
 		}
@@ -269,56 +252,6 @@ func TestNormalizeIP(t *testing.T) {
 	}
 }
 
-// The cross-number limits share a round trip with the send script; when
-// they refuse, the send that went through with them is undone.
-func TestGuardRefusalUndoesTheSend(t *testing.T) {
-	ctx := context.Background()
-	f := fixtureWith(t, func(p *otp.Policy) { p.SendCap = otp.Window{Count: 5, Period: time.Hour} })
-	f.svc.WithGuard(ratelimit.New(f.rdb, ratelimit.Config{APIKeySends: []ratelimit.Rate{{Count: 1, Period: time.Hour}}}))
-	key := otp.Origin{APIKeyID: "k"}
-	if _, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Origin: key}); err != nil {
-		t.Fatal(err)
-	}
-	other := "+14155550000"
-	_, _, err := f.svc.Send(ctx, otp.SendRequest{To: other, Origin: key})
-	if limitReason(err) != otp.LimitAPIKey {
-		t.Fatalf("second send: %v", err)
-	}
-	if _, _, err := f.svc.Check(ctx, otp.CheckRequest{To: other, Code: "123456"}); !errors.Is(err, otp.ErrNotFound) {
-		t.Fatalf("the refused send left a verification: %v", err)
-	}
-	tag := f.codec.Tag(other)
-	if log := f.rdb.HGet(ctx, "otp:{"+tag+"}", "s").Val(); log != "" {
-		t.Fatalf("the refused send counts against the number's cap: %q", log)
-	}
-	if len(f.queue.jobs) != 1 {
-		t.Fatalf("%d jobs queued", len(f.queue.jobs))
-	}
-}
-
-// A send refused by the per-number rules sends nothing, so it gives back
-// what it took from shared budgets: one user's cooldown refusals must not
-// lock out the neighbouring numbers of its range.
-func TestRefusedSendRefundsSharedBudgets(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t)
-	f.svc.WithGuard(ratelimit.New(f.rdb, ratelimit.Config{PrefixSends: []ratelimit.Rate{{Count: 2, Period: 10 * time.Minute}}}))
-	if _, _, err := f.svc.Start(ctx, "+14155552671", ""); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 5; i++ {
-		if _, _, err := f.svc.Start(ctx, "+14155552671", ""); limitReason(err) != otp.LimitCooldown {
-			t.Fatalf("resend %d: %v", i, err)
-		}
-	}
-	if _, _, err := f.svc.Start(ctx, "+14155552999", ""); err != nil {
-		t.Fatalf("the neighbour was locked out by refusals that sent nothing: %v", err)
-	}
-	if _, _, err := f.svc.Start(ctx, "+14155552998", ""); limitReason(err) != otp.LimitPrefix {
-		t.Fatalf("third real send in the range: %v", err)
-	}
-}
-
 // "N wrong codes per period" is at most N in any period: the count lives
 // until a whole period passes without a failure. A window that began at
 // the first failure let N-1 before its end and N more right after it.
@@ -335,22 +268,22 @@ func TestFailureLockHasNoWindowEdge(t *testing.T) {
 	fail := func() error {
 		// A pending verification to guess at: new, or a resend of the
 		// pending one (refused once its sends are used up).
-		if got, _, err := f.svc.Start(ctx, num, ""); err == nil {
+		if got, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num}); err == nil {
 			v = got
 		}
-		_, _, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: wrong(f.code(t, v))})
+		_, _, err := f.Svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: otptest.Wrong(f.Code(t, v))})
 		if err == nil {
-			failedAt = append(failedAt, f.clock.Now())
+			failedAt = append(failedAt, f.Clock.Now())
 		}
 		return err
 	}
 	if err := fail(); err != nil { // the first, at t=0
 		t.Fatal(err)
 	}
-	f.clock.Advance(59 * time.Minute)
+	f.Clock.Advance(59 * time.Minute)
 	for i := 0; i < 30; i++ { // around the old window's edge at t=60m
 		fail()
-		f.clock.Advance(10 * time.Second)
+		f.Clock.Advance(10 * time.Second)
 	}
 	for i, at := range failedAt {
 		n := 0

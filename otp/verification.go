@@ -164,3 +164,11 @@ type InputError struct{ Detail string }
 
 func (e *InputError) Error() string { return e.Detail }
 func (e *InputError) Unwrap() error { return ErrInvalidInput }
+
+// ErrCollision means two numbers share a hash tag, so they would share
+// the store's record, or a new id was already used by an archived
+// verification (it is the sealed code's nonce, so it must be new). The
+// send is refused rather than mix state; the client's retry draws a new
+// id. With 80-bit tags and 48 random bits per number it should never
+// happen.
+var ErrCollision = fmt.Errorf("%w: hash tag or verification id already in use", ErrUnavailable)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -43,63 +41,19 @@ const (
 	StepStopped  StepStatus = "stopped"   // the verification ended otherwise (canceled, expired, locked)
 )
 
-// The steps' letters at rest (common.lua's WORKFLOW and setStep).
-var (
-	workflowLetter = map[string]string{ChannelSMS: "s", ChannelWhatsApp: "w", ChannelCall: "c"}
-	stepStatusOf   = map[string]StepStatus{"a": StepStarted, "f": StepFailed, "t": StepTimedOut, "k": StepSkipped, "v": StepApproved}
-	stepLetter     = map[StepStatus]string{StepFailed: "f", StepTimedOut: "t"}
-)
-
 // MaxWorkflowSteps bounds a workflow: SMS, WhatsApp, a call, and one more.
 const MaxWorkflowSteps = 4
 
-func workflowLetters(channels []string) string {
-	var b strings.Builder
-	for _, c := range channels {
-		b.WriteString(workflowLetter[c])
+// Settle brings a verification read from a store up to date at now: a
+// pending one whose code has expired is expired (the store may not have
+// noticed yet: Redis 7.0 has no per-field expiry), and the workflow step
+// under way of one that has ended was stopped by what ended it. A zero now
+// judges no expiry. Stores call it on what they read.
+func (v *Verification) Settle(now time.Time) {
+	if v.Status == StatusPending && !now.IsZero() && !now.Before(v.ExpiresAt) {
+		v.Status = StatusExpired
 	}
-	return b.String()
-}
-
-// parseWorkflow reads a verification's workflow fields; nil when it has
-// none. A started step of a verification that is no longer pending was
-// stopped by what ended the verification.
-func parseWorkflow(m map[string]string, v *Verification) (*Workflow, error) {
-	letters := m["wf"]
-	if letters == "" {
-		return nil, nil
-	}
-	timeout, err := strconv.ParseInt(m["wt"], 10, 64)
-	if err != nil || len(letters) > MaxWorkflowSteps {
-		return nil, fmt.Errorf("otp: corrupt workflow")
-	}
-	w := &Workflow{ChannelTimeout: int(timeout / 1000)}
-	at := func(s string) *time.Time {
-		ms, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil
-		}
-		t := v.CreatedAt.Add(time.Duration(ms) * time.Millisecond)
-		return &t
-	}
-	for i, l := range letters {
-		channel := map[rune]string{'s': ChannelSMS, 'w': ChannelWhatsApp, 'c': ChannelCall}[l]
-		st := Step{Step: i + 1, Channel: channel, Status: StepPending}
-		if raw, ok := m["w"+strconv.Itoa(i+1)]; ok {
-			p := strings.Split(raw, "|")
-			status, ok := stepStatusOf[p[0]]
-			if len(p) != 5 || !ok || channel == "" {
-				return nil, fmt.Errorf("otp: corrupt workflow step %d", i+1)
-			}
-			st.Status, st.Reason = status, p[4]
-			st.Attempt, _ = strconv.Atoi(p[1])
-			st.StartedAt, st.EndedAt = at(p[2]), at(p[3])
-		}
-		w.Steps = append(w.Steps, st)
-	}
-	v.Workflow = w
 	stopSteps(v)
-	return w, nil
 }
 
 // stopSteps marks the step under way of a verification that is no longer
@@ -151,32 +105,10 @@ type StepResult struct {
 	Attempt  int
 	Channel  string
 	ValidFor time.Duration // the code's life left
-	Reason   string        // why it was skipped
+	Reason   string        // why it was skipped; when stale, the current step's StepStatus
 }
 
-// StepWorkflow moves a verification's workflow from one step to the next,
-// atomically and at most once per step (see step.lua).
-func (s *Store) StepWorkflow(ctx context.Context, tag, id string, p StepParams) (StepResult, error) {
-	res, err := stepScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock(),
-		p.FromStep, p.FromAttempt, stepLetter[p.Ended], recordSafe(p.Why), recordSafe(p.Skip),
-		p.MaxSends, p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count)...).Slice()
-	if err != nil {
-		return StepResult{}, fmt.Errorf("%w: workflow step: %w", ErrUnavailable, err)
-	}
-	r := StepResult{Outcome: StepOutcome(res[0].(int64))}
-	if len(res) > 1 {
-		r.Step = int(res[1].(int64))
-	}
-	if len(res) > 5 {
-		r.Attempt = int(res[2].(int64))
-		r.Channel, _ = res[3].(string)
-		r.ValidFor = time.Duration(res[4].(int64)) * time.Millisecond
-		r.Reason, _ = res[5].(string)
-	}
-	return r, nil
-}
-
-// Advance moves v's workflow on from the step p names to the next one that
+// advance moves v's workflow on from the step p names to the next one that
 // can go: a step its channel's limits or budgets refuse, whose channel was
 // disabled, or whose call the country rules forbid, is skipped with that
 // reason, and the one after is tried. The step that starts gets its send
@@ -188,9 +120,8 @@ func (s *Store) StepWorkflow(ctx context.Context, tag, id string, p StepParams) 
 // finds the workflow moved re-issues the current step's send and timeout
 // (both idempotent by TaskID, and the claim sends at most once), or goes on
 // from a skipped step an earlier run left behind.
-func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) error {
-	tag, ok := TagOfID(v.ID)
-	if !ok || v.Workflow == nil {
+func (s *Service) advance(ctx context.Context, v Verification, p StepParams) error {
+	if _, ok := TagOfID(v.ID); !ok || v.Workflow == nil {
 		return nil
 	}
 	phone, err := ParsePhone(v.To, s.policy.DefaultRegion)
@@ -199,7 +130,6 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 	}
 	timeout := time.Duration(v.Workflow.ChannelTimeout) * time.Second
 	p.MaxSends, p.SendCap, p.FailureLock = s.policy.MaxSends, s.policy.SendCap, s.policy.FailureLock
-	p.Why = recordSafe(p.Why)
 	ended := p.Ended
 	for range MaxWorkflowSteps + 1 {
 		from := p.FromStep
@@ -211,7 +141,7 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 		}
 		refund, skip, reason := Refund(noRefund), "", LimitReason("")
 		if next := from + 1; next <= len(v.Workflow.Steps) {
-			if err := s.queue.ScheduleStep(ctx, v.ID, next, timeout); err != nil {
+			if err := s.d.Queue.ScheduleStep(ctx, v.ID, next, timeout); err != nil {
 				return fmt.Errorf("%w: schedule step %d: %w", ErrUnavailable, next, err)
 			}
 			if refund, reason, err = s.takeStep(ctx, v, phone, v.Workflow.Steps[next-1].Channel); err != nil {
@@ -220,13 +150,13 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 			skip = string(reason)
 		}
 		p.Skip = skip
-		res, err := s.store.StepWorkflow(ctx, tag, v.ID, p)
+		res, err := s.d.Store.StepWorkflow(ctx, v.ID, p)
 		if err != nil {
 			s.undo(ctx, refund)
 			return err
 		}
 		if ended != "" && res.Outcome != StepOutcomeStale && res.Outcome != StepOutcomeStopped {
-			s.obs.WorkflowStep(v.Workflow.Steps[from-1].Channel, ended)
+			s.d.Observer.WorkflowStep(v.Workflow.Steps[from-1].Channel, ended)
 			ended = ""
 		}
 		switch res.Outcome {
@@ -238,16 +168,16 @@ func (s *Service) Advance(ctx context.Context, v Verification, p StepParams) err
 			if skip == "" {
 				s.undo(ctx, refund) // the per-number rules refused it: nothing sent
 			} else if LimitReason(skip) == reason && reason != "channel_disabled" && reason != "country_not_allowed" {
-				s.obs.Rejected(reason, phone.CountryCode)
+				s.d.Observer.Rejected(reason, phone.CountryCode)
 			}
-			s.obs.WorkflowStep(res.Channel, StepSkipped)
+			s.d.Observer.WorkflowStep(res.Channel, StepSkipped)
 			p = StepParams{FromStep: res.Step, MaxSends: p.MaxSends, SendCap: p.SendCap, FailureLock: p.FailureLock}
 		case StepOutcomeStale:
 			s.undo(ctx, refund)
 			switch res.Reason {
-			case "a": // started: make sure its send and timeout exist
+			case string(StepStarted): // make sure its send and timeout exist
 				return s.reissue(ctx, v, res, timeout)
-			case "k": // skipped by a run that died before the next step
+			case string(StepSkipped): // by a run that died before the next step
 				p = StepParams{FromStep: res.Step, MaxSends: p.MaxSends, SendCap: p.SendCap, FailureLock: p.FailureLock}
 			default:
 				return nil
@@ -271,12 +201,9 @@ func (s *Service) takeStep(ctx context.Context, v Verification, phone Phone, cha
 	case channel == ChannelCall && len(s.policy.VoiceAllowedCountries) > 0 && !s.policy.VoiceAllowedCountries[phone.Region]:
 		return noRefund, "country_not_allowed", nil
 	}
-	pipe := s.store.Pipeline()
 	tag, _ := TagOfID(v.ID)
-	done := s.guard.QueueSend(ctx, pipe, SendScope{Origin: v.Origin, Tag: tag, Region: phone.Region, Channel: channel,
+	refund, err = s.d.Limiter.TakeSend(ctx, SendScope{Origin: v.Origin, Tag: tag, Region: phone.Region, Channel: channel,
 		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)})
-	_, _ = pipe.Exec(ctx)
-	refund, err = done()
 	var le *LimitError
 	if errors.As(err, &le) {
 		return noRefund, le.Reason, nil
@@ -286,12 +213,12 @@ func (s *Service) takeStep(ctx context.Context, v Verification, phone Phone, cha
 
 // startStep queues a started step's send, and tells.
 func (s *Service) startStep(ctx context.Context, v Verification, res StepResult) error {
-	job := SendJob{ID: v.ID, Attempt: res.Attempt, Channel: res.Channel, ValidFor: res.ValidFor}
-	if err := s.queue.EnqueueSend(ctx, job); err != nil {
+	job := DeliveryJob{ID: v.ID, Attempt: res.Attempt, Channel: res.Channel, ValidFor: res.ValidFor}
+	if err := s.d.Queue.EnqueueDelivery(ctx, job); err != nil {
 		// The step's timeout, or a retry of this trigger, finishes it.
 		return fmt.Errorf("%w: enqueue step %d: %w", ErrUnavailable, res.Step, err)
 	}
-	s.obs.WorkflowStep(res.Channel, StepStarted)
+	s.d.Observer.WorkflowStep(res.Channel, StepStarted)
 	if now, err := s.Get(ctx, v.ID); err == nil {
 		v = now
 	}
@@ -305,18 +232,15 @@ func (s *Service) reissue(ctx context.Context, v Verification, res StepResult, t
 	if res.Attempt < 1 {
 		return nil
 	}
-	if err := s.queue.ScheduleStep(ctx, v.ID, res.Step, timeout); err != nil {
+	if err := s.d.Queue.ScheduleStep(ctx, v.ID, res.Step, timeout); err != nil {
 		return fmt.Errorf("%w: schedule step %d: %w", ErrUnavailable, res.Step, err)
 	}
-	job := SendJob{ID: v.ID, Attempt: res.Attempt, Channel: res.Channel, ValidFor: res.ValidFor}
-	if err := s.queue.EnqueueSend(ctx, job); err != nil {
+	job := DeliveryJob{ID: v.ID, Attempt: res.Attempt, Channel: res.Channel, ValidFor: res.ValidFor}
+	if err := s.d.Queue.EnqueueDelivery(ctx, job); err != nil {
 		return fmt.Errorf("%w: enqueue step %d: %w", ErrUnavailable, res.Step, err)
 	}
 	return nil
 }
-
-// recordSafe keeps a reason fit for the scripts' '|'-separated records.
-func recordSafe(s string) string { return strings.ReplaceAll(s, "|", "_") }
 
 // stepOfAttempt is the step that made attempt n (0: none).
 func stepOfAttempt(w *Workflow, n int) int {

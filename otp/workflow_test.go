@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/internal/app"
+	"github.com/otpd/otpd/internal/testkit/otptest"
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/otp/redisstore"
 )
 
 // events records the events a service emits.
@@ -53,18 +55,17 @@ func (e *events) types() []string {
 var allChannels = map[string]bool{otp.ChannelSMS: true, otp.ChannelWhatsApp: true, otp.ChannelCall: true}
 
 // workflowFixture has every channel enabled and records events.
-func workflowFixture(t *testing.T, mod func(*otp.Policy), limits ratelimit.Config) (*fixture, *events) {
+func workflowFixture(t *testing.T, mod func(*otp.Policy), limits redisstore.LimitConfig) (*fixture, *events) {
 	t.Helper()
-	f := newFixture(t)
 	p := testPolicy
 	p.Channels = allChannels
 	p.MaxSends = 5
 	if mod != nil {
 		mod(&p)
 	}
+	f := &fixture{otptest.New(t, redisServer, app.Options{Policy: p, Limits: limits}, otptest.RecordOnly)}
 	ev := &events{}
-	f.svc = otp.NewService(f.codec, f.store, f.queue, p, discardLogger()).
-		WithGuard(ratelimit.New(f.rdb, limits).WithClock(f.clock.Now)).WithEvents(ev)
+	f.Svc = f.With(p, func(d *otp.Deps) { d.Events = ev })
 	return f, ev
 }
 
@@ -91,7 +92,7 @@ func sameSteps(t *testing.T, v otp.Verification, want ...string) {
 
 func (f *fixture) get(t *testing.T, id string) otp.Verification {
 	t.Helper()
-	v, err := f.svc.Get(context.Background(), id)
+	v, err := f.Svc.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,53 +104,53 @@ func (f *fixture) get(t *testing.T, id string) otp.Verification {
 // ended. Every step sends the same code.
 func TestWorkflowMovesOn(t *testing.T) {
 	ctx := context.Background()
-	f, ev := workflowFixture(t, nil, ratelimit.Config{})
-	v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Workflow: []string{"sms", "whatsapp", "call"}, ChannelTimeout: 20 * time.Second})
+	f, ev := workflowFixture(t, nil, redisstore.LimitConfig{})
+	v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num, Workflow: []string{"sms", "whatsapp", "call"}, ChannelTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := f.code(t, v)
+	code := f.Code(t, v)
 	if v.Workflow == nil || v.Workflow.ChannelTimeout != 20 {
 		t.Fatalf("workflow %+v", v.Workflow)
 	}
 	sameSteps(t, v, "sms:started", "whatsapp:pending", "call:pending")
-	if len(f.queue.steps) != 1 || f.queue.steps[0] != v.ID+":1" {
-		t.Fatalf("scheduled %v", f.queue.steps)
+	if len(f.Queue.Steps()) != 1 || f.Queue.Steps()[0] != v.ID+":1" {
+		t.Fatalf("scheduled %v", f.Queue.Steps())
 	}
 
 	// The SMS failed for good: WhatsApp starts at once, whatever the cooldown.
-	f.svc.AttemptEnded(ctx, v.ID, 1, otp.DeliveryUndelivered, "undelivered")
+	f.Svc.AttemptEnded(ctx, v.ID, 1, otp.DeliveryUndelivered, "undelivered")
 	got := f.get(t, v.ID)
 	sameSteps(t, got, "sms:failed", "whatsapp:started", "call:pending")
 	if got.SendAttempts != 2 || got.Attempts[1].Channel != "whatsapp" || got.Workflow.Steps[0].Reason != "undelivered" {
 		t.Fatalf("%+v", got)
 	}
 	// The same news again, or the SMS step's late timeout, changes nothing.
-	f.svc.AttemptEnded(ctx, v.ID, 1, otp.DeliveryFailed, "failed")
-	if err := f.svc.StepTimedOut(ctx, v.ID, 1); err != nil {
+	f.Svc.AttemptEnded(ctx, v.ID, 1, otp.DeliveryFailed, "failed")
+	if err := f.Svc.StepTimedOut(ctx, v.ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.get(t, v.ID); got.SendAttempts != 2 {
 		t.Fatalf("a duplicate trigger made attempt %d", got.SendAttempts)
 	}
 	// WhatsApp stays silent past its timeout: the call starts.
-	if err := f.svc.StepTimedOut(ctx, v.ID, 2); err != nil {
+	if err := f.Svc.StepTimedOut(ctx, v.ID, 2); err != nil {
 		t.Fatal(err)
 	}
 	got = f.get(t, v.ID)
 	sameSteps(t, got, "sms:failed", "whatsapp:timed_out", "call:started")
-	if len(f.queue.jobs) != 3 || f.queue.jobs[2].Channel != "call" || f.queue.jobs[2].Attempt != 3 {
-		t.Fatalf("jobs %+v", f.queue.jobs)
+	if len(f.Queue.Jobs()) != 3 || f.Queue.Jobs()[2].Channel != "call" || f.Queue.Jobs()[2].Attempt != 3 {
+		t.Fatalf("jobs %+v", f.Queue.Jobs())
 	}
-	if f.code(t, got) != code {
+	if f.Code(t, got) != code {
 		t.Fatal("the code changed between steps")
 	}
 	// Approved during the call: the call is the step that converted, and
 	// the call's timeout does nothing.
-	if _, ok, err := f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); !ok || err != nil {
+	if _, ok, err := f.Svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if err := f.svc.StepTimedOut(ctx, v.ID, 3); err != nil {
+	if err := f.Svc.StepTimedOut(ctx, v.ID, 3); err != nil {
 		t.Fatal(err)
 	}
 	got = f.get(t, v.ID)
@@ -176,27 +177,27 @@ func TestWorkflowMovesOn(t *testing.T) {
 // workflow is done.
 func TestWorkflowSkips(t *testing.T) {
 	ctx := context.Background()
-	f, _ := workflowFixture(t, func(p *otp.Policy) { p.MaxSends = 3 }, ratelimit.Config{CallBudgetPerMinute: 1})
+	f, _ := workflowFixture(t, func(p *otp.Policy) { p.MaxSends = 3 }, redisstore.LimitConfig{CallBudgetPerMinute: 1})
 	// Someone else's call spent the call budget.
-	if _, _, err := f.svc.Send(ctx, otp.SendRequest{To: "+14155550123", Channel: "call"}); err != nil {
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: "+14155550123", Channel: "call"}); err != nil {
 		t.Fatal(err)
 	}
-	v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Workflow: []string{"sms", "call", "whatsapp", "sms"}})
+	v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num, Workflow: []string{"sms", "call", "whatsapp", "sms"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc.AttemptEnded(ctx, v.ID, 1, otp.DeliveryFailed, "twilio_error:21610")
+	f.Svc.AttemptEnded(ctx, v.ID, 1, otp.DeliveryFailed, "twilio_error:21610")
 	got := f.get(t, v.ID)
 	sameSteps(t, got, "sms:failed", "call:skipped", "whatsapp:started", "sms:pending")
 	if got.Workflow.Steps[1].Reason != "call_budget" || got.SendAttempts != 2 {
 		t.Fatalf("%+v", got.Workflow.Steps)
 	}
 	// A manual resend uses the third send; the last step has none left.
-	f.clock.Advance(testPolicy.Cooldown)
-	if _, _, err := f.svc.Send(ctx, otp.SendRequest{To: num}); err != nil {
+	f.Clock.Advance(testPolicy.Cooldown)
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.StepTimedOut(ctx, v.ID, 3); err != nil {
+	if err := f.Svc.StepTimedOut(ctx, v.ID, 3); err != nil {
 		t.Fatal(err)
 	}
 	got = f.get(t, v.ID)
@@ -212,51 +213,51 @@ func TestWorkflowSkips(t *testing.T) {
 func TestWorkflowResumes(t *testing.T) {
 	ctx := context.Background()
 	t.Run("started, send not queued", func(t *testing.T) {
-		f, _ := workflowFixture(t, nil, ratelimit.Config{})
-		v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Workflow: []string{"sms", "whatsapp"}})
+		f, _ := workflowFixture(t, nil, redisstore.LimitConfig{})
+		v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num, Workflow: []string{"sms", "whatsapp"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.queue.fail.Store(true)
-		if err := f.svc.StepTimedOut(ctx, v.ID, 1); err == nil {
+		f.Queue.Fail.Store(true)
+		if err := f.Svc.StepTimedOut(ctx, v.ID, 1); err == nil {
 			t.Fatal("a step whose send was not queued reported success")
 		}
 		sameSteps(t, f.get(t, v.ID), "sms:timed_out", "whatsapp:started")
-		f.queue.fail.Store(false)
-		if err := f.svc.StepTimedOut(ctx, v.ID, 1); err != nil {
+		f.Queue.Fail.Store(false)
+		if err := f.Svc.StepTimedOut(ctx, v.ID, 1); err != nil {
 			t.Fatal(err)
 		}
 		got := f.get(t, v.ID)
 		sameSteps(t, got, "sms:timed_out", "whatsapp:started")
-		if len(f.queue.jobs) != 2 || f.queue.jobs[1].Channel != "whatsapp" || f.queue.jobs[1].Attempt != 2 || got.SendAttempts != 2 {
-			t.Fatalf("jobs %+v, %d attempts", f.queue.jobs, got.SendAttempts)
+		if len(f.Queue.Jobs()) != 2 || f.Queue.Jobs()[1].Channel != "whatsapp" || f.Queue.Jobs()[1].Attempt != 2 || got.SendAttempts != 2 {
+			t.Fatalf("jobs %+v, %d attempts", f.Queue.Jobs(), got.SendAttempts)
 		}
-		if want := []string{v.ID + ":1", v.ID + ":2"}; strings.Join(f.queue.steps, " ") != strings.Join(want, " ") {
-			t.Fatalf("timeouts %v, want %v", f.queue.steps, want)
+		if want := []string{v.ID + ":1", v.ID + ":2"}; strings.Join(f.Queue.Steps(), " ") != strings.Join(want, " ") {
+			t.Fatalf("timeouts %v, want %v", f.Queue.Steps(), want)
 		}
 	})
 	t.Run("skipped, next step not started", func(t *testing.T) {
-		f, _ := workflowFixture(t, nil, ratelimit.Config{CallBudgetPerMinute: 1})
-		if _, _, err := f.svc.Send(ctx, otp.SendRequest{To: "+14155550123", Channel: "call"}); err != nil {
+		f, _ := workflowFixture(t, nil, redisstore.LimitConfig{CallBudgetPerMinute: 1})
+		if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: "+14155550123", Channel: "call"}); err != nil {
 			t.Fatal(err)
 		}
-		v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Workflow: []string{"sms", "call", "whatsapp"}})
+		v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num, Workflow: []string{"sms", "call", "whatsapp"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.queue.failStep.Store(3)
-		if err := f.svc.StepTimedOut(ctx, v.ID, 1); err == nil {
+		f.Queue.FailStep.Store(3)
+		if err := f.Svc.StepTimedOut(ctx, v.ID, 1); err == nil {
 			t.Fatal("a run that could not schedule step 3 reported success")
 		}
 		sameSteps(t, f.get(t, v.ID), "sms:timed_out", "call:skipped", "whatsapp:pending")
-		f.queue.failStep.Store(0)
-		if err := f.svc.StepTimedOut(ctx, v.ID, 1); err != nil {
+		f.Queue.FailStep.Store(0)
+		if err := f.Svc.StepTimedOut(ctx, v.ID, 1); err != nil {
 			t.Fatal(err)
 		}
 		got := f.get(t, v.ID)
 		sameSteps(t, got, "sms:timed_out", "call:skipped", "whatsapp:started")
-		if len(f.queue.jobs) != 3 || got.SendAttempts != 2 { // the other number's call, and two here
-			t.Fatalf("jobs %+v, %d attempts", f.queue.jobs, got.SendAttempts)
+		if len(f.Queue.Jobs()) != 3 || got.SendAttempts != 2 { // the other number's call, and two here
+			t.Fatalf("jobs %+v, %d attempts", f.Queue.Jobs(), got.SendAttempts)
 		}
 	})
 }
@@ -265,13 +266,13 @@ func TestWorkflowResumes(t *testing.T) {
 // WhatsApp message delivered then read: one delivery event each.
 func TestDeliveryEventsOnce(t *testing.T) {
 	ctx := context.Background()
-	f, ev := workflowFixture(t, nil, ratelimit.Config{})
-	v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Channel: "call"})
+	f, ev := workflowFixture(t, nil, redisstore.LimitConfig{})
+	v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num, Channel: "call"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, raw := range []string{"in-progress", "completed", "completed"} {
-		if err := f.svc.DeliveryReport(ctx, otp.DeliveryReport{ID: v.ID, Attempt: 1, Status: otp.DeliveryDelivered,
+		if err := f.Svc.DeliveryReport(ctx, otp.DeliveryReport{ID: v.ID, Attempt: 1, Status: otp.DeliveryDelivered,
 			Channel: "call", RawStatus: raw}); err != nil {
 			t.Fatal(err)
 		}
@@ -293,26 +294,26 @@ func TestWorkflowStops(t *testing.T) {
 		end    func(f *fixture, v otp.Verification)
 		reason string
 	}{
-		{"canceled", func(f *fixture, v otp.Verification) { f.svc.Cancel(ctx, v.ID) }, "canceled"},
-		{"expired", func(f *fixture, v otp.Verification) { f.clock.Advance(testPolicy.TTL) }, "expired"},
+		{"canceled", func(f *fixture, v otp.Verification) { f.Svc.Cancel(ctx, v.ID) }, "canceled"},
+		{"expired", func(f *fixture, v otp.Verification) { f.Clock.Advance(testPolicy.TTL) }, "expired"},
 		{"locked", func(f *fixture, v otp.Verification) {
 			for i := 0; i < testPolicy.MaxChecks; i++ {
-				f.svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: wrong(f.code(t, v))})
+				f.Svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: otptest.Wrong(f.Code(t, v))})
 			}
 		}, "max_attempts_reached"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, _ := workflowFixture(t, nil, ratelimit.Config{})
-			v, _, err := f.svc.Send(ctx, otp.SendRequest{To: num, Workflow: []string{"sms", "call"}})
+			f, _ := workflowFixture(t, nil, redisstore.LimitConfig{})
+			v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num, Workflow: []string{"sms", "call"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			tc.end(f, v)
-			if err := f.svc.StepTimedOut(ctx, v.ID, 1); err != nil {
+			if err := f.Svc.StepTimedOut(ctx, v.ID, 1); err != nil {
 				t.Fatal(err)
 			}
 			got := f.get(t, v.ID)
-			if got.SendAttempts != 1 || len(f.queue.jobs) != 1 {
+			if got.SendAttempts != 1 || len(f.Queue.Jobs()) != 1 {
 				t.Fatalf("a stopped workflow went on: %d attempts", got.SendAttempts)
 			}
 			sameSteps(t, got, "sms:stopped", "call:pending")
@@ -328,28 +329,28 @@ func TestWorkflowRequests(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		mod  func(*otp.Policy)
-		req  otp.SendRequest
+		req  otp.StartRequest
 		want string // error; "" accepted
 		flow []string
 	}{
-		{name: "channel alone is no workflow", req: otp.SendRequest{To: num, Channel: "call"}},
-		{name: "an explicit workflow of one step is one", req: otp.SendRequest{To: num, Workflow: []string{"whatsapp"}},
+		{name: "channel alone is no workflow", req: otp.StartRequest{To: num, Channel: "call"}},
+		{name: "an explicit workflow of one step is one", req: otp.StartRequest{To: num, Workflow: []string{"whatsapp"}},
 			flow: []string{"whatsapp:started"}},
-		{name: "channelTimeout without a workflow", req: otp.SendRequest{To: num, ChannelTimeout: 30 * time.Second}, want: "needs a workflow"},
-		{name: "default workflow", mod: func(p *otp.Policy) { p.Workflow = []string{"sms", "call"} }, req: otp.SendRequest{To: num},
+		{name: "channelTimeout without a workflow", req: otp.StartRequest{To: num, ChannelTimeout: 30 * time.Second}, want: "needs a workflow"},
+		{name: "default workflow", mod: func(p *otp.Policy) { p.Workflow = []string{"sms", "call"} }, req: otp.StartRequest{To: num},
 			flow: []string{"sms:started", "call:pending"}},
 		{name: "a channel overrides the default", mod: func(p *otp.Policy) { p.Workflow = []string{"sms", "call"} },
-			req: otp.SendRequest{To: num, Channel: "whatsapp"}},
-		{name: "five steps", req: otp.SendRequest{To: num, Workflow: []string{"sms", "sms", "sms", "sms", "sms"}}, want: "1 to 4"},
+			req: otp.StartRequest{To: num, Channel: "whatsapp"}},
+		{name: "five steps", req: otp.StartRequest{To: num, Workflow: []string{"sms", "sms", "sms", "sms", "sms"}}, want: "1 to 4"},
 		{name: "a disabled channel", mod: func(p *otp.Policy) { p.Channels = map[string]bool{"sms": true} },
-			req: otp.SendRequest{To: num, Workflow: []string{"sms", "call"}}, want: "not available"},
-		{name: "channel not the first step", req: otp.SendRequest{To: num, Channel: "call", Workflow: []string{"sms", "call"}}, want: "first step"},
-		{name: "timeout too short", req: otp.SendRequest{To: num, Workflow: []string{"sms", "call"}, ChannelTimeout: 14 * time.Second}, want: "15 to 900"},
-		{name: "timeout too long", req: otp.SendRequest{To: num, Workflow: []string{"sms", "call"}, ChannelTimeout: 901 * time.Second}, want: "15 to 900"},
+			req: otp.StartRequest{To: num, Workflow: []string{"sms", "call"}}, want: "not available"},
+		{name: "channel not the first step", req: otp.StartRequest{To: num, Channel: "call", Workflow: []string{"sms", "call"}}, want: "first step"},
+		{name: "timeout too short", req: otp.StartRequest{To: num, Workflow: []string{"sms", "call"}, ChannelTimeout: 14 * time.Second}, want: "15 to 900"},
+		{name: "timeout too long", req: otp.StartRequest{To: num, Workflow: []string{"sms", "call"}, ChannelTimeout: 901 * time.Second}, want: "15 to 900"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, _ := workflowFixture(t, tc.mod, ratelimit.Config{})
-			v, _, err := f.svc.Send(ctx, tc.req)
+			f, _ := workflowFixture(t, tc.mod, redisstore.LimitConfig{})
+			v, _, err := f.Svc.Start(ctx, tc.req)
 			switch {
 			case tc.want != "":
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -372,20 +373,20 @@ func TestEvents(t *testing.T) {
 	f, ev := workflowFixture(t, func(p *otp.Policy) {
 		p.FailureLock = otp.Window{Count: 2, Period: time.Hour}
 		p.MaxChecks = 2
-	}, ratelimit.Config{})
-	a, _, _ := f.svc.Send(ctx, otp.SendRequest{To: num})
-	f.svc.Check(ctx, otp.CheckRequest{ID: a.ID, Code: wrong(f.code(t, a))})
-	f.svc.Check(ctx, otp.CheckRequest{ID: a.ID, Code: wrong(f.code(t, a))}) // max attempts and the lock
-	b, _, _ := f.svc.Send(ctx, otp.SendRequest{To: "+14155550123"})
-	f.svc.Cancel(ctx, b.ID)
-	f.svc.Cancel(ctx, b.ID) // a second cancel is no second event
-	f.svc.AttemptEnded(ctx, b.ID, 1, otp.DeliveryDelivered, "delivered")
-	c, _, _ := f.svc.Send(ctx, otp.SendRequest{To: "+14155550124"})
-	if ok, err := f.svc.Expired(ctx, c.ID); ok || err != nil {
+	}, redisstore.LimitConfig{})
+	a, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
+	f.Svc.Check(ctx, otp.CheckRequest{ID: a.ID, Code: otptest.Wrong(f.Code(t, a))})
+	f.Svc.Check(ctx, otp.CheckRequest{ID: a.ID, Code: otptest.Wrong(f.Code(t, a))}) // max attempts and the lock
+	b, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: "+14155550123"})
+	f.Svc.Cancel(ctx, b.ID)
+	f.Svc.Cancel(ctx, b.ID) // a second cancel is no second event
+	f.Svc.AttemptEnded(ctx, b.ID, 1, otp.DeliveryDelivered, "delivered")
+	c, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: "+14155550124"})
+	if ok, err := f.Svc.Expired(ctx, c.ID); ok || err != nil {
 		t.Fatalf("expired before its time: %v %v", ok, err)
 	}
-	f.clock.Advance(testPolicy.TTL)
-	if ok, err := f.svc.Expired(ctx, c.ID); !ok || err != nil {
+	f.Clock.Advance(testPolicy.TTL)
+	if ok, err := f.Svc.Expired(ctx, c.ID); !ok || err != nil {
 		t.Fatalf("%v %v", ok, err)
 	}
 	want := map[string]string{

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )
@@ -17,20 +15,19 @@ func TestShardedQueue(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	shards := tasks.NewShards(3)
-	client := asynq.NewClientFromRedisClient(f.rdb)
-	q := tasks.NewQueue(client).WithShards(shards)
-	w := tasks.NewWebhooks(client, f.rdb).WithShards(shards)
+	q := tasks.NewQueue(f.Asynq, shards)
+	w := tasks.NewWebhooks(q, f.Events)
 	used := map[string]bool{}
 	for _, to := range []string{"+14155550100", "+14155550101", "+14155550102", "+14155550103", "+14155550104", "+14155550105"} {
-		id, err := f.codec.NewID(f.codec.Tag(to))
+		id, err := f.Codec.NewID(f.Codec.Tag(to))
 		if err != nil {
 			t.Fatal(err)
 		}
 		queue := shards.For(id)
 		used[queue] = true
-		job := otp.SendJob{ID: id, Attempt: 1, ValidFor: time.Minute}
+		job := otp.DeliveryJob{ID: id, Attempt: 1, ValidFor: time.Minute}
 		for range 2 {
-			if err := q.EnqueueSend(ctx, job); err != nil {
+			if err := q.EnqueueDelivery(ctx, job); err != nil {
 				t.Fatal(err)
 			}
 		}

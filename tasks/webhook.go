@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/otpd/otpd/internal/httpx"
@@ -25,7 +24,6 @@ import (
 // receiver that is down or hangs fills only that queue's workers, never
 // the sends'.
 const (
-	TypeWebhook    = "otp:webhook"
 	WebhookQueue   = "webhooks"
 	webhookTimeout = 10 * time.Second
 	// WEBHOOK_MAX_AGE (at most a week) ends the retries, long before these:
@@ -33,9 +31,20 @@ const (
 	webhookMaxRetries = 1000
 )
 
-// PendingKey indexes the events waiting for delivery by when they happened,
-// so that the oldest can be dropped when too many wait (WEBHOOK_MAX_PENDING).
-const PendingKey = "otp:webhooks:pending"
+// Index keeps the events waiting for delivery by when they happened, so
+// that the oldest can be dropped when too many wait (WEBHOOK_MAX_PENDING);
+// otp/redisstore's EventIndex is the one.
+type Index interface {
+	// Add indexes event id, which happened at; a repeated event keeps its
+	// first time.
+	Add(ctx context.Context, id string, at time.Time) error
+	Remove(ctx context.Context, id string) error
+	// DropBefore forgets the events that happened before t.
+	DropBefore(ctx context.Context, t time.Time) error
+	Count(ctx context.Context) (int64, error)
+	// Oldest are the n events that happened first.
+	Oldest(ctx context.Context, n int64) ([]string, error)
+}
 
 // WebhookPayload is an event as queued: its webhook-id, when it happened,
 // and the body every attempt sends (and signs) unchanged.
@@ -60,18 +69,15 @@ type webhookData struct {
 
 // Webhooks queues verification events; it implements otp.Events.
 type Webhooks struct {
-	client *asynq.Client
-	rdb    redis.UniversalClient
-	shards Shards
+	queue *Queue
+	index Index
 }
 
-// NewWebhooks queues events with client, and indexes them in rdb.
-func NewWebhooks(client *asynq.Client, rdb redis.UniversalClient) *Webhooks {
-	return &Webhooks{client: client, rdb: rdb, shards: NewShards(1)}
+// NewWebhooks queues events with q's client, on their own queue, and
+// indexes them in index; the expiry checks go to q's shards.
+func NewWebhooks(q *Queue, index Index) *Webhooks {
+	return &Webhooks{queue: q, index: index}
 }
-
-// WithShards puts the expiry checks on the verification's send queue shard.
-func (w *Webhooks) WithShards(s Shards) *Webhooks { w.shards = s; return w }
 
 // Emit queues an event for delivery. Its TaskID is the event's id, so the
 // same event twice is queued once.
@@ -88,18 +94,18 @@ func (w *Webhooks) Emit(ctx context.Context, e otp.Event) error {
 		return err
 	}
 	payload, _ := json.Marshal(WebhookPayload{ID: e.ID, At: e.At.UnixMilli(), Body: body})
-	// NX: a repeated event keeps its first time, the one its task carries.
-	if err := w.rdb.ZAddNX(ctx, PendingKey, redis.Z{Score: float64(e.At.UnixMilli()), Member: e.ID}).Err(); err != nil {
+	// A repeated event keeps its first time, the one its task carries.
+	if err := w.index.Add(ctx, e.ID, e.At); err != nil {
 		return err
 	}
-	_, err = w.client.EnqueueContext(ctx, asynq.NewTask(TypeWebhook, payload),
+	_, err = w.queue.client.EnqueueContext(ctx, asynq.NewTask(TypeWebhook, payload),
 		asynq.Queue(WebhookQueue), asynq.TaskID(e.ID), asynq.MaxRetry(webhookMaxRetries),
 		asynq.Timeout(webhookTimeout+5*time.Second))
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		return nil // queued already, and indexed with it
 	case err != nil:
-		_ = w.rdb.ZRem(context.WithoutCancel(ctx), PendingKey, e.ID).Err()
+		_ = w.index.Remove(context.WithoutCancel(ctx), e.ID)
 		return err
 	}
 	return nil
@@ -108,15 +114,7 @@ func (w *Webhooks) Emit(ctx context.Context, e otp.Event) error {
 // ScheduleExpiry queues the check that emits the expired event, a second
 // after the code's expiry.
 func (w *Webhooks) ScheduleExpiry(ctx context.Context, id string, in time.Duration) error {
-	payload, _ := json.Marshal(struct {
-		ID string `json:"id"`
-	}{id})
-	_, err := w.client.EnqueueContext(ctx, asynq.NewTask(TypeExpire, payload), asynq.Queue(w.shards.For(id)),
-		asynq.TaskID(id+":expire"), asynq.ProcessIn(in+time.Second), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute))
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil
-	}
-	return err
+	return w.queue.scheduleExpiry(ctx, id, in)
 }
 
 // WebhookObserver counts deliveries: delivered, failed (another try comes),
@@ -148,13 +146,13 @@ type WebhookHandler struct {
 	cfg    WebhookConfig
 	signer *standardwebhooks.Webhook
 	http   *http.Client
-	rdb    redis.UniversalClient
+	index  Index
 	now    func() time.Time
 	log    *slog.Logger
 }
 
 // NewWebhookHandler checks the secret and wires the handler.
-func NewWebhookHandler(cfg WebhookConfig, rdb redis.UniversalClient, now func() time.Time, log *slog.Logger) (*WebhookHandler, error) {
+func NewWebhookHandler(cfg WebhookConfig, index Index, now func() time.Time, log *slog.Logger) (*WebhookHandler, error) {
 	signer, err := standardwebhooks.NewWebhook(cfg.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("webhook secret: %w", err)
@@ -163,7 +161,7 @@ func NewWebhookHandler(cfg WebhookConfig, rdb redis.UniversalClient, now func() 
 	if rt == nil {
 		rt = httpx.Transport(cfg.Concurrency)
 	}
-	return &WebhookHandler{cfg: cfg, signer: signer, rdb: rdb, now: now, log: log,
+	return &WebhookHandler{cfg: cfg, signer: signer, index: index, now: now, log: log,
 		http: &http.Client{Transport: rt, Timeout: webhookTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}, nil
@@ -220,7 +218,7 @@ func (h *WebhookHandler) post(ctx context.Context, p WebhookPayload) error {
 }
 
 func (h *WebhookHandler) done(ctx context.Context, id string) {
-	_ = h.rdb.ZRem(context.WithoutCancel(ctx), PendingKey, id).Err()
+	_ = h.index.Remove(context.WithoutCancel(ctx), id)
 }
 
 func (h *WebhookHandler) observe(typ, outcome string) {
@@ -245,11 +243,10 @@ func WebhookRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 func (h *WebhookHandler) Trim(ctx context.Context, insp *asynq.Inspector) error {
 	// Entries this old have no task left to deliver (MaxAge ended it):
 	// leftovers of an enqueue that failed without undoing its entry.
-	stale := h.now().Add(-h.cfg.MaxAge - time.Hour).UnixMilli()
-	if err := h.rdb.ZRemRangeByScore(ctx, PendingKey, "-inf", "("+strconv.FormatInt(stale, 10)).Err(); err != nil {
+	if err := h.index.DropBefore(ctx, h.now().Add(-h.cfg.MaxAge-time.Hour)); err != nil {
 		return err
 	}
-	n, err := h.rdb.ZCard(ctx, PendingKey).Result()
+	n, err := h.index.Count(ctx)
 	if err != nil {
 		return err
 	}
@@ -257,7 +254,7 @@ func (h *WebhookHandler) Trim(ctx context.Context, insp *asynq.Inspector) error 
 		h.pending(n)
 		return nil
 	}
-	oldest, err := h.rdb.ZRange(ctx, PendingKey, 0, n-h.cfg.MaxPending-1).Result()
+	oldest, err := h.index.Oldest(ctx, n-h.cfg.MaxPending)
 	if err != nil {
 		return err
 	}
@@ -273,7 +270,7 @@ func (h *WebhookHandler) Trim(ctx context.Context, insp *asynq.Inspector) error 
 			kept++
 			continue
 		}
-		if err := h.rdb.ZRem(ctx, PendingKey, id).Err(); err != nil {
+		if err := h.index.Remove(ctx, id); err != nil {
 			return err
 		}
 	}

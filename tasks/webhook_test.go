@@ -20,6 +20,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/otp/redisstore"
 	"github.com/otpd/otpd/tasks"
 )
 
@@ -85,10 +86,10 @@ func (c *webhookCounts) get(key string) int {
 func webhookFixture(t *testing.T, url string, maxPending int64) (*fixture, *tasks.Webhooks, *tasks.WebhookHandler, *webhookCounts) {
 	t.Helper()
 	f := newFixture(t)
-	w := tasks.NewWebhooks(asynq.NewClientFromRedisClient(f.rdb), f.rdb)
+	w := tasks.NewWebhooks(f.Parts.Queue, f.Events)
 	counts := &webhookCounts{outcomes: map[string]int{}}
 	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: url, Secret: webhookSecret, MaxAge: 24 * time.Hour,
-		MaxPending: maxPending, Observer: counts}, f.rdb, f.clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		MaxPending: maxPending, Observer: counts}, f.Events, f.Clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,11 +116,11 @@ func TestWebhookDelivery(t *testing.T) {
 	ctx := context.Background()
 	r := newReceiver(t, 500, 500)
 	f, w, h, _ := webhookFixture(t, r.URL, 1000)
-	v, _, err := f.svc.Start(ctx, num, "")
+	v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := otp.Event{ID: "evt_" + v.ID + "_verification.canceled", Type: otp.EventCanceled, At: f.clock.Now(), Verification: v}
+	e := otp.Event{ID: "evt_" + v.ID + "_verification.canceled", Type: otp.EventCanceled, At: f.Clock.Now(), Verification: v}
 	for i := 0; i < 2; i++ {
 		if err := w.Emit(ctx, e); err != nil {
 			t.Fatal(err)
@@ -155,10 +156,10 @@ func TestWebhookDelivery(t *testing.T) {
 	if err := json.Unmarshal(r.bodies[2], &body); err != nil || body.Type != otp.EventCanceled || body.Data.Verification.ID != v.ID {
 		t.Fatalf("body %s: %v", r.bodies[2], err)
 	}
-	if code := f.code(t, v); strings.Contains(string(ts[0].Payload), code) || strings.Contains(string(r.bodies[2]), code) {
+	if code := f.Code(t, v); strings.Contains(string(ts[0].Payload), code) || strings.Contains(string(r.bodies[2]), code) {
 		t.Fatal("an event carries the code")
 	}
-	if n := f.rdb.ZCard(ctx, tasks.PendingKey).Val(); n != 0 {
+	if n := f.RDB.ZCard(ctx, redisstore.PendingEventsKey).Val(); n != 0 {
 		t.Fatalf("%d events still counted as waiting", n)
 	}
 }
@@ -169,7 +170,7 @@ func TestWebhookRefusals(t *testing.T) {
 	ctx := context.Background()
 	r := newReceiver(t, http.StatusFound)
 	f, w, h, counts := webhookFixture(t, r.URL, 1000)
-	e := otp.Event{ID: "evt_1", Type: otp.EventApproved, At: f.clock.Now()}
+	e := otp.Event{ID: "evt_1", Type: otp.EventApproved, At: f.Clock.Now()}
 	if err := w.Emit(ctx, e); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestWebhookRefusals(t *testing.T) {
 	if len(r.got) != 1 {
 		t.Fatalf("the redirect was followed: %d requests", len(r.got))
 	}
-	f.clock.Advance(24*time.Hour + time.Second)
+	f.Clock.Advance(24*time.Hour + time.Second)
 	// Given up, counted, and done with: not archived to sit in Redis.
 	if err := h.ProcessTask(ctx, task); err != nil {
 		t.Fatalf("an old event: %v", err)
@@ -191,7 +192,7 @@ func TestWebhookRefusals(t *testing.T) {
 	if counts.get(otp.EventApproved+" expired") != 1 || counts.get(otp.EventApproved+" failed") != 1 {
 		t.Fatalf("counted %v", counts.outcomes)
 	}
-	if f.rdb.ZScore(ctx, tasks.PendingKey, "evt_1").Err() == nil {
+	if f.RDB.ZScore(ctx, redisstore.PendingEventsKey, "evt_1").Err() == nil {
 		t.Fatal("a given-up event is still indexed as waiting")
 	}
 }
@@ -214,7 +215,7 @@ func TestWebhookTrim(t *testing.T) {
 	}))
 	t.Cleanup(hang.Close)
 	f, w, h, counts := webhookFixture(t, hang.URL, 3)
-	base := f.clock.Now()
+	base := f.Clock.Now()
 	ids := make([]string, 5)
 	for i := range ids {
 		ids[i] = evtID(i, otp.EventApproved)
@@ -225,13 +226,13 @@ func TestWebhookTrim(t *testing.T) {
 	}
 	// An entry whose task never came, and one older than WEBHOOK_MAX_AGE.
 	orphan, ancient := evtID(90, otp.EventCanceled), evtID(91, otp.EventCanceled)
-	f.rdb.ZAdd(ctx, tasks.PendingKey, redis.Z{Score: float64(base.Add(-time.Second).UnixMilli()), Member: orphan},
+	f.RDB.ZAdd(ctx, redisstore.PendingEventsKey, redis.Z{Score: float64(base.Add(-time.Second).UnixMilli()), Member: orphan},
 		redis.Z{Score: float64(base.Add(-25 * time.Hour).UnixMilli()), Member: ancient})
 
 	// The oldest event is being delivered: the receiver holds it.
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeWebhook, h)
-	srv := asynq.NewServerFromRedisClient(f.rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{tasks.WebhookQueue: 1},
+	srv := asynq.NewServerFromRedisClient(f.RDB, asynq.Config{Concurrency: 1, Queues: map[string]int{tasks.WebhookQueue: 1},
 		LogLevel: asynq.FatalLevel, TaskCheckInterval: 10 * time.Millisecond})
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
@@ -249,7 +250,7 @@ func TestWebhookTrim(t *testing.T) {
 	if err := h.Trim(ctx, f.insp); err != nil {
 		t.Fatal(err)
 	}
-	indexed := f.rdb.ZRange(ctx, tasks.PendingKey, 0, -1).Val()
+	indexed := f.RDB.ZRange(ctx, redisstore.PendingEventsKey, 0, -1).Val()
 	if want := []string{ids[0], ids[2], ids[3], ids[4]}; strings.Join(indexed, ",") != strings.Join(want, ",") {
 		t.Fatalf("indexed after the trim:\n%v\nwant\n%v", indexed, want)
 	}
@@ -270,7 +271,7 @@ func TestWebhookTrim(t *testing.T) {
 	// The held delivery ends on its own, and leaves the index.
 	unblock()
 	deadline := time.Now().Add(10 * time.Second)
-	for f.rdb.ZScore(ctx, tasks.PendingKey, ids[0]).Err() == nil {
+	for f.RDB.ZScore(ctx, redisstore.PendingEventsKey, ids[0]).Err() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the delivered event stayed indexed")
 		}
@@ -283,14 +284,14 @@ func TestWebhookTrim(t *testing.T) {
 func TestWebhookEmitIndex(t *testing.T) {
 	ctx := context.Background()
 	f, w, _, _ := webhookFixture(t, "http://127.0.0.1:1/", 100)
-	at := f.clock.Now()
+	at := f.Clock.Now()
 	id := evtID(1, otp.EventApproved)
 	for i := 0; i < 2; i++ {
 		if err := w.Emit(ctx, otp.Event{ID: id, Type: otp.EventApproved, At: at.Add(time.Duration(i) * time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := f.rdb.ZScore(ctx, tasks.PendingKey, id).Val(); got != float64(at.UnixMilli()) {
+	if got := f.RDB.ZScore(ctx, redisstore.PendingEventsKey, id).Val(); got != float64(at.UnixMilli()) {
 		t.Fatalf("indexed at %v, want %v", got, at.UnixMilli())
 	}
 	if n := len(f.webhookTasks(t)); n != 1 {
@@ -301,7 +302,7 @@ func TestWebhookEmitIndex(t *testing.T) {
 	if err := w.Emit(canceled, otp.Event{ID: evtID(2, otp.EventApproved), Type: otp.EventApproved, At: at}); err == nil {
 		t.Fatal("an event queued with a canceled context")
 	}
-	if n := f.rdb.ZCard(ctx, tasks.PendingKey).Val(); n != 1 {
+	if n := f.RDB.ZCard(ctx, redisstore.PendingEventsKey).Val(); n != 1 {
 		t.Fatalf("%d indexed, want 1", n)
 	}
 }

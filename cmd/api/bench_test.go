@@ -60,8 +60,8 @@ func BenchmarkSendHandlerIdempotent(b *testing.B) {
 	f := benchmarkSends(b, true)
 	b.StopTimer()
 	ctx := context.Background()
-	if keys := f.rdb.Keys(ctx, "otp:idem:*").Val(); len(keys) > 0 {
-		b.ReportMetric(float64(f.rdb.MemoryUsage(ctx, keys[0]).Val()), "redis-B/key")
+	if keys := f.RDB.Keys(ctx, "otp:idem:*").Val(); len(keys) > 0 {
+		b.ReportMetric(float64(f.RDB.MemoryUsage(ctx, keys[0]).Val()), "redis-B/key")
 	}
 }
 

@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/otpd/otpd/internal/messages"
-	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/internal/app"
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/otp/redisstore"
 )
 
 // channeled rebuilds the fixture's router with every channel enabled, the
@@ -20,13 +20,9 @@ func channeled(t *testing.T, f *fixture, set func(*otp.Policy)) {
 	if set != nil {
 		set(&p)
 	}
-	cat, err := messages.New(messages.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := otp.NewService(f.codec, f.store, f.queue, p, discardLogger()).
-		WithGuard(ratelimit.New(f.rdb, ratelimit.Config{CallBudgetPerMinute: 2})).WithLocales(cat)
-	f.h = newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, nil)
+	f.Rebuild(t, app.Options{Policy: p, Secret: []byte(testSecret), CodeLength: codeLength,
+		Limits: redisstore.LimitConfig{CallBudgetPerMinute: 2}, Log: discardLogger()})
+	f.h = newHandler(f.deps(discardLogger(), f.Svc), nil)
 }
 
 // One verification, one code, three channels: each resend is an attempt on
@@ -37,7 +33,7 @@ func TestResendOnAnotherChannel(t *testing.T) {
 	v := wantVerification(t, f.do("POST", "/v1/verifications", obj{"to": phone}), http.StatusAccepted)
 	code := f.liveCode(t, v.ID)
 	for i, ch := range []string{"call", "whatsapp", "sms"} {
-		f.clock.Advance(testPolicy.Cooldown)
+		f.Clock.Advance(testPolicy.Cooldown)
 		got := wantVerification(t, f.do("POST", "/v1/verifications", obj{"to": phone, "channel": ch}), http.StatusAccepted)
 		if got.ID != v.ID || got.Channel != ch || got.Attempts[i+1].Channel != ch || got.Delivery.Channel != ch || got.SendAttempts != i+2 {
 			t.Fatalf("resend on %s: %+v", ch, got)
@@ -145,7 +141,7 @@ func TestResendKeepsTheLocale(t *testing.T) {
 		{obj{"to": phone, "locale": "de"}, "de"},
 	}
 	for i, s := range steps {
-		f.clock.Advance(testPolicy.Cooldown)
+		f.Clock.Advance(testPolicy.Cooldown)
 		v := wantVerification(t, f.do("POST", "/v1/verifications", s.body), http.StatusAccepted)
 		if v.Locale != s.want {
 			t.Fatalf("send %d: locale %q, want %q", i+1, v.Locale, s.want)

@@ -16,7 +16,7 @@ func TestDashboardRefusesOtherSites(t *testing.T) {
 	f := newFixture(t)
 	h := monitored(t, f, false)
 	f.start(t, phone) // the otp queue exists
-	insp := asynq.NewInspectorFromRedisClient(f.rdb)
+	insp := asynq.NewInspectorFromRedisClient(f.RDB)
 	paused := func() bool {
 		t.Helper()
 		info, err := insp.GetQueueInfo(tasks.QueueName)

@@ -90,7 +90,7 @@ func TestLegacyCode(t *testing.T) {
 // asynq round trip per input would only slow it down.
 type nopQueue struct{}
 
-func (nopQueue) EnqueueSend(_ context.Context, _ otp.SendJob) error { return nil }
+func (nopQueue) EnqueueDelivery(context.Context, otp.DeliveryJob) error { return nil }
 func (nopQueue) ScheduleStep(context.Context, string, int, time.Duration) error {
 	return nil
 }
@@ -135,8 +135,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	// One router for every input: building it (and flushing Redis) per input
 	// would dominate the cost of an iteration.
 	fx := newFixtureWith(f, testPolicy, discardLogger())
-	svc := otp.NewService(fx.codec, fx.store, nopQueue{}, testPolicy, discardLogger())
-	h := newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, nil)
+	h := newHandler(fx.deps(discardLogger(), fx.With(testPolicy, func(d *otp.Deps) { d.Queue = nopQueue{} })), nil)
 	paths := []string{"/v1/verifications", "/v1/verifications/check", "/send-code", "/verify-code"}
 
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -19,7 +19,7 @@ func handleHealthz() gin.HandlerFunc {
 	return func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 }
 
-func handleReadyz(svc *otp.Service) gin.HandlerFunc {
+func handleReadyz(svc verifications) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 		defer cancel()
@@ -61,7 +61,7 @@ func origin(c *gin.Context, clientIP string) (otp.Origin, error) {
 	return o, nil
 }
 
-func handleStart(svc *otp.Service) gin.HandlerFunc {
+func handleStart(svc verifications) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req startRequest
 		if err := decode(c, &req); err != nil {
@@ -85,7 +85,7 @@ func handleStart(svc *otp.Service) gin.HandlerFunc {
 			writeError(c, &otp.InputError{Detail: "a workflow has 1 to 4 steps"})
 			return
 		}
-		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.To, Channel: req.Channel,
+		v, _, err := svc.Start(c.Request.Context(), otp.StartRequest{To: req.To, Channel: req.Channel,
 			Locale: req.Locale, Brand: req.Brand, AppHash: req.AppHash, Origin: o,
 			Workflow: workflow, ChannelTimeout: time.Duration(req.ChannelTimeout) * time.Second})
 		if err != nil {
@@ -109,7 +109,7 @@ type checkResponse struct {
 	otp.Verification
 }
 
-func handleCheck(svc *otp.Service) gin.HandlerFunc {
+func handleCheck(svc verifications) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req checkRequest
 		if err := decode(c, &req); err != nil {
@@ -130,7 +130,7 @@ func handleCheck(svc *otp.Service) gin.HandlerFunc {
 	}
 }
 
-func handleGet(svc *otp.Service) gin.HandlerFunc {
+func handleGet(svc verifications) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		v, err := svc.Get(c.Request.Context(), c.Param("id"))
 		if err != nil {
@@ -141,7 +141,7 @@ func handleGet(svc *otp.Service) gin.HandlerFunc {
 	}
 }
 
-func handleCancel(svc *otp.Service) gin.HandlerFunc {
+func handleCancel(svc verifications) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		v, err := svc.Cancel(c.Request.Context(), c.Param("id"))
 		if err != nil {
@@ -160,7 +160,7 @@ type sendCodeRequest struct {
 	ClientIP    string `json:"clientIp"`
 }
 
-func handleSendCode(svc *otp.Service) gin.HandlerFunc {
+func handleSendCode(svc verifications) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req sendCodeRequest
 		if err := decode(c, &req); err != nil {
@@ -176,7 +176,7 @@ func handleSendCode(svc *otp.Service) gin.HandlerFunc {
 			writeLegacyError(c, err)
 			return
 		}
-		v, _, err := svc.Send(c.Request.Context(), otp.SendRequest{To: req.PhoneNumber, Origin: o})
+		v, _, err := svc.Start(c.Request.Context(), otp.StartRequest{To: req.PhoneNumber, Origin: o})
 		if err != nil {
 			writeLegacyError(c, err)
 			return
@@ -194,7 +194,7 @@ type verifyCodeRequest struct {
 
 const mismatch = "The phone number and the SMS code doesn't match."
 
-func handleVerifyCode(svc *otp.Service, codeLength int) gin.HandlerFunc {
+func handleVerifyCode(svc verifications, codeLength int) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req verifyCodeRequest
 		if err := decode(c, &req); err != nil {

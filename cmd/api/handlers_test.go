@@ -58,7 +58,7 @@ func TestStart(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			now := f.clock.Now()
+			now := f.Clock.Now()
 			w := f.do("POST", "/v1/verifications", tc.body)
 			if tc.status != http.StatusAccepted {
 				wantProblem(t, w, tc.status, tc.code)
@@ -133,11 +133,11 @@ func sameVerification(a, b otp.Verification) bool {
 // and the send attempt, and carries no code.
 func TestStartEnqueuesTaskWithoutCode(t *testing.T) {
 	f := newFixture(t)
-	inspector := asynq.NewInspectorFromRedisClient(f.rdb)
+	inspector := asynq.NewInspectorFromRedisClient(f.RDB)
 
 	v := f.start(t, phone)
 	code := f.liveCode(t, v.ID)
-	f.clock.Advance(testPolicy.Cooldown)
+	f.Clock.Advance(testPolicy.Cooldown)
 	if r := f.start(t, phone); r.ID != v.ID || r.SendAttempts != 2 {
 		t.Fatalf("resend: %+v", r)
 	}
@@ -151,7 +151,7 @@ func TestStartEnqueuesTaskWithoutCode(t *testing.T) {
 	}
 	seen := map[int]bool{}
 	for _, ti := range infos {
-		if ti.Type != tasks.TypeSendSMS {
+		if ti.Type != tasks.TypeDeliver {
 			t.Fatalf("task type %q", ti.Type)
 		}
 		// Exactly {id, attempt, channel}: any other member could carry the code.
@@ -162,7 +162,7 @@ func TestStartEnqueuesTaskWithoutCode(t *testing.T) {
 		if len(payload) != 3 || payload["id"] == nil || payload["attempt"] == nil || string(payload["channel"]) != `"sms"` {
 			t.Fatalf("payload %s: want exactly id, attempt and channel", ti.Payload)
 		}
-		p, err := tasks.ParseSendPayload(ti.Payload)
+		p, err := tasks.ParseDeliveryPayload(ti.Payload)
 		if err != nil || p.ID != v.ID {
 			t.Fatalf("payload %s: %+v %v", ti.Payload, p, err)
 		}
@@ -189,7 +189,7 @@ func TestResendKeepsCodeAndCheckCount(t *testing.T) {
 		t.Fatalf("wrong check: %+v", a)
 	}
 
-	f.clock.Advance(testPolicy.Cooldown)
+	f.Clock.Advance(testPolicy.Cooldown)
 	// The resend names the number in national format: same number, same verification.
 	w := f.do("POST", "/v1/verifications", obj{"to": phoneNational, "channel": "sms"})
 	r := wantVerification(t, w, http.StatusAccepted)
@@ -225,7 +225,7 @@ func TestStartLimits(t *testing.T) {
 			name: "cooldown rounds up to whole seconds",
 			setup: func(t *testing.T, f *fixture) {
 				f.start(t, phone)
-				f.clock.Advance(10*time.Second + 500*time.Millisecond)
+				f.Clock.Advance(10*time.Second + 500*time.Millisecond)
 			},
 			code: "rate_limited", retryAfter: 20,
 		},
@@ -233,7 +233,7 @@ func TestStartLimits(t *testing.T) {
 			name: "cooldown's last millisecond is still one second",
 			setup: func(t *testing.T, f *fixture) {
 				f.start(t, phone)
-				f.clock.Advance(testPolicy.Cooldown - time.Millisecond)
+				f.Clock.Advance(testPolicy.Cooldown - time.Millisecond)
 			},
 			code: "rate_limited", retryAfter: 1,
 		},
@@ -242,7 +242,7 @@ func TestStartLimits(t *testing.T) {
 			setup: func(t *testing.T, f *fixture) {
 				for range testPolicy.MaxSends {
 					f.start(t, phone)
-					f.clock.Advance(testPolicy.Cooldown)
+					f.Clock.Advance(testPolicy.Cooldown)
 				}
 			},
 			// until the verification expires: 10m - 3*30s
@@ -256,7 +256,7 @@ func TestStartLimits(t *testing.T) {
 				for range testPolicy.MaxChecks {
 					f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": wrong(code)})
 				}
-				f.clock.Advance(time.Minute)
+				f.Clock.Advance(time.Minute)
 			},
 			code: "max_check_attempts", retryAfter: 540,
 		},
@@ -270,7 +270,7 @@ func TestStartLimits(t *testing.T) {
 				t.Fatalf("Retry-After = %d, want %d", p.RetryAfter, tc.retryAfter)
 			}
 			// Waiting exactly Retry-After seconds must be enough.
-			f.clock.Advance(time.Duration(tc.retryAfter) * time.Second)
+			f.Clock.Advance(time.Duration(tc.retryAfter) * time.Second)
 			f.start(t, phone)
 		})
 	}
@@ -313,10 +313,10 @@ func TestCheck(t *testing.T) {
 			},
 			status: 404, state: otp.StatusApproved, pcode: "approved"},
 		{name: "expired", code: func(e env) string { return e.code },
-			before: func(t *testing.T, e env) { e.f.clock.Advance(testPolicy.TTL) },
+			before: func(t *testing.T, e env) { e.f.Clock.Advance(testPolicy.TTL) },
 			status: 404, state: otp.StatusExpired, pcode: "expired"},
 		{name: "one millisecond before expiry", code: func(e env) string { return e.code },
-			before: func(t *testing.T, e env) { e.f.clock.Advance(testPolicy.TTL - time.Millisecond) },
+			before: func(t *testing.T, e env) { e.f.Clock.Advance(testPolicy.TTL - time.Millisecond) },
 			status: 200, valid: true, state: otp.StatusApproved},
 		{name: "canceled", code: func(e env) string { return e.code },
 			before: func(t *testing.T, e env) {
@@ -425,7 +425,7 @@ func TestCheckMaxAttempts(t *testing.T) {
 		t.Fatal("the code survived max_attempts_reached")
 	}
 
-	f.clock.Advance(2 * time.Minute)
+	f.Clock.Advance(2 * time.Minute)
 	for _, tc := range []struct {
 		name   string
 		method string
@@ -451,7 +451,7 @@ func TestCheckMaxAttempts(t *testing.T) {
 	}
 
 	// Once the dead verification would have expired, the number is free.
-	f.clock.Advance(testPolicy.TTL)
+	f.Clock.Advance(testPolicy.TTL)
 	wantProblem(t, check(obj{"id": v.ID, "code": code}), 404, "expired")
 	n := f.start(t, phone)
 	if n.ID == v.ID || n.CheckAttempts != 0 || n.SendAttempts != 1 {
@@ -539,7 +539,7 @@ func TestGet(t *testing.T) {
 	noCode(t, w.Body.Bytes(), code, v)
 
 	// Read-time expiry: past expiresAt a pending verification reads expired.
-	f.clock.Advance(testPolicy.TTL)
+	f.Clock.Advance(testPolicy.TTL)
 	if g := wantVerification(t, f.do("GET", "/v1/verifications/"+v.ID, nil), 200); g.Status != otp.StatusExpired {
 		t.Fatalf("after expiry: %+v", g)
 	}
@@ -598,7 +598,7 @@ func TestCancel(t *testing.T) {
 	}
 	// A send after the cooldown starts a new verification. (Whether a send
 	// right after a cancel must wait for the cooldown is not pinned here.)
-	f.clock.Advance(testPolicy.Cooldown)
+	f.Clock.Advance(testPolicy.Cooldown)
 	if n := f.start(t, phone); n.ID == v.ID {
 		t.Fatal("send after cancel reused the canceled verification")
 	}
@@ -627,7 +627,7 @@ func TestCancelFinished(t *testing.T) {
 			wantCheck(t, f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": code}))
 		}, "approved"},
 		{"expired", func(t *testing.T, f *fixture, v otp.Verification, code string) {
-			f.clock.Advance(testPolicy.TTL)
+			f.Clock.Advance(testPolicy.TTL)
 		}, "expired"},
 	}
 	for _, tc := range cases {

@@ -18,10 +18,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/api"
+	"github.com/otpd/otpd/internal/app"
 	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/tasks"
+	"github.com/otpd/otpd/otp/redisstore"
 )
 
 // hostileBody is one input of the hostile corpus: raw bytes and the
@@ -462,16 +463,11 @@ func hostileAnswerError(w *httptest.ResponseRecorder, legacy bool) string {
 // too. The limits are far above what the corpus spends.
 func hostileFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := newFixture(t)
-	lots := []ratelimit.Rate{{Count: 1_000_000, Period: time.Hour}}
-	guard := ratelimit.New(f.rdb, ratelimit.Config{
+	lots := []redisstore.Rate{{Count: 1_000_000, Period: time.Hour}}
+	return fixtureOf(t, app.Options{Policy: testPolicy, Log: testLogger(t), Limits: redisstore.LimitConfig{
 		ClientIPSends: lots, ClientIPChecks: lots, APIKeySends: lots, PrefixSends: lots,
 		BudgetPerMinute: 1_000_000, CountryBudgets: map[string]int{"*": 1_000_000},
-	})
-	log := testLogger(t)
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, log).WithGuard(guard)
-	f.h = newHandler(log, svc, testKeys, codeLength, testHooks, nil)
-	return f
+	}}, nil)
 }
 
 // numberSource hands out valid US mobile-plan numbers nobody has used yet.
@@ -491,7 +487,7 @@ func (s *numberSource) number(t testing.TB) string {
 }
 
 func callbackTarget(id, attempt string) string {
-	return tasks.StatusCallbackPath + "?" + url.Values{"v": {id}, "a": {attempt}}.Encode()
+	return api.StatusCallbackPath + "?" + url.Values{"v": {id}, "a": {attempt}}.Encode()
 }
 
 // signCallback signs a form the way Twilio does and ValidSignature checks:
@@ -648,7 +644,7 @@ func TestHostileBodies(t *testing.T) {
 			"v=" + strings.Repeat("a", 10000) + "&a=1", "v=" + url.QueryEscape("\r\nFLUSHALL\r\n") + "&a=1",
 			"a=1", "", "%zz", "v=" + shared.ID + "&a=1&" + strings.Repeat("x=1&", 1000),
 		} {
-			target := tasks.StatusCallbackPath + "?" + q
+			target := api.StatusCallbackPath + "?" + q
 			b := hostileBody{label: "query " + preview([]byte(q)), ctype: "application/x-www-form-urlencoded", body: []byte(form.Encode())}
 			w := post(t, target, b, map[string]string{"X-Twilio-Signature": signCallback(target, form)})
 			fails.note(w, b.String(), hostileAnswerError(w, false))
@@ -675,7 +671,7 @@ func TestHostileBodies(t *testing.T) {
 	}
 
 	// No Redis key was built from injected text.
-	keys, err := f.rdb.Keys(ctx, "*").Result()
+	keys, err := f.RDB.Keys(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -784,7 +780,7 @@ func TestHostileWebhookSidWithPipe(t *testing.T) {
 	if w.Code >= 500 {
 		t.Fatalf("callback: %d %s", w.Code, w.Body)
 	}
-	f.clock.Advance(testPolicy.Cooldown)
+	f.Clock.Advance(testPolicy.Cooldown)
 	for _, r := range []struct {
 		method, path string
 		body         any

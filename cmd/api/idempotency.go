@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/otpd/otpd/internal/idempotency"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -35,7 +36,7 @@ const maxKeptAnswer = 8 << 10
 // after it (the answer is kept before it goes out).
 // withBody says the route reads its body, which is then part of what makes
 // two requests the same (a cancel ignores its body, and so does its key).
-func idempotent(svc *otp.Service, log *slog.Logger, withBody bool) gin.HandlerFunc {
+func idempotent(store idempotency.Store, log *slog.Logger, withBody bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		values := c.Request.Header.Values("Idempotency-Key")
 		if len(values) == 0 {
@@ -59,23 +60,23 @@ func idempotent(svc *otp.Service, log *slog.Logger, withBody bool) gin.HandlerFu
 			}
 			c.Request.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		fp := otp.RequestFingerprint(c.Request.Method, c.Request.URL.Path, body)
-		id, state, kept, err := svc.ClaimIdempotency(c.Request.Context(), c.GetString(apiKeyIDKey), key, fp)
+		fp := idempotency.RequestFingerprint(c.Request.Method, c.Request.URL.Path, body)
+		claim, state, kept, err := store.Claim(c.Request.Context(), c.GetString(apiKeyIDKey), key, fp)
 		switch {
 		case err != nil:
 			writeError(c, err)
-		case state == otp.IdempotencyInProgress:
+		case state == idempotency.InProgress:
 			p := problem(http.StatusConflict, "idempotency_in_progress",
 				"a request with this Idempotency-Key is still running; retry after a moment")
 			p.RetryAfter = 1
 			writeProblem(c, p)
-		case state == otp.IdempotencyReused:
+		case state == idempotency.Reused:
 			writeProblem(c, problem(http.StatusUnprocessableEntity, "idempotency_key_reused",
 				"this Idempotency-Key was used with another request (method, path or body); use a new key for a new request"))
-		case state == otp.IdempotencyDone:
+		case state == idempotency.Done:
 			replay(c, kept)
 		default:
-			runIdempotent(c, svc, id, log)
+			runIdempotent(c, store, claim, log)
 		}
 	}
 }
@@ -85,7 +86,7 @@ func idempotent(svc *otp.Service, log *slog.Logger, withBody bool) gin.HandlerFu
 // it; any other answer (a refusal, an outage) is forgotten, so a retry runs
 // again: the request changed nothing worth replaying, and refusals that
 // echo their input are never stored.
-func runIdempotent(c *gin.Context, svc *otp.Service, id *otp.Idempotency, log *slog.Logger) {
+func runIdempotent(c *gin.Context, store idempotency.Store, claim *idempotency.Claim, log *slog.Logger) {
 	rec := &answerRecorder{ResponseWriter: c.Writer, status: http.StatusOK}
 	c.Writer = rec
 	defer func() {
@@ -99,17 +100,17 @@ func runIdempotent(c *gin.Context, svc *otp.Service, id *otp.Idempotency, log *s
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 2*time.Second)
 	defer cancel()
 	if rec.status < 200 || rec.status > 299 || rec.overflow {
-		if err := svc.ForgetIdempotency(ctx, id); err != nil {
-			// The claim ends by itself (otp.IdempotencyHold).
+		if err := store.Forget(ctx, claim); err != nil {
+			// The claim ends by itself (idempotency.Hold).
 			log.ErrorContext(ctx, "forget an Idempotency-Key claim", "err", err)
 		}
 		return
 	}
-	a := otp.Answer{Status: rec.status, Body: rec.body.Bytes(),
+	a := idempotency.Answer{Status: rec.status, Body: rec.body.Bytes(),
 		Problem:  strings.HasPrefix(rec.Header().Get("Content-Type"), "application/problem+json"),
 		Location: rec.Header().Get("Location")}
 	for try := 0; try < 2; try++ {
-		kept, err := svc.KeepAnswer(ctx, id, a)
+		kept, err := store.Keep(ctx, claim, a)
 		switch {
 		case err == nil && !kept:
 			log.WarnContext(ctx, "an Idempotency-Key request outlived its claim; its answer is not kept")
@@ -118,14 +119,14 @@ func runIdempotent(c *gin.Context, svc *otp.Service, id *otp.Idempotency, log *s
 			return
 		case try == 1:
 			// The request's effect stands and its answer goes out; a retry
-			// within otp.IdempotencyHold is told to wait, then runs again.
+			// within idempotency.Hold is told to wait, then runs again.
 			log.ErrorContext(ctx, "keep the answer of an Idempotency-Key request", "err", err)
 		}
 	}
 }
 
 // replay writes a kept answer, as the first request got it.
-func replay(c *gin.Context, a otp.Answer) {
+func replay(c *gin.Context, a idempotency.Answer) {
 	if a.Location != "" {
 		c.Header("Location", a.Location)
 	}

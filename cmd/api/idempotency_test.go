@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/internal/idempotency"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -81,7 +82,7 @@ func TestIdempotencyStorage(t *testing.T) {
 	if w.Code != http.StatusAccepted {
 		t.Fatal(w.Code, w.Body)
 	}
-	keys := f.rdb.Keys(context.Background(), "otp:idem:*").Val()
+	keys := f.RDB.Keys(context.Background(), "otp:idem:*").Val()
 	if len(keys) != 1 {
 		t.Fatalf("keys %v", keys)
 	}
@@ -89,11 +90,11 @@ func TestIdempotencyStorage(t *testing.T) {
 	if !strings.HasPrefix(keys[0], "otp:idem:"+hex.EncodeToString(sum[:6])+":") || strings.Contains(keys[0], "a-key") {
 		t.Fatalf("key %q: not scoped by the API key's id, or holds the client's key", keys[0])
 	}
-	ttl := f.rdb.PTTL(context.Background(), keys[0]).Val()
+	ttl := f.RDB.PTTL(context.Background(), keys[0]).Val()
 	if ttl < 23*time.Hour || ttl > 24*time.Hour {
 		t.Fatalf("TTL %v", ttl)
 	}
-	if typ := f.rdb.Type(context.Background(), keys[0]).Val(); typ != "string" {
+	if typ := f.RDB.Type(context.Background(), keys[0]).Val(); typ != "string" {
 		t.Fatalf("type %s", typ)
 	}
 }
@@ -110,7 +111,7 @@ func TestIdempotencyWhatIsKept(t *testing.T) {
 		if w := serveKey(f.h, testKeys[0], http.MethodPost, "/v1/verifications", body, "k"); w.Code != http.StatusTooManyRequests {
 			t.Fatalf("in the cooldown: %d", w.Code)
 		}
-		f.clock.Advance(testPolicy.Cooldown)
+		f.Clock.Advance(testPolicy.Cooldown)
 		w := serveKey(f.h, testKeys[0], http.MethodPost, "/v1/verifications", body, "k")
 		if w.Code != http.StatusAccepted || w.Header().Get("Idempotent-Replayed") != "" {
 			t.Fatalf("after the cooldown: %d %v", w.Code, w.Header())
@@ -118,11 +119,11 @@ func TestIdempotencyWhatIsKept(t *testing.T) {
 	})
 	t.Run("a 503 is not kept", func(t *testing.T) {
 		f := newFixture(t)
-		f.queue.fail.Store(true)
+		f.Queue.Fail.Store(true)
 		if w := serveKey(f.h, testKeys[0], http.MethodPost, "/v1/verifications", body, "k"); w.Code != http.StatusServiceUnavailable {
 			t.Fatalf("queue down: %d", w.Code)
 		}
-		f.queue.fail.Store(false)
+		f.Queue.Fail.Store(false)
 		if w := serveKey(f.h, testKeys[0], http.MethodPost, "/v1/verifications", body, "k"); w.Code != http.StatusAccepted {
 			t.Fatalf("queue back: %d %s", w.Code, w.Body)
 		}
@@ -138,7 +139,7 @@ func TestIdempotencyWhatIsKept(t *testing.T) {
 			again.Header().Get("Idempotent-Replayed") != "" {
 			t.Fatalf("first %d %s, again %d %v %s", first.Code, first.Body, again.Code, again.Header(), again.Body)
 		}
-		if n := len(f.rdb.Keys(context.Background(), "otp:idem:*").Val()); n != 0 {
+		if n := len(f.RDB.Keys(context.Background(), "otp:idem:*").Val()); n != 0 {
 			t.Fatalf("%d idempotency keys after a refusal", n)
 		}
 		if len(first.Body.String()) > 1024 {
@@ -178,7 +179,7 @@ func TestIdempotencyKeepsBeforeAnswering(t *testing.T) {
 	req := httptest.NewRequest(http.MethodPost, "/v1/verifications", strings.NewReader(`{"to":"`+phone+`"}`))
 	req.Header.Set("Authorization", "Bearer "+testKeys[0])
 	req.Header.Set("Idempotency-Key", "k")
-	w := &keptFirst{ResponseRecorder: httptest.NewRecorder(), rdb: f.rdb}
+	w := &keptFirst{ResponseRecorder: httptest.NewRecorder(), rdb: f.RDB}
 	f.h.ServeHTTP(w, req)
 	if w.Code != http.StatusAccepted || w.state != "d" {
 		t.Fatalf("status %d; the key held %q when the answer went out, want the kept answer (d)", w.Code, w.state)
@@ -206,11 +207,10 @@ func TestIdempotencyConflicts(t *testing.T) {
 	}
 
 	// A first request still running: claimed, not answered yet.
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, discardLogger())
 	sum := sha256.Sum256([]byte(testKeys[0]))
 	body := `{"to":"+14155550100"}`
-	if _, state, _, err := svc.ClaimIdempotency(context.Background(), hex.EncodeToString(sum[:6]), "running",
-		otp.RequestFingerprint(http.MethodPost, "/v1/verifications", []byte(body))); err != nil || state != otp.IdempotencyNew {
+	if _, state, _, err := f.Idempotency.Claim(context.Background(), hex.EncodeToString(sum[:6]), "running",
+		idempotency.RequestFingerprint(http.MethodPost, "/v1/verifications", []byte(body))); err != nil || state != idempotency.New {
 		t.Fatal(state, err)
 	}
 	w := serveKey(f.h, testKeys[0], http.MethodPost, "/v1/verifications", body, "running")
@@ -258,7 +258,7 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 			wantProblem(t, w, http.StatusBadRequest, "invalid_idempotency_key")
 		})
 	}
-	if n := len(f.rdb.Keys(context.Background(), "*").Val()); n != 0 {
+	if n := len(f.RDB.Keys(context.Background(), "*").Val()); n != 0 {
 		t.Fatalf("a refused key left %d keys", n)
 	}
 }

@@ -90,12 +90,12 @@ func TestSendCodeLimits(t *testing.T) {
 		t.Fatalf("Retry-After %d", p.RetryAfter)
 	}
 	for range testPolicy.MaxSends - 1 {
-		f.clock.Advance(testPolicy.Cooldown)
+		f.Clock.Advance(testPolicy.Cooldown)
 		if a := wantLegacy(t, f.do("POST", "/send-code", obj{"phoneNumber": phone}), 202, sentMessage); a.VerificationID != first.VerificationID {
 			t.Fatalf("resend made a new verification")
 		}
 	}
-	f.clock.Advance(testPolicy.Cooldown)
+	f.Clock.Advance(testPolicy.Cooldown)
 	wantLegacyProblem(t, f.do("POST", "/send-code", obj{"phoneNumber": phone}), 429, "max_send_attempts")
 
 	// A number locked by wrong codes gets no new code on the old route either.
@@ -129,7 +129,7 @@ func TestVerifyCode(t *testing.T) {
 				wantLegacy(t, f.do("POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": code}), 200, validMessage)
 			}},
 		{name: "expired", smsCode: func(c string) any { return c }, status: 400, message: mismatch,
-			before: func(t *testing.T, f *fixture, id, code string) { f.clock.Advance(testPolicy.TTL) }},
+			before: func(t *testing.T, f *fixture, id, code string) { f.Clock.Advance(testPolicy.TTL) }},
 		{name: "canceled", smsCode: func(c string) any { return c }, status: 400, message: mismatch,
 			before: func(t *testing.T, f *fixture, id, code string) {
 				wantStatus(t, f.do("POST", "/v1/verifications/"+id+"/cancel", nil), 200)
@@ -192,7 +192,7 @@ func TestVerifyCodeNumberWithLeadingZero(t *testing.T) {
 			break
 		}
 		wantStatus(t, f.do("POST", "/v1/verifications/"+v.ID+"/cancel", nil), 200)
-		f.clock.Advance(testPolicy.Cooldown)
+		f.Clock.Advance(testPolicy.Cooldown)
 	}
 	if code[0] != '0' {
 		t.Fatal("no code with a leading zero in 300 sends")

@@ -13,25 +13,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/otpd/otpd/internal/metrics"
-	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/internal/app"
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/otp/redisstore"
 )
 
 // guarded rebuilds the fixture's router with fraud controls and counters.
-func guarded(t *testing.T, f *fixture, policy otp.Policy, cfg ratelimit.Config) {
+func guarded(t *testing.T, f *fixture, policy otp.Policy, cfg redisstore.LimitConfig) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	svc := otp.NewService(f.codec, f.store, f.queue, policy, discardLogger()).
-		WithGuard(ratelimit.New(f.rdb, cfg)).WithObserver(metrics.NewOTP(reg))
-	f.h = newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	f.Rebuild(t, app.Options{Policy: policy, Secret: []byte(testSecret), CodeLength: codeLength,
+		Limits: cfg, Metrics: reg, Log: discardLogger()})
+	f.h = newHandler(f.deps(discardLogger(), f.Svc), promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }
 
 func TestFailedCheckLockAnswers(t *testing.T) {
 	f := newFixture(t)
 	p := testPolicy
 	p.FailureLock = otp.Window{Count: 2, Period: time.Hour}
-	guarded(t, f, p, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 50, Period: time.Hour}}})
+	guarded(t, f, p, redisstore.LimitConfig{ClientIPChecks: []redisstore.Rate{{Count: 50, Period: time.Hour}}})
 	v := f.start(t, phone)
 	for i := 0; i < 2; i++ {
 		wantStatus(t, f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000", "clientIp": "203.0.113.1"}), 200)
@@ -50,7 +50,7 @@ func TestFailedCheckLockAnswers(t *testing.T) {
 
 func TestClientIPFailedCheckLimit(t *testing.T) {
 	f := newFixture(t)
-	guarded(t, f, testPolicy, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 2, Period: time.Hour}}})
+	guarded(t, f, testPolicy, redisstore.LimitConfig{ClientIPChecks: []redisstore.Rate{{Count: 2, Period: time.Hour}}})
 	a, b := f.start(t, phone), f.start(t, "+14155550000")
 	for _, v := range []otp.Verification{a, b} {
 		wantStatus(t, f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000", "clientIp": "2001:db8::1"}), 200)
@@ -73,7 +73,7 @@ func TestGeoAnswers(t *testing.T) {
 	p := testPolicy
 	p.AllowedCountries = map[string]bool{"US": true, "GB": true}
 	p.RejectNonMobile = true
-	guarded(t, f, p, ratelimit.Config{})
+	guarded(t, f, p, redisstore.LimitConfig{})
 	wantProblem(t, f.do("POST", "/v1/verifications", obj{"to": "+4915123456789"}), http.StatusForbidden, "country_not_allowed")
 	wantProblem(t, f.do("POST", "/v1/verifications", obj{"to": "+442079460958"}), http.StatusBadRequest, "not_mobile_number")
 	wantProblem(t, f.do("POST", "/send-code", obj{"phoneNumber": "+4915123456789"}), http.StatusForbidden, "country_not_allowed")
@@ -94,7 +94,7 @@ func TestBadClientIP(t *testing.T) {
 // never by number or code.
 func TestMetrics(t *testing.T) {
 	f := newFixture(t)
-	guarded(t, f, testPolicy, ratelimit.Config{})
+	guarded(t, f, testPolicy, redisstore.LimitConfig{})
 	v := f.start(t, phone)
 	f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000"})
 	code := f.code(t, v.ID)
@@ -127,8 +127,8 @@ func TestMetrics(t *testing.T) {
 // per-IP limits.
 func TestLegacyRoutesClientIPLimits(t *testing.T) {
 	f := newFixture(t)
-	one := []ratelimit.Rate{{Count: 1, Period: time.Hour}}
-	guarded(t, f, testPolicy, ratelimit.Config{ClientIPSends: one, ClientIPChecks: one})
+	one := []redisstore.Rate{{Count: 1, Period: time.Hour}}
+	guarded(t, f, testPolicy, redisstore.LimitConfig{ClientIPSends: one, ClientIPChecks: one})
 	ip := "203.0.113.44"
 	wantStatus(t, f.do("POST", "/send-code", obj{"phoneNumber": phone, "clientIp": ip}), http.StatusAccepted)
 	pr := wantLegacyProblem(t, f.do("POST", "/send-code", obj{"phoneNumber": otherPhone, "clientIp": ip}), http.StatusTooManyRequests, "rate_limited")
@@ -150,7 +150,7 @@ func TestLegacyRoutesClientIPLimits(t *testing.T) {
 // Retry-After. N is 3 (the cooldown's is 1).
 func TestEveryLimitAtNAndNPlusOne(t *testing.T) {
 	const n = 3
-	three := []ratelimit.Rate{{Count: n, Period: time.Minute}}
+	three := []redisstore.Rate{{Count: n, Period: time.Minute}}
 	ip := "203.0.113.50"
 	// numbers i of one range, and numbers of different ranges and countries
 	ranged := func(i int) string { return fmt.Sprintf("+1415555010%d", i) }
@@ -170,7 +170,7 @@ func TestEveryLimitAtNAndNPlusOne(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		policy   func(*otp.Policy)
-		cfg      ratelimit.Config
+		cfg      redisstore.LimitConfig
 		request  func(*testing.T, *fixture, int) *httptest.ResponseRecorder
 		code     string // the N+1-th answer's problem code
 		limit    string // and its limit member, for rate_limited
@@ -183,15 +183,15 @@ func TestEveryLimitAtNAndNPlusOne(t *testing.T) {
 		{name: "TO_SEND_LIMIT", policy: func(p *otp.Policy) {
 			p.SendCap, p.Cooldown, p.MaxSends = otp.Window{Count: n, Period: time.Hour}, 0, 10
 		}, request: send(same, nil), code: "rate_limited", limit: "to", okStatus: 202},
-		{name: "CLIENT_IP_SEND_LIMITS", cfg: ratelimit.Config{ClientIPSends: three},
+		{name: "CLIENT_IP_SEND_LIMITS", cfg: redisstore.LimitConfig{ClientIPSends: three},
 			request: send(spread, obj{"clientIp": ip}), code: "rate_limited", limit: "client_ip", okStatus: 202},
-		{name: "API_KEY_SEND_LIMITS", cfg: ratelimit.Config{APIKeySends: three},
+		{name: "API_KEY_SEND_LIMITS", cfg: redisstore.LimitConfig{APIKeySends: three},
 			request: send(spread, nil), code: "rate_limited", limit: "api_key", okStatus: 202},
-		{name: "PREFIX_SEND_LIMITS", cfg: ratelimit.Config{PrefixSends: three},
+		{name: "PREFIX_SEND_LIMITS", cfg: redisstore.LimitConfig{PrefixSends: three},
 			request: send(ranged, nil), code: "rate_limited", limit: "prefix", okStatus: 202},
-		{name: "SMS_BUDGET_PER_MINUTE", cfg: ratelimit.Config{BudgetPerMinute: n},
+		{name: "SMS_BUDGET_PER_MINUTE", cfg: redisstore.LimitConfig{BudgetPerMinute: n},
 			request: send(spread, nil), code: "rate_limited", limit: "global", okStatus: 202},
-		{name: "SMS_COUNTRY_BUDGETS", cfg: ratelimit.Config{CountryBudgets: map[string]int{"US": n, "*": 100}},
+		{name: "SMS_COUNTRY_BUDGETS", cfg: redisstore.LimitConfig{CountryBudgets: map[string]int{"US": n, "*": 100}},
 			request: send(ranged, nil), code: "rate_limited", limit: "country", okStatus: 202},
 		{name: "OTP_MAX_CHECKS", policy: func(p *otp.Policy) { p.MaxChecks = n },
 			request: func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
@@ -208,7 +208,7 @@ func TestEveryLimitAtNAndNPlusOne(t *testing.T) {
 			}
 			return f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": "000000"})
 		}, code: "rate_limited", limit: "failed_checks", okStatus: 200},
-		{name: "CLIENT_IP_CHECK_LIMITS", cfg: ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: n, Period: time.Hour}}},
+		{name: "CLIENT_IP_CHECK_LIMITS", cfg: redisstore.LimitConfig{ClientIPChecks: []redisstore.Rate{{Count: n, Period: time.Hour}}},
 			request: func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
 				v := f.start(t, spread(i))
 				return f.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000", "clientIp": ip})
@@ -239,7 +239,7 @@ func TestParallelWrongChecksFromOneIP(t *testing.T) {
 	f := newFixture(t)
 	p := testPolicy
 	p.MaxChecks = 10
-	guarded(t, f, p, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 3, Period: time.Hour}}})
+	guarded(t, f, p, redisstore.LimitConfig{ClientIPChecks: []redisstore.Rate{{Count: 3, Period: time.Hour}}})
 	var ids []string
 	for i := 0; i < 10; i++ {
 		ids = append(ids, f.start(t, fmt.Sprintf("+1415555020%d", i)).ID)
@@ -267,7 +267,7 @@ func TestParallelWrongChecksFromOneIP(t *testing.T) {
 	}
 	// A right code costs nothing: it is refunded.
 	f2 := newFixture(t)
-	guarded(t, f2, p, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 1, Period: time.Hour}}})
+	guarded(t, f2, p, redisstore.LimitConfig{ClientIPChecks: []redisstore.Rate{{Count: 1, Period: time.Hour}}})
 	for i := 0; i < 3; i++ {
 		v := f2.start(t, fmt.Sprintf("+1415555030%d", i))
 		w := f2.do("POST", "/v1/verifications/check", obj{"id": v.ID, "code": f2.code(t, v.ID), "clientIp": "203.0.113.78"})
@@ -282,7 +282,7 @@ func TestParallelWrongChecksFromOneIP(t *testing.T) {
 // trip tells whether a number has a verification.
 func TestClientIPCheckBudgetIsBlindToExistence(t *testing.T) {
 	f := newFixture(t)
-	guarded(t, f, testPolicy, ratelimit.Config{ClientIPChecks: []ratelimit.Rate{{Count: 2, Period: time.Hour}}})
+	guarded(t, f, testPolicy, redisstore.LimitConfig{ClientIPChecks: []redisstore.Rate{{Count: 2, Period: time.Hour}}})
 	ip := "203.0.113.60"
 	wantProblem(t, f.do("POST", "/v1/verifications/check", obj{"to": "+14155550111", "code": "000000", "clientIp": ip}), http.StatusNotFound, "not_found")
 	wantLegacy(t, f.do("POST", "/verify-code", obj{"phoneNumber": "+14155550112", "smsCode": "000000", "clientIp": ip}), http.StatusBadRequest, mismatch)

@@ -4,25 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/otpd/otpd/internal/redisconn"
-	"github.com/otpd/otpd/internal/testkit/clocktest"
+	"github.com/otpd/otpd/internal/app"
+	"github.com/otpd/otpd/internal/testkit/otptest"
 	"github.com/otpd/otpd/internal/testkit/redistest"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/tasks"
 )
 
 // redisServer is the one throw-away redis-server of this package. Tests that
@@ -53,42 +48,14 @@ const (
 
 // testPolicy keeps the limits small so every limit is reached in a few
 // requests; the clock, not sleeping, moves past cooldowns and expiry.
-var testPolicy = otp.Policy{
-	TTL: 10 * time.Minute, Retention: 24 * time.Hour, Cooldown: 30 * time.Second,
-	MaxSends: 3, MaxChecks: 3, DefaultRegion: "US",
-}
-
-// newClock is a settable clock for the service. It starts at the real time
-// so that the asynq task deadline (the code's expiry) lies in the future.
-func newClock() *clocktest.Clock { return clocktest.New(time.Now().UTC().Truncate(time.Second)) }
-
-// switchQueue is the real asynq queue with a switch that makes enqueueing
-// fail, to exercise the rollback of a send whose task cannot be queued.
-type switchQueue struct {
-	real otp.Queue
-	fail atomic.Bool
-}
-
-func (q *switchQueue) ScheduleStep(ctx context.Context, id string, step int, in time.Duration) error {
-	return q.real.ScheduleStep(ctx, id, step, in)
-}
-
-func (q *switchQueue) EnqueueSend(ctx context.Context, job otp.SendJob) error {
-	if q.fail.Load() {
-		return errors.New("test: queue is down")
-	}
-	return q.real.EnqueueSend(ctx, job)
-}
+var testPolicy = otptest.Policy
 
 // fixture is the real router over the real service, store and asynq queue,
-// on a freshly flushed Redis.
+// on a freshly flushed Redis; f.Queue.Fail makes enqueueing fail, to
+// exercise the rollback of a send whose task cannot be queued.
 type fixture struct {
-	h     http.Handler
-	rdb   redis.UniversalClient
-	store *otp.Store
-	codec *otp.Codec
-	clock *clocktest.Clock
-	queue *switchQueue
+	*otptest.Fixture
+	h http.Handler
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -98,27 +65,51 @@ func newFixture(t testing.TB) *fixture {
 
 func newFixtureWith(t testing.TB, policy otp.Policy, log *slog.Logger) *fixture {
 	t.Helper()
-	// redisconn.New gives the production timeouts and retry settings.
-	rdb, err := redisconn.New(redisServer.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	codec, err := otp.NewCodec([]byte(testSecret), codeLength, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{
-		rdb: rdb, codec: codec, clock: newClock(),
-		queue: &switchQueue{real: tasks.NewQueue(asynq.NewClientFromRedisClient(rdb))},
-	}
-	f.store = otp.NewStore(rdb).WithClock(f.clock.Now)
-	svc := otp.NewService(codec, f.store, f.queue, policy, log)
-	f.h = newHandler(log, svc, testKeys, codeLength, testHooks, nil)
+	return fixtureOf(t, app.Options{Policy: policy, Log: log}, nil)
+}
+
+// fixtureOf is the fixture of the service o describes, and the routes
+// over it; metrics and opts are newHandler's.
+func fixtureOf(t testing.TB, o app.Options, metrics http.Handler, opts ...handlerOption) *fixture {
+	t.Helper()
+	o.Secret, o.CodeLength = []byte(testSecret), codeLength
+	f := &fixture{Fixture: otptest.New(t, redisServer, o)}
+	f.h = newHandler(f.deps(o.Log, f.Svc), metrics, opts...)
 	return f
+}
+
+// routes is the router over the service o describes, built on the
+// fixture's Redis, clock and queue switch as the api builds it; nothing is
+// flushed. metrics and opts are newHandler's.
+func (f *fixture) routes(t testing.TB, o app.Options, hooks webhookConfig, metrics http.Handler, opts ...handlerOption) http.Handler {
+	t.Helper()
+	o.Clock = f.Clock.Now
+	parts := buildOn(t, f.RDB, &o)
+	d := parts.Deps
+	d.Queue = f.Queue
+	return newHandler(deps{log: o.Log, svc: otp.NewService(o.Policy, d), idem: parts.Idempotency,
+		apiKeys: testKeys, codeLength: codeLength, hooks: hooks}, metrics, opts...)
+}
+
+// buildOn builds the service o describes on rdb, with the tests' secret,
+// code length and (unless o has one) logger.
+func buildOn(t testing.TB, rdb redis.UniversalClient, o *app.Options) *app.Parts {
+	t.Helper()
+	o.Secret, o.CodeLength = []byte(testSecret), codeLength
+	if o.Log == nil {
+		o.Log = testLogger(t)
+	}
+	parts, err := app.Build(rdb, *o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { parts.Asynq.Close() })
+	return parts
+}
+
+// deps are what the routes of the fixture work through, with svc.
+func (f *fixture) deps(log *slog.Logger, svc verifications) deps {
+	return deps{log: log, svc: svc, idem: f.Idempotency, apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}
 }
 
 // testLogger sends the service's log lines to the test's own output, shown
@@ -258,18 +249,17 @@ func (f *fixture) start(t testing.TB, to string) otp.Verification {
 // sealed code from Redis and open it. "" means the code is dead.
 func (f *fixture) code(t testing.TB, id string) string {
 	t.Helper()
-	tag, ok := otp.TagOfID(id)
-	if !ok {
+	if _, ok := otp.TagOfID(id); !ok {
 		t.Fatalf("malformed id %q", id)
 	}
-	_, sealed, err := f.store.GetWithSealed(context.Background(), tag, id)
+	sealed, err := f.Store.SealedCode(context.Background(), id)
 	if err != nil {
-		t.Fatalf("GetWithSealed(%s): %v", id, err)
+		t.Fatalf("SealedCode(%s): %v", id, err)
 	}
 	if sealed == "" {
 		return ""
 	}
-	code, err := f.codec.Open(id, sealed)
+	code, err := f.Codec.Open(id, sealed)
 	if err != nil {
 		t.Fatal(err)
 	}

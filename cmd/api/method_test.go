@@ -21,7 +21,6 @@ import (
 
 	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/internal/testkit/proctest"
-	"github.com/otpd/otpd/otp"
 )
 
 // Go accepts any token as a method. Taken verbatim as a label, made-up
@@ -32,8 +31,7 @@ func TestUnknownMethodsAreBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, log)
-	h := newHandler(log, svc, testKeys, codeLength, testHooks, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	h := newHandler(f.deps(log, f.Svc), promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		withHTTPMetrics(metrics.NewHTTP(reg)))
 
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -59,7 +57,7 @@ func TestUnknownMethodsAreBounded(t *testing.T) {
 	wantStatus(t, serve(h, "GET", "/healthz", nil), 200)
 	wantProblem(t, serve(h, "PUT", "/healthz", nil), http.StatusMethodNotAllowed, "method_not_allowed")
 	// Nothing reached the service: no verification, no send.
-	if n, _ := f.rdb.DBSize(context.Background()).Result(); n != 0 {
+	if n, _ := f.RDB.DBSize(context.Background()).Result(); n != 0 {
 		t.Fatalf("%d keys in Redis after unknown methods", n)
 	}
 
@@ -133,7 +131,7 @@ func TestRunHeaderLimitAndAdminListener(t *testing.T) {
 	env["MONITORING_PASSWORD"] = "dashboard-password-0123"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out lockedBuffer
+	var out proctest.Buffer
 	errc := startRun(t, ctx, env, &out)
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()

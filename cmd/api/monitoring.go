@@ -45,10 +45,10 @@ func newMonitoring(redisURL string, readOnly bool) *asynqmon.HTTPHandler {
 // formatPayload shows what a task is about and nothing else: our payloads
 // carry no code, and an unknown payload is not shown at all.
 func formatPayload(taskType string, payload []byte) string {
-	if taskType != tasks.TypeSendSMS {
+	if !tasks.IsDelivery(taskType) {
 		return "(hidden)"
 	}
-	p, err := tasks.ParseSendPayload(payload)
+	p, err := tasks.ParseDeliveryPayload(payload)
 	if err != nil {
 		return "(unreadable)"
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/otpd/otpd/internal/testkit/browsertest"
-	"github.com/otpd/otpd/otp"
 )
 
 // monitored builds the router with the dashboard on the test Redis, its
@@ -28,8 +27,7 @@ func monitoredWith(t *testing.T, f *fixture, readOnly bool, passwords []string) 
 	t.Helper()
 	mon := newMonitoring(redisServer.URL(), readOnly)
 	t.Cleanup(func() { mon.Close() })
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, discardLogger())
-	return newHandler(discardLogger(), svc, testKeys, codeLength, testHooks, nil,
+	return newHandler(f.deps(discardLogger(), f.Svc), nil,
 		withMonitoring(dashboard{handler: mon, passwords: passwords, publicURL: "https://otp.example"}))
 }
 

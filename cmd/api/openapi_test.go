@@ -37,12 +37,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/otpd/otpd/api"
-	"github.com/otpd/otpd/internal/ratelimit"
+	"github.com/otpd/otpd/internal/app"
+	"github.com/otpd/otpd/internal/idempotency"
 	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/internal/testkit/proctest"
 	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/tasks"
+	"github.com/otpd/otpd/otp/redisstore"
 )
 
 // These tests hold api/openapi.yaml and the router to each other:
@@ -303,23 +304,15 @@ func (c *conformance) verification(w *httptest.ResponseRecorder) checkAnswer {
 
 // handlerWith is the router over the fixture's Redis with another policy,
 // guard, Redis or webhook configuration. It flushes nothing.
-func (c *conformance) handlerWith(policy otp.Policy, guard otp.Guard, store *otp.Store, hooks webhookConfig) http.Handler {
-	log := testLogger(c.t)
-	if store == nil {
-		store = c.f.store
-	}
-	svc := otp.NewService(c.f.codec, store, c.f.queue, policy, log)
-	if guard != nil {
-		svc = svc.WithGuard(guard)
-	}
-	return newHandler(log, svc, testKeys, codeLength, hooks, nil)
+func (c *conformance) handlerWith(policy otp.Policy, limits redisstore.LimitConfig, hooks webhookConfig) http.Handler {
+	return c.f.routes(c.t, app.Options{Policy: policy, Limits: limits}, hooks, nil)
 }
 
 // signedCallback posts a Twilio status callback for attempt a of id,
 // signed like Twilio does unless sign is false.
 func (c *conformance) signedCallback(name string, h http.Handler, query url.Values, form url.Values, sign bool, status int, code string, badRequest bool) {
 	c.t.Helper()
-	target := tasks.StatusCallbackPath
+	target := api.StatusCallbackPath
 	if len(query) > 0 {
 		target += "?" + query.Encode()
 	}
@@ -362,8 +355,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	withMetrics := newHandler(testLogger(t), otp.NewService(f.codec, f.store, f.queue, testPolicy, testLogger(t)),
-		testKeys, codeLength, testHooks, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	withMetrics := newHandler(f.deps(testLogger(t), f.Svc), promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	c.do(call{name: "metrics", h: withMetrics, method: "GET", path: "/metrics", auth: "-", status: 200})
 
 	// Requests that match no route.
@@ -396,13 +388,13 @@ func TestOpenAPIConformance(t *testing.T) {
 	c.do(call{name: "wrong code by id", method: "POST", path: "/v1/verifications/check", body: obj{"id": v1.ID, "code": wrong(code1)}, status: 200})
 	c.do(call{name: "get", method: "GET", path: "/v1/verifications/" + v1.ID, status: 200})
 	for i := 2; i <= testPolicy.MaxSends; i++ {
-		f.clock.Advance(testPolicy.Cooldown + time.Second)
+		f.Clock.Advance(testPolicy.Cooldown + time.Second)
 		w = c.do(call{name: "resend", method: "POST", path: "/v1/verifications", body: obj{"to": phoneNational}, status: 202})
 		if a := c.verification(w); a.ID != v1.ID || a.SendAttempts != i {
 			t.Fatalf("resend %d: %+v", i, a.Verification)
 		}
 	}
-	f.clock.Advance(testPolicy.Cooldown + time.Second)
+	f.Clock.Advance(testPolicy.Cooldown + time.Second)
 	c.do(call{name: "max sends", method: "POST", path: "/v1/verifications", body: obj{"to": phone}, status: 429, code: "max_send_attempts"})
 
 	// Idempotency-Key: a replay, a reuse, a request still running, a bad key.
@@ -419,8 +411,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		c.do(call{name: "bad key", method: "POST", path: "/v1/verifications", body: obj{"to": pIdem2}, header: key(`"s-2`), status: 400, code: "invalid_idempotency_key"})
 		sum := sha256.Sum256([]byte(testKeys[0]))
 		claim := func(k, path string, body []byte) {
-			if _, st, _, err := otp.NewService(f.codec, f.store, f.queue, testPolicy, testLogger(t)).ClaimIdempotency(ctx,
-				hex.EncodeToString(sum[:6]), k, otp.RequestFingerprint("POST", path, body)); err != nil || st != otp.IdempotencyNew {
+			if _, st, _, err := f.Idempotency.Claim(ctx,
+				hex.EncodeToString(sum[:6]), k, idempotency.RequestFingerprint("POST", path, body)); err != nil || st != idempotency.New {
 				t.Fatal(st, err)
 			}
 		}
@@ -518,14 +510,13 @@ func TestOpenAPIConformance(t *testing.T) {
 	c.do(call{name: "check locked", method: "POST", path: "/v1/verifications/check", body: obj{"id": v3.ID, "code": code3}, status: 429, code: "max_check_attempts"})
 	c.do(call{name: "cancel locked", method: "POST", path: "/v1/verifications/" + v3.ID + "/cancel", status: 429, code: "max_check_attempts"})
 	c.do(call{name: "verify-code locked", method: "POST", path: "/verify-code", body: obj{"phoneNumber": pLock, "smsCode": code3}, status: 429, code: "max_check_attempts"})
-	f.clock.Advance(testPolicy.Cooldown + time.Second)
+	f.Clock.Advance(testPolicy.Cooldown + time.Second)
 	c.do(call{name: "start locked", method: "POST", path: "/v1/verifications", body: obj{"to": pLock}, status: 429, code: "max_check_attempts"})
 	c.do(call{name: "send-code locked", method: "POST", path: "/send-code", body: obj{"phoneNumber": pLock}, status: 429, code: "max_check_attempts"})
 
 	// A delivery failure shows its reason and Twilio's error code.
 	v4 := c.verification(c.do(call{name: "start to expire", method: "POST", path: "/v1/verifications", body: obj{"to": pExpire, "clientIp": "203.0.113.9"}, status: 202}))
-	tag4, _ := otp.TagOfID(v4.ID)
-	if _, err := f.store.RecordAttempt(ctx, tag4, v4.ID, 1, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: 21211, Reason: "twilio_error"}); err != nil {
+	if _, err := f.Store.Record(ctx, v4.ID, 1, otp.AttemptUpdate{Status: otp.DeliveryFailed, ErrorCode: 21211, Reason: "twilio_error"}); err != nil {
 		t.Fatal(err)
 	}
 	w = c.do(call{name: "get failed delivery", method: "GET", path: "/v1/verifications/" + v4.ID, status: 200})
@@ -584,19 +575,19 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Fatalf("delivery after callbacks: %s", w.Body)
 	}
 	c.signedCallback("callback without signature", nil, q, form, false, 403, "invalid_signature", true)
-	c.do(call{name: "callback with a forged signature", method: "POST", path: tasks.StatusCallbackPath + "?" + q.Encode(), body: form.Encode(),
+	c.do(call{name: "callback with a forged signature", method: "POST", path: api.StatusCallbackPath + "?" + q.Encode(), body: form.Encode(),
 		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "Zm9yZ2Vk"}, auth: "-", status: 403, code: "invalid_signature"})
 	c.signedCallback("callback with attempt zero", nil, url.Values{"v": {v7.ID}, "a": {"0"}}, form, true, 400, "invalid_request", true)
 	c.signedCallback("callback with a word for the attempt", nil, url.Values{"v": {v7.ID}, "a": {"one"}}, form, true, 400, "invalid_request", true)
 	c.signedCallback("callback with a malformed id", nil, url.Values{"v": {"VEnope"}, "a": {"1"}}, form, true, 400, "invalid_request", true)
 	c.signedCallback("callback without query", nil, nil, form, true, 400, "invalid_request", true)
-	c.do(call{name: "callback that is not a form", method: "POST", path: tasks.StatusCallbackPath + "?" + q.Encode(), body: "MessageSid=%zz",
+	c.do(call{name: "callback that is not a form", method: "POST", path: api.StatusCallbackPath + "?" + q.Encode(), body: "MessageSid=%zz",
 		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"}, auth: "-", status: 400, code: "invalid_request", badRequest: true})
 	c.signedCallback("callback too large", nil, q, url.Values{"MessageSid": {strings.Repeat("x", maxBody)}}, true, 413, "request_too_large", false)
-	c.signedCallback("callbacks not configured", c.handlerWith(testPolicy, nil, nil, webhookConfig{}), q, form, true, 403, "forbidden", false)
+	c.signedCallback("callbacks not configured", c.handlerWith(testPolicy, redisstore.LimitConfig{}, webhookConfig{}), q, form, true, 403, "forbidden", false)
 
 	// Expiry.
-	f.clock.Advance(testPolicy.TTL + time.Minute)
+	f.Clock.Advance(testPolicy.TTL + time.Minute)
 	code4 := "000000"
 	c.do(call{name: "check expired", method: "POST", path: "/v1/verifications/check", body: obj{"to": pExpire, "code": code4}, status: 404, code: "expired"})
 	c.do(call{name: "get expired", method: "GET", path: "/v1/verifications/" + v4.ID, status: 200})
@@ -610,10 +601,10 @@ func TestOpenAPIConformance(t *testing.T) {
 	c.do(call{name: "verify-code expired", method: "POST", path: "/verify-code", body: obj{"phoneNumber": pExpire, "smsCode": "000000"}, status: 400})
 
 	// The queue is down: the send is rolled back and answered 503.
-	f.queue.fail.Store(true)
+	f.Queue.Fail.Store(true)
 	c.do(call{name: "start, queue down", method: "POST", path: "/v1/verifications", body: obj{"to": pBroken}, status: 503, code: "unavailable"})
 	c.do(call{name: "send-code, queue down", method: "POST", path: "/send-code", body: obj{"phoneNumber": pBroken}, status: 503, code: "unavailable"})
-	f.queue.fail.Store(false)
+	f.Queue.Fail.Store(false)
 
 	// Redis is down.
 	dead, err := redisconn.New("redis://" + proctest.FreeAddr(t))
@@ -621,7 +612,9 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	down := c.handlerWith(testPolicy, nil, otp.NewStore(dead), testHooks)
+	downParts := buildOn(t, dead, &app.Options{Policy: testPolicy})
+	down := newHandler(deps{log: testLogger(t), svc: downParts.Service, idem: downParts.Idempotency,
+		apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}, nil)
 	c.do(call{name: "readyz, Redis down", h: down, method: "GET", path: "/readyz", auth: "-", status: 503, code: "unavailable"})
 	c.do(call{name: "start, Redis down", h: down, method: "POST", path: "/v1/verifications", body: obj{"to": pBroken}, status: 503, code: "unavailable"})
 	c.do(call{name: "check, Redis down", h: down, method: "POST", path: "/v1/verifications/check", body: obj{"to": pBroken, "code": "123456"}, status: 503, code: "unavailable"})
@@ -633,7 +626,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	// Corrupt state is an internal error.
 	v8 := c.verification(c.do(call{name: "start to corrupt", method: "POST", path: "/v1/verifications", body: obj{"to": pBroken}, status: 202}))
 	tag8, _ := otp.TagOfID(v8.ID)
-	if err := f.rdb.HSet(ctx, "otp:{"+tag8+"}", "n", "many").Err(); err != nil {
+	if err := f.RDB.HSet(ctx, "otp:{"+tag8+"}", "n", "many").Err(); err != nil {
 		t.Fatal(err)
 	}
 	c.do(call{name: "get corrupt", method: "GET", path: "/v1/verifications/" + v8.ID, status: 500, code: "internal"})
@@ -648,7 +641,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	geo := testPolicy
 	geo.AllowedCountries = map[string]bool{"GB": true}
 	geo.RejectNonMobile = true
-	hGeo := c.handlerWith(geo, nil, nil, testHooks)
+	hGeo := c.handlerWith(geo, redisstore.LimitConfig{}, testHooks)
 	c.do(call{name: "start, country not allowed", h: hGeo, method: "POST", path: "/v1/verifications", body: obj{"to": pNone}, status: 403, code: "country_not_allowed"})
 	c.do(call{name: "send-code, country not allowed", h: hGeo, method: "POST", path: "/send-code", body: obj{"phoneNumber": pNone}, status: 403, code: "country_not_allowed"})
 	c.do(call{name: "start, landline", h: hGeo, method: "POST", path: "/v1/verifications", body: obj{"to": landGB}, status: 400, code: "not_mobile_number"})
@@ -657,11 +650,11 @@ func TestOpenAPIConformance(t *testing.T) {
 	// The limits that span numbers, and the number's failure lock.
 	fraud := testPolicy
 	fraud.FailureLock = otp.Window{Count: 1, Period: time.Hour}
-	hFraud := c.handlerWith(fraud, ratelimit.New(f.rdb, ratelimit.Config{
-		ClientIPSends:  []ratelimit.Rate{{Count: 1, Period: time.Hour}},
-		ClientIPChecks: []ratelimit.Rate{{Count: 1, Period: time.Hour}},
+	hFraud := c.handlerWith(fraud, redisstore.LimitConfig{
+		ClientIPSends:  []redisstore.Rate{{Count: 1, Period: time.Hour}},
+		ClientIPChecks: []redisstore.Rate{{Count: 1, Period: time.Hour}},
 		CountryBudgets: map[string]int{"GB": 0},
-	}), nil, testHooks)
+	}, testHooks)
 	v9 := c.verification(c.do(call{name: "start with clientIp", h: hFraud, method: "POST", path: "/v1/verifications", body: obj{"to": pIP, "clientIp": "192.0.2.1"}, status: 202}))
 	code9 := f.liveCode(t, v9.ID)
 	w = c.do(call{name: "start, client_ip limit", h: hFraud, method: "POST", path: "/v1/verifications", body: obj{"to": pIP2, "clientIp": "192.0.2.1"}, status: 429, code: "rate_limited"})
@@ -793,8 +786,8 @@ func keysOf(m map[string]bool) []string {
 func TestOpenAPIRoutes(t *testing.T) {
 	doc := loadSpec(t)
 	log := slog.New(slog.DiscardHandler)
-	svc := otp.NewService(nil, nil, nil, testPolicy, log) // routes only; nothing is served
-	eng, ok := newHandler(log, svc, testKeys, codeLength, testHooks, http.NotFoundHandler()).(*gin.Engine)
+	// Routes only: nothing is served.
+	eng, ok := newHandler(deps{log: log, apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}, http.NotFoundHandler()).(*gin.Engine)
 	if !ok {
 		t.Fatal("newHandler no longer returns a *gin.Engine; adapt this test")
 	}
@@ -821,7 +814,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 
 	// Security: the bearer key exactly where requireAPIKey runs.
-	public := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.yaml": true, tasks.StatusCallbackPath: true}
+	public := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.yaml": true, api.StatusCallbackPath: true}
 	for path, item := range doc.Paths.Map() {
 		for m, op := range item.Operations() {
 			sec := doc.Security
@@ -1053,23 +1046,27 @@ func TestOpenAPIProblemCodes(t *testing.T) {
 	for _, r := range enumOf(t, sch("DeliveryReason")) {
 		reasons[r] = true
 	}
-	src, err := os.ReadFile(filepath.Join("..", "..", "tasks", "handler.go"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "otp", "deliver.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range regexp.MustCompile(`Reason:\s*"([a-z_]+)"`).FindAllSubmatch(src, -1) {
 		if !reasons[string(m[1])] {
-			t.Errorf("tasks/handler.go records reason %q, which DeliveryReason does not list", m[1])
+			t.Errorf("otp/deliver.go records reason %q, which DeliveryReason does not list", m[1])
 		}
 	}
-	lua, err := os.ReadFile(filepath.Join("..", "..", "otp", "lua", "attempt.lua"))
-	if err != nil {
-		t.Fatal(err)
+	var lua []byte
+	for _, script := range []string{"claim.lua", "release.lua"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "otp", "redisstore", "lua", script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lua = append(lua, b...)
 	}
-	for _, m := range regexp.MustCompile(`\{0, '([a-z_]+)'\}|'(retrying)'`).FindAllSubmatch(lua, -1) {
+	for _, m := range regexp.MustCompile(`\{OUT\.skip, '([a-z_]+)'\}|'(retrying)'`).FindAllSubmatch(lua, -1) {
 		r := string(m[1]) + string(m[2])
 		if r != "gone" && r != "rolled_back" && !reasons[r] { // the worker records neither
-			t.Errorf("attempt.lua gives reason %q, which DeliveryReason does not list", r)
+			t.Errorf("claim.lua or release.lua gives reason %q, which DeliveryReason does not list", r)
 		}
 	}
 	for _, s := range goConsts(t, verification, "Status") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -16,12 +15,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/hibiken/asynq"
 
+	"github.com/otpd/otpd/internal/app"
 	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/internal/testkit/proctest"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/tasks"
 )
 
 // authedRoutes is every route that needs a key, with a body it accepts.
@@ -68,7 +66,7 @@ func TestAuth(t *testing.T) {
 	// A refused request has no effect.
 	f = newFixture(t)
 	serveAuth(f.h, "POST", "/v1/verifications", obj{"to": phone}, "Bearer wrong")
-	if n, _ := f.rdb.DBSize(context.Background()).Result(); n != 0 {
+	if n, _ := f.RDB.DBSize(context.Background()).Result(); n != 0 {
 		t.Fatalf("unauthorized send left %d keys", n)
 	}
 }
@@ -181,13 +179,9 @@ func unavailableFixture(t *testing.T, addr string) http.Handler {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.Close() })
-	codec, err := otp.NewCodec([]byte(testSecret), codeLength, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := testLogger(t)
-	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(asynq.NewClientFromRedisClient(rdb)), testPolicy, log)
-	return newHandler(log, svc, testKeys, codeLength, testHooks, nil)
+	parts := buildOn(t, rdb, &app.Options{Policy: testPolicy})
+	return newHandler(deps{log: testLogger(t), svc: parts.Service, idem: parts.Idempotency,
+		apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}, nil)
 }
 
 // blackhole accepts TCP connections and never answers: a Redis that hangs.
@@ -287,7 +281,7 @@ func TestRedisUnavailable(t *testing.T) {
 func TestEnqueueFailureRollsBack(t *testing.T) {
 	t.Run("new verification", func(t *testing.T) {
 		f := newFixture(t)
-		f.queue.fail.Store(true)
+		f.Queue.Fail.Store(true)
 		for _, path := range []string{"/v1/verifications", "/send-code"} {
 			body := obj{"to": phone}
 			if path == "/send-code" {
@@ -297,10 +291,10 @@ func TestEnqueueFailureRollsBack(t *testing.T) {
 		}
 		// Nothing for the number: no verification to check, no cooldown.
 		wantProblem(t, f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": "123456"}), 404, "not_found")
-		if keys, _ := f.rdb.Keys(context.Background(), "otp:*").Result(); len(keys) != 0 {
+		if keys, _ := f.RDB.Keys(context.Background(), "otp:*").Result(); len(keys) != 0 {
 			t.Fatalf("rolled-back send left keys %v", keys)
 		}
-		f.queue.fail.Store(false)
+		f.Queue.Fail.Store(false)
 		v := f.start(t, phone)
 		if v.SendAttempts != 1 {
 			t.Fatalf("retry: %+v", v)
@@ -314,12 +308,12 @@ func TestEnqueueFailureRollsBack(t *testing.T) {
 		f := newFixture(t)
 		old := f.start(t, phone)
 		wantStatus(t, f.do("POST", "/v1/verifications/"+old.ID+"/cancel", nil), 200)
-		f.clock.Advance(testPolicy.Cooldown)
-		f.queue.fail.Store(true)
+		f.Clock.Advance(testPolicy.Cooldown)
+		f.Queue.Fail.Store(true)
 		wantProblem(t, f.do("POST", "/v1/verifications", obj{"to": phone}), 503, "unavailable")
 		// The number still points at the canceled verification.
 		wantProblem(t, f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": "123456"}), 404, "canceled")
-		f.queue.fail.Store(false)
+		f.Queue.Fail.Store(false)
 		if v := f.start(t, phone); v.ID == old.ID || v.SendAttempts != 1 {
 			t.Fatalf("retry: %+v", v)
 		}
@@ -328,15 +322,15 @@ func TestEnqueueFailureRollsBack(t *testing.T) {
 		f := newFixture(t)
 		v := f.start(t, phone)
 		code := f.liveCode(t, v.ID)
-		f.clock.Advance(testPolicy.Cooldown)
-		f.queue.fail.Store(true)
+		f.Clock.Advance(testPolicy.Cooldown)
+		f.Queue.Fail.Store(true)
 		wantProblem(t, f.do("POST", "/v1/verifications", obj{"to": phone}), 503, "unavailable")
 		g := wantVerification(t, f.do("GET", "/v1/verifications/"+v.ID, nil), 200)
 		if g.SendAttempts != 1 || g.Status != otp.StatusPending {
 			t.Fatalf("failed resend was counted: %+v", g)
 		}
 		// The failed resend did not restart the cooldown: retrying at once works.
-		f.queue.fail.Store(false)
+		f.Queue.Fail.Store(false)
 		r := f.start(t, phone)
 		if r.ID != v.ID || r.SendAttempts != 2 || f.liveCode(t, v.ID) != code {
 			t.Fatalf("retry: %+v", r)
@@ -425,7 +419,7 @@ func TestProblemFor(t *testing.T) {
 // Bodies carry codes and phone numbers; neither may reach a log line, even
 // when requests fail.
 func TestLogsCarryNoCodeOrNumber(t *testing.T) {
-	var buf lockedBuffer
+	var buf proctest.Buffer
 	// Timestamps and request ids are dropped: their random digits could
 	// contain the code by chance.
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{
@@ -443,7 +437,7 @@ func TestLogsCarryNoCodeOrNumber(t *testing.T) {
 	f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": wrong(code)})
 	f.do("POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": code})
 	f.do("POST", "/v1/verifications", obj{"to": phone})
-	f.queue.fail.Store(true)
+	f.Queue.Fail.Store(true)
 	f.do("POST", "/v1/verifications", obj{"to": otherPhone}) // a 503, logged as an error
 	out := buf.String()
 	if !strings.Contains(out, `"status":503`) {
@@ -454,22 +448,4 @@ func TestLogsCarryNoCodeOrNumber(t *testing.T) {
 			t.Fatalf("log contains %q:\n%s", secret, out)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

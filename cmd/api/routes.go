@@ -1,19 +1,41 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/otpd/otpd/api"
+	"github.com/otpd/otpd/internal/idempotency"
 	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/tasks"
 )
 
 // webhookConfig is what the Twilio status callback needs to check signatures.
 type webhookConfig struct{ PublicURL, AuthToken string }
+
+// verifications is what the api asks of the domain (otp.Service): HTTP
+// tests that test HTTP can serve it from a stub.
+type verifications interface {
+	Start(ctx context.Context, r otp.StartRequest) (v otp.Verification, created bool, err error)
+	Check(ctx context.Context, r otp.CheckRequest) (v otp.Verification, valid bool, err error)
+	Get(ctx context.Context, id string) (otp.Verification, error)
+	Cancel(ctx context.Context, id string) (otp.Verification, error)
+	DeliveryReport(ctx context.Context, r otp.DeliveryReport) error
+	Ready(ctx context.Context) error
+}
+
+// deps are what the public routes work through.
+type deps struct {
+	log        *slog.Logger
+	svc        verifications
+	idem       idempotency.Store // Idempotency-Key answers
+	apiKeys    []string
+	codeLength int
+	hooks      webhookConfig
+}
 
 // handlerOption adds an optional part to the router.
 type handlerOption func(*handlerParts)
@@ -72,28 +94,28 @@ func mountOps(r *gin.Engine, metricsHandler http.Handler, d *dashboard) {
 // newHandler lists the whole public API. metricsHandler (nil: none) and
 // the dashboard option are the operations routes that API_ADMIN_ADDR moves
 // to newAdminHandler.
-func newHandler(log *slog.Logger, svc *otp.Service, apiKeys []string, codeLength int, hooks webhookConfig, metricsHandler http.Handler, opts ...handlerOption) http.Handler {
+func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http.Handler {
 	var parts handlerParts
 	for _, o := range opts {
 		o(&parts)
 	}
-	r := newEngine(log, parts)
+	r := newEngine(d.log, parts)
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", api.Spec) })
-	r.GET("/readyz", handleReadyz(svc))
+	r.GET("/readyz", handleReadyz(d.svc))
 	mountOps(r, metricsHandler, parts.dashboard)
 
 	// Twilio signs its callbacks; no bearer key.
-	r.POST(tasks.StatusCallbackPath, handleTwilioStatus(svc, hooks.PublicURL, hooks.AuthToken))
+	r.POST(api.StatusCallbackPath, handleTwilioStatus(d.svc, d.hooks.PublicURL, d.hooks.AuthToken))
 
-	authed := r.Group("/", requireAPIKey(apiKeys), bounded())
-	authed.POST("/v1/verifications", idempotent(svc, log, true), handleStart(svc))
-	authed.POST("/v1/verifications/check", handleCheck(svc))
-	authed.GET("/v1/verifications/:id", handleGet(svc))
-	authed.POST("/v1/verifications/:id/cancel", idempotent(svc, log, false), handleCancel(svc))
+	authed := r.Group("/", requireAPIKey(d.apiKeys), bounded())
+	authed.POST("/v1/verifications", idempotent(d.idem, d.log, true), handleStart(d.svc))
+	authed.POST("/v1/verifications/check", handleCheck(d.svc))
+	authed.GET("/v1/verifications/:id", handleGet(d.svc))
+	authed.POST("/v1/verifications/:id/cancel", idempotent(d.idem, d.log, false), handleCancel(d.svc))
 
 	// The tutorial's routes, kept for old clients.
-	authed.POST("/send-code", handleSendCode(svc))
-	authed.POST("/verify-code", handleVerifyCode(svc, codeLength))
+	authed.POST("/send-code", handleSendCode(d.svc))
+	authed.POST("/verify-code", handleVerifyCode(d.svc, d.codeLength))
 	return r
 }
 

@@ -2,26 +2,23 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/otpd/otpd/internal/app"
 	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/internal/metrics"
-	"github.com/otpd/otpd/internal/ratelimit"
 	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/internal/server"
-	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/tasks"
 )
 
 // drainTimeout bounds how long SIGTERM waits for in-flight requests; every
@@ -36,70 +33,72 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-
 	rdb, err := redisconn.New(cfg.Redis.URL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	aq := asynq.NewClientFromRedisClient(rdb)
-	defer aq.Close()
-
-	codec, err := otp.NewCodec(cfg.Codes.Secret, cfg.Codes.Length, rand.Reader)
-	if err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics.NewRedis(reg, rdb)
-	shards := tasks.NewShards(cfg.Redis.QueueShards)
-	svc := otp.NewService(codec, otp.NewStore(rdb), tasks.NewQueue(aq).WithShards(shards), cfg.Policy(), log).
-		WithGuard(ratelimit.New(rdb, cfg.RateLimits()).WithParts(shards.Names(), shards.IndexOfTag)).
-		WithObserver(metrics.NewOTP(reg)).
-		WithLocales(cfg.Messages.Catalog)
-	if cfg.Webhooks.URL != "" {
-		svc.WithEvents(tasks.NewWebhooks(aq, rdb).WithShards(shards))
+	o := app.FromConfig(cfg, log)
+	o.Metrics = reg
+	parts, err := app.Build(rdb, o)
+	if err != nil {
+		return err
 	}
-
+	defer parts.Asynq.Close()
 	mon := newMonitoring(cfg.Redis.URL, cfg.Monitoring.ReadOnly)
 	defer mon.Close()
-	httpMetrics := withHTTPMetrics(metrics.NewHTTP(reg))
-	ops := withMonitoring(dashboard{handler: mon, publicURL: cfg.HTTP.PublicURL,
-		passwords: dashboardPasswords(cfg.Monitoring.Password, cfg.HTTP.APIKeys)})
-	// A few scrapes at a time: each reads Redis (metrics.Redis).
-	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
-	hooks := webhookConfig{PublicURL: cfg.HTTP.PublicURL, AuthToken: cfg.Twilio.AuthToken}
-	var public http.Handler
+
 	actx, stopAdmin := context.WithCancel(context.Background())
 	defer stopAdmin()
-	if cfg.HTTP.AdminAddr != "" {
-		// /metrics and the dashboard leave the public listener.
-		public = newHandler(log, svc, cfg.HTTP.APIKeys, codec.Length(), hooks, nil, httpMetrics)
-		var pprof http.Handler
-		if cfg.Monitoring.PprofAddr == cfg.HTTP.AdminAddr {
-			pprof = server.AdminHandler()
-		}
-		admin := newAdminHandler(log, metricsHandler, pprof, httpMetrics, ops)
-		if _, err := server.Serve(actx, log, "admin (metrics, monitoring)", cfg.HTTP.AdminAddr, admin); err != nil {
-			return fmt.Errorf("API_ADMIN_ADDR: %w", err)
-		}
-	} else {
-		public = newHandler(log, svc, cfg.HTTP.APIKeys, codec.Length(), hooks, metricsHandler, httpMetrics, ops)
+	public, err := listeners(actx, cfg, log, parts, reg, dashboard{handler: mon, publicURL: cfg.HTTP.PublicURL,
+		passwords: dashboardPasswords(cfg.Monitoring.Password, cfg.HTTP.APIKeys)})
+	if err != nil {
+		return err
 	}
-	srv := server.NewHTTPServer(public, log)
+	return listenAndDrain(ctx, cfg.HTTP.Addr, server.NewHTTPServer(public, log), log)
+}
+
+// listeners starts the admin listeners (API_ADMIN_ADDR, ADMIN_ADDR), and
+// returns the public one's handler: /metrics and the dashboard are on
+// API_ADMIN_ADDR when it is set, else on the public listener.
+func listeners(ctx context.Context, cfg config.Config, log *slog.Logger, parts *app.Parts, reg *prometheus.Registry, ops dashboard) (http.Handler, error) {
+	d := deps{log: log, svc: parts.Service, idem: parts.Idempotency, apiKeys: cfg.HTTP.APIKeys,
+		codeLength: parts.Codec.Length(), hooks: webhookConfig{PublicURL: cfg.HTTP.PublicURL, AuthToken: cfg.Twilio.AuthToken}}
+	httpMetrics := withHTTPMetrics(metrics.NewHTTP(reg))
+	// A few scrapes at a time: each reads Redis (metrics.Redis).
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
+	if cfg.Monitoring.PprofAddr != "" && cfg.Monitoring.PprofAddr != cfg.HTTP.AdminAddr {
+		if _, err := server.Serve(ctx, log, "admin (pprof)", cfg.Monitoring.PprofAddr, server.AdminHandler()); err != nil {
+			return nil, fmt.Errorf("ADMIN_ADDR: %w", err)
+		}
+	}
+	if cfg.HTTP.AdminAddr == "" {
+		return newHandler(d, metricsHandler, httpMetrics, withMonitoring(ops)), nil
+	}
+	var pprof http.Handler
+	if cfg.Monitoring.PprofAddr == cfg.HTTP.AdminAddr {
+		pprof = server.AdminHandler()
+	}
+	admin := newAdminHandler(log, metricsHandler, pprof, httpMetrics, withMonitoring(ops))
+	if _, err := server.Serve(ctx, log, "admin (metrics, monitoring)", cfg.HTTP.AdminAddr, admin); err != nil {
+		return nil, fmt.Errorf("API_ADMIN_ADDR: %w", err)
+	}
+	return newHandler(d, nil, httpMetrics), nil
+}
+
+// listenAndDrain runs the public listener until ctx ends, then drains it: requests
+// in flight finish, for at most drainTimeout.
+func listenAndDrain(ctx context.Context, addr string, srv *http.Server, log *slog.Logger) error {
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 15 * time.Second
-	if cfg.Monitoring.PprofAddr != "" && cfg.Monitoring.PprofAddr != cfg.HTTP.AdminAddr {
-		if _, err := server.Serve(actx, log, "admin (pprof)", cfg.Monitoring.PprofAddr, server.AdminHandler()); err != nil {
-			return fmt.Errorf("ADMIN_ADDR: %w", err)
-		}
-	}
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String())
-
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

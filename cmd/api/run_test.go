@@ -32,7 +32,7 @@ func runEnv(addr string) map[string]string {
 
 // startRun runs the whole process in a goroutine; the returned channel gets
 // run's result.
-func startRun(t *testing.T, ctx context.Context, env map[string]string, out *lockedBuffer) <-chan error {
+func startRun(t *testing.T, ctx context.Context, env map[string]string, out *proctest.Buffer) <-chan error {
 	t.Helper()
 	// run reads ./.env when present: run it where there is none, so a
 	// developer's .env cannot change the test.
@@ -68,7 +68,7 @@ func TestRunServesAndDrains(t *testing.T) {
 	}
 	addr := proctest.FreeAddr(t)
 	base := "http://" + addr
-	var out lockedBuffer
+	var out proctest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := startRun(t, ctx, runEnv(addr), &out)
@@ -210,7 +210,7 @@ func TestRunStartupErrors(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			var out lockedBuffer
+			var out proctest.Buffer
 			select {
 			case err := <-startRun(t, ctx, env, &out):
 				if err == nil || !strings.Contains(err.Error(), tc.want) {

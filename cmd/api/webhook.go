@@ -28,7 +28,7 @@ var (
 // request with the account's auth token over the URL it called, which is
 // PUBLIC_URL + the path and the query the worker put in the message's or
 // call's StatusCallback (verification id and attempt).
-func handleTwilioStatus(svc *otp.Service, publicURL, authToken string) gin.HandlerFunc {
+func handleTwilioStatus(svc verifications, publicURL, authToken string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if publicURL == "" || authToken == "" {
 			writeProblem(c, problem(http.StatusForbidden, "forbidden", "status callbacks need PUBLIC_URL and TWILIO_AUTH_TOKEN"))

@@ -36,7 +36,7 @@ func FuzzWebhookBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// Each input meets the same state: one fresh verification whose
 		// first attempt has no MessageSid yet.
-		if err := fx.rdb.FlushDB(ctx).Err(); err != nil {
+		if err := fx.RDB.FlushDB(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
 		v := fx.start(t, phone)

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otpd/otpd/api"
 	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
-	"github.com/otpd/otpd/tasks"
 )
 
 const (
@@ -21,7 +21,7 @@ const (
 // callback posts a Twilio status callback for attempt 1 of v, signed with
 // token over the URL Twilio would have called.
 func (f *fixture) callback(v otp.Verification, attempt string, form url.Values, sign func(fullURL string) string) *httptest.ResponseRecorder {
-	target := tasks.StatusCallbackPath + "?" + url.Values{"v": {v.ID}, "a": {attempt}}.Encode()
+	target := api.StatusCallbackPath + "?" + url.Values{"v": {v.ID}, "a": {attempt}}.Encode()
 	req := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if sig := sign(testHooks.PublicURL + target); sig != "" {
@@ -39,12 +39,11 @@ func signedBy(token string, form url.Values) func(string) string {
 func TestTwilioStatusCallback(t *testing.T) {
 	f := newFixture(t)
 	v := f.start(t, phone)
-	tag, _ := otp.TagOfID(v.ID)
 	ctx := context.Background()
 	// The worker recorded Twilio's acceptance of attempt 1.
-	f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: sid1})
+	f.Store.Record(ctx, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: sid1})
 	status := func() otp.Delivery {
-		got, err := f.store.Get(ctx, tag, v.ID)
+		got, err := f.Store.Get(ctx, v.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,8 +109,7 @@ func TestTwilioStatusCallbackErrors(t *testing.T) {
 	if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	tag, _ := otp.TagOfID(v.ID)
-	got, _ := f.store.Get(context.Background(), tag, v.ID)
+	got, _ := f.Store.Get(context.Background(), v.ID)
 	if got.Delivery.Status != otp.DeliveryUndelivered || got.Delivery.ErrorCode != 30003 || got.Delivery.MessageSID != sid1 {
 		t.Fatalf("delivery %+v", got.Delivery)
 	}
@@ -126,10 +124,10 @@ func TestTwilioStatusCallbackErrors(t *testing.T) {
 	}
 
 	// Without PUBLIC_URL and an auth token no signature can be checked.
-	log := discardLogger()
-	svc := otp.NewService(f.codec, f.store, f.queue, testPolicy, log)
-	h := newHandler(log, svc, testKeys, codeLength, webhookConfig{}, nil)
-	req := httptest.NewRequest("POST", tasks.StatusCallbackPath, strings.NewReader(form.Encode()))
+	d := f.deps(discardLogger(), f.Svc)
+	d.hooks = webhookConfig{}
+	h := newHandler(d, nil)
+	req := httptest.NewRequest("POST", api.StatusCallbackPath, strings.NewReader(form.Encode()))
 	req.Header.Set("X-Twilio-Signature", "x")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -163,15 +161,14 @@ func TestTwilioCallCallbacks(t *testing.T) {
 			f := newFixture(t)
 			channeled(t, f, nil)
 			v := wantVerification(t, f.do("POST", "/v1/verifications", obj{"to": phone, "channel": "call"}), 202)
-			tag, _ := otp.TagOfID(v.ID)
-			f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
+			f.Store.Record(ctx, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
 			for _, ev := range tc.events {
 				form := url.Values{"CallSid": {callSID}, "CallStatus": {ev}, "AccountSid": {"AC1"}}
 				if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
 					t.Fatalf("%s: %d %s", ev, w.Code, w.Body)
 				}
 			}
-			got, _ := f.store.Get(ctx, tag, v.ID)
+			got, _ := f.Store.Get(ctx, v.ID)
 			if got.Delivery.Status != tc.want || got.Delivery.RawStatus != tc.wantRaw || got.Attempts[0].RawStatus != tc.wantRaw {
 				t.Fatalf("delivery %+v", got.Delivery)
 			}
@@ -181,23 +178,21 @@ func TestTwilioCallCallbacks(t *testing.T) {
 		f := newFixture(t)
 		channeled(t, f, nil)
 		v := wantVerification(t, f.do("POST", "/v1/verifications", obj{"to": phone, "channel": "call"}), 202)
-		tag, _ := otp.TagOfID(v.ID)
-		f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
+		f.Store.Record(ctx, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
 		form := url.Values{"CallSid": {callSID}, "CallStatus": {"no-answer"}}
 		wantProblem(t, f.callback(v, "1", form, signedBy("not-the-token", form)), http.StatusForbidden, "invalid_signature")
-		if got, _ := f.store.Get(ctx, tag, v.ID); got.Delivery.Status != otp.DeliverySending {
+		if got, _ := f.Store.Get(ctx, v.ID); got.Delivery.Status != otp.DeliverySending {
 			t.Fatalf("a forged call event changed the attempt: %+v", got.Delivery)
 		}
 	})
 	t.Run("a call's event about an SMS attempt is ignored", func(t *testing.T) {
 		f := newFixture(t)
 		v := f.start(t, phone) // an SMS attempt, with no sid yet
-		tag, _ := otp.TagOfID(v.ID)
 		form := url.Values{"CallSid": {callSID}, "CallStatus": {"completed"}}
 		if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
 			t.Fatalf("%d", w.Code)
 		}
-		if got, _ := f.store.Get(ctx, tag, v.ID); got.Delivery.Status != otp.DeliveryQueued || got.Delivery.MessageSID != "" {
+		if got, _ := f.Store.Get(ctx, v.ID); got.Delivery.Status != otp.DeliveryQueued || got.Delivery.MessageSID != "" {
 			t.Fatalf("%+v", got.Delivery)
 		}
 	})
@@ -205,13 +200,12 @@ func TestTwilioCallCallbacks(t *testing.T) {
 		f := newFixture(t)
 		channeled(t, f, nil)
 		v := wantVerification(t, f.do("POST", "/v1/verifications", obj{"to": phone, "channel": "call"}), 202)
-		tag, _ := otp.TagOfID(v.ID)
-		f.store.RecordAttempt(ctx, tag, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
+		f.Store.Record(ctx, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: callSID})
 		form := url.Values{"CallSid": {callSID}, "CallStatus": {"busy|x"}}
 		if w := f.callback(v, "1", form, signedBy(testHooks.AuthToken, form)); w.Code != http.StatusNoContent {
 			t.Fatalf("%d", w.Code)
 		}
-		if got, _ := f.store.Get(ctx, tag, v.ID); got.Delivery.RawStatus != "" {
+		if got, _ := f.Store.Get(ctx, v.ID); got.Delivery.RawStatus != "" {
 			t.Fatalf("%+v", got.Delivery)
 		}
 	})

@@ -44,68 +44,97 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	binDir := filepath.Dir(args[0])
-
-	redisURL := getenv("REDIS_URL")
-	embedded := len(args) > 1 && args[1] == "-embedded-redis"
-	switch {
-	case embedded:
-		redisURL = ""
-	case redisURL != "":
-		fmt.Fprintf(stdout, "devrun: using REDIS_URL %s\n", logmask.URL(redisURL))
-	case !embedded && pings(ctx, cfg.Redis.URL):
-		redisURL = cfg.Redis.URL
-		fmt.Fprintf(stdout, "devrun: using the Redis at %s\n", redisURL)
+	redisURL, stopRedis, err := pickRedis(ctx, cfg, getenv("REDIS_URL"), len(args) > 1 && args[1] == "-embedded-redis", stdout)
+	if err != nil {
+		return err
 	}
-	if redisURL == "" {
-		m, err := startMiniredis(ctx)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		redisURL = "redis://" + m.Addr() + "/0"
-		why := "NO REDIS REACHABLE"
-		if embedded {
-			why = "-embedded-redis"
-		}
-		fmt.Fprintf(stdout, "\n%s\ndevrun: %s: started an EMBEDDED IN-MEMORY Redis (miniredis) at %s.\n"+
-			"devrun: everything is lost when this stops. For real use set REDIS_URL or run redis-server.\n%s\n\n",
-			strings.Repeat("!", 78), why, m.Addr(), strings.Repeat("!", 78))
-	}
+	defer stopRedis()
 
 	env := append(os.Environ(), "REDIS_URL="+redisURL, "LOG_FORMAT="+or(getenv("LOG_FORMAT"), "text"))
-	var wg sync.WaitGroup
-	var procs []*exec.Cmd
-	for _, name := range []string{"api", "worker"} {
-		cmd := exec.Command(filepath.Join(binDir, name))
-		cmd.Env = env
-		out, _ := cmd.StdoutPipe()
-		cmd.Stderr = cmd.Stdout
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", name, err)
-		}
-		procs = append(procs, cmd)
-		wg.Add(1)
-		go func(name string, r io.Reader) {
-			defer wg.Done()
-			s := bufio.NewScanner(r)
-			for s.Scan() {
-				fmt.Fprintf(stdout, "%-6s | %s\n", name, s.Text())
-			}
-		}(name, out)
+	procs, exited, err := startProcs(filepath.Dir(args[0]), env, stdout)
+	if err != nil {
+		return err
 	}
-
 	port := cfg.HTTP.Addr
 	if strings.HasPrefix(port, ":") {
 		port = "localhost" + port
 	}
-	key := cfg.HTTP.APIKeys[0]
 	demoURL, stopDemo, err := startDemo(cfg, port, or(getenv("DEMO_ADDR"), "localhost:8081"))
 	if err != nil {
 		fmt.Fprintf(stdout, "devrun: the demo signup page did not start: %v\n", err)
 	} else {
 		defer stopDemo()
 	}
+	banner(stdout, port, cfg.HTTP.APIKeys[0], or(demoURL, "(not running)"))
+
+	select {
+	case <-ctx.Done():
+	case <-exited:
+		fmt.Fprintln(stdout, "devrun: a process exited")
+	}
+	for _, p := range procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range procs {
+		_ = p.Wait()
+	}
+	return nil
+}
+
+// pickRedis is the Redis to run against: REDIS_URL (url), else one that
+// answers at the configured address, else (or with embedded) an embedded
+// in-memory one that stop ends.
+func pickRedis(ctx context.Context, cfg config.Config, url string, embedded bool, stdout io.Writer) (_ string, stop func(), _ error) {
+	switch {
+	case embedded:
+	case url != "":
+		fmt.Fprintf(stdout, "devrun: using REDIS_URL %s\n", logmask.URL(url))
+		return url, func() {}, nil
+	case pings(ctx, cfg.Redis.URL):
+		fmt.Fprintf(stdout, "devrun: using the Redis at %s\n", cfg.Redis.URL)
+		return cfg.Redis.URL, func() {}, nil
+	}
+	m, err := startMiniredis(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	why := "NO REDIS REACHABLE"
+	if embedded {
+		why = "-embedded-redis"
+	}
+	fmt.Fprintf(stdout, "\n%s\ndevrun: %s: started an EMBEDDED IN-MEMORY Redis (miniredis) at %s.\n"+
+		"devrun: everything is lost when this stops. For real use set REDIS_URL or run redis-server.\n%s\n\n",
+		strings.Repeat("!", 78), why, m.Addr(), strings.Repeat("!", 78))
+	return "redis://" + m.Addr() + "/0", m.Close, nil
+}
+
+// startProcs runs the api and the worker from binDir with env, their
+// output prefixed with their names; exited closes once both have ended.
+func startProcs(binDir string, env []string, stdout io.Writer) (procs []*exec.Cmd, exited <-chan struct{}, err error) {
+	var wg sync.WaitGroup
+	for _, name := range []string{"api", "worker"} {
+		cmd := exec.Command(filepath.Join(binDir, name))
+		cmd.Env = env
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			return procs, nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		procs = append(procs, cmd)
+		wg.Go(func() {
+			s := bufio.NewScanner(out)
+			for s.Scan() {
+				fmt.Fprintf(stdout, "%-6s | %s\n", name, s.Text())
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return procs, done, nil
+}
+
+// banner says where everything runs, and how to try the API.
+func banner(stdout io.Writer, addr, key, demoURL string) {
 	fmt.Fprintf(stdout, `
 devrun: api on http://%[1]s, worker running.
 
@@ -124,22 +153,7 @@ Or try the API:
 
 Ctrl-C stops everything.
 
-`, port, key, or(demoURL, "(not running)"))
-
-	exited := make(chan struct{})
-	go func() { wg.Wait(); close(exited) }()
-	select {
-	case <-ctx.Done():
-	case <-exited:
-		fmt.Fprintln(stdout, "devrun: a process exited")
-	}
-	for _, p := range procs {
-		_ = p.Process.Signal(syscall.SIGTERM)
-	}
-	for _, p := range procs {
-		_ = p.Wait()
-	}
-	return nil
+`, addr, key, demoURL)
 }
 
 // startDemo serves the example signup page and backend (internal/demo)

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpd/otpd/otp"
 )
 
-// SMS measures the worker's sends; it implements tasks.Observer.
+// SMS measures the worker's deliveries; it implements otp.DeliveryObserver.
 type SMS struct {
 	sends   *prometheus.CounterVec
 	latency *prometheus.HistogramVec
@@ -31,12 +33,12 @@ func NewSMS(reg prometheus.Registerer) *SMS {
 	return m
 }
 
-// Send implements tasks.Observer.
-func (m *SMS) Send(channel, outcome string, errorCode int) {
-	m.sends.WithLabelValues(cmp.Or(channel, "unknown"), outcome, strconv.Itoa(errorCode)).Inc()
+// Delivery implements otp.DeliveryObserver.
+func (m *SMS) Delivery(channel string, outcome otp.DeliveryOutcome, errorCode int) {
+	m.sends.WithLabelValues(cmp.Or(channel, "unknown"), string(outcome), strconv.Itoa(errorCode)).Inc()
 }
 
-// Accepted implements tasks.Observer.
+// Accepted implements otp.DeliveryObserver.
 func (m *SMS) Accepted(channel string, sinceQueued time.Duration) {
 	m.latency.WithLabelValues(channel).Observe(sinceQueued.Seconds())
 }

@@ -30,3 +30,6 @@ func (c *Clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+// Start returns a clock that stands at the present, whole seconds.
+func Start() *Clock { return New(time.Now().UTC().Truncate(time.Second)) }

@@ -215,3 +215,22 @@ func Gone(procs ...*Proc) func() error {
 		return nil
 	}
 }
+
+// Buffer is a bytes.Buffer safe for a process (or a goroutine) to write
+// while a test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,87 @@
+package app
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/otpd/otpd/api"
+	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/devsms"
+	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/otp/redisstore"
+	"github.com/otpd/otpd/twilio"
+)
+
+// FromConfig is what Build makes of the configuration.
+func FromConfig(cfg config.Config, log *slog.Logger) Options {
+	return Options{
+		Policy: policy(cfg), Secret: cfg.Codes.Secret, CodeLength: cfg.Codes.Length,
+		Limits: limits(cfg.Limits), QueueShards: cfg.Redis.QueueShards,
+		Events: cfg.Webhooks.URL != "", Catalog: cfg.Messages.Catalog, Log: log,
+		SMSRateLimit: cfg.Worker.SMSRateLimit,
+	}
+}
+
+// policy is the lifecycle's rules, as the otp package takes them.
+func policy(cfg config.Config) otp.Policy {
+	p := otp.Policy{
+		TTL: cfg.Codes.TTL, Retention: cfg.Codes.Retention, Cooldown: cfg.Codes.Cooldown,
+		MaxSends: cfg.Codes.MaxSends, MaxChecks: cfg.Codes.MaxChecks, DefaultRegion: cfg.Codes.DefaultRegion,
+		SendCap:               otp.Window{Count: cfg.Limits.ToSend.Count, Period: cfg.Limits.ToSend.Period},
+		FailureLock:           otp.Window{Count: cfg.Limits.FailedChecks.Count, Period: cfg.Limits.FailedChecks.Period},
+		PrefixDigits:          cfg.Limits.PrefixDigits,
+		AllowedCountries:      cfg.Limits.AllowedCountries,
+		RejectNonMobile:       cfg.Limits.RejectNonMobile,
+		Channels:              cfg.Channels.Enabled,
+		VoiceAllowedCountries: cfg.Channels.VoiceAllowedCountries,
+		Brand:                 cfg.Messages.Brand,
+		Brands:                map[string]bool{cfg.Messages.Brand: true},
+		Workflow:              cfg.Channels.Workflow,
+		ChannelTimeout:        cfg.Channels.Timeout,
+		// A claim younger than the HTTP timeout may belong to a live
+		// request; only past it (plus slack for clock skew between
+		// workers) is the owner presumed dead and the message sent again.
+		StaleClaim: cfg.Twilio.Timeout + 5*time.Second,
+	}
+	for _, b := range cfg.Messages.Brands {
+		p.Brands[b] = true
+	}
+	if cfg.HTTP.PublicURL != "" && cfg.Twilio.Configured() {
+		p.StatusCallback = cfg.HTTP.PublicURL + api.StatusCallbackPath
+	}
+	return p
+}
+
+// limits are the cross-number limits, as the store takes them.
+func limits(l config.Limits) redisstore.LimitConfig {
+	rates := func(rs []config.Rate) []redisstore.Rate {
+		out := make([]redisstore.Rate, len(rs))
+		for i, r := range rs {
+			out[i] = redisstore.Rate{Count: r.Count, Period: r.Period}
+		}
+		return out
+	}
+	return redisstore.LimitConfig{
+		ClientIPSends: rates(l.ClientIPSends), ClientIPChecks: rates(l.ClientIPChecks),
+		APIKeySends: rates(l.APIKeySends), PrefixSends: rates(l.PrefixSends),
+		BudgetPerMinute: l.BudgetPerMinute, CountryBudgets: l.CountryBudgets,
+		CallBudgetPerMinute: l.CallBudgetPerMinute,
+	}
+}
+
+// NewSender is the worker's gateway: Twilio, or without its credentials
+// (development only: config refuses that elsewhere) the console.
+func NewSender(cfg config.Config, log *slog.Logger) (otp.Sender, error) {
+	if !cfg.Twilio.Configured() {
+		log.Warn("DEVELOPMENT ONLY: no Twilio credentials, SMS are printed to this log instead of sent")
+		return devsms.New(log), nil
+	}
+	t := cfg.Twilio
+	return twilio.New(twilio.Config{
+		AccountSID: t.AccountSID, AuthToken: t.AuthToken,
+		From: t.PhoneNumber, MessagingServiceSID: t.MessagingServiceSID,
+		WhatsAppFrom: t.WhatsAppFrom, WhatsAppContentSID: t.WhatsAppContentSID,
+		VoiceFrom: t.VoiceFrom, APIURL: t.APIURL, Timeout: t.Timeout,
+		Concurrency: cfg.Worker.Concurrency,
+	})
+}

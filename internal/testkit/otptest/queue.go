@@ -1,0 +1,76 @@
+package otptest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// Queue records the jobs the service hands the worker, once each as
+// asynq's TaskIDs make them, and passes them on to Next (nil: nowhere).
+// Fail makes every delivery fail to enqueue, FailStep the scheduling of
+// that step.
+type Queue struct {
+	Next     otp.Queue
+	Fail     atomic.Bool
+	FailStep atomic.Int32
+
+	mu    sync.Mutex
+	jobs  []otp.DeliveryJob
+	steps []string // "id:step"
+}
+
+// ErrDown is the failing queue's error.
+var ErrDown = errors.New("otptest: the queue is down")
+
+// EnqueueDelivery implements otp.Queue.
+func (q *Queue) EnqueueDelivery(ctx context.Context, j otp.DeliveryJob) error {
+	if q.Fail.Load() {
+		return ErrDown
+	}
+	q.mu.Lock()
+	if !slices.ContainsFunc(q.jobs, func(o otp.DeliveryJob) bool { return o.ID == j.ID && o.Attempt == j.Attempt }) {
+		q.jobs = append(q.jobs, j)
+	}
+	q.mu.Unlock()
+	if q.Next != nil {
+		return q.Next.EnqueueDelivery(ctx, j)
+	}
+	return nil
+}
+
+// ScheduleStep implements otp.Queue.
+func (q *Queue) ScheduleStep(ctx context.Context, id string, step int, in time.Duration) error {
+	if q.FailStep.Load() == int32(step) {
+		return ErrDown
+	}
+	q.mu.Lock()
+	if key := id + ":" + strconv.Itoa(step); !slices.Contains(q.steps, key) {
+		q.steps = append(q.steps, key)
+	}
+	q.mu.Unlock()
+	if q.Next != nil {
+		return q.Next.ScheduleStep(ctx, id, step, in)
+	}
+	return nil
+}
+
+// Jobs are the deliveries enqueued, oldest first.
+func (q *Queue) Jobs() []otp.DeliveryJob {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.jobs)
+}
+
+// Steps are the step timeouts scheduled, as "id:step", oldest first.
+func (q *Queue) Steps() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.steps)
+}

@@ -1,0 +1,76 @@
+package redisstore
+
+import (
+	"encoding/base64"
+	"strings"
+)
+
+// A number's state lives in one hash, named by its hash tag alone, so one
+// pending verification costs one Redis key (its size is measured by
+// TestPendingVerificationSize, and BENCHMARKS.md gives the figure). Its
+// finished predecessors move to an archive key with the same tag, so every
+// key of one number is in one Redis Cluster slot and each Lua script
+// touches a single slot.
+//
+// The number hash holds (schema.go names each field once):
+//   to         the number (E.164); a different one means a tag collision
+//   s          send times for the rolling cap (common.lua's readLog)
+//   f          wrong codes across verifications, "count|windowEnd"
+// and its current verification (see record.go):
+//   r          the id's random part; the id is "VE" + tag + r
+//   st         status, one letter (statusLetters)
+//   lo         locale of its messages and calls; absent: English
+//   b, ah      brand (when a request named one) and Android app hash
+//   ch         channel of verifications made before attempts had one
+//   n, k       sends and checks; k is read as 0 when absent (a later
+//              release may leave it out at 0)
+//   cr         created (unix ms); x expiry and l last send, in ms after cr
+//              (l: as k)
+//   a<n>, i<n> send attempt n, with its channel, and its MessageSid or
+//              CallSid (common.lua's attempt record)
+//   h, e       the code's MAC and sealed code, deleted when the code dies:
+//              at approval, cancel, lock, or the first script that finds
+//              it expired (Redis 7.0 has no per-field expiry)
+//   p          the id's random part of the verification this one replaced
+//   wf, wt, ws a fallback workflow: its steps' channels as letters, its
+//              channel timeout, its current step (common.lua)
+//   w<i>       workflow step i, "status|attempt|started|ended|reason"
+//   og         who started a workflow ("apiKeyId|clientIp"): its steps
+//              count against their limits
+
+func keyPrefix(tag string) string { return "otp:{" + tag + "}" }
+
+// numberKey is the hash with the number's state and current verification.
+func numberKey(tag string) string { return keyPrefix(tag) }
+
+// archiveKey keeps a finished verification readable, without its code,
+// after a new one took the number's hash (common.lua's archiveKey builds
+// the same name).
+func archiveKey(tag, id string) string { return keyPrefix(tag) + ":v:" + id }
+
+// idempotencyKey holds the answer to a request made with an
+// Idempotency-Key, per API key (scope). The client's key is hashed: it is
+// up to 255 characters of the client's choosing, the hash 22. No hash tag:
+// a scope's keys spread over a Cluster's slots.
+func idempotencyKey(scope string, key [16]byte) string {
+	return "otp:idem:" + scope + ":" + base64.RawURLEncoding.EncodeToString(key[:])
+}
+
+// PendingEventsKey indexes the verification events waiting for delivery by
+// when they happened (EventIndex).
+const PendingEventsKey = "otp:webhooks:pending"
+
+// throttleKey is the rate of deliveries across every worker (Throttle;
+// redis_rate adds its "rate:" prefix).
+const throttleKey = "otp:sms"
+
+func idBase(tag string) string { return "VE" + tag }
+
+// randOf is the random part of verification id of the number with tag.
+func randOf(tag, id string) string { return strings.TrimPrefix(id, idBase(tag)) }
+
+// locator is the arguments every script that finds a verification by id
+// starts with: the number's key prefix, the id's fixed part, its random part.
+func locator(tag, id string) []any {
+	return []any{keyPrefix(tag), idBase(tag), randOf(tag, id)}
+}

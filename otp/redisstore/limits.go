@@ -1,0 +1,277 @@
+package redisstore
+
+// Limits implements otp.Limiter: the limits that span many numbers
+// (end-user IP, API key, number range, country and global budgets), kept
+// in the shared Redis so every api replica enforces the same budgets.
+//
+// "N per period" means at most N in any period (a sliding window, see
+// lua/window.lua), judged by the Redis server's clock.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// Rate is at most Count events in any Period.
+type Rate struct {
+	Count  int
+	Period time.Duration
+}
+
+// LimitConfig lists the limits; an empty list or zero budget is off.
+type LimitConfig struct {
+	ClientIPSends  []Rate
+	ClientIPChecks []Rate // wrong codes per IP
+	APIKeySends    []Rate
+	PrefixSends    []Rate
+	// BudgetPerMinute caps SMS per minute in total; CountryBudgets per
+	// region per minute, "*" one budget for all regions not named together.
+	BudgetPerMinute int
+	CountryBudgets  map[string]int
+	// CallBudgetPerMinute caps calls per minute on top of the budgets
+	// above: a call costs more, and is the toll-fraud channel.
+	CallBudgetPerMinute int
+}
+
+// Limits implements otp.Limiter.
+type Limits struct {
+	rdb redis.UniversalClient
+	cfg LimitConfig
+	now func() time.Time // nil: the Redis server's clock
+	// parts, when there are several, split the send limits (WithParts).
+	parts  []string
+	partOf func(numberTag string) int
+}
+
+// NewLimits returns the limits of cfg on rdb, judged by the Redis server's
+// clock.
+func NewLimits(rdb redis.UniversalClient, cfg LimitConfig) *Limits {
+	return &Limits{rdb: rdb, cfg: cfg}
+}
+
+// WithClock judges time by now instead of the Redis server's clock: tests
+// move it to reach the end of a window without sleeping.
+func (g *Limits) WithClock(now func() time.Time) *Limits { g.now = now; return g }
+
+// WithParts splits the send limits into len(tags) equal parts, for a Redis
+// Cluster (QUEUE_SHARDS): a send counts against the part partOf its
+// number's tag picks, kept under hash tag tags[part], and each part allows
+// the limit divided by the number of parts, rounded up. One script still
+// takes all of a send's limits at once, but the load of the limits spreads
+// over the masters instead of all landing on {otp:limits}'s. Numbers fall
+// into parts by a keyed hash, so nobody can aim at one part; the totals
+// hold on average, and a limit binds between 1/parts of its value (every
+// send in one part) and its value rounded up to a multiple of parts. The
+// per-IP send limits, small and exact by nature, stay whole, in the IP's
+// own slot beside its wrong-code limits.
+func (g *Limits) WithParts(tags []string, partOf func(numberTag string) int) *Limits {
+	g.parts, g.partOf = tags, partOf
+	return g
+}
+
+// Key names. The send limits share the hash tag {otp:limits} (or one
+// part's, WithParts), so one script takes from all of a request's limits
+// in one Redis Cluster slot; an IP's wrong-code limits, and with parts its
+// send limits, share a tag of their own.
+const sendTag = "lim:{otp:limits}:"
+
+func partTag(tag string) string                   { return "lim:{" + tag + "}:" }
+func ipSendKey(tag, ip string, r Rate) string     { return tag + "ip:" + ip + ":" + period(r) }
+func keySendKey(tag, id string, r Rate) string    { return tag + "key:" + id + ":" + period(r) }
+func prefixKey(tag, prefix string, r Rate) string { return tag + "prefix:" + prefix + ":" + period(r) }
+func countryKey(tag, region string) string        { return tag + "country:" + region }
+func globalKey(tag string) string                 { return tag + "global" }
+func callKey(tag string) string                   { return tag + "call" }
+func ipCheckKey(ip string, r Rate) string         { return ipTag(ip) + "f:" + period(r) }
+func ipTag(ip string) string                      { return "lim:{otp:ip:" + ip + "}:" }
+func ipPartedSendKey(ip string, r Rate) string    { return ipTag(ip) + "s:" + period(r) }
+
+// period keeps a key per window, so changing one window does not inherit
+// the state of another.
+func period(r Rate) string { return strconv.FormatInt(int64(r.Period/time.Second), 10) + "s" }
+
+// limits is one request's list of limits, most specific first, so that a
+// refusal names the client's own limit before the budgets everyone shares.
+type limits struct {
+	keys    []string
+	args    []any // the clock, then count and period (ms) per key
+	reasons []otp.LimitReason
+}
+
+func (g *Limits) newLimits() limits {
+	var at any = ""
+	if g.now != nil {
+		at = g.now().UnixMilli()
+	}
+	return limits{args: []any{at}}
+}
+
+func (l *limits) add(key string, r Rate, reason otp.LimitReason) {
+	l.keys = append(l.keys, key)
+	l.args = append(l.args, r.Count, r.Period.Milliseconds())
+	l.reasons = append(l.reasons, reason)
+}
+
+// sendLimits lists the limits of a send: ip holds the per-IP ones when
+// the limits are split into parts (they stay whole, in the IP's slot),
+// l the others; refused is set when a zero country budget refuses the send
+// outright.
+func (g *Limits) sendLimits(s otp.SendScope) (ip, l limits, refused error) {
+	l, ip = g.newLimits(), g.newLimits()
+	tag, parts := sendTag, 1
+	if len(g.parts) > 1 && s.Tag != "" {
+		tag, parts = partTag(g.parts[g.partOf(s.Tag)]), len(g.parts)
+	}
+	share := func(r Rate) Rate { r.Count = (r.Count + parts - 1) / parts; return r }
+	if s.ClientIP != "" {
+		for _, r := range g.cfg.ClientIPSends {
+			if parts > 1 {
+				ip.add(ipPartedSendKey(s.ClientIP, r), r, otp.LimitClientIP)
+			} else {
+				l.add(ipSendKey(tag, s.ClientIP, r), r, otp.LimitClientIP)
+			}
+		}
+	}
+	if s.APIKeyID != "" {
+		for _, r := range g.cfg.APIKeySends {
+			l.add(keySendKey(tag, s.APIKeyID, r), share(r), otp.LimitAPIKey)
+		}
+	}
+	for _, r := range g.cfg.PrefixSends {
+		l.add(prefixKey(tag, s.Prefix, r), share(r), otp.LimitPrefix)
+	}
+	// "*" is one budget that every country not named shares: a pumping
+	// wave spread over many countries meets one cap, not one per country.
+	region := s.Region
+	budget, ok := g.cfg.CountryBudgets[region]
+	if !ok {
+		region = "others" // lower case: no ISO region looks like it
+		budget, ok = g.cfg.CountryBudgets["*"]
+	}
+	if ok {
+		if budget == 0 {
+			return ip, l, &otp.LimitError{Reason: otp.LimitCountry, RetryAfter: time.Minute}
+		}
+		l.add(countryKey(tag, region), share(Rate{Count: budget, Period: time.Minute}), otp.LimitCountry)
+	}
+	if g.cfg.BudgetPerMinute > 0 {
+		l.add(globalKey(tag), share(Rate{Count: g.cfg.BudgetPerMinute, Period: time.Minute}), otp.LimitGlobal)
+	}
+	if s.Channel == otp.ChannelCall && g.cfg.CallBudgetPerMinute > 0 {
+		l.add(callKey(tag), share(Rate{Count: g.cfg.CallBudgetPerMinute, Period: time.Minute}), otp.LimitCallBudget)
+	}
+	return ip, l, nil
+}
+
+// checkLimits lists an origin's wrong-code limits (none without an IP).
+func (g *Limits) checkLimits(o otp.Origin) limits {
+	l := g.newLimits()
+	if o.ClientIP != "" {
+		for _, r := range g.cfg.ClientIPChecks {
+			l.add(ipCheckKey(o.ClientIP, r), r, otp.LimitClientIP)
+		}
+	}
+	return l
+}
+
+// TakeSend takes one send from every limit of the request in one round
+// trip, or refuses with the first limit that has none left.
+func (g *Limits) TakeSend(ctx context.Context, s otp.SendScope) (otp.Refund, error) {
+	return g.queueSend(ctx, g.rdb, s)()
+}
+
+// queueSend adds the limits to a pipeline (so they share a round trip
+// with the start script) and returns the function that reads their answer
+// once the pipeline ran; with the client instead of a pipeline it runs at
+// once. No limits (g nil) take nothing.
+func (g *Limits) queueSend(ctx context.Context, pipe redis.Scripter, s otp.SendScope) func() (otp.Refund, error) {
+	if g == nil {
+		return func() (otp.Refund, error) { return nothing, nil }
+	}
+	ip, l, refused := g.sendLimits(s)
+	var takes []func() (otp.Refund, error)
+	for _, set := range []limits{ip, l} {
+		if refused == nil && len(set.keys) > 0 {
+			takes = append(takes, g.queueTake(ctx, pipe, set))
+		}
+	}
+	switch {
+	case len(takes) == 0:
+		return func() (otp.Refund, error) { return nothing, refused }
+	case len(takes) == 1:
+		return takes[0]
+	}
+	// The IP's limits and the part's are two scripts in two slots: all or
+	// none again by giving back what one took when the other refused.
+	return func() (otp.Refund, error) {
+		var refunds []otp.Refund
+		var first error
+		for _, take := range takes {
+			refund, err := take()
+			if err != nil {
+				first = cmp.Or(first, err)
+				continue
+			}
+			refunds = append(refunds, refund)
+		}
+		all := func(ctx context.Context) error {
+			var errs []error
+			for _, r := range refunds {
+				errs = append(errs, r(ctx))
+			}
+			return errors.Join(errs...)
+		}
+		if first != nil {
+			_ = all(ctx)
+			return nothing, first
+		}
+		return all, nil
+	}
+}
+
+// TakeCheck takes one failed check from the origin's budget before the
+// check runs, so that parallel checks cannot overshoot it; the refund gives
+// it back when the code turns out right.
+func (g *Limits) TakeCheck(ctx context.Context, o otp.Origin) (otp.Refund, error) {
+	l := g.checkLimits(o)
+	if len(l.keys) == 0 {
+		return nothing, nil
+	}
+	return g.queueTake(ctx, g.rdb, l)()
+}
+
+func nothing(context.Context) error { return nil }
+
+func (g *Limits) queueTake(ctx context.Context, pipe redis.Scripter, l limits) func() (otp.Refund, error) {
+	read := queue(ctx, g.rdb, pipe, takeScript, l.keys, l.args)
+	return func() (otp.Refund, error) {
+		res, err := read()
+		if err != nil {
+			return nothing, fmt.Errorf("%w: rate limit: %w", otp.ErrUnavailable, err)
+		}
+		i, _ := res[0].(int64)
+		if i != 0 {
+			wait, _ := res[1].(int64)
+			return nothing, &otp.LimitError{Reason: l.reasons[i-1], RetryAfter: time.Duration(wait) * time.Millisecond}
+		}
+		at, _ := res[1].(int64)
+		return func(ctx context.Context) error { return g.refund(ctx, l, at) }, nil
+	}
+}
+
+// refund gives back what a take at time at took from l's limits.
+func (g *Limits) refund(ctx context.Context, l limits, at int64) error {
+	args := append([]any{l.args[0], at}, l.args[1:]...)
+	if err := refundScript.Run(ctx, g.rdb, l.keys, args...).Err(); err != nil {
+		return fmt.Errorf("%w: rate limit refund: %w", otp.ErrUnavailable, err)
+	}
+	return nil
+}

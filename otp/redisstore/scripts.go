@@ -1,0 +1,77 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed lua/common.lua
+	commonLua string
+	//go:embed lua/start.lua
+	startLua string
+	//go:embed lua/rollback.lua
+	rollbackLua string
+	//go:embed lua/check.lua
+	checkLua string
+	//go:embed lua/cancel.lua
+	cancelLua string
+	//go:embed lua/view.lua
+	viewLua string
+	//go:embed lua/claim.lua
+	claimLua string
+	//go:embed lua/release.lua
+	releaseLua string
+	//go:embed lua/report.lua
+	reportLua string
+	//go:embed lua/step.lua
+	stepLua string
+	//go:embed lua/keep.lua
+	keepLua string
+	//go:embed lua/forget.lua
+	forgetLua string
+	//go:embed lua/window.lua
+	windowLua string
+	//go:embed lua/take.lua
+	takeLua string
+	//go:embed lua/refund.lua
+	refundLua string
+
+	startScript    = script(startLua)
+	rollbackScript = script(rollbackLua)
+	checkScript    = script(checkLua)
+	cancelScript   = script(cancelLua)
+	viewScript     = script(viewLua)
+	claimScript    = script(claimLua)
+	releaseScript  = script(releaseLua)
+	reportScript   = script(reportLua)
+	stepScript     = script(stepLua)
+	// The Idempotency-Key scripts need none of the verification schema,
+	// and the limits' have helpers of their own.
+	keepScript   = redis.NewScript(keepLua)
+	forgetScript = redis.NewScript(forgetLua)
+	takeScript   = redis.NewScript(windowLua + "\n" + takeLua)
+	refundScript = redis.NewScript(windowLua + "\n" + refundLua)
+)
+
+// script puts the schema (prelude) and the shared helpers in front of a
+// verification script's own text.
+func script(src string) *redis.Script { return redis.NewScript(prelude + commonLua + "\n" + src) }
+
+// queue adds script to a pipeline, so that it shares a round trip with
+// other commands, and returns the function that reads its answer once the
+// pipeline ran (with the client instead of a pipeline, it runs at once). A
+// script the server does not have cached (a restart, a
+// failover) did not run, so it is then run at once: its first run.
+func queue(ctx context.Context, rdb, pipe redis.Scripter, sc *redis.Script, keys []string, args []any) func() ([]any, error) {
+	cmd := sc.EvalSha(ctx, pipe, keys, args...)
+	return func() ([]any, error) {
+		res, err := cmd.Slice()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			res, err = sc.Run(ctx, rdb, keys, args...).Slice()
+		}
+		return res, err
+	}
+}

@@ -1,0 +1,263 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// Store implements otp.Store on Redis: one hash per number (keys.go), each
+// operation one round trip (a Lua script, or a pipeline), so every rule is
+// applied atomically and works unchanged on Redis Cluster.
+//
+// Time is the Redis server's: the scripts read TIME, so that expiry,
+// cooldowns and windows are judged alike by every api and worker, whatever
+// their hosts' clocks say (a lagging host used to keep codes alive longer).
+type Store struct {
+	rdb    redis.UniversalClient
+	limits *Limits // nil: no cross-number limits
+	log    *slog.Logger
+	now    func() time.Time // nil: the Redis server's clock
+}
+
+// New returns a store on rdb whose starts take the cross-number limits of
+// limits (nil: none) in the same round trip.
+func New(rdb redis.UniversalClient, limits *Limits, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{rdb: rdb, limits: limits, log: log}
+}
+
+// WithClock makes the scripts judge time by now instead of the Redis
+// server's clock: tests move it to reach expiry without sleeping.
+func (s *Store) WithClock(now func() time.Time) *Store { s.now = now; return s }
+
+// clock is the scripts' time argument: "" asks them to read Redis's TIME.
+func (s *Store) clock() any {
+	if s.now == nil {
+		return ""
+	}
+	return s.now().UnixMilli()
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// Start takes the send's cross-number limits and runs the start script in
+// one round trip (they live in different Cluster slots, so they cannot be
+// one script), then makes it all or nothing: a start the limits refused is
+// undone, and limits a start the per-number rules refused took are given
+// back. When Redis's answer is lost the start may have run: it is undone,
+// or the client's retry would meet a cooldown on a verification nobody
+// will send.
+func (s *Store) Start(ctx context.Context, p otp.StartParams) (otp.StartResult, error) {
+	pipe := s.rdb.Pipeline()
+	limitsDone := s.limits.queueSend(ctx, pipe, p.Scope)
+	startDone := s.queueStart(ctx, pipe, p)
+	_, _ = pipe.Exec(ctx) // each command's error is read below
+	res, err := startDone()
+	refund, lerr := limitsDone()
+	switch {
+	case lerr != nil:
+		if err == nil {
+			s.undo(ctx, res.Undo)
+		}
+		return otp.StartResult{}, lerr
+	case isLimit(err):
+		s.undo(ctx, refund)
+	case errors.Is(err, otp.ErrUnavailable):
+		s.undo(ctx, func(ctx context.Context) error { return s.rollbackCreated(ctx, p.Tag, p.NewID) })
+	}
+	return res, err
+}
+
+// undo runs a rollback on a fresh context: the request's may be what failed.
+func (s *Store) undo(ctx context.Context, rollback func(context.Context) error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := rollback(rctx); err != nil {
+		s.log.ErrorContext(ctx, "undo after a refused or failed start", "err", err)
+	}
+}
+
+// queueStart adds the start script to a pipeline and returns the function
+// that reads its answer once the pipeline ran.
+func (s *Store) queueStart(ctx context.Context, pipe redis.Scripter, p otp.StartParams) func() (otp.StartResult, error) {
+	keys := []string{numberKey(p.Tag)}
+	args := append(locator(p.Tag, p.NewID), s.clock(), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
+		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
+		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count, p.Locale, p.Brand, p.AppHash, p.DefaultLocale,
+		workflowLetters(p.Workflow), p.ChannelTimeout.Milliseconds(), p.Origin.APIKeyID+"|"+p.Origin.ClientIP)
+	read := queue(ctx, s.rdb, pipe, startScript, keys, args)
+	return func() (otp.StartResult, error) {
+		res, err := read()
+		if err != nil {
+			return otp.StartResult{}, fmt.Errorf("%w: start: %w", otp.ErrUnavailable, err)
+		}
+		return s.parseStart(p.Tag, res)
+	}
+}
+
+func (s *Store) parseStart(tag string, res []any) (otp.StartResult, error) {
+	out := outcome(str(res, 0))
+	if reason, ok := refusals[out]; ok {
+		return otp.StartResult{}, &otp.LimitError{Reason: reason, RetryAfter: ms(res, 1)}
+	}
+	if out == outCollision {
+		return otp.StartResult{}, otp.ErrCollision
+	}
+	v, err := parseVerification(res[2], res[3], time.Time{})
+	if err != nil {
+		return otp.StartResult{}, err
+	}
+	r := otp.StartResult{Verification: v, Created: out == outCreated}
+	if r.Created {
+		// Not v's send count: a replayed start reports the count as it is
+		// now, and a resend since then must not be rolled back with it.
+		r.Undo = func(ctx context.Context) error { return s.rollbackCreated(ctx, tag, v.ID) }
+		return r, nil
+	}
+	before, _ := res[4].([]any)
+	r.Undo = func(ctx context.Context) error {
+		return s.rollback(ctx, tag, v.ID, outResent, v.SendAttempts, before...)
+	}
+	return r, nil
+}
+
+// rollbackCreated undoes a start that may or may not have created
+// verification id (its reply was lost): if id is the number's current
+// verification, it is removed and the one it replaced comes back;
+// otherwise nothing happens.
+func (s *Store) rollbackCreated(ctx context.Context, tag, id string) error {
+	return s.rollback(ctx, tag, id, outCreated, 1)
+}
+
+func (s *Store) rollback(ctx context.Context, tag, id string, out outcome, sends int, before ...any) error {
+	args := append(append([]any{string(out)}, locator(tag, id)...), sends)
+	if err := rollbackScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(args, before...)...).Err(); err != nil {
+		return fmt.Errorf("%w: rollback: %w", otp.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Check implements otp.Store.
+func (s *Store) Check(ctx context.Context, p otp.CheckParams) (otp.CheckResult, error) {
+	res, err := checkScript.Run(ctx, s.rdb, []string{numberKey(p.Tag)}, append(locator(p.Tag, p.ID),
+		s.clock(), p.MAC, p.MaxChecks, p.To, p.FailureLock.Count, p.FailureLock.Period.Milliseconds())...).Slice()
+	if err != nil {
+		return otp.CheckResult{}, fmt.Errorf("%w: check: %w", otp.ErrUnavailable, err)
+	}
+	out := outcome(str(res, 0))
+	if out == outNotFound {
+		return otp.CheckResult{}, otp.ErrNotFound
+	}
+	v, err := parseVerification(res[2], res[3], time.Time{})
+	if err != nil {
+		return otp.CheckResult{}, err
+	}
+	r := otp.CheckResult{Verification: v, Locked: len(res) > 4 && res[4] == int64(1)}
+	if reason, ok := refusals[out]; ok {
+		return r, &otp.LimitError{Reason: reason, RetryAfter: ms(res, 1)}
+	}
+	switch out {
+	case outFinished:
+		return r, &otp.FinishedError{Status: v.Status}
+	case outApproved:
+		r.Outcome = otp.CheckApproved
+	case outWrong:
+		r.Outcome = otp.CheckWrong
+	case outExhausted:
+		r.Outcome = otp.CheckExhausted
+	}
+	return r, nil
+}
+
+// Cancel implements otp.Store.
+func (s *Store) Cancel(ctx context.Context, id string) (v otp.Verification, now bool, err error) {
+	tag, _ := otp.TagOfID(id)
+	res, err := cancelScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock())...).Slice()
+	if err != nil {
+		return v, false, fmt.Errorf("%w: cancel: %w", otp.ErrUnavailable, err)
+	}
+	out := outcome(str(res, 0))
+	if out == outNotFound {
+		return v, false, otp.ErrNotFound
+	}
+	if v, err = parseVerification(id, res[2], time.Time{}); err != nil {
+		return otp.Verification{}, false, err
+	}
+	if reason, ok := refusals[out]; ok {
+		return v, false, &otp.LimitError{Reason: reason, RetryAfter: ms(res, 1)}
+	}
+	if out == outFinished {
+		return v, false, &otp.FinishedError{Status: v.Status}
+	}
+	return v, out == outCanceled, nil
+}
+
+// Get implements otp.Store: expiry is applied on read, by the script's
+// clock, so a pending verification past its expiry reads as expired.
+func (s *Store) Get(ctx context.Context, id string) (otp.Verification, error) {
+	tag, _ := otp.TagOfID(id)
+	res, err := viewScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock())...).Slice()
+	if err != nil {
+		return otp.Verification{}, fmt.Errorf("%w: get: %w", otp.ErrUnavailable, err)
+	}
+	if str(res, 1) == "" {
+		return otp.Verification{}, otp.ErrNotFound
+	}
+	return parseVerification(id, res[1], time.UnixMilli(num(res, 0)))
+}
+
+// SealedCode is the sealed code of verification id while it is the
+// number's pending one ("" once the code is dead or the verification was
+// replaced), for tests and operator tools; the worker reads it through
+// Claim, which also claims the attempt.
+func (s *Store) SealedCode(ctx context.Context, id string) (string, error) {
+	v, err := s.Get(ctx, id)
+	if err != nil || v.Status != otp.StatusPending {
+		return "", err
+	}
+	// A second round trip: only tests and tools ask for the code.
+	tag, _ := otp.TagOfID(id)
+	rs, err := s.rdb.HMGet(ctx, numberKey(tag), fieldRand, fieldSealed).Result()
+	if err != nil {
+		return "", fmt.Errorf("%w: get: %w", otp.ErrUnavailable, err)
+	}
+	if r, _ := rs[0].(string); r != randOf(tag, id) {
+		return "", nil
+	}
+	sealed, _ := rs[1].(string)
+	return sealed, nil
+}
+
+// str, num and ms read element i of a script's reply.
+func str(res []any, i int) string {
+	if i >= len(res) {
+		return ""
+	}
+	s, _ := res[i].(string)
+	return s
+}
+
+func num(res []any, i int) int64 {
+	if i >= len(res) {
+		return 0
+	}
+	n, _ := res[i].(int64)
+	return n
+}
+
+func ms(res []any, i int) time.Duration { return time.Duration(num(res, i)) * time.Millisecond }
+
+func isLimit(err error) bool {
+	var le *otp.LimitError
+	return errors.As(err, &le)
+}

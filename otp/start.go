@@ -1,0 +1,234 @@
+package otp
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// StartRequest asks for a code to be sent: a new verification, or a
+// resend of the pending one's same code.
+type StartRequest struct {
+	To string
+	// Channel is sms (the default), whatsapp or call. A resend may take
+	// another channel than the first send: same verification, same code.
+	Channel string
+	// Locale is a BCP 47 tag ("" chooses by the number's country).
+	Locale string
+	// Brand names the service in the message; "" is OTP_BRAND, anything
+	// else must be one of OTP_BRANDS: free text never reaches a message.
+	Brand string
+	// AppHash adds Android's SMS Retriever line (SMS only).
+	AppHash string
+	// Workflow, for a new verification, is its fallback plan: channels to
+	// try in order with the same code (its first is Channel's place).
+	// ChannelTimeout is how long each waits for approval (0: the default).
+	Workflow       []string
+	ChannelTimeout time.Duration
+	// Origin is who asks, for the per-IP and per-key limits.
+	Origin
+}
+
+// Workflow bounds: a step waits between 15 seconds and 15 minutes.
+const (
+	MinChannelTimeout = 15 * time.Second
+	MaxChannelTimeout = 15 * time.Minute
+)
+
+// plan is what a start request asks for, checked: its channels (the
+// first is this send's), whether they are a workflow, the step timeout and
+// the locale.
+type plan struct {
+	steps    []string
+	workflow []string // nil: no workflow
+	timeout  time.Duration
+	locale   string
+}
+
+// plan checks a start request's own fields, before anything is read.
+func (s *Service) plan(r StartRequest) (plan, error) {
+	p := plan{steps: r.Workflow}
+	switch {
+	case len(p.steps) > 0:
+		if r.Channel != "" && r.Channel != p.steps[0] {
+			return p, &InputError{Detail: "channel, when given with a workflow, must be its first step's"}
+		}
+	case r.Channel != "":
+		p.steps = []string{r.Channel}
+	case len(s.policy.Workflow) > 0:
+		p.steps = s.policy.Workflow
+	default:
+		p.steps = []string{ChannelSMS}
+	}
+	if len(p.steps) > MaxWorkflowSteps {
+		return p, &InputError{Detail: fmt.Sprintf("a workflow has 1 to %d steps", MaxWorkflowSteps)}
+	}
+	for _, c := range p.steps {
+		if !s.policy.channelEnabled(c) {
+			return p, &ChannelError{Channel: c, Enabled: s.policy.enabledChannels()}
+		}
+	}
+	p.timeout = cmp.Or(r.ChannelTimeout, s.policy.ChannelTimeout, time.Minute)
+	if p.timeout < MinChannelTimeout || p.timeout > MaxChannelTimeout {
+		return p, &InputError{Detail: "channelTimeout is 15 to 900 seconds"}
+	}
+	if len(p.steps) > 1 || len(r.Workflow) > 0 {
+		p.workflow = p.steps
+	}
+	if p.workflow == nil && r.ChannelTimeout != 0 {
+		return p, &InputError{Detail: "channelTimeout needs a workflow"}
+	}
+	if r.Brand != "" && !s.policy.Brands[r.Brand] {
+		return p, &InputError{Detail: "brand must be one of OTP_BRANDS"}
+	}
+	if r.AppHash != "" && (p.steps[0] != ChannelSMS || !appHash.MatchString(r.AppHash)) {
+		return p, &InputError{Detail: "appHash is 11 characters of base64, and for sms only"}
+	}
+	if r.Locale != "" {
+		var ok bool
+		if p.locale, ok = s.d.Locales.Match(r.Locale); !ok {
+			return p, &InputError{Detail: fmt.Sprintf("locale %q is not supported", r.Locale)}
+		}
+	}
+	return p, nil
+}
+
+// admit applies the rules on where a code may go: the countries, calls'
+// countries, and mobile numbers only.
+func (s *Service) admit(phone Phone, channel string) error {
+	if len(s.policy.AllowedCountries) > 0 && !s.policy.AllowedCountries[phone.Region] {
+		s.d.Observer.Rejected("country_not_allowed", phone.CountryCode)
+		return ErrCountryNotAllowed
+	}
+	if channel == ChannelCall && len(s.policy.VoiceAllowedCountries) > 0 && !s.policy.VoiceAllowedCountries[phone.Region] {
+		s.d.Observer.Rejected("voice_country_not_allowed", phone.CountryCode)
+		return ErrCountryNotAllowed
+	}
+	if s.policy.RejectNonMobile && !phone.Mobile() {
+		s.d.Observer.Rejected("not_mobile", phone.CountryCode)
+		return ErrNotMobile
+	}
+	return nil
+}
+
+// appHash is Android's SMS Retriever hash: 11 characters of base64.
+var appHash = regexp.MustCompile(`^[A-Za-z0-9+/]{11}$`)
+
+// ValidAppHash reports whether s is an Android SMS Retriever app hash.
+func ValidAppHash(s string) bool { return appHash.MatchString(s) }
+
+// BrandKey is what a verification stores for the brand its request named:
+// 8 hex digits of its SHA-256, short whatever the brand's script, and
+// meaningless to a worker that does not have the brand in its own list.
+func BrandKey(brand string) string {
+	sum := sha256.Sum256([]byte(brand))
+	return hex.EncodeToString(sum[:4])
+}
+
+func brandKey(brand string) string {
+	if brand == "" {
+		return ""
+	}
+	return BrandKey(brand)
+}
+
+// Start sends a code to a number: a new verification, or a resend of the
+// pending one's same code; created tells which. The per-IP and per-key
+// limits apply to r.Origin.
+func (s *Service) Start(ctx context.Context, r StartRequest) (v Verification, created bool, err error) {
+	p, err := s.plan(r)
+	if err != nil {
+		return v, false, err
+	}
+	phone, err := ParsePhone(r.To, s.policy.DefaultRegion)
+	if err != nil {
+		return v, false, err
+	}
+	channel := p.steps[0]
+	if err := s.admit(phone, channel); err != nil {
+		return v, false, err
+	}
+	defer func() { s.observeRefusal(err, phone.CountryCode) }()
+	params, err := s.startParams(r, p, phone)
+	if err != nil {
+		return v, false, err
+	}
+	res, err := s.d.Store.Start(ctx, params)
+	if err != nil {
+		return v, false, err
+	}
+	v = res.Verification
+	if err := s.queueStart(ctx, res, channel); err != nil {
+		s.undo(ctx, res.Undo)
+		return Verification{}, false, err
+	}
+	s.d.Observer.Sent(channel, phone.CountryCode, !res.Created)
+	if res.Created {
+		s.scheduleExpiry(ctx, v)
+		if v.Workflow != nil {
+			s.d.Observer.WorkflowStep(v.Channel, StepStarted)
+			s.emit(ctx, EventStepStarted, v, 1, 1)
+		}
+	}
+	return v, res.Created, nil
+}
+
+// startParams draws the code and a new id, and says what the store is to
+// do with them.
+func (s *Service) startParams(r StartRequest, p plan, phone Phone) (StartParams, error) {
+	tag := s.d.Codec.Tag(phone.E164)
+	id, err := s.d.Codec.NewID(tag)
+	if err != nil {
+		return StartParams{}, err
+	}
+	code, err := s.d.Codec.NewCode()
+	if err != nil {
+		return StartParams{}, err
+	}
+	sealed, err := s.d.Codec.Seal(id, code)
+	if err != nil {
+		return StartParams{}, err
+	}
+	channel := p.steps[0]
+	return StartParams{
+		Tag: tag, NewID: id, To: phone.E164, Channel: channel,
+		// The country's language is for a new verification: a resend that
+		// names no locale keeps the one the verification has.
+		Locale: p.locale, DefaultLocale: s.d.Locales.ForRegion(phone.Region),
+		Brand: brandKey(r.Brand), AppHash: r.AppHash,
+		MAC: s.d.Codec.MAC(tag, code), Sealed: sealed,
+		TTL: s.policy.TTL, Retention: s.policy.Retention,
+		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
+		SendCap: s.policy.SendCap, FailureLock: s.policy.FailureLock,
+		Workflow: p.workflow, ChannelTimeout: p.timeout, Origin: r.Origin,
+		Scope: SendScope{Origin: r.Origin, Tag: tag, Region: phone.Region, Channel: channel,
+			CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)},
+	}, nil
+}
+
+// queueStart hands a started send to the worker and, for a new workflow,
+// schedules its first step's timeout: without it, a step that nobody
+// reports on would hold the workflow for good.
+func (s *Service) queueStart(ctx context.Context, res StartResult, channel string) error {
+	v := res.Verification
+	job := DeliveryJob{ID: v.ID, Attempt: v.SendAttempts, Channel: channel, ValidFor: v.ExpiresAt.Sub(v.LastSendAt)}
+	if err := s.d.Queue.EnqueueDelivery(ctx, job); err != nil {
+		return fmt.Errorf("%w: enqueue: %w", ErrUnavailable, err)
+	}
+	if res.Created && v.Workflow != nil {
+		if err := s.d.Queue.ScheduleStep(ctx, v.ID, 1, time.Duration(v.Workflow.ChannelTimeout)*time.Second); err != nil {
+			return fmt.Errorf("%w: schedule step 1: %w", ErrUnavailable, err)
+		}
+	}
+	return nil
+}
+
+func isLimit(err error) bool {
+	var le *LimitError
+	return errors.As(err, &le)
+}

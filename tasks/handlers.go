@@ -1,0 +1,80 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// Service is what the worker's tasks ask of otp.Service.
+type Service interface {
+	Deliver(ctx context.Context, r otp.DeliveryRequest) error
+	StepTimedOut(ctx context.Context, id string, step int) error
+	Expired(ctx context.Context, id string) (bool, error)
+}
+
+// NewMux routes each task type of the send queues to its handler: the
+// deliveries (under both their names), the workflow steps' timeouts and
+// the expired events.
+func NewMux(svc Service) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	deliver := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error { return deliverTask(ctx, svc, t) })
+	mux.Handle(TypeDeliver, deliver)
+	mux.Handle(typeSendSMS, deliver)
+	mux.HandleFunc(TypeStepTimeout, func(ctx context.Context, t *asynq.Task) error { return stepTask(ctx, svc, t) })
+	mux.HandleFunc(TypeExpire, func(ctx context.Context, t *asynq.Task) error { return expireTask(ctx, svc, t) })
+	return mux
+}
+
+// deliverTask hands one send attempt to the service, with what asynq
+// knows of its retries.
+func deliverTask(ctx context.Context, svc Service, t *asynq.Task) error {
+	p, err := ParseDeliveryPayload(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	retried, ok1 := asynq.GetRetryCount(ctx)
+	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+	return classify(svc.Deliver(ctx, otp.DeliveryRequest{
+		ID: p.ID, Attempt: p.Attempt, Retried: retried, LastTry: ok1 && ok2 && retried >= maxRetry,
+		RetryIn: func(err error) time.Duration { return minRetryDelay(retried, err) },
+	}))
+}
+
+// stepTask runs a step's timeout: the workflow moves on unless it moved
+// already or the verification ended, which the service checks.
+func stepTask(ctx context.Context, svc Service, t *asynq.Task) error {
+	p, err := ParseStepPayload(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	if err := svc.StepTimedOut(ctx, p.ID, p.Step); err != nil && !errors.Is(err, otp.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// expireTask emits a verification's expired event at its expiry.
+func expireTask(ctx context.Context, svc Service, t *asynq.Task) error {
+	var p expirePayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("tasks: bad payload: %w: %w", err, asynq.SkipRetry)
+	}
+	done, err := svc.Expired(ctx, p.ID)
+	switch {
+	case errors.Is(err, otp.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case !done:
+		// This host's clock ran ahead of the store's: ask again shortly.
+		return &otp.WaitError{Wait: time.Second, Why: "not expired yet"}
+	}
+	return nil
+}

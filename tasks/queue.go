@@ -1,0 +1,60 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/otpd/otpd/otp"
+)
+
+// Queue enqueues the service's jobs with asynq; it implements otp.Queue.
+type Queue struct {
+	client *asynq.Client
+	shards Shards
+}
+
+// NewQueue wraps an asynq client; its tasks go to shards' queues (one
+// shard: QueueName).
+func NewQueue(c *asynq.Client, shards Shards) *Queue { return &Queue{client: c, shards: shards} }
+
+// EnqueueDelivery enqueues one send attempt. An attempt already enqueued
+// (a retried request whose first enqueue did succeed) is not an error.
+func (q *Queue) EnqueueDelivery(ctx context.Context, job otp.DeliveryJob) error {
+	task, opts, err := NewDeliveryTask(job, q.shards.For(job.ID))
+	if err != nil {
+		return err
+	}
+	return enqueued(q.client.EnqueueContext(ctx, task, opts...))
+}
+
+// ScheduleStep schedules the timeout of a workflow step. Its TaskID makes a
+// step's timeout exist once, so a retry or a second worker never doubles a
+// step; asynq keeps it in Redis across a crash of every worker.
+func (q *Queue) ScheduleStep(ctx context.Context, id string, step int, in time.Duration) error {
+	payload, _ := json.Marshal(StepPayload{ID: id, Step: step})
+	return enqueued(q.client.EnqueueContext(ctx, asynq.NewTask(TypeStepTimeout, payload),
+		asynq.Queue(q.shards.For(id)), asynq.TaskID(id+":s"+strconv.Itoa(step)), asynq.ProcessIn(in),
+		asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute)))
+}
+
+// scheduleExpiry queues the check that emits a verification's expired
+// event, a second after the code's expiry, on its delivery's shard.
+func (q *Queue) scheduleExpiry(ctx context.Context, id string, in time.Duration) error {
+	payload, _ := json.Marshal(expirePayload{ID: id})
+	return enqueued(q.client.EnqueueContext(ctx, asynq.NewTask(TypeExpire, payload), asynq.Queue(q.shards.For(id)),
+		asynq.TaskID(id+":expire"), asynq.ProcessIn(in+time.Second), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute)))
+}
+
+// enqueued is an enqueue's error, where a task that exists already (same
+// TaskID) is none: every task of this package is idempotent by its id.
+func enqueued(_ *asynq.TaskInfo, err error) error {
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
