@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/otpd/otpd/internal/testkit/obscheck"
+	"github.com/otpd/otpd/internal/testkit/proctest"
 )
 
 const (
@@ -22,14 +23,7 @@ const (
 // promtool is Debian's (package prometheus; .ci/run installs it).
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool is not installed; .ci/run installs the prometheus package")
-		}
-		t.Skip("promtool not installed (apt-get install prometheus)")
-	}
-	return p
+	return proctest.Need(t, "promtool", "apt-get install prometheus")
 }
 
 // Every rule parses and is well formed, and the alerts fire, and stay

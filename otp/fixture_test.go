@@ -15,8 +15,6 @@ var testPolicy = otptest.Policy
 // fixture is the service over this package's Redis, its jobs recorded.
 type fixture struct{ *otptest.Fixture }
 
-func newFixture(t *testing.T) *fixture { return fixtureWith(t, nil) }
-
 // fixtureWith is newFixture with mod applied to its policy.
 func fixtureWith(t *testing.T, mod func(*otp.Policy)) *fixture {
 	t.Helper()

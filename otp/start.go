@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -226,9 +225,4 @@ func (s *Service) queueStart(ctx context.Context, res StartResult, channel strin
 		}
 	}
 	return nil
-}
-
-func isLimit(err error) bool {
-	var le *LimitError
-	return errors.As(err, &le)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -36,20 +37,45 @@ func benchmarkSends(b *testing.B, withKey bool) *fixture {
 	return f
 }
 
+// BenchmarkCheckHandler measures checks that run the whole check script:
+// wrong codes on a verification whose attempts never run out (every answer
+// 200 valid:false), and right codes, each approving its own verification.
+// A refusal (a 429 once attempts run out) would measure a shorter path, so
+// any other answer ends the benchmark.
 func BenchmarkCheckHandler(b *testing.B) {
-	f := newFixture(b)
-	v := f.start(b, phone)
-	body := []byte(`{"id":"` + v.ID + `","code":"000000"}`)
-	b.ReportAllocs()
-	for b.Loop() {
+	check := func(b *testing.B, f *fixture, body []byte, valid bool) {
 		req := httptest.NewRequest("POST", "/v1/verifications/check", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+testKeys[0])
 		w := httptest.NewRecorder()
 		f.h.ServeHTTP(w, req)
-		if w.Code != http.StatusOK && w.Code != http.StatusTooManyRequests {
+		if w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte(fmt.Sprintf(`"valid":%v`, valid))) {
 			b.Fatalf("%d %s", w.Code, w.Body)
 		}
 	}
+	b.Run("wrong", func(b *testing.B) {
+		p := testPolicy
+		p.MaxChecks = math.MaxInt32
+		f := newFixtureWith(b, p, discardLogger())
+		v := f.start(b, phone)
+		body := []byte(`{"id":"` + v.ID + `","code":"` + wrong(f.liveCode(b, v.ID)) + `"}`)
+		b.ReportAllocs()
+		for b.Loop() {
+			check(b, f, body, false)
+		}
+	})
+	b.Run("right", func(b *testing.B) {
+		f := newFixture(b)
+		bodies := make([][]byte, b.N)
+		for i := range bodies {
+			v := f.start(b, fmt.Sprintf("+1415%07d", 2000000+i))
+			bodies[i] = []byte(`{"id":"` + v.ID + `","code":"` + f.liveCode(b, v.ID) + `"}`)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			check(b, f, bodies[i], true)
+		}
+	})
 }
 
 // BenchmarkSendHandlerIdempotent is BenchmarkSendHandler with an

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/otpd/otpd/internal/config"
 )
 
@@ -27,11 +28,18 @@ func TestDefaultsInDevelopment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.App.Env != "development" || c.Codes.TTL != 10*time.Minute || c.Codes.Length != 6 || c.Codes.MaxChecks != 5 ||
-		c.Codes.MaxSends != 5 || c.Codes.Cooldown != 30*time.Second || c.HTTP.Addr != ":8080" ||
-		c.Redis.URL != "redis://localhost:6379/0" || c.Twilio.APIURL != "https://api.twilio.com" ||
-		string(c.Codes.Secret) != config.DevSecret || c.HTTP.APIKeys[0] != config.DevAPIKey || len(c.Warnings) != 2 {
-		t.Fatalf("defaults: %+v", c)
+	want := config.Codes{Secret: []byte(config.DevSecret), TTL: 10 * time.Minute, Length: 6, MaxChecks: 5, MaxSends: 5,
+		Cooldown: 30 * time.Second, Retention: 24 * time.Hour, DefaultRegion: "US"}
+	if diff := cmp.Diff(want, c.Codes); diff != "" {
+		t.Errorf("codes (-want +got):\n%s", diff)
+	}
+	wantHTTP := config.HTTP{Addr: ":8080", APIKeys: []string{config.DevAPIKey}}
+	if diff := cmp.Diff(wantHTTP, c.HTTP); diff != "" {
+		t.Errorf("http (-want +got):\n%s", diff)
+	}
+	if c.App.Env != "development" || c.Redis != (config.Redis{URL: "redis://localhost:6379/0", QueueShards: 1}) ||
+		c.Twilio.APIURL != "https://api.twilio.com" || len(c.Warnings) != 2 {
+		t.Errorf("defaults: %+v %+v %v %v", c.App, c.Redis, c.Twilio.APIURL, c.Warnings)
 	}
 }
 

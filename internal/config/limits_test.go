@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/otpd/otpd/internal/config"
 )
 
@@ -62,9 +63,16 @@ func TestFraudSettingsInLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits.ToSend != (config.Rate{10, 24 * time.Hour}) || c.Limits.FailedChecks != (config.Rate{100, 24 * time.Hour}) ||
-		len(c.Limits.ClientIPSends) != 2 || len(c.Limits.APIKeySends) != 2 || c.Limits.PrefixDigits != 3 || c.Limits.RejectNonMobile {
-		t.Fatalf("defaults %+v", c)
+	want := config.Limits{
+		ToSend: config.Rate{Count: 10, Period: 24 * time.Hour}, FailedChecks: config.Rate{Count: 100, Period: 24 * time.Hour},
+		ClientIPSends:  []config.Rate{{Count: 5, Period: time.Minute}, {Count: 30, Period: time.Hour}},
+		ClientIPChecks: []config.Rate{{Count: 20, Period: time.Minute}, {Count: 100, Period: time.Hour}},
+		APIKeySends:    []config.Rate{{Count: 20, Period: time.Second}, {Count: 300, Period: time.Minute}},
+		PrefixSends:    []config.Rate{{Count: 30, Period: 10 * time.Minute}},
+		PrefixDigits:   3, CountryBudgets: map[string]int{}, AllowedCountries: map[string]bool{},
+	}
+	if diff := cmp.Diff(want, c.Limits); diff != "" {
+		t.Fatalf("default limits (-want +got):\n%s", diff)
 	}
 	_, err = config.Load(env(map[string]string{
 		"TO_SEND_LIMIT": "lots", "CLIENT_IP_SEND_LIMITS": "5/forever", "SMS_COUNTRY_BUDGETS": "ZZ=1",

@@ -43,10 +43,10 @@ func keyPrefix(tag string) string { return "otp:{" + tag + "}" }
 // numberKey is the hash with the number's state and current verification.
 func numberKey(tag string) string { return keyPrefix(tag) }
 
-// archiveKey keeps a finished verification readable, without its code,
-// after a new one took the number's hash (common.lua's archiveKey builds
-// the same name).
-func archiveKey(tag, id string) string { return keyPrefix(tag) + ":v:" + id }
+// A finished verification stays readable, without its code, after a new
+// one took the number's hash: in keyPrefix(tag) + ":v:" + its id, a name
+// only the scripts build (common.lua's archiveKey), from the prefix that
+// locator gives them.
 
 // idempotencyKey holds the answer to a request made with an
 // Idempotency-Key, per API key (scope). The client's key is hashed: it is

@@ -2,4 +2,4 @@
 // generate); package client wraps it. Do not edit oapi.gen.go.
 package oapi
 
-//go:generate go tool -modfile=../../../internal/tools/codegen/go.mod oapi-codegen -config config.yaml ../../../api/openapi.yaml
+//go:generate go tool -modfile=../../../internal/tools/external/go.mod oapi-codegen -config config.yaml ../../../api/openapi.yaml

@@ -26,7 +26,7 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "tool", "-modfile=../../../internal/tools/codegen/go.mod", "oapi-codegen",
+	cmd := exec.Command("go", "tool", "-modfile=../../../internal/tools/external/go.mod", "oapi-codegen",
 		"-config", filepath.Join(dir, "config.yaml"), "../../../api/openapi.yaml")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("oapi-codegen: %v\n%s", err, msg)

@@ -98,6 +98,24 @@ func TestSIGKILLRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery (up to ~2 minutes)")
 	}
+	sigkillRecovery(t)
+}
+
+// BenchmarkSIGKILLRecovery measures what TestSIGKILLRecovery checks: the
+// time from a worker's SIGKILL, mid-request, to the code's second SMS,
+// with one worker restarted at once. Each run takes one to two minutes:
+// go test -run '^$' -bench SIGKILLRecovery -benchtime 3x ./internal/suites/e2e
+func BenchmarkSIGKILLRecovery(b *testing.B) {
+	var total time.Duration
+	for range b.N {
+		total += sigkillRecovery(b)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s-to-SMS")
+}
+
+// sigkillRecovery kills a worker while Twilio holds its request, starts
+// another, and answers how long after the kill the code went out again.
+func sigkillRecovery(t testing.TB) time.Duration {
 	s := startStack(t, map[string]string{"TWILIO_TIMEOUT": "3s"})
 	hold := make(chan struct{})
 	s.Fake.Script(twiliofake.Response{Hold: hold})
@@ -114,8 +132,6 @@ func TestSIGKILLRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recovery := reqs[1].At.Sub(killed)
-	t.Logf("recovered %v after SIGKILL", recovery.Round(time.Second))
 	s.waitDelivery(t, v.Id, "sending")
 	time.Sleep(2 * time.Second)
 	if n := len(s.Fake.Accepted()); n != 2 {
@@ -124,6 +140,7 @@ func TestSIGKILLRecovery(t *testing.T) {
 	if twiliofake.CodeIn(reqs[0].Form.Get("Body")) != twiliofake.CodeIn(reqs[1].Form.Get("Body")) {
 		t.Fatal("the resend carries another code")
 	}
+	return reqs[1].At.Sub(killed)
 }
 
 func TestStatusCallbacks(t *testing.T) {
@@ -224,7 +241,7 @@ func TestGlobalRateLimitAcrossWorkers(t *testing.T) {
 	}
 }
 
-func waitInFlight(t *testing.T, fake *twiliofake.Server) {
+func waitInFlight(t testing.TB, fake *twiliofake.Server) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for fake.InFlight() == 0 {

@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 // start runs one of the built binaries with exactly env as its environment.
-func start(t *testing.T, name string, env map[string]string) *proctest.Proc {
+func start(t testing.TB, name string, env map[string]string) *proctest.Proc {
 	t.Helper()
 	return proctest.Start(t, name, filepath.Join(binDir, name), proctest.Environ(env))
 }
@@ -55,7 +55,7 @@ type stack struct {
 	client *client.Client // the /v1 routes, as a backend calls them
 }
 
-func startStack(t *testing.T, extra map[string]string) *stack {
+func startStack(t testing.TB, extra map[string]string) *stack {
 	t.Helper()
 	env := map[string]string{
 		"API_KEYS":            "old-key-0123456789abcdef," + apiKey,
@@ -73,7 +73,7 @@ func startStack(t *testing.T, extra map[string]string) *stack {
 // newClient is the project's Go client of the api at base. It never
 // retries: each call is one request, so a test sees the very answer the
 // server gave (a retried 503 or 502 would hide it), as with s.call.
-func newClient(t *testing.T, base string) *client.Client {
+func newClient(t testing.TB, base string) *client.Client {
 	t.Helper()
 	c, err := client.New(base, apiKey, client.WithRetries(0))
 	if err != nil {
@@ -85,7 +85,7 @@ func newClient(t *testing.T, base string) *client.Client {
 // refusal is err as the API's refusal, or nil when err is nil. Any other
 // error (the request got no answer) ends the test. Call it from the test's
 // goroutine only.
-func refusal(t *testing.T, err error) *client.Error {
+func refusal(t testing.TB, err error) *client.Error {
 	t.Helper()
 	if err == nil {
 		return nil
@@ -105,7 +105,7 @@ func refused(err error, status int, code client.ErrorCode) bool {
 
 // start starts (or resends) a verification through the client; anything
 // but its 202 ends the test.
-func (s *stack) start(t *testing.T, req client.StartRequest) client.Verification {
+func (s *stack) start(t testing.TB, req client.StartRequest) client.Verification {
 	t.Helper()
 	v, err := s.client.Start(t.Context(), req)
 	if err != nil {
@@ -116,7 +116,7 @@ func (s *stack) start(t *testing.T, req client.StartRequest) client.Verification
 
 // get reads a verification through the client; anything but its 200 ends
 // the test.
-func (s *stack) get(t *testing.T, id string) client.Verification {
+func (s *stack) get(t testing.TB, id string) client.Verification {
 	t.Helper()
 	v, err := s.client.Get(t.Context(), id)
 	if err != nil {
@@ -127,7 +127,7 @@ func (s *stack) get(t *testing.T, id string) client.Verification {
 
 // call sends a raw request; it is for the routes the client does not
 // cover (the tutorial's /send-code and /verify-code).
-func (s *stack) call(t *testing.T, method, path string, body any) (int, map[string]any) {
+func (s *stack) call(t testing.TB, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {
@@ -148,7 +148,7 @@ func (s *stack) call(t *testing.T, method, path string, body any) (int, map[stri
 }
 
 // waitDelivery polls the verification until its delivery status is want.
-func (s *stack) waitDelivery(t *testing.T, id string, want client.DeliveryStatus) client.Delivery {
+func (s *stack) waitDelivery(t testing.TB, id string, want client.DeliveryStatus) client.Delivery {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -164,7 +164,7 @@ func (s *stack) waitDelivery(t *testing.T, id string, want client.DeliveryStatus
 	}
 }
 
-func waitSMS(t *testing.T, fake *twiliofake.Server, n int) []twiliofake.Request {
+func waitSMS(t testing.TB, fake *twiliofake.Server, n int) []twiliofake.Request {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -301,7 +301,7 @@ func TestProductionConfigErrorsNameEveryVar(t *testing.T) {
 	}
 }
 
-func postForm(t *testing.T, target string, form url.Values, headers map[string]string) int {
+func postForm(t testing.TB, target string, form url.Values, headers map[string]string) int {
 	t.Helper()
 	req, _ := http.NewRequest("POST", target, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -44,7 +44,7 @@ type received struct {
 	}
 }
 
-func newHook(t *testing.T, answers ...int) *hook {
+func newHook(t testing.TB, answers ...int) *hook {
 	h := &hook{answers: answers}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -73,7 +73,7 @@ func newHook(t *testing.T, answers ...int) *hook {
 }
 
 // wait returns the deliveries of an event type once n have arrived.
-func (h *hook) wait(t *testing.T, typ string, n int, within time.Duration) []received {
+func (h *hook) wait(t testing.TB, typ string, n int, within time.Duration) []received {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -97,7 +97,7 @@ func (h *hook) wait(t *testing.T, typ string, n int, within time.Duration) []rec
 
 // workflowStack runs api and worker with every channel, status callbacks,
 // a 15s channel timeout and events to h.
-func workflowStack(t *testing.T, h *hook) *stack {
+func workflowStack(t testing.TB, h *hook) *stack {
 	t.Helper()
 	env := map[string]string{
 		"CHANNELS": "sms,whatsapp,call", "TWILIO_WHATSAPP_FROM": "+14155238886", "VOICE_ALLOWED_COUNTRIES": "US",
@@ -109,14 +109,14 @@ func workflowStack(t *testing.T, h *hook) *stack {
 	return startStack(t, env)
 }
 
-func (s *stack) startWorkflow(t *testing.T, to string, channels ...client.Channel) string {
+func (s *stack) startWorkflow(t testing.TB, to string, channels ...client.Channel) string {
 	t.Helper()
 	return s.start(t, client.StartRequest{To: to, Workflow: channels}).Id
 }
 
 // steps is a verification's workflow steps; it ends the test when the
 // verification has fewer than n.
-func steps(t *testing.T, v client.Verification, n int) []client.WorkflowStep {
+func steps(t testing.TB, v client.Verification, n int) []client.WorkflowStep {
 	t.Helper()
 	if v.Workflow == nil || len(v.Workflow.Steps) < n {
 		t.Fatalf("workflow %+v, want %d steps", v.Workflow, n)

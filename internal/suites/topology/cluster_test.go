@@ -20,14 +20,12 @@ import (
 // startCluster starts three cluster-enabled redis-servers and makes them a
 // cluster of three masters (no replicas). It skips the test when
 // redis-cli or cluster support is missing.
-func startCluster(t *testing.T) []*redisNode {
+func startCluster(t testing.TB) []*redisNode {
 	t.Helper()
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Skip("redis-cli not installed: cannot create a cluster")
-	}
+	proctest.Need(t, "redis-cli", "apt-get install redis-tools")
 	major := redisMajor(t)
 	if major < 5 {
-		t.Skipf("redis-server %d.x: redis-cli --cluster needs 5 or later", major)
+		proctest.Lack(t, fmt.Sprintf("redis-server %d.x: redis-cli --cluster needs 5 or later", major))
 	}
 	var nodes []*redisNode
 	for i := 0; i < 3; i++ {
@@ -45,7 +43,7 @@ func startCluster(t *testing.T) []*redisNode {
 		enabled := infoField(context.Background(), c, "cluster", "cluster_enabled")
 		c.Close()
 		if enabled != "1" {
-			t.Skipf("redis-server has no cluster support (cluster_enabled:%q)", enabled)
+			proctest.Lack(t, fmt.Sprintf("redis-server has no cluster support (cluster_enabled:%q)", enabled))
 		}
 		nodes = append(nodes, n)
 	}
@@ -76,14 +74,14 @@ func startCluster(t *testing.T) []*redisNode {
 	return nodes
 }
 
-func redisMajor(t *testing.T) int {
-	out, err := exec.Command("redis-server", "--version").Output()
+func redisMajor(t testing.TB) int {
+	out, err := exec.Command(proctest.Need(t, "redis-server", "apt-get install redis-server"), "--version").Output()
 	if err != nil {
-		t.Skipf("redis-server --version: %v", err)
+		t.Fatalf("redis-server --version: %v", err)
 	}
 	m := regexp.MustCompile(`v=(\d+)\.`).FindSubmatch(out)
 	if m == nil {
-		t.Skipf("cannot read the version of redis-server: %q", out)
+		t.Fatalf("cannot read the version of redis-server: %q", out)
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n

@@ -67,9 +67,12 @@ type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...any) {}
 
-func requireEnabled(t *testing.T) {
+func requireEnabled(t testing.TB) {
 	t.Helper()
 	if reason, ok := enabled(); !ok {
+		if os.Getenv("OTPD_TOPOLOGY_TESTS") == "1" && !testing.Short() {
+			proctest.Lack(t, reason) // asked for, and cannot run
+		}
 		t.Skip(reason)
 	}
 }
@@ -88,7 +91,7 @@ func (n *redisNode) client() *redis.Client {
 
 // startRedis launches redis-server on a free loopback port. args(port)
 // gives the command line; the config file, if any, must come first.
-func startRedis(t *testing.T, name string, args func(port int, dir string) []string) *redisNode {
+func startRedis(t testing.TB, name string, args func(port int, dir string) []string) *redisNode {
 	t.Helper()
 	for attempt := 0; attempt < 5; attempt++ {
 		port := proctest.FreePort(t)
@@ -131,7 +134,7 @@ type stack struct {
 	http *http.Client
 }
 
-func startStack(t *testing.T, redisURL string, extra map[string]string) *stack {
+func startStack(t testing.TB, redisURL string, extra map[string]string) *stack {
 	t.Helper()
 	env := map[string]string{
 		"API_KEYS":   apiKey,
@@ -165,7 +168,7 @@ func (s *stack) call(method, path string, body any) (int, map[string]any, error)
 	return resp.StatusCode, out, nil
 }
 
-func (s *stack) mustCall(t *testing.T, method, path string, body any) (int, map[string]any) {
+func (s *stack) mustCall(t testing.TB, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	status, out, err := s.call(method, path, body)
 	if err != nil {
@@ -175,7 +178,7 @@ func (s *stack) mustCall(t *testing.T, method, path string, body any) (int, map[
 }
 
 // sms waits for an SMS to each number and returns its code by number.
-func (s *stack) codes(t *testing.T, d time.Duration, numbers ...string) map[string]string {
+func (s *stack) codes(t testing.TB, d time.Duration, numbers ...string) map[string]string {
 	t.Helper()
 	got := map[string]string{}
 	proctest.WaitFor(t, d, fmt.Sprintf("SMS to %v", numbers), func() bool {

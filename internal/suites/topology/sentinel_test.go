@@ -25,7 +25,7 @@ type sentinelSetup struct {
 	sentinels       []*redisNode
 }
 
-func startSentinels(t *testing.T) *sentinelSetup {
+func startSentinels(t testing.TB) *sentinelSetup {
 	t.Helper()
 	ctx := context.Background()
 	s := &sentinelSetup{}
@@ -115,10 +115,44 @@ func (a attempt) String() string {
 }
 
 // TestSentinelFailover runs the api and worker against a Sentinel-managed
-// master, kills the master (SIGKILL) under a send every 200 ms, and
-// measures the outage until Sentinel has promoted the replica.
+// master, kills the master (SIGKILL) under a send every 200 ms, and checks
+// that sends recover once Sentinel has promoted the replica, that what was
+// replicated survives, and that every later send is delivered.
 func TestSentinelFailover(t *testing.T) {
 	requireEnabled(t)
+	failover(t)
+}
+
+// BenchmarkSentinelFailover measures what TestSentinelFailover checks:
+// per failover (down-after 1s), the sends refused, the time from the kill
+// to the first send accepted after the outage, and the accepted sends
+// that the failover lost (asynchronous replication). About 15 s a run:
+// OTPD_TOPOLOGY_TESTS=1 go test -run '^$' -bench SentinelFailover -benchtime 3x ./internal/suites/topology
+func BenchmarkSentinelFailover(b *testing.B) {
+	requireEnabled(b)
+	var sum failoverFigures
+	for range b.N {
+		f := failover(b)
+		sum.failed += f.failed
+		sum.recovered += f.recovered
+		sum.lost += f.lost
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(sum.failed)/n, "sends-refused")
+	b.ReportMetric(sum.recovered.Seconds()/n, "s-to-recovery")
+	b.ReportMetric(float64(sum.lost)/n, "accepted-lost")
+}
+
+// failoverFigures are what one failover cost.
+type failoverFigures struct {
+	failed    int           // sends refused (503) or unanswered
+	recovered time.Duration // from the kill to the first send accepted after the outage
+	lost      int           // sends accepted, and gone after the failover
+}
+
+// failover kills a Sentinel-managed master under load and checks what
+// TestSentinelFailover says; it answers what the failover cost.
+func failover(t testing.TB) failoverFigures {
 	ctx := context.Background()
 	setup := startSentinels(t)
 	s := startStack(t, setup.url(), map[string]string{"OTP_RESEND_COOLDOWN": "1s"})
@@ -302,6 +336,7 @@ func TestSentinelFailover(t *testing.T) {
 		}
 	}
 	t.Logf("accepted sends lost by the failover (asynchronous replication): %d", lost)
+	figures := failoverFigures{failed: len(failed), recovered: recovered, lost: lost}
 
 	// The verifications replicated before the failover survive it: their
 	// codes still approve.
@@ -314,6 +349,7 @@ func TestSentinelFailover(t *testing.T) {
 			t.Errorf("get %s after the failover: %d %v", n, status, v)
 		}
 	}
+	return figures
 }
 
 // summarizeLog counts a JSON log's warnings and errors by message.

@@ -5,12 +5,12 @@ package browsertest
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/otpd/otpd/internal/testkit/proctest"
 )
 
 // Path is the Chromium binary ("" when none is installed).
@@ -30,10 +30,7 @@ func Start(t *testing.T) context.Context {
 	t.Helper()
 	browser := Path()
 	if browser == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed; .ci/run installs it")
-		}
-		t.Skip("chromium not installed (apt-get install chromium)")
+		proctest.Lack(t, "chromium is not installed (apt-get install chromium)")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU,

@@ -234,3 +234,26 @@ func (l *Buffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Need is the path of a program the test needs. Without it the test skips
+// on a developer's machine, but fails under CI (CI set): .ci/run installs
+// every program a test needs, and a skip there would pass what never ran.
+// install says how to get it.
+func Need(t testing.TB, program, install string) string {
+	t.Helper()
+	p, err := exec.LookPath(program)
+	if err != nil {
+		Lack(t, fmt.Sprintf("%s is not installed (%s)", program, install))
+	}
+	return p
+}
+
+// Lack ends a test that cannot run here, for why: a skip on a developer's
+// machine, a failure under CI.
+func Lack(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s; under CI every test must run", why)
+	}
+	t.Skip(why)
+}

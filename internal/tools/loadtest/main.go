@@ -742,15 +742,14 @@ func memory(ctx context.Context, o options, c *client, nums *numbers, rdb *redis
 // hash's bytes go.
 func sampleFields(ctx context.Context, rdb *redis.Client) map[string]int {
 	iter := rdb.Scan(ctx, 0, "otp:{*}", 1000).Iterator() // a number's hash, not an archive
-	for iter.Next(ctx) {
-		k := iter.Val()
-		out := map[string]int{}
-		for f, v := range rdb.HGetAll(ctx, k).Val() {
-			out[f] = len(v)
-		}
-		return out
+	if !iter.Next(ctx) {
+		return nil
 	}
-	return nil
+	out := map[string]int{}
+	for f, v := range rdb.HGetAll(ctx, iter.Val()).Val() {
+		out[f] = len(v)
+	}
+	return out
 }
 
 // keyKinds counts keys by kind (the key name with its hash tag and id
