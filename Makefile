@@ -13,7 +13,7 @@ run: build ## api + worker against REDIS_URL, localhost:6379, or an embedded Red
 	./$(BIN)/devrun
 
 test: ## every test, with the race detector (needs redis-server on PATH)
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -parallel 4 ./...
 
 test-redis-topologies: ## api + worker on a 3-master Redis Cluster and through a Sentinel failover (needs redis-server, redis-cli)
 	OTPD_TOPOLOGY_TESTS=1 $(GO) test -race -count=1 -v ./internal/suites/topology/

@@ -37,6 +37,7 @@ func await(t *testing.T, s *stack, to string, send func()) twiliofake.Request {
 // A verification started by SMS and resent by call and by WhatsApp carries
 // one code on all three, each attempt on its channel.
 func TestOneCodeOnThreeChannels(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	s := channelStack(t)
 	const to = "+14155552671"
 	var id string

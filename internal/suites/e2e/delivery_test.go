@@ -13,6 +13,7 @@ import (
 )
 
 func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	for _, tc := range []struct {
 		name     string
 		resp     twiliofake.Response
@@ -40,6 +41,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 }
 
 func TestTwilioDownLongerThanTTL(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	s := startStack(t, map[string]string{"OTP_TTL": "5s"})
 	down := make([]twiliofake.Response, 200)
 	for i := range down {
@@ -66,6 +68,7 @@ func TestTwilioDownLongerThanTTL(t *testing.T) {
 }
 
 func TestSIGTERMWithRequestInFlight(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	s := startStack(t, nil)
 	hold := make(chan struct{})
 	s.Fake.Script(twiliofake.Response{Hold: hold})
@@ -98,6 +101,7 @@ func TestSIGKILLRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for asynq's lease recovery (up to ~2 minutes)")
 	}
+	t.Parallel() // it waits; the others run meanwhile
 	sigkillRecovery(t)
 }
 
@@ -202,6 +206,7 @@ func TestStatusCallbackFailedCarriesErrorCode(t *testing.T) {
 
 // Two workers share one budget of SMS_RATE_LIMIT messages per second.
 func TestGlobalRateLimitAcrossWorkers(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	const rate, n = 5, 20
 	s := startStack(t, map[string]string{"SMS_RATE_LIMIT": "5"})
 	s.Run(t, "worker", s.Env) // a second worker

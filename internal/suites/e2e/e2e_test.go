@@ -252,6 +252,7 @@ func TestPermanentTwilioErrorIsRecorded(t *testing.T) {
 }
 
 func TestTransientErrorsAreRetried(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	s := startStack(t, nil)
 	s.Fake.Script(twiliofake.Response{Status: 500, Code: 20500}, twiliofake.Response{Status: 500, Code: 20500})
 	s.start(t, client.StartRequest{To: "+14155552671"})
@@ -262,6 +263,7 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	s := startStack(t, nil)
 	s.start(t, client.StartRequest{To: "+14155552671"})
 	waitSMS(t, s.Fake, 1)
@@ -321,6 +323,7 @@ func postForm(t testing.TB, target string, form url.Values, headers map[string]s
 // The -healthcheck mode probes the running process's /readyz, for
 // distroless images where the container healthcheck can only run the binary.
 func TestHealthcheckMode(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	s := startStack(t, map[string]string{"WORKER_METRICS_ADDR": proctest.FreeAddr(t)})
 	for _, tc := range []struct {
 		bin, addrVar string

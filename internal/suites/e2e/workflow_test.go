@@ -168,6 +168,7 @@ func TestWorkflowUndeliveredGoesToWhatsApp(t *testing.T) {
 // No news within the channel timeout (15s): the next step starts; the
 // verification shows the first as timed out.
 func TestWorkflowTimeout(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	s := workflowStack(t, nil)
 	const to = "+14155552671"
 	var id string
@@ -191,6 +192,7 @@ func TestWorkflowTimeout(t *testing.T) {
 // Approved during step 1: step 2 never starts, even though the worker that
 // held its timeout is killed and another takes over.
 func TestWorkflowApprovalStopsIt(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	s := workflowStack(t, nil)
 	const to = "+14155552671"
 	var id string
@@ -214,6 +216,7 @@ func TestWorkflowApprovalStopsIt(t *testing.T) {
 // A receiver that answers 500 twice gets the event on the third try, with
 // the same webhook-id, signed so that a Standard Webhooks verifier accepts it.
 func TestWebhookRetries(t *testing.T) {
+	t.Parallel() // it waits; the others run meanwhile
 	h := newHook(t, 500, 500)
 	s := workflowStack(t, h)
 	const to = "+14155552671"
