@@ -58,7 +58,7 @@ const (
 	StatusMaxAttemptsReached = oapi.VerificationStatusMaxAttemptsReached
 )
 
-// The problem codes (README, "Errors").
+// The problem codes (docs/api.md, "Errors").
 const (
 	CodeInvalidRequest        = oapi.ProblemCodeInvalidRequest
 	CodeInvalidPhoneNumber    = oapi.ProblemCodeInvalidPhoneNumber
@@ -162,7 +162,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// StartRequest asks for a code to be sent (README, "Start a verification").
+// StartRequest asks for a code to be sent (docs/api.md, "Start a verification").
 type StartRequest struct {
 	To       string  // as the user typed it
 	Channel  Channel // "" is SMS

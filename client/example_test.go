@@ -10,7 +10,8 @@ import (
 
 var errBadNumber = errors.New("not a phone number")
 
-// The README's example, compiled with the tests so it stays true.
+// The example of docs/api.md ("Go client"), compiled with the tests so it
+// stays true.
 func Example() {
 	run := func(ctx context.Context, phone, userIP, typed string) (bool, error) {
 		c, err := client.New("http://localhost:8080", os.Getenv("OTPD_API_KEY"))

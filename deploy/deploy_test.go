@@ -37,7 +37,7 @@ import (
 	"github.com/otpd/otpd/internal/config"
 )
 
-// Defaults of the processes (README "Configuration", cmd/api/run.go).
+// Defaults of the processes (docs/operations.md "Configuration", internal/config).
 const (
 	defaultHTTPAddr        = ":8080"
 	defaultMetricsAddr     = ":9090"

@@ -145,7 +145,7 @@ func TestLegacyRoutesClientIPLimits(t *testing.T) {
 	wantLegacyProblem(t, f.do("POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": "000000", "clientIp": "::1%x"}), http.StatusBadRequest, "invalid_request")
 }
 
-// Every limit the README lists, at N and N+1, through the API: N requests
+// Every limit docs/fraud.md lists, at N and N+1, through the API: N requests
 // pass, the next is refused with its code, its limit name and a
 // Retry-After. N is 3 (the cooldown's is 1).
 func TestEveryLimitAtNAndNPlusOne(t *testing.T) {

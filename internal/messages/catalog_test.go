@@ -125,7 +125,7 @@ func TestForRegion(t *testing.T) {
 	}
 }
 
-// The exact formats the README shows.
+// The exact formats docs/api.md ("Languages") shows.
 func TestRenderFormats(t *testing.T) {
 	c, err := messages.New(messages.Options{WebOTPDomain: "example.com"})
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 
 // A number's state lives in one hash, named by its hash tag alone, so one
 // pending verification costs one Redis key (its size is measured by
-// TestPendingVerificationSize, and BENCHMARKS.md gives the figure). Its
+// BenchmarkPendingVerificationMemory, and BENCHMARKS.md gives the figure). Its
 // finished predecessors move to an archive key with the same tag, so every
 // key of one number is in one Redis Cluster slot and each Lua script
 // touches a single slot.

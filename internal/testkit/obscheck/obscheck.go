@@ -1,6 +1,6 @@
 // Package obscheck reads the PromQL of deploy/grafana/otpd-dashboard.json and
 // deploy/prometheus/alerts.yaml, so tests can hold them to what the binaries
-// export: deploy's tests check the expressions parse (promtool), internal/e2e
+// export: deploy's tests check the expressions parse (promtool), internal/suites/e2e
 // that every metric and label they name exists in a real scrape.
 package obscheck
 
