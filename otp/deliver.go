@@ -100,7 +100,7 @@ func (s *Service) unclaimed(ctx context.Context, t *try) error {
 	case ClaimSkip:
 		// Not retried: the verification no longer needs this message. The
 		// attempt says why.
-		if c.Reason != "gone" && c.Reason != "rolled_back" {
+		if c.Reason != ClaimGone && c.Reason != ClaimRolledBack {
 			s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: c.Reason})
 		}
 		t.log.InfoContext(ctx, "send skipped", "reason", c.Reason)
@@ -125,7 +125,7 @@ func (s *Service) open(ctx context.Context, t *try) (string, error) {
 		// The stored number is not the one this id was made for: someone
 		// wrote to the store without OTP_SECRET. Never send; never retry.
 		s.d.Delivered.Delivery(c.Channel, OutcomeIntegrityError, 0)
-		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: "integrity_error"})
+		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: string(ReasonIntegrity)})
 		t.log.ErrorContext(ctx, "refusing to send: the stored number does not match the verification id (Redis tampered with?)")
 		return "", fmt.Errorf("%w: stored number does not match verification %s", ErrGaveUp, t.ID)
 	}
@@ -141,7 +141,7 @@ func (s *Service) open(ctx context.Context, t *try) (string, error) {
 	}
 	code, err := s.d.Codec.Open(t.ID, c.Sealed)
 	if err != nil {
-		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: "undecryptable"})
+		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: string(ReasonUndecryptable)})
 		return "", fmt.Errorf("%w: %w", ErrGaveUp, err)
 	}
 	return code, nil
@@ -158,7 +158,7 @@ func (s *Service) send(ctx context.Context, t *try, code string) error {
 		// queued for its default of ten hours. A call must ring and be
 		// listened to before the code dies.
 		s.d.Delivered.Delivery(c.Channel, OutcomeSkipped, 0)
-		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: "expired"})
+		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: string(ReasonExpired)})
 		t.log.InfoContext(ctx, "send skipped: too little validity left", "left_ms", left.Milliseconds(), "needs", least)
 		return nil
 	}
@@ -196,7 +196,7 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 	channel := t.claim.Channel
 	if se != nil && se.Permanent {
 		s.d.Delivered.Delivery(channel, OutcomePermanentError, code)
-		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: "twilio_error"})
+		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(ReasonTwilioError)})
 		t.log.WarnContext(ctx, "twilio refused the message", "err", err)
 		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, "twilio_error:"+strconv.Itoa(code))
 		return fmt.Errorf("%w: %w", ErrGaveUp, err)
@@ -216,13 +216,13 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 	}
 	switch {
 	case next.Add(MinValidity).After(t.deadline):
-		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: "expired"})
+		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(ReasonExpired)})
 		t.log.WarnContext(ctx, "send failed and the code expires before another try", "err", err)
 		return fmt.Errorf("%w: %w", ErrTooLate, err)
 	case t.LastTry:
-		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: "retries_exhausted"})
+		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(ReasonRetriesExhausted)})
 		t.log.WarnContext(ctx, "send failed for good", "err", err)
-		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, "retries_exhausted")
+		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, string(ReasonRetriesExhausted))
 		return fmt.Errorf("%w: %w", ErrGaveUp, err)
 	}
 	t.log.WarnContext(ctx, "send failed, will retry", "err", err, "retried", t.Retried)
@@ -236,11 +236,11 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 // SMS into a call to a premium number.
 func (s *Service) refuse(c Claim) string {
 	if !s.policy.channelEnabled(c.Channel) {
-		return "channel_disabled"
+		return string(ReasonChannelDisabled)
 	}
 	if c.Channel == ChannelCall && len(s.policy.VoiceAllowedCountries) > 0 {
 		if phone, err := ParsePhone(c.To, ""); err != nil || !s.policy.VoiceAllowedCountries[phone.Region] {
-			return "country_not_allowed"
+			return string(ReasonCountry)
 		}
 	}
 	return ""

@@ -101,7 +101,7 @@ func (s *Service) plan(r StartRequest) (plan, error) {
 // countries, and mobile numbers only.
 func (s *Service) admit(phone Phone, channel string) error {
 	if len(s.policy.AllowedCountries) > 0 && !s.policy.AllowedCountries[phone.Region] {
-		s.d.Observer.Rejected("country_not_allowed", phone.CountryCode)
+		s.d.Observer.Rejected(LimitReason(ReasonCountry), phone.CountryCode)
 		return ErrCountryNotAllowed
 	}
 	if channel == ChannelCall && len(s.policy.VoiceAllowedCountries) > 0 && !s.policy.VoiceAllowedCountries[phone.Region] {

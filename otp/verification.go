@@ -29,6 +29,34 @@ const (
 	DeliveryFailed      DeliveryStatus = "failed"      // Twilio refused or we gave up
 )
 
+// DeliveryReason says why a send attempt ended without its message, or is
+// being retried (Delivery.Reason); a verification's own Status (approved,
+// canceled …) and a workflow step's limit are reasons too.
+type DeliveryReason string
+
+const (
+	ReasonExpired          DeliveryReason = "expired"           // too little of the code's life left to send
+	ReasonSuperseded       DeliveryReason = "superseded"        // a later send of the verification took over
+	ReasonRetrying         DeliveryReason = "retrying"          // the gateway refused for now: another try comes
+	ReasonTwilioError      DeliveryReason = "twilio_error"      // the gateway refused for good (ErrorCode says why)
+	ReasonRetriesExhausted DeliveryReason = "retries_exhausted" // the queue's tries ran out
+	ReasonChannelDisabled  DeliveryReason = "channel_disabled"  // its channel left CHANNELS
+	ReasonCountry          DeliveryReason = "country_not_allowed"
+	ReasonIntegrity        DeliveryReason = "integrity_error" // the stored number is not the id's
+	ReasonUndecryptable    DeliveryReason = "undecryptable"   // the sealed code does not open
+)
+
+// A claim that finds nothing to send, and nothing to record on, says why:
+// the verification is gone, or its start was undone.
+const (
+	ClaimGone       = "gone"
+	ClaimRolledBack = "rolled_back"
+)
+
+// StepMaxSends is why OTP_MAX_SENDS skips a workflow step (TO_SEND_LIMIT
+// skips one with LimitToCap).
+const StepMaxSends = "max_send_attempts"
+
 // The channels a code can take. A verification keeps one code across them:
 // a resend may take another channel.
 const (

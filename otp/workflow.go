@@ -167,7 +167,7 @@ func (s *Service) advance(ctx context.Context, v Verification, p StepParams) err
 		case StepOutcomeSkipped:
 			if skip == "" {
 				s.undo(ctx, refund) // the per-number rules refused it: nothing sent
-			} else if LimitReason(skip) == reason && reason != "channel_disabled" && reason != "country_not_allowed" {
+			} else if LimitReason(skip) == reason && reason != LimitReason(ReasonChannelDisabled) && reason != LimitReason(ReasonCountry) {
 				s.d.Observer.Rejected(reason, phone.CountryCode)
 			}
 			s.d.Observer.WorkflowStep(res.Channel, StepSkipped)
@@ -197,9 +197,9 @@ func (s *Service) advance(ctx context.Context, v Verification, p StepParams) err
 func (s *Service) takeStep(ctx context.Context, v Verification, phone Phone, channel string) (refund Refund, skip LimitReason, err error) {
 	switch {
 	case !s.policy.channelEnabled(channel):
-		return noRefund, "channel_disabled", nil
+		return noRefund, LimitReason(ReasonChannelDisabled), nil
 	case channel == ChannelCall && len(s.policy.VoiceAllowedCountries) > 0 && !s.policy.VoiceAllowedCountries[phone.Region]:
-		return noRefund, "country_not_allowed", nil
+		return noRefund, LimitReason(ReasonCountry), nil
 	}
 	tag, _ := TagOfID(v.ID)
 	refund, err = s.d.Limiter.TakeSend(ctx, SendScope{Origin: v.Origin, Tag: tag, Region: phone.Region, Channel: channel,

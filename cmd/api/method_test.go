@@ -132,7 +132,7 @@ func TestRunHeaderLimitAndAdminListener(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out proctest.Buffer
-	errc := startRun(t, ctx, env, &out)
+	errc := proctest.RunInProcess(t, ctx, run, env, &out)
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	waitHealthy(t, "http://"+addr, errc)

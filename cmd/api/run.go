@@ -70,23 +70,26 @@ func listeners(ctx context.Context, cfg config.Config, log *slog.Logger, parts *
 	httpMetrics := withHTTPMetrics(metrics.NewHTTP(reg))
 	// A few scrapes at a time: each reads Redis (metrics.Redis).
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
+	var public http.Handler
+	if cfg.HTTP.AdminAddr == "" {
+		public = newHandler(d, metricsHandler, httpMetrics, withMonitoring(ops))
+	} else {
+		var pprof http.Handler
+		if cfg.Monitoring.PprofAddr == cfg.HTTP.AdminAddr {
+			pprof = server.AdminHandler()
+		}
+		admin := newAdminHandler(log, metricsHandler, pprof, httpMetrics, withMonitoring(ops))
+		if _, err := server.Serve(ctx, log, "admin (metrics, monitoring)", cfg.HTTP.AdminAddr, admin); err != nil {
+			return nil, fmt.Errorf("API_ADMIN_ADDR: %w", err)
+		}
+		public = newHandler(d, nil, httpMetrics)
+	}
 	if cfg.Monitoring.PprofAddr != "" && cfg.Monitoring.PprofAddr != cfg.HTTP.AdminAddr {
 		if _, err := server.Serve(ctx, log, "admin (pprof)", cfg.Monitoring.PprofAddr, server.AdminHandler()); err != nil {
 			return nil, fmt.Errorf("ADMIN_ADDR: %w", err)
 		}
 	}
-	if cfg.HTTP.AdminAddr == "" {
-		return newHandler(d, metricsHandler, httpMetrics, withMonitoring(ops)), nil
-	}
-	var pprof http.Handler
-	if cfg.Monitoring.PprofAddr == cfg.HTTP.AdminAddr {
-		pprof = server.AdminHandler()
-	}
-	admin := newAdminHandler(log, metricsHandler, pprof, httpMetrics, withMonitoring(ops))
-	if _, err := server.Serve(ctx, log, "admin (metrics, monitoring)", cfg.HTTP.AdminAddr, admin); err != nil {
-		return nil, fmt.Errorf("API_ADMIN_ADDR: %w", err)
-	}
-	return newHandler(d, nil, httpMetrics), nil
+	return public, nil
 }
 
 // listenAndDrain runs the public listener until ctx ends, then drains it: requests

@@ -30,31 +30,11 @@ func runEnv(addr string) map[string]string {
 	}
 }
 
-// startRun runs the whole process in a goroutine; the returned channel gets
-// run's result.
-func startRun(t *testing.T, ctx context.Context, env map[string]string, out *proctest.Buffer) <-chan error {
-	t.Helper()
-	// run reads ./.env when present: run it where there is none, so a
-	// developer's .env cannot change the test.
-	t.Chdir(t.TempDir())
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, nil, func(k string) string { return env[k] }, out) }()
-	return errc
-}
-
 // waitHealthy polls /healthz until the server answers 200; the test
 // fails at once if run returns before that.
 func waitHealthy(t *testing.T, base string, errc <-chan error) {
 	t.Helper()
-	returned := func() error {
-		select {
-		case err := <-errc:
-			return fmt.Errorf("run returned before serving: %v", err)
-		default:
-			return nil
-		}
-	}
-	if err := proctest.WaitHTTP(base+"/healthz", 10*time.Second, returned); err != nil {
+	if err := proctest.WaitHTTP(base+"/healthz", 10*time.Second, proctest.Returned(errc)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -71,7 +51,7 @@ func TestRunServesAndDrains(t *testing.T) {
 	var out proctest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	errc := startRun(t, ctx, runEnv(addr), &out)
+	errc := proctest.RunInProcess(t, ctx, run, runEnv(addr), &out)
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
@@ -212,7 +192,7 @@ func TestRunStartupErrors(t *testing.T) {
 			defer cancel()
 			var out proctest.Buffer
 			select {
-			case err := <-startRun(t, ctx, env, &out):
+			case err := <-proctest.RunInProcess(t, ctx, run, env, &out):
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("run = %v, want an error about %s", err, tc.want)
 				}

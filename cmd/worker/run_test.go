@@ -35,39 +35,6 @@ func workerEnv(fake *twiliofake.Server, metricsAddr string) map[string]string {
 	return env
 }
 
-// startRun runs the worker in a goroutine, in a directory without a .env;
-// the channel gets run's result.
-func startRun(t *testing.T, ctx context.Context, env map[string]string, out io.Writer) <-chan error {
-	t.Helper()
-	t.Chdir(t.TempDir())
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, []string{"worker"}, func(k string) string { return env[k] }, out) }()
-	return errc
-}
-
-// returned is a proctest.WaitHTTP gone func: run ended before serving.
-func returned(errc <-chan error) func() error {
-	return func() error {
-		select {
-		case err := <-errc:
-			return &runEnded{err}
-		default:
-			return nil
-		}
-	}
-}
-
-type runEnded struct{ err error }
-
-func (r *runEnded) Error() string { return "run returned before serving: " + errString(r.err) }
-
-func errString(err error) string {
-	if err == nil {
-		return "nil"
-	}
-	return err.Error()
-}
-
 // The worker in one process, as main runs it: configuration from the
 // environment, its probes and metrics, a delivery the api's service queued
 // handed to Twilio with the code, -healthcheck, and a stop on cancel.
@@ -83,8 +50,8 @@ func TestRunDeliversAndStops(t *testing.T) {
 	var out proctest.Buffer
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := startRun(t, rctx, env, &out)
-	if err := proctest.WaitHTTP("http://"+addr+"/readyz", 10*time.Second, returned(errc)); err != nil {
+	errc := proctest.RunInProcess(t, rctx, run, env, &out)
+	if err := proctest.WaitHTTP("http://"+addr+"/readyz", 10*time.Second, proctest.Returned(errc)); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 
@@ -170,7 +137,7 @@ func TestRunRefusesToStart(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			var out proctest.Buffer
-			err := <-startRun(t, ctx, env, &out)
+			err := <-proctest.RunInProcess(t, ctx, run, env, &out)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want an error about %s, got %v", tc.want, err)
 			}

@@ -174,8 +174,9 @@ func (e *env) boolean(name string, def bool) bool {
 
 // url is an http(s) URL without its trailing slash ("" when unset).
 func (e *env) url(name, def string) string {
-	u := strings.TrimRight(e.str(name, def), "/")
-	if u != "" && !httpURL(u) {
+	raw := e.str(name, def)
+	u := strings.TrimRight(raw, "/")
+	if raw != "" && !httpURL(u) {
 		e.bad(name, "%q is not an http(s) URL", u)
 	}
 	return u

@@ -35,7 +35,6 @@ func (e *env) credentials(c *Config) {
 	for _, k := range c.HTTP.APIKeys {
 		if len(k) < 16 && real {
 			e.bad("API_KEYS", "every key must be at least 16 characters once real SMS can be sent")
-			break
 		}
 	}
 	if (real || len(c.Codes.Secret) > 0) && len(c.HTTP.APIKeys) == 0 {

@@ -8,8 +8,9 @@
 // Each operation is one round trip: a Lua script (lua/), or a pipeline. So
 // every rule is applied atomically, and each script touches one number's
 // keys, in one Redis Cluster slot. Every script is headed by its KEYS, ARGV
-// and return values, names its arguments in locals at its top, starts with
-// the schema (prelude, generated from schema.go) and shares common.lua's
-// helpers. Scripts read time from Redis (TIME) unless a test clock is
-// injected with WithClock.
+// and return values, names its arguments in locals at its top, names the
+// schema's fields, letters and outcomes (schema.go's tables, which
+// scripts.go compiles into literals) and shares common.lua's helpers.
+// Scripts read time from Redis (TIME) unless a test clock is injected with
+// WithClock.
 package redisstore

@@ -27,7 +27,7 @@ import (
 //   cr         created (unix ms); x expiry and l last send, in ms after cr
 //              (l: as k)
 //   a<n>, i<n> send attempt n, with its channel, and its MessageSid or
-//              CallSid (common.lua's attempt record)
+//              CallSid (attempt.lua says how a record reads)
 //   h, e       the code's MAC and sealed code, deleted when the code dies:
 //              at approval, cancel, lock, or the first script that finds
 //              it expired (Redis 7.0 has no per-field expiry)

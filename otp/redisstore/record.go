@@ -104,7 +104,7 @@ func fromMap(m map[string]string) (otp.Verification, error) {
 	return v, err
 }
 
-// parseAttempt reads an attempt record (common.lua): times in ms after
+// parseAttempt reads an attempt record (attempt.lua): times in ms after
 // created, and for other channels than SMS or once the gateway named a
 // status, "|channel|rawStatus"; sid is the attempt's packed sid. legacy is
 // the channel of records made before attempts had one.

@@ -3,7 +3,9 @@ package redisstore
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/otpd/otpd/otp"
@@ -11,8 +13,8 @@ import (
 
 // The schema of a number's hash: every field name, letter code and script
 // outcome is defined here, once. Go reads and writes with these names, and
-// the scripts get them from the prelude (prelude below), never as literals
-// of their own. keys.go says what each field holds.
+// the scripts name them (F.status, ST.pending, OUT.cooldown: tables below),
+// never as literals of their own. keys.go says what each field holds.
 const (
 	fieldTo          = "to" // the number (E.164); another one means a tag collision
 	fieldSendLog     = "s"  // the number's send times (common.lua's readLog)
@@ -96,8 +98,7 @@ func invert[K, V comparable](m map[K]V) map[V]K {
 }
 
 // outcome is what a script answers, by name: Go maps each to its result in
-// one table per script kind (refusals below), the scripts return them
-// from the prelude's OUT.
+// one table per script kind (refusals below); the scripts return OUT.name.
 type outcome string
 
 const (
@@ -136,7 +137,7 @@ var refusals = map[outcome]otp.LimitReason{
 	outLocked: otp.LimitFailedChecks, outSendCap: otp.LimitToCap,
 }
 
-// allOutcomes lists every outcome, for the prelude.
+// allOutcomes lists every outcome, for the scripts.
 var allOutcomes = []outcome{
 	outCreated, outResent, outCooldown, outMaxSends, outMaxChecks, outLocked, outSendCap, outCollision,
 	outNotFound, outFinished, outApproved, outWrong, outExhausted, outCanceled, outWasCanceled,
@@ -144,9 +145,7 @@ var allOutcomes = []outcome{
 	outRecorded, outSame, outIgnored,
 }
 
-// prelude is the Lua every verification script starts with: the schema
-// above as tables, so that a script says F.status where it would say 'st',
-// ST.pending for 'p' and OUT.cooldown for its answer.
+// tables are the schema as the scripts name it:
 //
 //	F         field names (and the prefixes of per-attempt and per-step fields)
 //	ST        a verification's status letter by status; STATUS the reverse
@@ -156,44 +155,94 @@ var allOutcomes = []outcome{
 //	WF        a workflow step's channel letter by channel; WORKFLOW the reverse
 //	STEP      a workflow step's status letter by status
 //	OUT       the scripts' outcomes
-var prelude = func() string {
+//	REASON    the reasons the scripts give (otp's DeliveryReasons, ClaimGone …)
+//	LOCALE    LOCALE.default, the locale stored as no field
+var tables = func() map[string]map[string]any {
+	t := map[string]map[string]any{
+		"F": strings2any(map[string]string{
+			"to": fieldTo, "sendLog": fieldSendLog, "failures": fieldFailures, "rand": fieldRand, "status": fieldStatus,
+			"locale": fieldLocale, "brand": fieldBrand, "appHash": fieldAppHash, "channel": fieldChannel,
+			"sends": fieldSends, "checks": fieldChecks, "created": fieldCreated, "expiry": fieldExpiry,
+			"lastSend": fieldLastSend, "mac": fieldMAC, "sealed": fieldSealed, "previous": fieldPrevious,
+			"workflow": fieldWorkflow, "stepTimeout": fieldStepTimeout, "step": fieldStep, "origin": fieldOrigin,
+			"attempt": prefixAttempt, "sid": prefixSID, "stepRecord": prefixStep,
+		}),
+		"ST": strings2any(stringKeys(statusLetters)), "STATUS": strings2any(stringValues(statusOf)),
+		"DS": strings2any(stringKeys(deliveryLetters)), "DELIVERY": strings2any(stringValues(deliveryOf)),
+		"CH": strings2any(attemptChannels), "CHANNEL": strings2any(channelOf),
+		"WF": strings2any(workflowChannels), "WORKFLOW": strings2any(stepChannelOf),
+		"STEP":   strings2any(stringKeys(stepLetters)),
+		"LOCALE": {"default": defaultLocale},
+		"OUT":    map[string]any{}, "REASON": map[string]any{}, "RANK": map[string]any{},
+	}
+	for _, o := range allOutcomes {
+		t["OUT"][string(o)] = string(o)
+	}
+	for _, r := range []string{otp.ClaimGone, otp.ClaimRolledBack, string(otp.ReasonSuperseded), string(otp.ReasonExpired),
+		string(otp.ReasonRetrying), otp.StepMaxSends, string(otp.LimitToCap)} {
+		t["REASON"][r] = r
+	}
+	for k, v := range deliveryRanks {
+		t["RANK"][string(k)] = v
+	}
+	return t
+}()
+
+var (
+	staticName  = regexp.MustCompile(`\b([A-Z]+)\.([A-Za-z_][A-Za-z0-9_]*)\b`)
+	dynamicName = regexp.MustCompile(`\b([A-Z]+)\[`)
+)
+
+// compile turns a script written against the schema into the script Redis
+// runs: each TABLE.key becomes its value, a literal, so that naming a field
+// costs nothing at run time; and each table the script indexes by a
+// variable (CH[channel]) is defined in front of it. A name the schema
+// lacks panics when the package loads: a typo must not read as nil.
+func compile(src string) string {
+	out := staticName.ReplaceAllStringFunc(src, func(m string) string {
+		p := staticName.FindStringSubmatch(m)
+		table, ok := tables[p[1]]
+		if !ok {
+			return m // not the schema's (a Lua library: string.sub, math.max)
+		}
+		v, ok := table[p[2]]
+		if !ok {
+			panic(fmt.Sprintf("redisstore: a script names %s, which the schema lacks", m))
+		}
+		return luaValue(v)
+	})
 	var b strings.Builder
-	table := func(name string, m map[string]string) {
-		fmt.Fprintf(&b, "local %s = {", name)
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			fmt.Fprintf(&b, "[%q] = %q, ", k, m[k])
+	seen := map[string]bool{}
+	for _, m := range dynamicName.FindAllStringSubmatch(out, -1) {
+		table, ok := tables[m[1]]
+		if !ok || seen[m[1]] {
+			continue
+		}
+		seen[m[1]] = true
+		fmt.Fprintf(&b, "local %s = {", m[1])
+		for _, k := range slices.Sorted(maps.Keys(table)) {
+			fmt.Fprintf(&b, "[%s] = %s, ", luaValue(k), luaValue(table[k]))
 		}
 		b.WriteString("}\n")
 	}
-	table("F", map[string]string{
-		"to": fieldTo, "sendLog": fieldSendLog, "failures": fieldFailures, "rand": fieldRand, "status": fieldStatus,
-		"locale": fieldLocale, "brand": fieldBrand, "appHash": fieldAppHash, "channel": fieldChannel,
-		"sends": fieldSends, "checks": fieldChecks, "created": fieldCreated, "expiry": fieldExpiry,
-		"lastSend": fieldLastSend, "mac": fieldMAC, "sealed": fieldSealed, "previous": fieldPrevious,
-		"workflow": fieldWorkflow, "stepTimeout": fieldStepTimeout, "step": fieldStep, "origin": fieldOrigin,
-		"attempt": prefixAttempt, "sid": prefixSID, "stepRecord": prefixStep,
-	})
-	table("ST", stringKeys(statusLetters))
-	table("STATUS", stringValues(statusOf))
-	table("DS", stringKeys(deliveryLetters))
-	table("DELIVERY", stringValues(deliveryOf))
-	table("CH", attemptChannels)
-	table("CHANNEL", channelOf)
-	table("WF", workflowChannels)
-	table("WORKFLOW", stepChannelOf)
-	table("STEP", stringKeys(stepLetters))
-	outs := map[string]string{}
-	for _, o := range allOutcomes {
-		outs[string(o)] = string(o)
+	return b.String() + out
+}
+
+// luaValue is v as a Lua literal: a quoted string or a number.
+func luaValue(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
 	}
-	table("OUT", outs)
-	b.WriteString("local RANK = {")
-	for _, k := range slices.Sorted(maps.Keys(deliveryRanks)) {
-		fmt.Fprintf(&b, "[%q] = %d, ", k, deliveryRanks[k])
+	return fmt.Sprint(v)
+}
+
+func strings2any(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
 	}
-	b.WriteString("}\n")
-	return b.String()
-}()
+	return out
+}
 
 func stringKeys[K ~string](m map[K]string) map[string]string {
 	out := make(map[string]string, len(m))

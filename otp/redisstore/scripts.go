@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	_ "embed"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -20,6 +21,8 @@ var (
 	cancelLua string
 	//go:embed lua/view.lua
 	viewLua string
+	//go:embed lua/attempt.lua
+	attemptLua string
 	//go:embed lua/claim.lua
 	claimLua string
 	//go:embed lua/release.lua
@@ -44,9 +47,9 @@ var (
 	checkScript    = script(checkLua)
 	cancelScript   = script(cancelLua)
 	viewScript     = script(viewLua)
-	claimScript    = script(claimLua)
-	releaseScript  = script(releaseLua)
-	reportScript   = script(reportLua)
+	claimScript    = script(attemptLua, claimLua)
+	releaseScript  = script(attemptLua, releaseLua)
+	reportScript   = script(attemptLua, reportLua)
 	stepScript     = script(stepLua)
 	// The Idempotency-Key scripts need none of the verification schema,
 	// and the limits' have helpers of their own.
@@ -56,9 +59,12 @@ var (
 	refundScript = redis.NewScript(windowLua + "\n" + refundLua)
 )
 
-// script puts the schema (prelude) and the shared helpers in front of a
-// verification script's own text.
-func script(src string) *redis.Script { return redis.NewScript(prelude + commonLua + "\n" + src) }
+// script puts the shared helpers (common.lua, and any others given first)
+// in front of a verification script's own text, the last, and compiles the
+// schema's names into all of it.
+func script(parts ...string) *redis.Script {
+	return redis.NewScript(compile(commonLua + "\n" + strings.Join(parts, "\n")))
+}
 
 // queue adds script to a pipeline, so that it shares a round trip with
 // other commands, and returns the function that reads its answer once the

@@ -83,7 +83,7 @@ func (s *Store) undo(ctx context.Context, rollback func(context.Context) error) 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if err := rollback(rctx); err != nil {
-		s.log.ErrorContext(ctx, "undo after a refused or failed start", "err", err)
+		s.log.ErrorContext(ctx, "undo after a refused or failed request", "err", err)
 	}
 }
 
@@ -124,7 +124,10 @@ func (s *Store) parseStart(tag string, res []any) (otp.StartResult, error) {
 		r.Undo = func(ctx context.Context) error { return s.rollbackCreated(ctx, tag, v.ID) }
 		return r, nil
 	}
-	before, _ := res[4].([]any)
+	var before []any
+	if len(res) > 4 {
+		before, _ = res[4].([]any)
+	}
 	r.Undo = func(ctx context.Context) error {
 		return s.rollback(ctx, tag, v.ID, outResent, v.SendAttempts, before...)
 	}

@@ -6,7 +6,9 @@ package proctest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -256,4 +258,32 @@ func Lack(t testing.TB, why string) {
 		t.Fatalf("%s; under CI every test must run", why)
 	}
 	t.Skip(why)
+}
+
+// Returned is a WaitHTTP gone func for a server run in-process: an error
+// once its run function has returned, on errc, before it served.
+func Returned(errc <-chan error) func() error {
+	return func() error {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("run returned before serving: %v", err)
+		default:
+			return nil
+		}
+	}
+}
+
+// RunFunc is a command's run, as its main calls it.
+type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
+
+// RunInProcess runs a command's run in a goroutine, with env as its whole
+// environment, in a fresh working directory (run reads ./.env when there
+// is one: a developer's must not change the test); the channel gets run's
+// result.
+func RunInProcess(t *testing.T, ctx context.Context, run RunFunc, env map[string]string, stdout io.Writer) <-chan error {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, nil, func(k string) string { return env[k] }, stdout) }()
+	return errc
 }

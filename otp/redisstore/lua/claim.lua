@@ -24,10 +24,10 @@ local stale = tonumber(ARGV[6]) -- ms
 local V = locate(KEYS[1], prefix, idBase, rand)
 local f = redis.call('HMGET', V, F.status, F.expiry, F.sends, F.to, F.attempt .. n, F.created, F.sid .. n,
   F.sealed, F.locale, F.brand, F.appHash)
-if not f[1] then return {OUT.skip, 'gone'} end
+if not f[1] then return {OUT.skip, REASON.gone} end
 if not f[5] then
-  if tonumber(n) > tonumber(f[3]) then return {OUT.skip, 'rolled_back'} end
-  return {OUT.skip, 'gone'}
+  if tonumber(n) > tonumber(f[3]) then return {OUT.skip, REASON.rolled_back} end
+  return {OUT.skip, REASON.gone}
 end
 local cr = tonumber(f[6])
 local a = loadAttempt(f[5], f[7], cr)
@@ -39,13 +39,13 @@ if st == ST.pending and now >= exp then
   endAs(V, st)
 end
 if st ~= ST.pending then return {OUT.skip, STATUS[st] or st} end
-if tonumber(n) < tonumber(f[3]) then return {OUT.skip, 'superseded'} end
+if tonumber(n) < tonumber(f[3]) then return {OUT.skip, REASON.superseded} end
 local claimed = a[2]
 if claimed > 0 and now - claimed < stale then
   return {OUT.busy, claimed + stale - now}
 end
 local sealed = f[8]
-if not sealed then return {OUT.skip, 'expired'} end
+if not sealed then return {OUT.skip, REASON.expired} end
 a[2], a[3], a[7] = now, a[3] + 1, now
 saveAttempt(V, n, a, cr, f[7])
 return {OUT.claimed, a[3], f[4], exp, sealed, a[1], now, a[9], f[9] or '', f[10] or '', f[11] or ''}

@@ -16,6 +16,6 @@ local f = redis.call('HMGET', V, F.status, F.attempt .. n, F.created, F.sid .. n
 if not f[1] or not f[2] then return 0 end
 local cr = tonumber(f[3])
 local a = loadAttempt(f[2], f[4], cr)
-a[2], a[3], a[6], a[7], a[8] = 0, math.max(a[3] - 1, 0), errorCode, now, 'retrying'
+a[2], a[3], a[6], a[7], a[8] = 0, math.max(a[3] - 1, 0), errorCode, now, REASON.retrying
 saveAttempt(V, n, a, cr, f[4])
 return 1

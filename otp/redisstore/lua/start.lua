@@ -67,7 +67,7 @@ local capped, logSend = sendCap(N, f[10], now, capCount, capWindow)
 local function setMessage(new)
   local lo = locale
   if lo == '' and new then lo = regionLocale end
-  if lo == 'en' then
+  if lo == LOCALE.default then
     if not new then redis.call('HDEL', N, F.locale) end
   elseif lo ~= '' then
     redis.call('HSET', N, F.locale, lo)

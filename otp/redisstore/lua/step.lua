@@ -61,8 +61,8 @@ local channel = WORKFLOW[string.sub(wf, nxt, nxt)]
 local sends = tonumber(f[5])
 local capped, logSend = sendCap(N, f[9], now, capCount, capWindow)
 local reason = skip
-if reason == '' and sends >= maxSends then reason = 'max_send_attempts' end
-if reason == '' and capped() > 0 then reason = 'to' end
+if reason == '' and sends >= maxSends then reason = REASON.max_send_attempts end
+if reason == '' and capped() > 0 then reason = REASON.to end
 if reason ~= '' then
   setStep(N, nxt, STEP.skipped, '', at, at, reason)
   return {OUT.skipped, nxt, 0, channel, exp - now, reason}
