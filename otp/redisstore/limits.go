@@ -104,17 +104,21 @@ type limits struct {
 	keys    []string
 	args    []any // the clock, then count and period (ms) per key
 	reasons []otp.LimitReason
+	now     func() time.Time // nil: the Redis server's clock
 }
 
-func (g *Limits) newLimits() limits {
-	var at any = ""
-	if g.now != nil {
-		at = g.now().UnixMilli()
-	}
-	return limits{args: []any{at}}
-}
+func (g *Limits) newLimits() limits { return limits{now: g.now} }
 
+// add lists one more limit; the first puts the clock in front of the
+// arguments, so that a request with no limit allocates nothing.
 func (l *limits) add(key string, r Rate, reason otp.LimitReason) {
+	if l.args == nil {
+		var at any = ""
+		if l.now != nil {
+			at = l.now().UnixMilli()
+		}
+		l.args = append(make([]any, 0, 7), at)
+	}
 	l.keys = append(l.keys, key)
 	l.args = append(l.args, r.Count, r.Period.Milliseconds())
 	l.reasons = append(l.reasons, reason)
