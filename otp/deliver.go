@@ -20,9 +20,10 @@ type DeliveryRequest struct {
 	// the queue will not retry a failure of this one.
 	Retried int
 	LastTry bool
-	// RetryIn is the least wait before the queue's next try after err
-	// (its backoff; nil: none).
-	RetryIn func(err error) time.Duration
+	// RetryIn is the least wait before the queue's next try after a try
+	// that had Retried tries before it failed with err (its backoff; nil:
+	// none).
+	RetryIn func(retried int, err error) time.Duration
 }
 
 // Besides nil (done: delivered, or nothing left to deliver) and a
@@ -212,7 +213,7 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 	}
 	next := s.d.Now()
 	if t.RetryIn != nil {
-		next = next.Add(t.RetryIn(err))
+		next = next.Add(t.RetryIn(t.Retried, err))
 	}
 	switch {
 	case next.Add(MinValidity).After(t.deadline):

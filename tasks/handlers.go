@@ -43,7 +43,7 @@ func deliverTask(ctx context.Context, svc Service, t *asynq.Task) error {
 	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
 	return classify(svc.Deliver(ctx, otp.DeliveryRequest{
 		ID: p.ID, Attempt: p.Attempt, Retried: retried, LastTry: ok1 && ok2 && retried >= maxRetry,
-		RetryIn: func(err error) time.Duration { return minRetryDelay(retried, err) },
+		RetryIn: minRetryDelay,
 	}))
 }
 

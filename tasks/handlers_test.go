@@ -47,11 +47,11 @@ var policy = otp.Policy{
 	DefaultRegion: "US", Brand: "Acme", StatusCallback: "https://otp.example" + api.StatusCallbackPath,
 }
 
-func newFixture(t *testing.T) *fixture { return fixtureWith(t, policy, twilio.Config{}, app.Options{}) }
+func newFixture(t testing.TB) *fixture { return fixtureWith(t, policy, twilio.Config{}, app.Options{}) }
 
 // fixtureWith is the service of p, built with o, sending through Twilio
 // (the fake) with sender's senders (none: an SMS number).
-func fixtureWith(t *testing.T, p otp.Policy, sender twilio.Config, o app.Options) *fixture {
+func fixtureWith(t testing.TB, p otp.Policy, sender twilio.Config, o app.Options) *fixture {
 	t.Helper()
 	fake := twiliofake.Start(stacktest.AccountSID, stacktest.AuthToken)
 	t.Cleanup(fake.Close)
@@ -685,5 +685,30 @@ func wantDelivery(t *testing.T, got, want otp.Delivery) {
 	t.Helper()
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(otp.Delivery{}, "Channel", "RawStatus", "MessageSID", "UpdatedAt")); diff != "" {
 		t.Fatalf("delivery (-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkDeliver is the worker's part of a signup: one send attempt
+// claimed, its code opened, its message written and handed to Twilio (the
+// fake, answering at once), the result recorded.
+func BenchmarkDeliver(b *testing.B) {
+	ctx := context.Background()
+	f := fixtureWith(b, policy, twilio.Config{}, app.Options{})
+	ts := make([]*asynq.Task, b.N)
+	for i := range ts {
+		v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: "+1415" + strconv.Itoa(2000000+i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ts[i], _, err = tasks.NewDeliveryTask(otp.DeliveryJob{ID: v.ID, Attempt: 1, ValidFor: time.Minute}, tasks.QueueName); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, task := range ts {
+		if err := f.handler.ProcessTask(ctx, task); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
