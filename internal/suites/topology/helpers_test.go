@@ -1,12 +1,9 @@
 package topology
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -150,22 +147,7 @@ func startStack(t testing.TB, redisURL string, extra map[string]string) *stack {
 
 // call makes an API request; err is a transport error (no status).
 func (s *stack) call(method, path string, body any) (int, map[string]any, error) {
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, s.Base+path, r)
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, nil
+	return s.Call(s.http, apiKey, method, path, body)
 }
 
 func (s *stack) mustCall(t testing.TB, method, path string, body any) (int, map[string]any) {
