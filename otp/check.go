@@ -82,6 +82,7 @@ func (s *Service) checked(ctx context.Context, cr CheckResult, cc int) {
 		s.emit(ctx, EventNumberLocked, v, 0, 0)
 	}
 	if cr.Outcome == CheckApproved {
+		s.fraudApproved(v)
 		s.d.Observer.Approved(v.Channel, cc)
 		if st := approvingStep(v); st != nil {
 			s.d.Observer.ApprovedByStep(st.Step, st.Channel, cc)

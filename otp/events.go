@@ -17,10 +17,13 @@ const (
 	EventFailed       = "delivery.failed"
 	EventDelivered    = "delivery.delivered"
 	EventStepStarted  = "workflow.step_started"
+	// The fraud guard's: a range or country blocked, and its block's end.
+	EventFraudBlocked   = "fraud.blocked"
+	EventFraudUnblocked = "fraud.unblocked"
 )
 
-// Event is something that happened to a verification. It carries the
-// verification as GET shows it, never its code.
+// Event is something that happened to a verification, or a fraud block.
+// It carries the verification as GET shows it, never its code.
 type Event struct {
 	// ID is stable for one happening (a retried request, a second worker,
 	// a repeated callback give the same), so a receiver can de-duplicate.
@@ -30,6 +33,10 @@ type Event struct {
 	Verification Verification
 	// Attempt or Step says which one a delivery or workflow event is about.
 	Attempt, Step int
+	// Block is a fraud event's block (no verification then), and Unblock
+	// why it ended.
+	Block   *FraudBlock
+	Unblock FraudUnblock
 }
 
 // Events sends verification events to the customer's backend.
@@ -59,9 +66,22 @@ func eventID(typ, id string, attempt, step int) string {
 	return s
 }
 
+// fraudEventID names one happening of a fraud block: its type, the
+// block's name and when it began (a block of the same name later is
+// another).
+func fraudEventID(typ string, b FraudBlock) string {
+	return fraudEventPrefix + typ + "_" + b.Name() + "_" + strconv.FormatInt(b.Since.UnixMilli(), 10)
+}
+
+const fraudEventPrefix = "evtf_"
+
 // EventTypeOfID is the type named in an event id ("" if id is not one):
 // what a queue that holds only ids can label a dropped event with.
 func EventTypeOfID(id string) string {
+	if rest, ok := strings.CutPrefix(id, fraudEventPrefix); ok {
+		typ, _, _ := strings.Cut(rest, "_")
+		return typ
+	}
 	rest, ok := strings.CutPrefix(id, "evt_")
 	if !ok || len(rest) < IDLen+2 || rest[IDLen] != '_' {
 		return ""
@@ -91,6 +111,14 @@ func (s *Service) emit(ctx context.Context, typ string, v Verification, attempt,
 		Verification: v, Attempt: attempt, Step: step}
 	if err := s.d.Events.Emit(context.WithoutCancel(ctx), e); err != nil {
 		s.d.Log.ErrorContext(ctx, "queue a verification event", "event", typ, "verification", v.ID, "err", err)
+	}
+}
+
+// emitFraud queues a fraud block's event, as emit does a verification's.
+func (s *Service) emitFraud(ctx context.Context, typ string, b FraudBlock, why FraudUnblock) {
+	e := Event{ID: fraudEventID(typ, b), Type: typ, At: s.d.Now().UTC(), Block: &b, Unblock: why}
+	if err := s.d.Events.Emit(context.WithoutCancel(ctx), e); err != nil {
+		s.d.Log.ErrorContext(ctx, "queue a fraud event", "event", typ, "name", b.Name(), "err", err)
 	}
 }
 

@@ -32,6 +32,9 @@ type Queue interface {
 	// ScheduleStep has the worker move verification id's workflow on from
 	// step after in, unless something moved it already (StepTimedOut).
 	ScheduleStep(ctx context.Context, id string, step int, in time.Duration) error
+	// ScheduleBlockEnd has the worker report the fraud block named name,
+	// due to end at until, as ended then (Service.FraudBlockEnded).
+	ScheduleBlockEnd(ctx context.Context, name string, until time.Time) error
 }
 
 // Origin is who asks for a send or a check, as far as the caller knows.
@@ -51,6 +54,10 @@ type SendScope struct {
 	CallingCode int
 	Prefix      string // the number minus its last digits
 	Channel     string // calls have a budget of their own
+	// Number is the number (E.164), for the fraud guard's safe list; Safe
+	// says FRAUD_SAFE_LIST names it, so the guard spares it unasked.
+	Number string
+	Safe   bool
 }
 
 // Limiter applies the limits that span many numbers (end-user IP, API key,
@@ -58,15 +65,24 @@ type SendScope struct {
 // what was taken comes with the Refund that gives exactly that back.
 // (Store.Start takes a new send's limits itself, in the same round trip.)
 type Limiter interface {
-	// TakeSend takes one send from every limit of s, all or none: a
-	// workflow step's, before it starts. Its Refund is for a step that
-	// the per-number rules then refused: no message, no cost.
-	TakeSend(ctx context.Context, s SendScope) (Refund, error)
+	// TakeSend takes one send from every limit of s, all or none, and has
+	// the fraud guard judge it: a workflow step's, before it starts. Its
+	// Refund is for a step that the per-number rules then refused: no
+	// message, no cost. A guard's refusal is a *LimitError (LimitFraud)
+	// with the verdict; a shadow verdict comes with the grant.
+	TakeSend(ctx context.Context, s SendScope) (SendGrant, error)
 	// TakeCheck takes one failed check from the origin's budget before a
 	// check runs, and refuses an origin that has none left; taken first, so
 	// that parallel checks cannot overshoot it. Its Refund is for a right
 	// code.
 	TakeCheck(ctx context.Context, o Origin) (Refund, error)
+}
+
+// SendGrant is a send that the limits and the guard let through: what
+// gives back what was taken, and what the guard made of it.
+type SendGrant struct {
+	Refund Refund
+	Fraud  FraudVerdict
 }
 
 // Refund gives back what a Limiter took for one request.
@@ -97,6 +113,12 @@ type Observer interface {
 	// ApprovedByStep counts an approval by the workflow step that
 	// converted: which channel gets codes through where.
 	ApprovedByStep(step int, channel string, callingCode int)
+	// FraudBlocked counts a block the guard made (scope prefix or
+	// country), FraudRefused a send it refused (shadow: would have), and
+	// FraudUnblocked a block's end.
+	FraudBlocked(scope string, shadow bool)
+	FraudRefused(scope string, shadow bool)
+	FraudUnblocked(scope string, why FraudUnblock)
 }
 
 // DeliveryObserver counts what the worker does with each send attempt.
@@ -151,8 +173,10 @@ type Text struct {
 
 type nopLimiter struct{}
 
-func (nopLimiter) TakeSend(context.Context, SendScope) (Refund, error) { return noRefund, nil }
-func (nopLimiter) TakeCheck(context.Context, Origin) (Refund, error)   { return noRefund, nil }
+func (nopLimiter) TakeSend(context.Context, SendScope) (SendGrant, error) {
+	return SendGrant{Refund: noRefund}, nil
+}
+func (nopLimiter) TakeCheck(context.Context, Origin) (Refund, error) { return noRefund, nil }
 
 type nopThrottle struct{}
 
@@ -168,6 +192,9 @@ func (nopObserver) Expired(string, int)                     {}
 func (nopObserver) DeliveryReported(string, DeliveryStatus) {}
 func (nopObserver) WorkflowStep(string, StepStatus)         {}
 func (nopObserver) ApprovedByStep(int, string, int)         {}
+func (nopObserver) FraudBlocked(string, bool)               {}
+func (nopObserver) FraudRefused(string, bool)               {}
+func (nopObserver) FraudUnblocked(string, FraudUnblock)     {}
 func (nopObserver) Delivery(string, DeliveryOutcome, int)   {}
 func (nopObserver) Accepted(string, time.Duration)          {}
 

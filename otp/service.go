@@ -21,6 +21,13 @@ type Policy struct {
 	PrefixDigits     int             // trailing digits a prefix drops
 	AllowedCountries map[string]bool // ISO regions; empty: all
 	RejectNonMobile  bool
+	// BlockedNumberTypes never get a code (BLOCKED_NUMBER_TYPES), unless
+	// the safe list names the number.
+	BlockedNumberTypes map[NumberType]bool
+	// Fraud is FRAUD_GUARD ("" is off: the store then judges nothing);
+	// SafeList is FRAUD_SAFE_LIST, the entries that no API call removes.
+	Fraud    FraudMode
+	SafeList SafeList
 
 	// Channels are the enabled channels (CHANNELS); empty: SMS only.
 	Channels map[string]bool
@@ -73,10 +80,13 @@ func (p Policy) enabledChannels() []string {
 // what is nil does nothing (no limits, no counts, no events), speaks
 // English only, or (Sender, Texts) cannot deliver.
 type Deps struct {
-	Codec    *Codec
-	Store    Store
-	Queue    Queue
-	Limiter  Limiter
+	Codec   *Codec
+	Store   Store
+	Queue   Queue
+	Limiter Limiter
+	// Fraud is the fraud guard's store (nil: no guard, no safe list
+	// beyond FRAUD_SAFE_LIST).
+	Fraud    FraudGuard
 	Events   Events
 	Observer Observer
 	Locales  Locales

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // StartRequest asks for a code to be sent: a new verification, or a
@@ -98,8 +100,9 @@ func (s *Service) plan(r StartRequest) (plan, error) {
 }
 
 // admit applies the rules on where a code may go: the countries, calls'
-// countries, and mobile numbers only.
-func (s *Service) admit(phone Phone, channel string) error {
+// countries, the number types never sent to (unless safe-listed), and
+// mobile numbers only. All of them before any limit is spent.
+func (s *Service) admit(ctx context.Context, phone Phone, channel string) error {
 	if len(s.policy.AllowedCountries) > 0 && !s.policy.AllowedCountries[phone.Region] {
 		s.d.Observer.Rejected(LimitReason(ReasonCountry), phone.CountryCode)
 		return ErrCountryNotAllowed
@@ -108,11 +111,31 @@ func (s *Service) admit(phone Phone, channel string) error {
 		s.d.Observer.Rejected("voice_country_not_allowed", phone.CountryCode)
 		return ErrCountryNotAllowed
 	}
-	if s.policy.RejectNonMobile && !phone.Mobile() {
+	if len(s.policy.BlockedNumberTypes) == 0 && !s.policy.RejectNonMobile {
+		return nil
+	}
+	t := phone.Type()
+	if err := s.typeAllowed(ctx, phone, t); err != nil {
+		return err
+	}
+	if s.policy.RejectNonMobile && t != numberTypes[phonenumbers.MOBILE] && t != numberTypes[phonenumbers.FIXED_LINE_OR_MOBILE] {
 		s.d.Observer.Rejected("not_mobile", phone.CountryCode)
 		return ErrNotMobile
 	}
 	return nil
+}
+
+// typeAllowed refuses a number of a type in BLOCKED_NUMBER_TYPES, unless
+// the safe list names it.
+func (s *Service) typeAllowed(ctx context.Context, phone Phone, t NumberType) error {
+	if !s.policy.BlockedNumberTypes[t] {
+		return nil
+	}
+	if ok, err := s.safe(ctx, phone.E164); ok || err != nil {
+		return err
+	}
+	s.d.Observer.Rejected(LimitNumberType, phone.CountryCode)
+	return &NumberTypeError{Type: t}
 }
 
 // appHash is Android's SMS Retriever hash: 11 characters of base64.
@@ -149,7 +172,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (v Verification, cr
 		return v, false, err
 	}
 	channel := p.steps[0]
-	if err := s.admit(phone, channel); err != nil {
+	if err := s.admit(ctx, phone, channel); err != nil {
 		return v, false, err
 	}
 	defer func() { s.observeRefusal(err, phone.CountryCode) }()
@@ -158,6 +181,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (v Verification, cr
 		return v, false, err
 	}
 	res, err := s.d.Store.Start(ctx, params)
+	s.fraudSeen(ctx, verdictOf(res.Fraud, err))
 	if err != nil {
 		return v, false, err
 	}
@@ -205,9 +229,15 @@ func (s *Service) startParams(r StartRequest, p plan, phone Phone) (StartParams,
 		MaxSends: s.policy.MaxSends, Cooldown: s.policy.Cooldown,
 		SendCap: s.policy.SendCap, FailureLock: s.policy.FailureLock,
 		Workflow: p.workflow, ChannelTimeout: p.timeout, Origin: r.Origin,
-		Scope: SendScope{Origin: r.Origin, Tag: tag, Region: phone.Region, Channel: channel,
-			CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)},
+		Scope: s.sendScope(r.Origin, tag, phone, channel),
 	}, nil
+}
+
+// sendScope is what a send's cross-number limits and fraud guard key on.
+func (s *Service) sendScope(o Origin, tag string, phone Phone, channel string) SendScope {
+	return SendScope{Origin: o, Tag: tag, Region: phone.Region, Channel: channel,
+		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits),
+		Number: phone.E164, Safe: s.policy.SafeList.Has(phone.E164)}
 }
 
 // queueStart hands a started send to the worker and, for a new workflow,

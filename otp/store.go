@@ -79,6 +79,9 @@ type StartResult struct {
 	// verification that nobody will send, no spent send attempt. The
 	// limits it took stay taken.
 	Undo func(ctx context.Context) error
+	// Fraud is what the fraud guard made of the send (a refusal is a
+	// *LimitError instead).
+	Fraud FraudVerdict
 }
 
 // CheckOutcome is the result of one check.

@@ -139,6 +139,9 @@ var (
 	ErrChannelUnavailable = errors.New("channel unavailable")
 	// ErrNotMobile means REJECT_NON_MOBILE refused a landline or VoIP number.
 	ErrNotMobile = errors.New("not a mobile number")
+	// ErrNumberTypeBlocked means BLOCKED_NUMBER_TYPES refused the number's
+	// type (premium rate, toll free …).
+	ErrNumberTypeBlocked = errors.New("number type blocked")
 	// ErrUnavailable means a dependency (Redis, the queue) failed.
 	ErrUnavailable = errors.New("service unavailable")
 )
@@ -153,6 +156,9 @@ func (e *FinishedError) Error() string { return fmt.Sprintf("verification is %s"
 type LimitError struct {
 	Reason     LimitReason
 	RetryAfter time.Duration
+	// Fraud, for LimitFraud, is the guard's verdict: the block that
+	// refused, and any block the send's judgement made.
+	Fraud *FraudVerdict
 }
 
 // LimitReason names which limit refused a request.
@@ -170,6 +176,8 @@ const (
 	LimitCountry      LimitReason = "country"       // SMS_COUNTRY_BUDGETS
 	LimitGlobal       LimitReason = "global"        // SMS_BUDGET_PER_MINUTE
 	LimitCallBudget   LimitReason = "call_budget"   // CALL_BUDGET_PER_MINUTE
+	LimitFraud        LimitReason = "fraud_blocked" // FRAUD_GUARD: a blocked range or country
+	LimitNumberType   LimitReason = "number_type_blocked"
 )
 
 func (e *LimitError) Error() string {

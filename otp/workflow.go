@@ -201,14 +201,25 @@ func (s *Service) takeStep(ctx context.Context, v Verification, phone Phone, cha
 	case channel == ChannelCall && len(s.policy.VoiceAllowedCountries) > 0 && !s.policy.VoiceAllowedCountries[phone.Region]:
 		return noRefund, LimitReason(ReasonCountry), nil
 	}
+	if len(s.policy.BlockedNumberTypes) > 0 && s.policy.BlockedNumberTypes[phone.Type()] {
+		switch safe, err := s.safe(ctx, phone.E164); {
+		case err != nil:
+			return noRefund, "", err
+		case !safe:
+			return noRefund, LimitNumberType, nil
+		}
+	}
 	tag, _ := TagOfID(v.ID)
-	refund, err = s.d.Limiter.TakeSend(ctx, SendScope{Origin: v.Origin, Tag: tag, Region: phone.Region, Channel: channel,
-		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits)})
+	grant, err := s.d.Limiter.TakeSend(ctx, s.sendScope(v.Origin, tag, phone, channel))
+	s.fraudSeen(ctx, verdictOf(grant.Fraud, err))
 	var le *LimitError
 	if errors.As(err, &le) {
 		return noRefund, le.Reason, nil
 	}
-	return refund, "", err
+	if grant.Refund == nil {
+		grant.Refund = noRefund
+	}
+	return grant.Refund, "", err
 }
 
 // startStep queues a started step's send, and tells.

@@ -17,11 +17,12 @@ type Service interface {
 	Deliver(ctx context.Context, r otp.DeliveryRequest) error
 	StepTimedOut(ctx context.Context, id string, step int) error
 	Expired(ctx context.Context, id string) (bool, error)
+	FraudBlockEnded(ctx context.Context, name string, until time.Time) error
 }
 
 // NewMux routes each task type of the send queues to its handler: the
 // deliveries (under both their names), the workflow steps' timeouts and
-// the expired events.
+// the expired events, and the fraud blocks' ends.
 func NewMux(svc Service) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	deliver := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error { return deliverTask(ctx, svc, t) })
@@ -29,6 +30,7 @@ func NewMux(svc Service) *asynq.ServeMux {
 	mux.Handle(typeSendSMS, deliver)
 	mux.HandleFunc(TypeStepTimeout, func(ctx context.Context, t *asynq.Task) error { return stepTask(ctx, svc, t) })
 	mux.HandleFunc(TypeExpire, func(ctx context.Context, t *asynq.Task) error { return expireTask(ctx, svc, t) })
+	mux.HandleFunc(TypeBlockEnd, func(ctx context.Context, t *asynq.Task) error { return blockEndTask(ctx, svc, t) })
 	return mux
 }
 
@@ -77,4 +79,19 @@ func expireTask(ctx context.Context, svc Service, t *asynq.Task) error {
 		return &otp.WaitError{Wait: time.Second, Why: "not expired yet"}
 	}
 	return nil
+}
+
+// blockEndTask reports a fraud block's end, once its time is up by the
+// store's clock.
+func blockEndTask(ctx context.Context, svc Service, t *asynq.Task) error {
+	p, err := ParseBlockEndPayload(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	err = svc.FraudBlockEnded(ctx, p.Name, time.UnixMilli(p.Until))
+	if errors.Is(err, otp.ErrFraudBlockNotOver) {
+		// This host's clock ran ahead of the store's: ask again shortly.
+		return &otp.WaitError{Wait: time.Second, Why: "block not over yet"}
+	}
+	return err
 }

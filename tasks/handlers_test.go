@@ -21,6 +21,7 @@ import (
 	"github.com/otpd/otpd/internal/testkit/stacktest"
 	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
+	"github.com/otpd/otpd/otp/redisstore"
 	"github.com/otpd/otpd/tasks"
 	"github.com/otpd/otpd/twilio"
 )
@@ -661,6 +662,54 @@ func TestDeliveryTaskNames(t *testing.T) {
 	wantDelivery(t, f.delivery(t, v.ID), otp.Delivery{Status: otp.DeliverySending})
 }
 
+// A fraud block's end is scheduled when the block is made, and the worker
+// reports it once its time is up by the store's clock, not before.
+func TestFraudBlockEndTask(t *testing.T) {
+	ctx := context.Background()
+	p := policy
+	p.Fraud = otp.FraudOn
+	guard := redisstore.GuardConfig{Window: time.Hour, Grace: time.Minute, MinSends: 1, CountryMinSends: 100,
+		MinConversion: 0.5, BlockTTL: time.Hour}
+	f := fixtureWith(t, p, twilio.Config{}, app.Options{Guard: &guard})
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: "+14155552001"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Clock.Advance(3 * time.Minute)
+	if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: "+14155552002"}); otptest.LimitReason(err) != otp.LimitFraud {
+		t.Fatalf("not blocked: %v", err)
+	}
+	scheduled, err := f.insp.ListScheduledTasks(tasks.QueueName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end *asynq.Task
+	for _, info := range scheduled {
+		if info.Type == tasks.TypeBlockEnd {
+			end = asynq.NewTask(info.Type, info.Payload)
+			if want := f.Clock.Now().Add(time.Hour + time.Second); !info.NextProcessAt.Equal(want) {
+				t.Fatalf("runs at %v, want %v", info.NextProcessAt, want)
+			}
+		}
+	}
+	if end == nil {
+		t.Fatalf("no block end scheduled: %v", scheduled)
+	}
+	var wait *otp.WaitError
+	if err := f.handler.ProcessTask(ctx, end); !errors.As(err, &wait) {
+		t.Fatalf("before its end: %v", err)
+	}
+	f.Clock.Advance(time.Hour)
+	if err := f.handler.ProcessTask(ctx, end); err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := f.Svc.FraudBlocks(ctx); err != nil || len(bs) != 0 {
+		t.Fatalf("blocks %v %v", bs, err)
+	}
+	if err := f.handler.ProcessTask(ctx, asynq.NewTask(tasks.TypeBlockEnd, []byte(`{"name":"x"}`))); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("a bad payload: %v", err)
+	}
+}
+
 // FuzzParseDeliveryPayload: whatever a queue holds, its payload parses to a
 // delivery the service can look up, or to an error; never a panic.
 func FuzzParseDeliveryPayload(f *testing.F) {
@@ -674,6 +723,24 @@ func FuzzParseDeliveryPayload(f *testing.F) {
 			return
 		}
 		if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 || (p.Channel != "" && !otp.KnownChannel(p.Channel)) {
+			t.Fatalf("%q parsed to %+v", b, p)
+		}
+	})
+}
+
+// FuzzParseBlockEndPayload: a block's end parses to a name the service can
+// look up and an end, or to an error; never a panic.
+func FuzzParseBlockEndPayload(f *testing.F) {
+	for _, s := range []string{`{"name":"+14155552","until":1}`, `{"name":"US","until":1}`, `{"name":"+","until":1}`,
+		`{"name":"USA","until":1}`, `{"name":"US","until":0}`, `{}`, ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := tasks.ParseBlockEndPayload(b)
+		if err != nil {
+			return
+		}
+		if name, err := otp.ParseBlockName(p.Name); err != nil || name != strings.ToUpper(p.Name) || p.Until <= 0 {
 			t.Fatalf("%q parsed to %+v", b, p)
 		}
 	})

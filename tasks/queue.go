@@ -42,6 +42,15 @@ func (q *Queue) ScheduleStep(ctx context.Context, id string, step int, in time.D
 		asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute)))
 }
 
+// ScheduleBlockEnd has a worker report a fraud block's end, a second after
+// it, on the first shard's queue. Its TaskID makes it exist once per block.
+func (q *Queue) ScheduleBlockEnd(ctx context.Context, name string, until time.Time) error {
+	payload, _ := json.Marshal(BlockEndPayload{Name: name, Until: until.UnixMilli()})
+	return enqueued(q.client.EnqueueContext(ctx, asynq.NewTask(TypeBlockEnd, payload),
+		asynq.Queue(q.shards.Names()[0]), asynq.TaskID("fraud-end:"+name+":"+strconv.FormatInt(until.UnixMilli(), 10)),
+		asynq.ProcessAt(until.Add(time.Second)), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute)))
+}
+
 // scheduleExpiry queues the check that emits a verification's expired
 // event, a second after the code's expiry, on its delivery's shard.
 func (q *Queue) scheduleExpiry(ctx context.Context, id string, in time.Duration) error {

@@ -22,9 +22,10 @@ import (
 const (
 	TypeDeliver     = "otp:deliver"
 	typeSendSMS     = "otp:send_sms"
-	TypeStepTimeout = "otp:workflow_step" // a workflow step's channel timeout
-	TypeExpire      = "otp:expire"        // a verification's expired event
-	TypeWebhook     = "otp:webhook"       // one verification event to deliver
+	TypeStepTimeout = "otp:workflow_step"   // a workflow step's channel timeout
+	TypeExpire      = "otp:expire"          // a verification's expired event
+	TypeWebhook     = "otp:webhook"         // one verification event to deliver
+	TypeBlockEnd    = "otp:fraud_block_end" // a fraud block's end, to report
 )
 
 // QueueName is the asynq queue deliveries go through (with QUEUE_SHARDS,
@@ -98,6 +99,24 @@ func ParseStepPayload(b []byte) (StepPayload, error) {
 	}
 	if _, ok := otp.TagOfID(p.ID); !ok || p.Step < 1 || p.Step > otp.MaxWorkflowSteps {
 		return p, errors.New("tasks: bad payload: invalid id or step")
+	}
+	return p, nil
+}
+
+// BlockEndPayload names a fraud block and the end it was made with.
+type BlockEndPayload struct {
+	Name  string `json:"name"`
+	Until int64  `json:"until"` // unix ms
+}
+
+// ParseBlockEndPayload decodes and validates a block's end.
+func ParseBlockEndPayload(b []byte) (BlockEndPayload, error) {
+	var p BlockEndPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("tasks: bad payload: %w", err)
+	}
+	if _, err := otp.ParseBlockName(p.Name); err != nil || p.Until <= 0 {
+		return p, errors.New("tasks: bad payload: invalid block name or end")
 	}
 	return p, nil
 }

@@ -62,9 +62,12 @@ type webhookBody struct {
 }
 
 type webhookData struct {
-	Verification otp.Verification `json:"verification"`
-	Attempt      int              `json:"attempt,omitempty"`
-	Step         int              `json:"step,omitempty"`
+	Verification *otp.Verification `json:"verification,omitempty"`
+	Attempt      int               `json:"attempt,omitempty"`
+	Step         int               `json:"step,omitempty"`
+	// A fraud event's block, and why it ended.
+	Block  *otp.FraudBlock  `json:"block,omitempty"`
+	Reason otp.FraudUnblock `json:"reason,omitempty"`
 }
 
 // Webhooks queues verification events; it implements otp.Events.
@@ -88,8 +91,11 @@ func NewWebhooks(q *Queue, index Index) *Webhooks {
 // harmless: Trim forgets it once its task is not found, or once it is older
 // than WEBHOOK_MAX_AGE.
 func (w *Webhooks) Emit(ctx context.Context, e otp.Event) error {
-	body, err := json.Marshal(webhookBody{Type: e.Type, Timestamp: e.At,
-		Data: webhookData{Verification: e.Verification, Attempt: e.Attempt, Step: e.Step}})
+	data := webhookData{Attempt: e.Attempt, Step: e.Step, Block: e.Block, Reason: e.Unblock}
+	if e.Block == nil {
+		data.Verification = &e.Verification
+	}
+	body, err := json.Marshal(webhookBody{Type: e.Type, Timestamp: e.At, Data: data})
 	if err != nil {
 		return err
 	}

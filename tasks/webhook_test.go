@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -161,6 +162,45 @@ func TestWebhookDelivery(t *testing.T) {
 	}
 	if n := f.RDB.ZCard(ctx, redisstore.PendingEventsKey).Val(); n != 0 {
 		t.Fatalf("%d events still counted as waiting", n)
+	}
+}
+
+// A fraud event carries its block, not a verification, signed like the
+// others; its id names the block and when it began.
+func TestWebhookFraudEvent(t *testing.T) {
+	ctx := context.Background()
+	r := newReceiver(t)
+	f, w, h, _ := webhookFixture(t, r.URL, 1000)
+	since := f.Clock.Now()
+	b := otp.FraudBlock{Scope: otp.FraudScopePrefix, Prefix: "+14155552", Since: since, Until: since.Add(time.Hour), Settled: 20, Approved: 1}
+	e := otp.Event{ID: "evtf_fraud.unblocked_+14155552_" + strconv.FormatInt(since.UnixMilli(), 10), Type: otp.EventFraudUnblocked,
+		At: since, Block: &b, Unblock: otp.UnblockLifted}
+	if err := w.Emit(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	ts := f.webhookTasks(t)
+	if len(ts) != 1 {
+		t.Fatalf("queued %v", ts)
+	}
+	if err := h.ProcessTask(ctx, asynq.NewTask(ts[0].Type, ts[0].Payload)); err != nil {
+		t.Fatal(err)
+	}
+	verifier, _ := standardwebhooks.NewWebhook(webhookSecret)
+	if err := verifier.Verify(r.bodies[0], r.got[0].Header); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(r.bodies[0], &body); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := body["data"].(map[string]any)
+	block, _ := data["block"].(map[string]any)
+	if body["type"] != otp.EventFraudUnblocked || data["verification"] != nil || data["reason"] != "lifted" ||
+		block["prefix"] != "+14155552" || block["settled"] != 20.0 || block["shadow"] != false {
+		t.Fatalf("body %s", r.bodies[0])
+	}
+	if typ := otp.EventTypeOfID(e.ID); typ != otp.EventFraudUnblocked {
+		t.Fatalf("type of %s: %q", e.ID, typ)
 	}
 }
 

@@ -94,6 +94,7 @@ func (nopQueue) EnqueueDelivery(context.Context, otp.DeliveryJob) error { return
 func (nopQueue) ScheduleStep(context.Context, string, int, time.Duration) error {
 	return nil
 }
+func (nopQueue) ScheduleBlockEnd(context.Context, string, time.Time) error { return nil }
 
 // FuzzDecodeRequest throws arbitrary bytes at every JSON route through the
 // real router and real Redis: whatever the body, the answer is a JSON

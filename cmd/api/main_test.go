@@ -87,7 +87,8 @@ func (f *fixture) routes(t testing.TB, o app.Options, hooks webhookConfig, metri
 	parts := buildOn(t, f.RDB, &o)
 	d := parts.Deps
 	d.Queue = f.Queue
-	return newHandler(deps{log: o.Log, svc: otp.NewService(o.Policy, d), idem: parts.Idempotency,
+	svc := otp.NewService(o.Policy, d)
+	return newHandler(deps{log: o.Log, svc: svc, fraud: svc, idem: parts.Idempotency,
 		apiKeys: testKeys, codeLength: codeLength, hooks: hooks}, metrics, opts...)
 }
 
@@ -109,7 +110,9 @@ func buildOn(t testing.TB, rdb redis.UniversalClient, o *app.Options) *app.Parts
 
 // deps are what the routes of the fixture work through, with svc.
 func (f *fixture) deps(log *slog.Logger, svc verifications) deps {
-	return deps{log: log, svc: svc, idem: f.Idempotency, apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}
+	d := deps{log: log, svc: svc, idem: f.Idempotency, apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}
+	d.fraud, _ = svc.(fraudAdmin)
+	return d
 }
 
 // testLogger sends the service's log lines to the test's own output, shown

@@ -308,6 +308,69 @@ func (c *conformance) handlerWith(policy otp.Policy, limits redisstore.LimitConf
 	return c.f.routes(c.t, app.Options{Policy: policy, Limits: limits}, hooks, nil)
 }
 
+func withGuardOn(p otp.Policy) otp.Policy { p.Fraud = otp.FraudOn; return p }
+
+// fraudScenario drives the fraud guard's answers: with FRAUD_MIN_SENDS 2,
+// a range blocked by two verifications nobody entered.
+func (c *conformance) fraudScenario() {
+	c.t.Helper()
+	const (
+		premium   = "+19002345678" // US premium rate
+		tollFree  = "+18002345678"
+		blockedA  = "+14155557001"
+		blockedB  = "+14155557002"
+		inBlocked = "+14155557003"
+		safe      = "+14155557004"
+	)
+	p := testPolicy
+	p.Fraud, p.SafeList = otp.FraudOn, otp.SafeList{safe}
+	p.BlockedNumberTypes = map[otp.NumberType]bool{"premium_rate": true, "toll_free": true}
+	guard := redisstore.GuardConfig{Window: time.Hour, Grace: time.Minute, MinSends: 2, CountryMinSends: 1000,
+		MinConversion: 0.5, BlockTTL: time.Hour}
+	h := c.f.routes(c.t, app.Options{Policy: p, Guard: &guard}, testHooks, nil)
+	do := func(name, method, path string, body any, status int, code string) *httptest.ResponseRecorder {
+		return c.do(call{name: name, h: h, method: method, path: path, body: body, status: status, code: code})
+	}
+	do("start, premium rate", "POST", "/v1/verifications", obj{"to": premium}, 403, "number_type_blocked")
+	do("send-code, toll free", "POST", "/send-code", obj{"phoneNumber": tollFree}, 403, "number_type_blocked")
+	do("start in a range", "POST", "/v1/verifications", obj{"to": blockedA}, 202, "")
+	do("start in a range, again", "POST", "/v1/verifications", obj{"to": blockedB}, 202, "")
+	c.f.Clock.Advance(guard.Grace + 2*time.Minute)
+	w := do("start, range blocked", "POST", "/v1/verifications", obj{"to": inBlocked}, 403, "fraud_blocked")
+	if got := w.Header().Get("Retry-After"); got != "3600" {
+		c.t.Fatalf("fraud_blocked: Retry-After %q, want the block's 3600", got)
+	}
+	do("send-code, range blocked", "POST", "/send-code", obj{"phoneNumber": inBlocked}, 403, "fraud_blocked")
+	do("start, safe-listed in a blocked range", "POST", "/v1/verifications", obj{"to": safe}, 202, "")
+	w = do("list blocks", "GET", "/v1/fraud/blocks", nil, 200, "")
+	var listed struct{ Blocks []otp.FraudBlock }
+	if err := json.Unmarshal(w.Body.Bytes(), &listed); err != nil || len(listed.Blocks) != 1 || listed.Blocks[0].Prefix != "+14155557" {
+		c.t.Fatalf("blocks: %s", w.Body)
+	}
+	do("lift a block", "DELETE", "/v1/fraud/blocks/%2B14155557", nil, 200, "")
+	do("lift it again", "DELETE", "/v1/fraud/blocks/+14155557", nil, 404, "not_found")
+	do("lift a country", "DELETE", "/v1/fraud/blocks/us", nil, 404, "not_found")
+	do("lift a malformed name", "DELETE", "/v1/fraud/blocks/nope", nil, 400, "invalid_request")
+	do("start after the lift", "POST", "/v1/verifications", obj{"to": inBlocked}, 202, "")
+
+	do("add to the safe list", "PUT", "/v1/fraud/safe-list/%2B4420", nil, 200, "")
+	do("add it again", "PUT", "/v1/fraud/safe-list/+4420", nil, 200, "")
+	do("add a malformed entry", "PUT", "/v1/fraud/safe-list/4420", nil, 400, "invalid_request")
+	w = do("list the safe list", "GET", "/v1/fraud/safe-list", nil, 200, "")
+	if !strings.Contains(w.Body.String(), `{"entry":"+4420","source":"api"}`) || !strings.Contains(w.Body.String(), `"source":"config"`) {
+		c.t.Fatalf("safe list: %s", w.Body)
+	}
+	do("remove from the safe list", "DELETE", "/v1/fraud/safe-list/%2B4420", nil, 204, "")
+	do("remove a FRAUD_SAFE_LIST entry", "DELETE", "/v1/fraud/safe-list/"+url.PathEscape(safe), nil, 409, "safe_list_fixed")
+	do("remove a malformed entry", "DELETE", "/v1/fraud/safe-list/%2B", nil, 400, "invalid_request")
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/v1/fraud/blocks"}, {"DELETE", "/v1/fraud/blocks/US"}, {"GET", "/v1/fraud/safe-list"},
+		{"PUT", "/v1/fraud/safe-list/%2B44"}, {"DELETE", "/v1/fraud/safe-list/%2B44"},
+	} {
+		c.do(call{name: "no key, fraud", h: h, method: r.method, path: r.path, auth: "-", status: 401, code: "unauthorized", badRequest: true})
+	}
+}
+
 // signedCallback posts a Twilio status callback for attempt a of id,
 // signed like Twilio does unless sign is false.
 func (c *conformance) signedCallback(name string, h http.Handler, query url.Values, form url.Values, sign bool, status int, code string, badRequest bool) {
@@ -612,8 +675,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	downParts := buildOn(t, dead, &app.Options{Policy: testPolicy})
-	down := newHandler(deps{log: testLogger(t), svc: downParts.Service, idem: downParts.Idempotency,
+	downParts := buildOn(t, dead, &app.Options{Policy: withGuardOn(testPolicy), Guard: &redisstore.GuardConfig{Window: time.Hour, Grace: time.Minute}})
+	down := newHandler(deps{log: testLogger(t), svc: downParts.Service, fraud: downParts.Service, idem: downParts.Idempotency,
 		apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}, nil)
 	c.do(call{name: "readyz, Redis down", h: down, method: "GET", path: "/readyz", auth: "-", status: 503, code: "unavailable"})
 	c.do(call{name: "start, Redis down", h: down, method: "POST", path: "/v1/verifications", body: obj{"to": pBroken}, status: 503, code: "unavailable"})
@@ -622,6 +685,11 @@ func TestOpenAPIConformance(t *testing.T) {
 	c.do(call{name: "cancel, Redis down", h: down, method: "POST", path: "/v1/verifications/" + v1.ID + "/cancel", status: 503, code: "unavailable"})
 	c.do(call{name: "verify-code, Redis down", h: down, method: "POST", path: "/verify-code", body: obj{"phoneNumber": pBroken, "smsCode": "123456"}, status: 503, code: "unavailable"})
 	c.signedCallback("callback, Redis down", down, q, form, true, 503, "unavailable", false)
+	c.do(call{name: "fraud blocks, Redis down", h: down, method: "GET", path: "/v1/fraud/blocks", status: 503, code: "unavailable"})
+	c.do(call{name: "lift, Redis down", h: down, method: "DELETE", path: "/v1/fraud/blocks/US", status: 503, code: "unavailable"})
+	c.do(call{name: "safe list, Redis down", h: down, method: "GET", path: "/v1/fraud/safe-list", status: 503, code: "unavailable"})
+	c.do(call{name: "add safe, Redis down", h: down, method: "PUT", path: "/v1/fraud/safe-list/%2B44", status: 503, code: "unavailable"})
+	c.do(call{name: "remove safe, Redis down", h: down, method: "DELETE", path: "/v1/fraud/safe-list/%2B44", status: 503, code: "unavailable"})
 
 	// Corrupt state is an internal error.
 	v8 := c.verification(c.do(call{name: "start to corrupt", method: "POST", path: "/v1/verifications", body: obj{"to": pBroken}, status: 202}))
@@ -673,6 +741,10 @@ func TestOpenAPIConformance(t *testing.T) {
 		t.Fatalf("limit %q", p.Limit)
 	}
 	c.do(call{name: "verify-code, failed_checks limit", h: hFraud, method: "POST", path: "/verify-code", body: obj{"phoneNumber": pIP, "smsCode": code9}, status: 429, code: "rate_limited"})
+
+	// The fraud guard: a number type never sent to, a range blocked, the
+	// blocks and the safe list.
+	c.fraudScenario()
 
 	// Every documented path with each method it does not serve.
 	c.sweepMethods(withMetrics, v1.ID)
@@ -907,6 +979,8 @@ func TestOpenAPIGoTypes(t *testing.T) {
 		{"CheckRequest", checkRequest{}, nil, nil, false},
 		{"SendCodeRequest", sendCodeRequest{}, nil, nil, false},
 		{"VerifyCodeRequest", verifyCodeRequest{}, nil, nil, false},
+		{"FraudBlock", otp.FraudBlock{}, nil, nil, true},
+		{"SafeListEntry", otp.SafeListEntry{}, nil, nil, true},
 	} {
 		s := schema(tc.schema)
 		all, always := jsonMembers(reflect.TypeOf(tc.goType))

@@ -57,10 +57,11 @@ func clip(s string) string {
 // problemFor is the one place where domain errors become HTTP answers.
 func problemFor(err error) Problem {
 	var (
-		input    *otp.InputError
-		finished *otp.FinishedError
-		limit    *otp.LimitError
-		tooBig   *http.MaxBytesError
+		input      *otp.InputError
+		finished   *otp.FinishedError
+		limit      *otp.LimitError
+		tooBig     *http.MaxBytesError
+		numberType *otp.NumberTypeError
 	)
 	switch {
 	case errors.As(err, &tooBig):
@@ -73,6 +74,12 @@ func problemFor(err error) Problem {
 		return problem(http.StatusBadRequest, "channel_unavailable", err.Error())
 	case errors.Is(err, otp.ErrCountryNotAllowed):
 		return problem(http.StatusForbidden, "country_not_allowed", "sending to this country is not allowed (ALLOWED_COUNTRIES, and VOICE_ALLOWED_COUNTRIES for calls)")
+	case errors.As(err, &numberType):
+		return problem(http.StatusForbidden, "number_type_blocked", numberType.Error())
+	case errors.Is(err, otp.ErrNoFraudBlock):
+		return problem(http.StatusNotFound, "not_found", "no fraud block of that name is in force")
+	case errors.Is(err, otp.ErrSafeListFixed):
+		return problem(http.StatusConflict, "safe_list_fixed", "the entry is in FRAUD_SAFE_LIST, which only a restart changes")
 	case errors.Is(err, otp.ErrNotMobile):
 		return problem(http.StatusBadRequest, "not_mobile_number", "only mobile numbers can receive codes")
 	case errors.Is(err, otp.ErrInvalidPhone):
@@ -98,6 +105,11 @@ func problemFor(err error) Problem {
 		case otp.LimitCooldown:
 			p = problem(http.StatusTooManyRequests, "rate_limited", "a code was sent to this number moments ago")
 			p.Limit = "to"
+		case otp.LimitFraud:
+			// 403: not a rate to wait out in seconds, but a block of hours.
+			p = problem(http.StatusForbidden, "fraud_blocked", fraudDetail(limit.Fraud))
+		case otp.LimitNumberType:
+			p = problem(http.StatusForbidden, "number_type_blocked", "numbers of this type cannot receive codes (BLOCKED_NUMBER_TYPES)")
 		default:
 			p = problem(http.StatusTooManyRequests, "rate_limited", limitDetail[limit.Reason])
 			p.Limit = string(limit.Reason)
@@ -122,6 +134,15 @@ var limitDetail = map[otp.LimitReason]string{
 	otp.LimitCountry:      "the SMS budget for this country is used up for now",
 	otp.LimitGlobal:       "the SMS budget is used up for now",
 	otp.LimitCallBudget:   "the voice call budget is used up for now",
+}
+
+// fraudDetail says what a fraud block refused: a range, or a country
+// whose ranges without approvals are blocked.
+func fraudDetail(v *otp.FraudVerdict) string {
+	if v != nil && v.Block != nil && v.Block.Scope == otp.FraudScopeCountry {
+		return "codes to this country are blocked for now, except to number ranges whose recent codes were entered: few of its recent codes were"
+	}
+	return "codes to this number range are blocked for now: few of its recent codes were entered"
 }
 
 // retrySeconds rounds up: a client that waits exactly Retry-After seconds

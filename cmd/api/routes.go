@@ -31,6 +31,7 @@ type verifications interface {
 type deps struct {
 	log        *slog.Logger
 	svc        verifications
+	fraud      fraudAdmin        // nil: no fraud routes (HTTP tests of the others)
 	idem       idempotency.Store // Idempotency-Key answers
 	apiKeys    []string
 	codeLength int
@@ -112,6 +113,12 @@ func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http
 	authed.POST("/v1/verifications/check", handleCheck(d.svc))
 	authed.GET("/v1/verifications/:id", handleGet(d.svc))
 	authed.POST("/v1/verifications/:id/cancel", idempotent(d.idem, d.log, false), handleCancel(d.svc))
+
+	authed.GET("/v1/fraud/blocks", handleFraudBlocks(d.fraud))
+	authed.DELETE("/v1/fraud/blocks/:name", handleLiftFraudBlock(d.fraud))
+	authed.GET("/v1/fraud/safe-list", handleSafeList(d.fraud))
+	authed.PUT("/v1/fraud/safe-list/:entry", handleAddSafe(d.fraud))
+	authed.DELETE("/v1/fraud/safe-list/:entry", handleRemoveSafe(d.fraud))
 
 	// The tutorial's routes, kept for old clients.
 	authed.POST("/send-code", handleSendCode(d.svc))

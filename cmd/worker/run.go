@@ -62,6 +62,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer parts.Asynq.Close()
+	// The guard's late counts are written until the requests have drained.
+	gctx, stopGuard := context.WithCancel(context.WithoutCancel(ctx))
+	waitGuard := parts.RunGuard(gctx)
+	defer func() { stopGuard(); waitGuard() }()
 
 	var running atomic.Bool
 	running.Store(true)

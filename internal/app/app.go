@@ -4,6 +4,7 @@
 package app
 
 import (
+	"context"
 	"crypto/rand"
 	"log/slog"
 	"time"
@@ -25,6 +26,8 @@ type Options struct {
 	Secret     []byte // OTP_SECRET
 	CodeLength int
 	Limits     redisstore.LimitConfig
+	// Guard is the fraud guard's configuration (nil: FRAUD_GUARD=off).
+	Guard *redisstore.GuardConfig
 	// QueueShards spreads the send queues and the send limits over a Redis
 	// Cluster (tasks.Shards); 0 is 1.
 	QueueShards int
@@ -52,6 +55,7 @@ type Parts struct {
 	Codec       *otp.Codec
 	Store       *redisstore.Store
 	Limits      *redisstore.Limits
+	Guard       *redisstore.Guard // nil: FRAUD_GUARD=off
 	Queue       *tasks.Queue
 	Shards      tasks.Shards
 	Asynq       *asynq.Client
@@ -77,13 +81,23 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 		Idempotency: redisstore.NewIdempotency(rdb), Events: redisstore.NewEventIndex(rdb)}
 	p.Limits = redisstore.NewLimits(rdb, o.Limits).WithParts(p.Shards.Names(), p.Shards.IndexOfTag)
 	p.Store = redisstore.New(rdb, p.Limits, o.Log)
+	if o.Guard != nil {
+		p.Guard = redisstore.NewGuard(rdb, *o.Guard, o.Log).WithParts(p.Shards.Names())
+		p.Limits.WithGuard(p.Guard)
+	}
 	if o.Clock != nil {
 		p.Store.WithClock(o.Clock)
 		p.Limits.WithClock(o.Clock)
+		if p.Guard != nil {
+			p.Guard.WithClock(o.Clock)
+		}
 	}
 	p.Queue = tasks.NewQueue(p.Asynq, p.Shards)
 	d := otp.Deps{Codec: codec, Store: p.Store, Queue: p.Queue, Limiter: p.Limits, Locales: o.Catalog,
 		Texts: texts{o.Catalog}, Sender: o.Sender, Now: o.Clock, Log: o.Log}
+	if p.Guard != nil {
+		d.Fraud = p.Guard
+	}
 	if t := redisstore.NewThrottle(rdb, o.SMSRateLimit); t != nil {
 		d.Throttle = t
 	}
@@ -98,6 +112,24 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 	}
 	p.Deps, p.Service = d, otp.NewService(o.Policy, d)
 	return p, nil
+}
+
+// GuardFlushEvery is how often a process writes what the fraud guard
+// learned after its sends' and checks' round trips (Guard.Run).
+const GuardFlushEvery = 100 * time.Millisecond
+
+// RunGuard writes the fraud guard's late counts in the background until
+// ctx ends, then once more; wait returns once that last write is done.
+func (p *Parts) RunGuard(ctx context.Context) (wait func()) {
+	if p.Guard == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Guard.Run(ctx, GuardFlushEvery)
+	}()
+	return func() { <-done }
 }
 
 // texts writes the service's messages with the catalog.

@@ -16,7 +16,7 @@ import (
 func FromConfig(cfg config.Config, log *slog.Logger) Options {
 	return Options{
 		Policy: policy(cfg), Secret: cfg.Codes.Secret, CodeLength: cfg.Codes.Length,
-		Limits: limits(cfg.Limits), QueueShards: cfg.Redis.QueueShards,
+		Limits: limits(cfg.Limits), Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
 		Events: cfg.Webhooks.URL != "", Catalog: cfg.Messages.Catalog, Log: log,
 		SMSRateLimit: cfg.Worker.SMSRateLimit,
 	}
@@ -32,6 +32,9 @@ func policy(cfg config.Config) otp.Policy {
 		PrefixDigits:          cfg.Limits.PrefixDigits,
 		AllowedCountries:      cfg.Limits.AllowedCountries,
 		RejectNonMobile:       cfg.Limits.RejectNonMobile,
+		BlockedNumberTypes:    cfg.Fraud.BlockedNumberTypes,
+		Fraud:                 cfg.Fraud.Mode,
+		SafeList:              cfg.Fraud.SafeList,
 		Channels:              cfg.Channels.Enabled,
 		VoiceAllowedCountries: cfg.Channels.VoiceAllowedCountries,
 		Brand:                 cfg.Messages.Brand,
@@ -66,6 +69,18 @@ func limits(l config.Limits) redisstore.LimitConfig {
 		APIKeySends: rates(l.APIKeySends), PrefixSends: rates(l.PrefixSends),
 		BudgetPerMinute: l.BudgetPerMinute, CountryBudgets: l.CountryBudgets,
 		CallBudgetPerMinute: l.CallBudgetPerMinute,
+	}
+}
+
+// guard is the fraud guard's configuration, as the store takes it (nil:
+// FRAUD_GUARD=off).
+func guard(f config.Fraud) *redisstore.GuardConfig {
+	if f.Mode == otp.FraudOff {
+		return nil
+	}
+	return &redisstore.GuardConfig{
+		Shadow: f.Mode == otp.FraudShadow, Window: f.Window, Grace: f.Grace, BlockTTL: f.BlockTTL,
+		MinSends: f.MinSends, CountryMinSends: f.CountryMinSends, MinConversion: f.MinConversion,
 	}
 }
 

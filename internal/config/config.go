@@ -2,7 +2,7 @@
 // reports every problem together so an operator fixes them in one pass.
 //
 // Each component (app.go, redis.go, http.go, codes.go, twilio.go,
-// channels.go, messages.go, limits.go, webhooks.go, worker.go) reads and
+// channels.go, messages.go, limits.go, fraud.go, webhooks.go, worker.go) reads and
 // checks its own variables; the rules that span components (what
 // production requires, the development defaults) are in rules.go.
 package config
@@ -37,6 +37,7 @@ type Config struct {
 	Channels   Channels
 	Messages   Messages
 	Limits     Limits
+	Fraud      Fraud
 	Webhooks   Webhooks
 	Worker     Worker
 
@@ -75,6 +76,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Twilio:     e.twilio(),
 		Channels:   e.channels(),
 		Limits:     e.limits(),
+		Fraud:      e.fraud(),
 		Webhooks:   e.webhooks(),
 		Worker:     e.worker(),
 	}
@@ -96,7 +98,7 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) LogValue() slog.Value {
 	var attrs []slog.Attr
 	for _, part := range [][]slog.Attr{c.App.attrs(), c.Redis.attrs(), c.HTTP.attrs(), c.Codes.attrs(),
-		c.Twilio.attrs(), c.Worker.attrs(), c.Limits.attrs(), c.Monitoring.attrs(), c.Channels.attrs(),
+		c.Twilio.attrs(), c.Worker.attrs(), c.Limits.attrs(), c.Fraud.attrs(), c.Monitoring.attrs(), c.Channels.attrs(),
 		c.Messages.attrs(), c.Webhooks.attrs()} {
 		attrs = append(attrs, part...)
 	}

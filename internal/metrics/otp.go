@@ -21,6 +21,7 @@ type OTP struct {
 	delivery   *prometheus.CounterVec
 	steps      *prometheus.CounterVec
 	byStep     *prometheus.CounterVec
+	fraud      fraud
 }
 
 // NewOTP registers the collectors on reg.
@@ -60,6 +61,7 @@ func NewOTP(reg prometheus.Registerer) *OTP {
 		Help: "Approvals of verifications with a fallback workflow, by the step (1-4) and channel that converted, and country calling code.",
 	}, []string{"step", "channel", "country_code"})
 	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections, m.expired, m.delivery, m.steps, m.byStep)
+	m.fraud = newFraud(reg)
 	return m
 }
 

@@ -74,3 +74,21 @@ func randOf(tag, id string) string { return strings.TrimPrefix(id, idBase(tag)) 
 func locator(tag, id string) []any {
 	return []any{keyPrefix(tag), idBase(tag), randOf(tag, id)}
 }
+
+// The fraud guard's keys share a hash tag, "otp:fraud" (or a part's, with
+// QUEUE_SHARDS: Guard.WithParts), so guard.lua reads a range, its country,
+// the blocks and the safe list in one Cluster slot:
+//
+//	fraud:{tag}:p:<prefix>   a range's counts and block (guardlib.lua)
+//	fraud:{tag}:c:<region>   a country's
+//	fraud:{tag}:blocks       the blocks made, by end, "p:<prefix>" or "c:<region>"
+//	fraud:{tag}:safe         the safe list's API entries (in every part)
+const guardDefaultTag = "otp:fraud"
+
+func guardTag(tag string) string { return "fraud:{" + tag + "}:" }
+
+func guardScopeKey(tag, scope, name string) string {
+	return guardTag(tag) + guardScopes[scope] + ":" + name
+}
+func guardBlocksKey(tag string) string { return guardTag(tag) + "blocks" }
+func guardSafeKey(tag string) string   { return guardTag(tag) + "safe" }

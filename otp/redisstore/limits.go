@@ -49,6 +49,8 @@ type Limits struct {
 	// parts, when there are several, split the send limits (WithParts).
 	parts  []string
 	partOf func(numberTag string) int
+	// guard, when set, judges each send in the same round trip.
+	guard *Guard
 }
 
 // NewLimits returns the limits of cfg on rdb, judged by the Redis server's
@@ -75,6 +77,18 @@ func (g *Limits) WithClock(now func() time.Time) *Limits { g.now = now; return g
 func (g *Limits) WithParts(tags []string, partOf func(numberTag string) int) *Limits {
 	g.parts, g.partOf = tags, partOf
 	return g
+}
+
+// WithGuard has the fraud guard judge every send the limits take, in the
+// same round trip.
+func (g *Limits) WithGuard(guard *Guard) *Limits { g.guard = guard; return g }
+
+// guardOf is the guard (nil: none).
+func (g *Limits) guardOf() *Guard {
+	if g == nil {
+		return nil
+	}
+	return g.guard
 }
 
 // Key names. The send limits share the hash tag {otp:limits} (or one
@@ -186,27 +200,71 @@ func (g *Limits) checkLimits(o otp.Origin) limits {
 	return l
 }
 
-// TakeSend takes one send from every limit of the request in one round
-// trip (the IP's limits and the part's, when they are two scripts, in one
-// pipeline), or refuses with the first limit that has none left.
-func (g *Limits) TakeSend(ctx context.Context, s otp.SendScope) (otp.Refund, error) {
+// TakeSend takes one send from every limit of the request, and has the
+// fraud guard judge it, in one round trip (the IP's limits, the part's
+// and the guard's scripts in one pipeline), or refuses with the first
+// limit that has none left, or the guard's block.
+func (g *Limits) TakeSend(ctx context.Context, s otp.SendScope) (otp.SendGrant, error) {
 	if g == nil {
-		return nothing, nil
+		return otp.SendGrant{Refund: nothing}, nil
 	}
 	pipe := g.rdb.Pipeline()
-	read := g.queueSend(ctx, pipe, s)
+	read := g.queueSend(ctx, pipe, s, false)
 	_, _ = pipe.Exec(ctx) // each script's answer is read below
-	return read()
+	t, err := read()
+	return otp.SendGrant{Refund: t.refund, Fraud: t.fraud}, err
 }
 
-// queueSend adds the limits to a pipeline (so they share a round trip
-// with the start script) and returns the function that reads their answer
-// once the pipeline ran; with the client instead of a pipeline it runs at
-// once. No limits (g nil) take nothing.
-func (g *Limits) queueSend(ctx context.Context, pipe redis.Scripter, s otp.SendScope) func() (otp.Refund, error) {
+// sendTaken is what a send took: the refund of its limits, the guard's
+// verdict, and the guard's tentative count of a new verification.
+type sendTaken struct {
+	refund  otp.Refund
+	fraud   otp.FraudVerdict
+	counted *adjustKey
+}
+
+// queueSend adds the limits and the guard's judgement to a pipeline (so
+// they share a round trip with the start script; start says it is one, to
+// be counted as a new verification) and returns the function that reads
+// their answer once the pipeline ran. All or none: a refusal by either
+// gives back what the other took. No limits (g nil) take nothing.
+func (g *Limits) queueSend(ctx context.Context, pipe redis.Scripter, s otp.SendScope, start bool) func() (sendTaken, error) {
 	if g == nil {
-		return func() (otp.Refund, error) { return nothing, nil }
+		return func() (sendTaken, error) { return sendTaken{refund: nothing}, nil }
 	}
+	limits := g.queueLimits(ctx, pipe, s)
+	guard := g.guard.queue(ctx, pipe, s, start)
+	return func() (sendTaken, error) {
+		refund, lerr := limits()
+		gt, gerr := guard()
+		t := sendTaken{refund: refund, fraud: gt.verdict, counted: gt.counted}
+		var err error
+		switch {
+		case gerr != nil:
+			err = gerr
+		case gt.refused:
+			err = &otp.LimitError{Reason: otp.LimitFraud, RetryAfter: gt.retryAfter}
+		case lerr != nil:
+			err = lerr
+		}
+		if err == nil {
+			return t, nil
+		}
+		if lerr == nil {
+			_ = refund(context.WithoutCancel(ctx))
+		}
+		g.guard.uncount(t.counted)
+		var le *otp.LimitError
+		if errors.As(err, &le) && (t.fraud.Block != nil || len(t.fraud.New) > 0) {
+			le.Fraud = &t.fraud
+		}
+		return sendTaken{refund: nothing, fraud: t.fraud}, err
+	}
+}
+
+// queueLimits adds the limits to a pipeline; with the client instead of
+// a pipeline it runs at once.
+func (g *Limits) queueLimits(ctx context.Context, pipe redis.Scripter, s otp.SendScope) func() (otp.Refund, error) {
 	ip, l, refused := g.sendLimits(s)
 	var takes []func() (otp.Refund, error)
 	for _, set := range []limits{ip, l} {

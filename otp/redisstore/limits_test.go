@@ -234,12 +234,12 @@ func TestRefundSend(t *testing.T) {
 		ClientIPSends: []redisstore.Rate{{Count: 2, Period: time.Hour}}, BudgetPerMinute: 2,
 	}).WithClock(clock.Now)
 	for i := 0; i < 10; i++ {
-		refund, err := g.TakeSend(ctx, scope)
+		grant, err := g.TakeSend(ctx, scope)
 		if err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 		clock.Advance(3 * time.Second) // across buckets
-		if err := refund(ctx); err != nil {
+		if err := grant.Refund(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -252,8 +252,8 @@ func TestRefundSend(t *testing.T) {
 		t.Fatalf("third: %v", r)
 	}
 	// A refund with nothing taken gives nothing.
-	refund, err := redisstore.NewLimits(client(t), redisstore.LimitConfig{}).TakeSend(ctx, scope)
-	if err != nil || refund(ctx) != nil {
+	grant, err := redisstore.NewLimits(client(t), redisstore.LimitConfig{}).TakeSend(ctx, scope)
+	if err != nil || grant.Refund(ctx) != nil {
 		t.Fatal(err)
 	}
 }
@@ -265,7 +265,8 @@ func TestRefundHitsItsOwnBucket(t *testing.T) {
 	ctx := context.Background()
 	clock := clocktest.Start()
 	g := redisstore.NewLimits(client(t), redisstore.LimitConfig{APIKeySends: []redisstore.Rate{{Count: 2, Period: time.Minute}}}).WithClock(clock.Now)
-	refund, err := g.TakeSend(ctx, scope) // t=0: refunded later
+	grant, err := g.TakeSend(ctx, scope) // t=0: refunded later
+	refund := grant.Refund
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +289,8 @@ func TestRefundHitsItsOwnBucket(t *testing.T) {
 	}
 	// A refund after its bucket left the window gives nothing back.
 	clock.Advance(20 * time.Second)
-	refund, err = g.TakeSend(ctx, scope)
+	grant, err = g.TakeSend(ctx, scope)
+	refund = grant.Refund
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,7 +129,28 @@ const (
 	outRecorded    outcome = "recorded"     // report: a new status
 	outSame        outcome = "same"         // report: the same status again
 	outIgnored     outcome = "ignored"      // report: stale or about another message
+	outAdmit       outcome = "admit"        // guard: no block applies
+	outRefuse      outcome = "refuse"       // guard: a block applies
+	outSafe        outcome = "safe"         // guard: safe-listed, not judged
 )
+
+// The fraud guard's scope hashes (guardlib.lua says what each holds): the
+// block's fields and the bookkeeping beside the buckets, whose names are
+// numbers.
+const (
+	guardSince        = "bs"
+	guardUntil        = "bu"
+	guardSettled      = "bn"
+	guardApproved     = "ba"
+	guardShadow       = "bh"
+	guardJudged       = "j"
+	guardWidth        = "w"
+	guardLastApproval = "la"
+)
+
+// guardScopes are a block's scope letters, in its index member
+// ("p:+1415555", "c:US") and in what guard.lua returns.
+var guardScopes = map[string]string{otp.FraudScopePrefix: "p", otp.FraudScopeCountry: "c"}
 
 // refusals are the outcomes that are a limit, with the limit they name.
 var refusals = map[outcome]otp.LimitReason{
@@ -142,7 +163,7 @@ var allOutcomes = []outcome{
 	outCreated, outResent, outCooldown, outMaxSends, outMaxChecks, outLocked, outSendCap, outCollision,
 	outNotFound, outFinished, outApproved, outWrong, outExhausted, outCanceled, outWasCanceled,
 	outClaimed, outSent, outBusy, outSkip, outStarted, outSkipped, outDone, outStale, outStopped,
-	outRecorded, outSame, outIgnored,
+	outRecorded, outSame, outIgnored, outAdmit, outRefuse, outSafe,
 }
 
 // tables are the schema as the scripts name it:
@@ -157,6 +178,8 @@ var allOutcomes = []outcome{
 //	OUT       the scripts' outcomes
 //	REASON    the reasons the scripts give (otp's DeliveryReasons, ClaimGone …)
 //	LOCALE    LOCALE.default, the locale stored as no field
+//	FG        the fraud guard's fields
+//	SCOPE     a fraud block's scope letter by scope
 var tables = func() map[string]map[string]any {
 	t := map[string]map[string]any{
 		"F": strings2any(map[string]string{
@@ -173,7 +196,12 @@ var tables = func() map[string]map[string]any {
 		"WF": strings2any(workflowChannels), "WORKFLOW": strings2any(stepChannelOf),
 		"STEP":   strings2any(stringKeys(stepLetters)),
 		"LOCALE": {"default": defaultLocale},
-		"OUT":    map[string]any{}, "REASON": map[string]any{}, "RANK": map[string]any{},
+		"FG": strings2any(map[string]string{
+			"since": guardSince, "until": guardUntil, "settled": guardSettled, "approved": guardApproved,
+			"shadow": guardShadow, "judged": guardJudged, "width": guardWidth, "lastApproval": guardLastApproval,
+		}),
+		"SCOPE": strings2any(guardScopes),
+		"OUT":   map[string]any{}, "REASON": map[string]any{}, "RANK": map[string]any{},
 	}
 	for _, o := range allOutcomes {
 		t["OUT"][string(o)] = string(o)

@@ -41,6 +41,16 @@ var (
 	takeLua string
 	//go:embed lua/refund.lua
 	refundLua string
+	//go:embed lua/guardlib.lua
+	guardlibLua string
+	//go:embed lua/guard.lua
+	guardLua string
+	//go:embed lua/adjust.lua
+	adjustLua string
+	//go:embed lua/lift.lua
+	liftLua string
+	//go:embed lua/ended.lua
+	endedLua string
 
 	startScript    = script(startLua)
 	rollbackScript = script(rollbackLua)
@@ -57,7 +67,16 @@ var (
 	forgetScript = redis.NewScript(forgetLua)
 	takeScript   = redis.NewScript(windowLua + "\n" + takeLua)
 	refundScript = redis.NewScript(windowLua + "\n" + refundLua)
+	// The fraud guard's share guardlib.lua, and name the schema too.
+	guardScript  = guardPart(guardLua)
+	adjustScript = guardPart(adjustLua)
+	liftScript   = guardPart(liftLua)
+	endedScript  = guardPart(endedLua)
 )
+
+func guardPart(src string) *redis.Script {
+	return redis.NewScript(compile(guardlibLua + "\n" + src))
+}
 
 // script puts the shared helpers (common.lua, and any others given first)
 // in front of a verification script's own text, the last, and compiles the

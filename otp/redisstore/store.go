@@ -59,21 +59,35 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 // will send.
 func (s *Store) Start(ctx context.Context, p otp.StartParams) (otp.StartResult, error) {
 	pipe := s.rdb.Pipeline()
-	limitsDone := s.limits.queueSend(ctx, pipe, p.Scope)
+	limitsDone := s.limits.queueSend(ctx, pipe, p.Scope, true)
 	startDone := s.queueStart(ctx, pipe, p)
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	res, err := startDone()
-	refund, lerr := limitsDone()
-	switch {
-	case lerr != nil:
+	taken, lerr := limitsDone()
+	if lerr != nil {
 		if err == nil {
 			s.undo(ctx, res.Undo)
 		}
-		return otp.StartResult{}, lerr
+		return otp.StartResult{Fraud: taken.fraud}, lerr
+	}
+	res.Fraud = taken.fraud
+	switch {
 	case isLimit(err):
-		s.undo(ctx, refund)
+		s.undo(ctx, taken.refund)
 	case errors.Is(err, otp.ErrUnavailable):
 		s.undo(ctx, func(ctx context.Context) error { return s.rollbackCreated(ctx, p.Tag, p.NewID) })
+	}
+	// The guard counted a new verification: take it back unless one came,
+	// and when it is undone.
+	guard := s.limits.guardOf()
+	if err != nil || !res.Created {
+		guard.uncount(taken.counted)
+	} else if taken.counted != nil {
+		undo := res.Undo
+		res.Undo = func(ctx context.Context) error {
+			guard.uncount(taken.counted)
+			return undo(ctx)
+		}
 	}
 	return res, err
 }

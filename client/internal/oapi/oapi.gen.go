@@ -229,6 +229,7 @@ const (
 	ProblemCodeCountryNotAllowed     ProblemCode = "country_not_allowed"
 	ProblemCodeExpired               ProblemCode = "expired"
 	ProblemCodeForbidden             ProblemCode = "forbidden"
+	ProblemCodeFraudBlocked          ProblemCode = "fraud_blocked"
 	ProblemCodeIdempotencyInProgress ProblemCode = "idempotency_in_progress"
 	ProblemCodeIdempotencyKeyReused  ProblemCode = "idempotency_key_reused"
 	ProblemCodeInternal              ProblemCode = "internal"
@@ -241,8 +242,10 @@ const (
 	ProblemCodeMethodNotAllowed      ProblemCode = "method_not_allowed"
 	ProblemCodeNotFound              ProblemCode = "not_found"
 	ProblemCodeNotMobileNumber       ProblemCode = "not_mobile_number"
+	ProblemCodeNumberTypeBlocked     ProblemCode = "number_type_blocked"
 	ProblemCodeRateLimited           ProblemCode = "rate_limited"
 	ProblemCodeRequestTooLarge       ProblemCode = "request_too_large"
+	ProblemCodeSafeListFixed         ProblemCode = "safe_list_fixed"
 	ProblemCodeUnauthorized          ProblemCode = "unauthorized"
 	ProblemCodeUnavailable           ProblemCode = "unavailable"
 )
@@ -261,6 +264,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeExpired:
 		return true
 	case ProblemCodeForbidden:
+		return true
+	case ProblemCodeFraudBlocked:
 		return true
 	case ProblemCodeIdempotencyInProgress:
 		return true
@@ -286,9 +291,13 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeNotMobileNumber:
 		return true
+	case ProblemCodeNumberTypeBlocked:
+		return true
 	case ProblemCodeRateLimited:
 		return true
 	case ProblemCodeRequestTooLarge:
+		return true
+	case ProblemCodeSafeListFixed:
 		return true
 	case ProblemCodeUnauthorized:
 		return true
@@ -618,9 +627,11 @@ type Problem struct {
 	// Code The stable code of a problem. `invalid_request`,
 	// `invalid_phone_number`, `not_mobile_number`, `channel_unavailable`,
 	// `invalid_idempotency_key` (400); `unauthorized`
-	// (401); `country_not_allowed`, `invalid_signature`, `forbidden`
-	// (403); `not_found`, `approved`, `canceled`, `expired` (404);
-	// `method_not_allowed` (405); `idempotency_in_progress` (409);
+	// (401); `country_not_allowed`, `number_type_blocked`,
+	// `fraud_blocked`, `invalid_signature`, `forbidden` (403);
+	// `not_found`, `approved`, `canceled`, `expired` (404);
+	// `method_not_allowed` (405); `idempotency_in_progress`,
+	// `safe_list_fixed` (409);
 	// `request_too_large` (413); `idempotency_key_reused` (422);
 	// `rate_limited`, `max_send_attempts`, `max_check_attempts` (429);
 	// `internal` (500); `unavailable` (503).
@@ -637,7 +648,7 @@ type Problem struct {
 	// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only).
 	Limit *Limit `json:"limit,omitempty"`
 
-	// RetryAfter Seconds to wait, as in the `Retry-After` header. On every 409, 429 and 503, and only there.
+	// RetryAfter Seconds to wait, as in the `Retry-After` header. On every 429 and 503, on a 409 `idempotency_in_progress` and a 403 `fraud_blocked`, and only there.
 	RetryAfter *int `json:"retryAfter,omitempty"`
 
 	// Status The HTTP status.
@@ -662,9 +673,11 @@ type ProblemVerificationStatus string
 // ProblemCode The stable code of a problem. `invalid_request`,
 // `invalid_phone_number`, `not_mobile_number`, `channel_unavailable`,
 // `invalid_idempotency_key` (400); `unauthorized`
-// (401); `country_not_allowed`, `invalid_signature`, `forbidden`
-// (403); `not_found`, `approved`, `canceled`, `expired` (404);
-// `method_not_allowed` (405); `idempotency_in_progress` (409);
+// (401); `country_not_allowed`, `number_type_blocked`,
+// `fraud_blocked`, `invalid_signature`, `forbidden` (403);
+// `not_found`, `approved`, `canceled`, `expired` (404);
+// `method_not_allowed` (405); `idempotency_in_progress`,
+// `safe_list_fixed` (409);
 // `request_too_large` (413); `idempotency_key_reused` (422);
 // `rate_limited`, `max_send_attempts`, `max_check_attempts` (429);
 // `internal` (500); `unavailable` (503).
@@ -1816,6 +1829,7 @@ type StartVerificationResponse401Headers struct {
 
 // StartVerificationResponse403Headers the declared response headers of an HTTP 403 response for StartVerification
 type StartVerificationResponse403Headers struct {
+	RetryAfter *int
 	XRequestID string
 }
 
@@ -2843,6 +2857,13 @@ func ParseStartVerificationResponse(rsp *http.Response) (*StartVerificationRespo
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers StartVerificationResponse403Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

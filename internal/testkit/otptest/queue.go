@@ -21,9 +21,10 @@ type Queue struct {
 	Fail     atomic.Bool
 	FailStep atomic.Int32
 
-	mu    sync.Mutex
-	jobs  []otp.DeliveryJob
-	steps []string // "id:step"
+	mu        sync.Mutex
+	jobs      []otp.DeliveryJob
+	steps     []string // "id:step"
+	blockEnds []string // "name@until"
 }
 
 // ErrDown is the failing queue's error.
@@ -59,6 +60,26 @@ func (q *Queue) ScheduleStep(ctx context.Context, id string, step int, in time.D
 		return q.Next.ScheduleStep(ctx, id, step, in)
 	}
 	return nil
+}
+
+// ScheduleBlockEnd implements otp.Queue.
+func (q *Queue) ScheduleBlockEnd(ctx context.Context, name string, until time.Time) error {
+	q.mu.Lock()
+	if key := name + "@" + strconv.FormatInt(until.UnixMilli(), 10); !slices.Contains(q.blockEnds, key) {
+		q.blockEnds = append(q.blockEnds, key)
+	}
+	q.mu.Unlock()
+	if q.Next != nil {
+		return q.Next.ScheduleBlockEnd(ctx, name, until)
+	}
+	return nil
+}
+
+// BlockEnds are the fraud blocks' ends scheduled, as "name@unixms".
+func (q *Queue) BlockEnds() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.blockEnds)
 }
 
 // Jobs are the deliveries enqueued, oldest first.
