@@ -67,6 +67,9 @@ const (
 	CodeInvalidIdempotencyKey = oapi.ProblemCodeInvalidIdempotencyKey
 	CodeUnauthorized          = oapi.ProblemCodeUnauthorized
 	CodeCountryNotAllowed     = oapi.ProblemCodeCountryNotAllowed
+	CodeNumberTypeBlocked     = oapi.ProblemCodeNumberTypeBlocked
+	CodeFraudBlocked          = oapi.ProblemCodeFraudBlocked
+	CodeSafeListFixed         = oapi.ProblemCodeSafeListFixed
 	CodeForbidden             = oapi.ProblemCodeForbidden
 	CodeInvalidSignature      = oapi.ProblemCodeInvalidSignature
 	CodeMethodNotAllowed      = oapi.ProblemCodeMethodNotAllowed
@@ -272,6 +275,9 @@ func do[T any](ctx context.Context, c *Client, safe bool, ok int, call func(cont
 			wait = backoff(attempt)
 		case resp.StatusCode == ok:
 			var v T
+			if ok == http.StatusNoContent {
+				return v, nil
+			}
 			if err := json.Unmarshal(body, &v); err != nil {
 				return zero, fmt.Errorf("otpd client: decode the %d answer: %w", ok, err)
 			}

@@ -481,6 +481,30 @@ func TestGuardBlockEnds(t *testing.T) {
 	}
 }
 
+// A block that ends while the verifications it was made on are still in
+// the window does not come back on them: the range starts afresh.
+func TestGuardStartsAfreshAfterABlock(t *testing.T) {
+	cfg := guardConfig
+	cfg.BlockTTL = 10 * time.Minute
+	f := newGuardFix(t, cfg, nil)
+	f.startAll(t, numbers(rangeA, 0, 20)...)
+	f.settle()
+	if _, err := f.start(t, in(rangeA, 999)); fraudRefusal(err) == nil {
+		t.Fatalf("not blocked: %v", err)
+	}
+	f.Clock.Advance(cfg.BlockTTL)
+	f.startAll(t, numbers(rangeA, 100, 19)...)
+	f.settle()
+	if _, err := f.start(t, in(rangeA, 998)); err != nil {
+		t.Fatalf("19 new verifications since the block: %v", err)
+	}
+	f.startAll(t, numbers(rangeA, 200, 1)...)
+	f.settle()
+	if _, err := f.start(t, in(rangeA, 997)); fraudRefusal(err) == nil {
+		t.Fatalf("21 new verifications since the block, none approved: %v", err)
+	}
+}
+
 // A workflow step to a blocked range is skipped, named by its reason.
 func TestGuardSkipsWorkflowSteps(t *testing.T) {
 	ctx := context.Background()

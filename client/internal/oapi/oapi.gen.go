@@ -116,36 +116,54 @@ func (e DeliveryStatus) Valid() bool {
 	}
 }
 
+// Defines values for FraudBlockScope.
+const (
+	FraudBlockScopeCountry FraudBlockScope = "country"
+	FraudBlockScopePrefix  FraudBlockScope = "prefix"
+)
+
+// Valid indicates whether the value is a known member of the FraudBlockScope enum.
+func (e FraudBlockScope) Valid() bool {
+	switch e {
+	case FraudBlockScopeCountry:
+		return true
+	case FraudBlockScopePrefix:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Limit.
 const (
-	ApiKey       Limit = "api_key"
-	CallBudget   Limit = "call_budget"
-	ClientIp     Limit = "client_ip"
-	Country      Limit = "country"
-	FailedChecks Limit = "failed_checks"
-	Global       Limit = "global"
-	Prefix       Limit = "prefix"
-	To           Limit = "to"
+	LimitApiKey       Limit = "api_key"
+	LimitCallBudget   Limit = "call_budget"
+	LimitClientIp     Limit = "client_ip"
+	LimitCountry      Limit = "country"
+	LimitFailedChecks Limit = "failed_checks"
+	LimitGlobal       Limit = "global"
+	LimitPrefix       Limit = "prefix"
+	LimitTo           Limit = "to"
 )
 
 // Valid indicates whether the value is a known member of the Limit enum.
 func (e Limit) Valid() bool {
 	switch e {
-	case ApiKey:
+	case LimitApiKey:
 		return true
-	case CallBudget:
+	case LimitCallBudget:
 		return true
-	case ClientIp:
+	case LimitClientIp:
 		return true
-	case Country:
+	case LimitCountry:
 		return true
-	case FailedChecks:
+	case LimitFailedChecks:
 		return true
-	case Global:
+	case LimitGlobal:
 		return true
-	case Prefix:
+	case LimitPrefix:
 		return true
-	case To:
+	case LimitTo:
 		return true
 	default:
 		return false
@@ -302,6 +320,24 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeUnauthorized:
 		return true
 	case ProblemCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SafeListEntrySource.
+const (
+	Api    SafeListEntrySource = "api"
+	Config SafeListEntrySource = "config"
+)
+
+// Valid indicates whether the value is a known member of the SafeListEntrySource enum.
+func (e SafeListEntrySource) Valid() bool {
+	switch e {
+	case Api:
+		return true
+	case Config:
 		return true
 	default:
 		return false
@@ -592,6 +628,30 @@ type DeliveryStatus string
 // Examples: +14155552671
 type E164 = string
 
+// FraudBlock A number range or a country the fraud guard blocked.
+type FraudBlock struct {
+	// Approved How many of them were approved.
+	Approved int `json:"approved"`
+
+	// Country With scope `country`, its ISO 3166 region.
+	Country *string `json:"country,omitempty"`
+
+	// Prefix With scope `prefix`, the range, the numbers less their last `PREFIX_DIGITS` digits.
+	Prefix *string         `json:"prefix,omitempty"`
+	Scope  FraudBlockScope `json:"scope"`
+
+	// Settled The settled verifications in the window it was judged on.
+	Settled int `json:"settled"`
+
+	// Shadow Made by `FRAUD_GUARD=shadow`, so it refuses nothing.
+	Shadow bool      `json:"shadow"`
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until"`
+}
+
+// FraudBlockScope defines model for FraudBlock.Scope.
+type FraudBlockScope string
+
 // InternalCode defines model for InternalCode.
 type InternalCode struct {
 	Code   interface{} `json:"code,omitempty"`
@@ -688,6 +748,17 @@ type ProblemRules = interface{}
 
 // RawStatus Twilio's own status word for the message or call (`no-answer`, `busy`, `read` …), when Twilio reported one.
 type RawStatus = string
+
+// SafeListEntry defines model for SafeListEntry.
+type SafeListEntry struct {
+	Entry string `json:"entry"`
+
+	// Source `config`: `FRAUD_SAFE_LIST`; `api`: added with `PUT /v1/fraud/safe-list/{entry}`.
+	Source SafeListEntrySource `json:"source"`
+}
+
+// SafeListEntrySource `config`: `FRAUD_SAFE_LIST`; `api`: added with `PUT /v1/fraud/safe-list/{entry}`.
+type SafeListEntrySource string
 
 // StartRequest defines model for StartRequest.
 type StartRequest struct {
@@ -858,6 +929,13 @@ type IdempotencyKey = string
 // XRequestID defines model for XRequestID.
 type XRequestID = string
 
+// BadSafeEntry defines model for BadSafeEntry.
+type BadSafeEntry struct {
+	Code   interface{} `json:"code,omitempty"`
+	Status interface{} `json:"status,omitempty"`
+	Title  interface{} `json:"title,omitempty"`
+}
+
 // IdempotencyInProgress defines model for IdempotencyInProgress.
 type IdempotencyInProgress struct {
 	Code   interface{} `json:"code,omitempty"`
@@ -899,6 +977,36 @@ type Unavailable struct {
 	RetryAfter interface{} `json:"retryAfter,omitempty"`
 	Status     interface{} `json:"status,omitempty"`
 	Title      interface{} `json:"title,omitempty"`
+}
+
+// ListFraudBlocksParams defines parameters for ListFraudBlocks.
+type ListFraudBlocksParams struct {
+	// XRequestID A request id to echo back and log. Anything but 1 to 64 characters of `[A-Za-z0-9._-]` is replaced by a fresh id.
+	XRequestID *XRequestID `json:"X-Request-ID,omitempty"`
+}
+
+// LiftFraudBlockParams defines parameters for LiftFraudBlock.
+type LiftFraudBlockParams struct {
+	// XRequestID A request id to echo back and log. Anything but 1 to 64 characters of `[A-Za-z0-9._-]` is replaced by a fresh id.
+	XRequestID *XRequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ListSafeListParams defines parameters for ListSafeList.
+type ListSafeListParams struct {
+	// XRequestID A request id to echo back and log. Anything but 1 to 64 characters of `[A-Za-z0-9._-]` is replaced by a fresh id.
+	XRequestID *XRequestID `json:"X-Request-ID,omitempty"`
+}
+
+// RemoveSafeListEntryParams defines parameters for RemoveSafeListEntry.
+type RemoveSafeListEntryParams struct {
+	// XRequestID A request id to echo back and log. Anything but 1 to 64 characters of `[A-Za-z0-9._-]` is replaced by a fresh id.
+	XRequestID *XRequestID `json:"X-Request-ID,omitempty"`
+}
+
+// AddSafeListEntryParams defines parameters for AddSafeListEntry.
+type AddSafeListEntryParams struct {
+	// XRequestID A request id to echo back and log. Anything but 1 to 64 characters of `[A-Za-z0-9._-]` is replaced by a fresh id.
+	XRequestID *XRequestID `json:"X-Request-ID,omitempty"`
 }
 
 // StartVerificationParams defines parameters for StartVerification.
@@ -1175,6 +1283,48 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ListFraudBlocks List the fraud blocks in force
+	//
+	// The number ranges and countries the fraud guard has blocked and
+	// whose `until` is ahead, oldest first; with `FRAUD_GUARD=shadow`,
+	// blocks it made but does not enforce (`shadow: true`).
+	//
+	// Corresponds with GET /v1/fraud/blocks (the `ListFraudBlocks` operationId).
+	ListFraudBlocks(ctx context.Context, params *ListFraudBlocksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LiftFraudBlock Lift a fraud block
+	//
+	// Ends the block now and restarts its counts: the range (or country)
+	// is judged afresh from its next sends. Emits `fraud.unblocked` with
+	// `reason: lifted`.
+	//
+	// Corresponds with DELETE /v1/fraud/blocks/{name} (the `LiftFraudBlock` operationId).
+	LiftFraudBlock(ctx context.Context, name string, params *LiftFraudBlockParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSafeList List the safe list
+	//
+	// `FRAUD_SAFE_LIST` (`source: config`) and the entries added with
+	// `PUT` (`source: api`). A number on the list, or starting with an
+	// entry, skips the fraud guard and `BLOCKED_NUMBER_TYPES`, never the
+	// rate limits or budgets.
+	//
+	// Corresponds with GET /v1/fraud/safe-list (the `ListSafeList` operationId).
+	ListSafeList(ctx context.Context, params *ListSafeListParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveSafeListEntry Remove a safe-list entry
+	//
+	// Removing an entry that is not on the list answers `204` too.
+	//
+	// Corresponds with DELETE /v1/fraud/safe-list/{entry} (the `RemoveSafeListEntry` operationId).
+	RemoveSafeListEntry(ctx context.Context, entry string, params *RemoveSafeListEntryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddSafeListEntry Add a safe-list entry
+	//
+	// Adding an entry that is on the list already answers `200` again.
+	//
+	// Corresponds with PUT /v1/fraud/safe-list/{entry} (the `AddSafeListEntry` operationId).
+	AddSafeListEntry(ctx context.Context, entry string, params *AddSafeListEntryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// StartVerificationWithBody Start a verification, or resend the code
 	//
 	// If the number has no pending verification, creates one and queues
@@ -1272,6 +1422,98 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/verifications/{id}/cancel (the `CancelVerification` operationId).
 	CancelVerification(ctx context.Context, id VerificationID, params *CancelVerificationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListFraudBlocks List the fraud blocks in force
+//
+// The number ranges and countries the fraud guard has blocked and
+// whose `until` is ahead, oldest first; with `FRAUD_GUARD=shadow`,
+// blocks it made but does not enforce (`shadow: true`).
+//
+// Corresponds with GET /v1/fraud/blocks (the `ListFraudBlocks` operationId).
+func (c *Client) ListFraudBlocks(ctx context.Context, params *ListFraudBlocksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListFraudBlocksRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LiftFraudBlock Lift a fraud block
+//
+// Ends the block now and restarts its counts: the range (or country)
+// is judged afresh from its next sends. Emits `fraud.unblocked` with
+// `reason: lifted`.
+//
+// Corresponds with DELETE /v1/fraud/blocks/{name} (the `LiftFraudBlock` operationId).
+func (c *Client) LiftFraudBlock(ctx context.Context, name string, params *LiftFraudBlockParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLiftFraudBlockRequest(c.Server, name, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSafeList List the safe list
+//
+// `FRAUD_SAFE_LIST` (`source: config`) and the entries added with
+// `PUT` (`source: api`). A number on the list, or starting with an
+// entry, skips the fraud guard and `BLOCKED_NUMBER_TYPES`, never the
+// rate limits or budgets.
+//
+// Corresponds with GET /v1/fraud/safe-list (the `ListSafeList` operationId).
+func (c *Client) ListSafeList(ctx context.Context, params *ListSafeListParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSafeListRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveSafeListEntry Remove a safe-list entry
+//
+// Removing an entry that is not on the list answers `204` too.
+//
+// Corresponds with DELETE /v1/fraud/safe-list/{entry} (the `RemoveSafeListEntry` operationId).
+func (c *Client) RemoveSafeListEntry(ctx context.Context, entry string, params *RemoveSafeListEntryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveSafeListEntryRequest(c.Server, entry, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddSafeListEntry Add a safe-list entry
+//
+// Adding an entry that is on the list already answers `200` again.
+//
+// Corresponds with PUT /v1/fraud/safe-list/{entry} (the `AddSafeListEntry` operationId).
+func (c *Client) AddSafeListEntry(ctx context.Context, entry string, params *AddSafeListEntryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddSafeListEntryRequest(c.Server, entry, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // StartVerificationWithBody Start a verification, or resend the code
@@ -1430,6 +1672,237 @@ func (c *Client) CancelVerification(ctx context.Context, id VerificationID, para
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListFraudBlocksRequest constructs an http.Request for the ListFraudBlocks method
+func NewListFraudBlocksRequest(server string, params *ListFraudBlocksParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fraud/blocks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewLiftFraudBlockRequest constructs an http.Request for the LiftFraudBlock method
+func NewLiftFraudBlockRequest(server string, name string, params *LiftFraudBlockParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fraud/blocks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListSafeListRequest constructs an http.Request for the ListSafeList method
+func NewListSafeListRequest(server string, params *ListSafeListParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fraud/safe-list")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewRemoveSafeListEntryRequest constructs an http.Request for the RemoveSafeListEntry method
+func NewRemoveSafeListEntryRequest(server string, entry string, params *RemoveSafeListEntryParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "entry", entry, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fraud/safe-list/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewAddSafeListEntryRequest constructs an http.Request for the AddSafeListEntry method
+func NewAddSafeListEntryRequest(server string, entry string, params *AddSafeListEntryParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "entry", entry, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/fraud/safe-list/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
 }
 
 // NewStartVerificationRequest calls the generic StartVerification builder with application/json body
@@ -1706,6 +2179,58 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListFraudBlocksWithResponse List the fraud blocks in force
+	//
+	// The number ranges and countries the fraud guard has blocked and
+	// whose `until` is ahead, oldest first; with `FRAUD_GUARD=shadow`,
+	// blocks it made but does not enforce (`shadow: true`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/fraud/blocks (the `ListFraudBlocks` operationId).
+	ListFraudBlocksWithResponse(ctx context.Context, params *ListFraudBlocksParams, reqEditors ...RequestEditorFn) (*ListFraudBlocksResponse, error)
+
+	// LiftFraudBlockWithResponse Lift a fraud block
+	//
+	// Ends the block now and restarts its counts: the range (or country)
+	// is judged afresh from its next sends. Emits `fraud.unblocked` with
+	// `reason: lifted`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/fraud/blocks/{name} (the `LiftFraudBlock` operationId).
+	LiftFraudBlockWithResponse(ctx context.Context, name string, params *LiftFraudBlockParams, reqEditors ...RequestEditorFn) (*LiftFraudBlockResponse, error)
+
+	// ListSafeListWithResponse List the safe list
+	//
+	// `FRAUD_SAFE_LIST` (`source: config`) and the entries added with
+	// `PUT` (`source: api`). A number on the list, or starting with an
+	// entry, skips the fraud guard and `BLOCKED_NUMBER_TYPES`, never the
+	// rate limits or budgets.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/fraud/safe-list (the `ListSafeList` operationId).
+	ListSafeListWithResponse(ctx context.Context, params *ListSafeListParams, reqEditors ...RequestEditorFn) (*ListSafeListResponse, error)
+
+	// RemoveSafeListEntryWithResponse Remove a safe-list entry
+	//
+	// Removing an entry that is not on the list answers `204` too.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/fraud/safe-list/{entry} (the `RemoveSafeListEntry` operationId).
+	RemoveSafeListEntryWithResponse(ctx context.Context, entry string, params *RemoveSafeListEntryParams, reqEditors ...RequestEditorFn) (*RemoveSafeListEntryResponse, error)
+
+	// AddSafeListEntryWithResponse Add a safe-list entry
+	//
+	// Adding an entry that is on the list already answers `200` again.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/fraud/safe-list/{entry} (the `AddSafeListEntry` operationId).
+	AddSafeListEntryWithResponse(ctx context.Context, entry string, params *AddSafeListEntryParams, reqEditors ...RequestEditorFn) (*AddSafeListEntryResponse, error)
+
 	// StartVerificationWithBodyWithResponse Start a verification, or resend the code
 	//
 	// If the number has no pending verification, creates one and queues
@@ -1807,6 +2332,573 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/verifications/{id}/cancel (the `CancelVerification` operationId).
 	CancelVerificationWithResponse(ctx context.Context, id VerificationID, params *CancelVerificationParams, reqEditors ...RequestEditorFn) (*CancelVerificationResponse, error)
+}
+
+// ListFraudBlocksResponse200Headers the declared response headers of an HTTP 200 response for ListFraudBlocks
+type ListFraudBlocksResponse200Headers struct {
+	XRequestID string
+}
+
+// ListFraudBlocksResponse401Headers the declared response headers of an HTTP 401 response for ListFraudBlocks
+type ListFraudBlocksResponse401Headers struct {
+	WWWAuthenticate interface{}
+	XRequestID      string
+}
+
+// ListFraudBlocksResponse500Headers the declared response headers of an HTTP 500 response for ListFraudBlocks
+type ListFraudBlocksResponse500Headers struct {
+	XRequestID string
+}
+
+// ListFraudBlocksResponse503Headers the declared response headers of an HTTP 503 response for ListFraudBlocks
+type ListFraudBlocksResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ListFraudBlocksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Blocks []FraudBlock `json:"blocks"`
+	}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListFraudBlocksResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListFraudBlocksResponse401Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListFraudBlocksResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListFraudBlocksResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListFraudBlocksResponse) GetJSON200() *struct {
+	Blocks []FraudBlock `json:"blocks"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListFraudBlocksResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListFraudBlocksResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListFraudBlocksResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListFraudBlocksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListFraudBlocksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListFraudBlocksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListFraudBlocksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LiftFraudBlockResponse200Headers the declared response headers of an HTTP 200 response for LiftFraudBlock
+type LiftFraudBlockResponse200Headers struct {
+	XRequestID string
+}
+
+// LiftFraudBlockResponse400Headers the declared response headers of an HTTP 400 response for LiftFraudBlock
+type LiftFraudBlockResponse400Headers struct {
+	XRequestID string
+}
+
+// LiftFraudBlockResponse401Headers the declared response headers of an HTTP 401 response for LiftFraudBlock
+type LiftFraudBlockResponse401Headers struct {
+	WWWAuthenticate interface{}
+	XRequestID      string
+}
+
+// LiftFraudBlockResponse404Headers the declared response headers of an HTTP 404 response for LiftFraudBlock
+type LiftFraudBlockResponse404Headers struct {
+	XRequestID string
+}
+
+// LiftFraudBlockResponse500Headers the declared response headers of an HTTP 500 response for LiftFraudBlock
+type LiftFraudBlockResponse500Headers struct {
+	XRequestID string
+}
+
+// LiftFraudBlockResponse503Headers the declared response headers of an HTTP 503 response for LiftFraudBlock
+type LiftFraudBlockResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type LiftFraudBlockResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		// Block A number range or a country the fraud guard blocked.
+		Block FraudBlock `json:"block"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *struct {
+		Code   interface{} `json:"code,omitempty"`
+		Status interface{} `json:"status,omitempty"`
+		Title  interface{} `json:"title,omitempty"`
+	}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *struct {
+		Code   interface{} `json:"code,omitempty"`
+		Status interface{} `json:"status,omitempty"`
+		Title  interface{} `json:"title,omitempty"`
+	}
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *LiftFraudBlockResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *LiftFraudBlockResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *LiftFraudBlockResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *LiftFraudBlockResponse404Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *LiftFraudBlockResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LiftFraudBlockResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LiftFraudBlockResponse) GetJSON200() *struct {
+	// Block A number range or a country the fraud guard blocked.
+	Block FraudBlock `json:"block"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r LiftFraudBlockResponse) GetApplicationproblemJSON400() *struct {
+	Code   interface{} `json:"code,omitempty"`
+	Status interface{} `json:"status,omitempty"`
+	Title  interface{} `json:"title,omitempty"`
+} {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r LiftFraudBlockResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r LiftFraudBlockResponse) GetApplicationproblemJSON404() *struct {
+	Code   interface{} `json:"code,omitempty"`
+	Status interface{} `json:"status,omitempty"`
+	Title  interface{} `json:"title,omitempty"`
+} {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r LiftFraudBlockResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r LiftFraudBlockResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r LiftFraudBlockResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LiftFraudBlockResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LiftFraudBlockResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LiftFraudBlockResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListSafeListResponse200Headers the declared response headers of an HTTP 200 response for ListSafeList
+type ListSafeListResponse200Headers struct {
+	XRequestID string
+}
+
+// ListSafeListResponse401Headers the declared response headers of an HTTP 401 response for ListSafeList
+type ListSafeListResponse401Headers struct {
+	WWWAuthenticate interface{}
+	XRequestID      string
+}
+
+// ListSafeListResponse500Headers the declared response headers of an HTTP 500 response for ListSafeList
+type ListSafeListResponse500Headers struct {
+	XRequestID string
+}
+
+// ListSafeListResponse503Headers the declared response headers of an HTTP 503 response for ListSafeList
+type ListSafeListResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ListSafeListResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Entries []SafeListEntry `json:"entries"`
+	}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListSafeListResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSafeListResponse401Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListSafeListResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListSafeListResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSafeListResponse) GetJSON200() *struct {
+	Entries []SafeListEntry `json:"entries"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListSafeListResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSafeListResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListSafeListResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSafeListResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSafeListResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSafeListResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSafeListResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RemoveSafeListEntryResponse204Headers the declared response headers of an HTTP 204 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse204Headers struct {
+	XRequestID string
+}
+
+// RemoveSafeListEntryResponse400Headers the declared response headers of an HTTP 400 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse400Headers struct {
+	XRequestID string
+}
+
+// RemoveSafeListEntryResponse401Headers the declared response headers of an HTTP 401 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse401Headers struct {
+	WWWAuthenticate interface{}
+	XRequestID      string
+}
+
+// RemoveSafeListEntryResponse409Headers the declared response headers of an HTTP 409 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse409Headers struct {
+	XRequestID string
+}
+
+// RemoveSafeListEntryResponse500Headers the declared response headers of an HTTP 500 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse500Headers struct {
+	XRequestID string
+}
+
+// RemoveSafeListEntryResponse503Headers the declared response headers of an HTTP 503 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type RemoveSafeListEntryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadSafeEntry
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *struct {
+		Code   interface{} `json:"code,omitempty"`
+		Status interface{} `json:"status,omitempty"`
+		Title  interface{} `json:"title,omitempty"`
+	}
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *RemoveSafeListEntryResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RemoveSafeListEntryResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RemoveSafeListEntryResponse401Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RemoveSafeListEntryResponse409Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RemoveSafeListEntryResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveSafeListEntryResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON400() *BadSafeEntry {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON409() *struct {
+	Code   interface{} `json:"code,omitempty"`
+	Status interface{} `json:"status,omitempty"`
+	Title  interface{} `json:"title,omitempty"`
+} {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveSafeListEntryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveSafeListEntryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveSafeListEntryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveSafeListEntryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AddSafeListEntryResponse200Headers the declared response headers of an HTTP 200 response for AddSafeListEntry
+type AddSafeListEntryResponse200Headers struct {
+	XRequestID string
+}
+
+// AddSafeListEntryResponse400Headers the declared response headers of an HTTP 400 response for AddSafeListEntry
+type AddSafeListEntryResponse400Headers struct {
+	XRequestID string
+}
+
+// AddSafeListEntryResponse401Headers the declared response headers of an HTTP 401 response for AddSafeListEntry
+type AddSafeListEntryResponse401Headers struct {
+	WWWAuthenticate interface{}
+	XRequestID      string
+}
+
+// AddSafeListEntryResponse500Headers the declared response headers of an HTTP 500 response for AddSafeListEntry
+type AddSafeListEntryResponse500Headers struct {
+	XRequestID string
+}
+
+// AddSafeListEntryResponse503Headers the declared response headers of an HTTP 503 response for AddSafeListEntry
+type AddSafeListEntryResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type AddSafeListEntryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Entry  string      `json:"entry"`
+		Source interface{} `json:"source"`
+	}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadSafeEntry
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AddSafeListEntryResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *AddSafeListEntryResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AddSafeListEntryResponse401Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *AddSafeListEntryResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddSafeListEntryResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AddSafeListEntryResponse) GetJSON200() *struct {
+	Entry  string      `json:"entry"`
+	Source interface{} `json:"source"`
+} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AddSafeListEntryResponse) GetApplicationproblemJSON400() *BadSafeEntry {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AddSafeListEntryResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AddSafeListEntryResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AddSafeListEntryResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AddSafeListEntryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddSafeListEntryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddSafeListEntryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddSafeListEntryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // StartVerificationResponse202Headers the declared response headers of an HTTP 202 response for StartVerification
@@ -2566,6 +3658,88 @@ func (r CancelVerificationResponse) ContentType() string {
 	return ""
 }
 
+// ListFraudBlocksWithResponse List the fraud blocks in force
+//
+// The number ranges and countries the fraud guard has blocked and
+// whose `until` is ahead, oldest first; with `FRAUD_GUARD=shadow`,
+// blocks it made but does not enforce (`shadow: true`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/fraud/blocks (the `ListFraudBlocks` operationId).
+func (c *ClientWithResponses) ListFraudBlocksWithResponse(ctx context.Context, params *ListFraudBlocksParams, reqEditors ...RequestEditorFn) (*ListFraudBlocksResponse, error) {
+	rsp, err := c.ListFraudBlocks(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListFraudBlocksResponse(rsp)
+}
+
+// LiftFraudBlockWithResponse Lift a fraud block
+//
+// Ends the block now and restarts its counts: the range (or country)
+// is judged afresh from its next sends. Emits `fraud.unblocked` with
+// `reason: lifted`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/fraud/blocks/{name} (the `LiftFraudBlock` operationId).
+func (c *ClientWithResponses) LiftFraudBlockWithResponse(ctx context.Context, name string, params *LiftFraudBlockParams, reqEditors ...RequestEditorFn) (*LiftFraudBlockResponse, error) {
+	rsp, err := c.LiftFraudBlock(ctx, name, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLiftFraudBlockResponse(rsp)
+}
+
+// ListSafeListWithResponse List the safe list
+//
+// `FRAUD_SAFE_LIST` (`source: config`) and the entries added with
+// `PUT` (`source: api`). A number on the list, or starting with an
+// entry, skips the fraud guard and `BLOCKED_NUMBER_TYPES`, never the
+// rate limits or budgets.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/fraud/safe-list (the `ListSafeList` operationId).
+func (c *ClientWithResponses) ListSafeListWithResponse(ctx context.Context, params *ListSafeListParams, reqEditors ...RequestEditorFn) (*ListSafeListResponse, error) {
+	rsp, err := c.ListSafeList(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSafeListResponse(rsp)
+}
+
+// RemoveSafeListEntryWithResponse Remove a safe-list entry
+//
+// Removing an entry that is not on the list answers `204` too.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/fraud/safe-list/{entry} (the `RemoveSafeListEntry` operationId).
+func (c *ClientWithResponses) RemoveSafeListEntryWithResponse(ctx context.Context, entry string, params *RemoveSafeListEntryParams, reqEditors ...RequestEditorFn) (*RemoveSafeListEntryResponse, error) {
+	rsp, err := c.RemoveSafeListEntry(ctx, entry, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveSafeListEntryResponse(rsp)
+}
+
+// AddSafeListEntryWithResponse Add a safe-list entry
+//
+// Adding an entry that is on the list already answers `200` again.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/fraud/safe-list/{entry} (the `AddSafeListEntry` operationId).
+func (c *ClientWithResponses) AddSafeListEntryWithResponse(ctx context.Context, entry string, params *AddSafeListEntryParams, reqEditors ...RequestEditorFn) (*AddSafeListEntryResponse, error) {
+	rsp, err := c.AddSafeListEntry(ctx, entry, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddSafeListEntryResponse(rsp)
+}
+
 // StartVerificationWithBodyWithResponse Start a verification, or resend the code
 //
 // If the number has no pending verification, creates one and queues
@@ -2702,6 +3876,629 @@ func (c *ClientWithResponses) CancelVerificationWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseCancelVerificationResponse(rsp)
+}
+
+// ParseListFraudBlocksResponse parses an HTTP response from a ListFraudBlocksWithResponse call
+func ParseListFraudBlocksResponse(rsp *http.Response) (*ListFraudBlocksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListFraudBlocksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Blocks []FraudBlock `json:"blocks"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListFraudBlocksResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListFraudBlocksResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value interface{}
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListFraudBlocksResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListFraudBlocksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLiftFraudBlockResponse parses an HTTP response from a LiftFraudBlockWithResponse call
+func ParseLiftFraudBlockResponse(rsp *http.Response) (*LiftFraudBlockResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LiftFraudBlockResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			// Block A number range or a country the fraud guard blocked.
+			Block FraudBlock `json:"block"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			Code   interface{} `json:"code,omitempty"`
+			Status interface{} `json:"status,omitempty"`
+			Title  interface{} `json:"title,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest struct {
+			Code   interface{} `json:"code,omitempty"`
+			Status interface{} `json:"status,omitempty"`
+			Title  interface{} `json:"title,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers LiftFraudBlockResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers LiftFraudBlockResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers LiftFraudBlockResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value interface{}
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers LiftFraudBlockResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 500:
+		var headers LiftFraudBlockResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers LiftFraudBlockResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListSafeListResponse parses an HTTP response from a ListSafeListWithResponse call
+func ParseListSafeListResponse(rsp *http.Response) (*ListSafeListResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSafeListResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Entries []SafeListEntry `json:"entries"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListSafeListResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListSafeListResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value interface{}
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListSafeListResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListSafeListResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRemoveSafeListEntryResponse parses an HTTP response from a RemoveSafeListEntryWithResponse call
+func ParseRemoveSafeListEntryResponse(rsp *http.Response) (*RemoveSafeListEntryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveSafeListEntryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadSafeEntry
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest struct {
+			Code   interface{} `json:"code,omitempty"`
+			Status interface{} `json:"status,omitempty"`
+			Title  interface{} `json:"title,omitempty"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers RemoveSafeListEntryResponse204Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers RemoveSafeListEntryResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RemoveSafeListEntryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value interface{}
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 409:
+		var headers RemoveSafeListEntryResponse409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 500:
+		var headers RemoveSafeListEntryResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveSafeListEntryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAddSafeListEntryResponse parses an HTTP response from a AddSafeListEntryWithResponse call
+func ParseAddSafeListEntryResponse(rsp *http.Response) (*AddSafeListEntryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddSafeListEntryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Entry  string      `json:"entry"`
+			Source interface{} `json:"source"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadSafeEntry
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AddSafeListEntryResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers AddSafeListEntryResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers AddSafeListEntryResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value interface{}
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 500:
+		var headers AddSafeListEntryResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddSafeListEntryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseStartVerificationResponse parses an HTTP response from a StartVerificationWithResponse call

@@ -40,6 +40,8 @@ type received struct {
 			Verification map[string]any
 			Attempt      int
 			Step         int
+			Block        map[string]any // fraud events
+			Reason       string
 		}
 	}
 }

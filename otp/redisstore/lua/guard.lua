@@ -64,7 +64,7 @@ local function judge(key, minN, scope, name)
     -- it is forgotten, and the scope judged anew.
     redis.call('HDEL', key, unpack(BLOCK_FIELDS))
     redis.call('ZREM', BLOCKS, scope .. ':' .. name)
-    untilT, f[6] = nil, nil
+    untilT, f[1], f[6] = nil, nil, nil
   end
   if f[7] and tonumber(f[7]) ~= w then
     -- Another FRAUD_WINDOW: its buckets mean other times.
@@ -79,13 +79,17 @@ local function judge(key, minN, scope, name)
   if f[6] == stamp then return nil end
   local all = redis.call('HGETALL', key)
   if #all == 0 then return nil end
+  -- What a block was made on is not judged again once it has ended: the
+  -- scope starts afresh from the bucket after the block began.
+  local from = lo
+  if tonumber(f[1]) then from = math.max(lo, math.floor(tonumber(f[1]) / w) + 1) end
   local n, a, gone = 0, 0, {}
   for i = 1, #all, 2 do
     local b = tonumber(all[i])
     if b then
       if b < lo then
         gone[#gone + 1] = all[i]
-      elseif b <= hi then
+      elseif b >= from and b <= hi then
         local bn, ba = readBucket(all[i + 1])
         n, a = n + bn, a + ba
       end

@@ -8,9 +8,10 @@
 --   FG.width         w, the bucket width in ms (ceil(FRAUD_WINDOW / BUCKETS)):
 --                    another width (FRAUD_WINDOW changed) drops the buckets
 --   FG.judged        "lo:hi", the settled buckets last judged and passed
---   FG.since … FG.shadow  its block: since, until (ms), the settled and
---                    approved verifications it was judged on, made in
---                    shadow mode ("1") or not ("0")
+--   FG.since … FG.shadow  its last block: since, until (ms), the settled
+--                    and approved verifications it was judged on, made in
+--                    shadow mode ("1") or not ("0"); kept after its end,
+--                    when the buckets up to its start are no longer judged
 --   FG.lastApproval  when one of its approvals was last counted (ms)
 -- At most BUCKETS + a few bucket fields: the window's and those that are
 -- not settled yet.
