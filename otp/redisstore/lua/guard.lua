@@ -45,6 +45,9 @@ if redis.call('EXISTS', SAFE) == 1 then
   end
 end
 
+local cur = tostring(math.floor(now / w))
+-- The current bucket of each scope, as judge read it (false: absent).
+local current = {}
 local lo = math.ceil((now - window) / w)
 local hi = math.floor((now - grace) / w) - 1
 local stamp = lo .. ':' .. hi
@@ -54,7 +57,8 @@ local stamp = lo .. ':' .. hi
 -- scope passes. In force is a block whose end is ahead; one made in shadow
 -- mode does not bind once the guard is on: the scope is judged anew.
 local function judge(key, minN, scope, name)
-  local f = redis.call('HMGET', key, FG.since, FG.until, FG.settled, FG.approved, FG.shadow, FG.judged, FG.width)
+  local f = redis.call('HMGET', key, FG.since, FG.until, FG.settled, FG.approved, FG.shadow, FG.judged, FG.width, cur)
+  current[key] = f[8] or false
   local untilT = tonumber(f[2])
   if untilT and untilT > now then
     if f[5] == '0' or shadowMode == '1' then
@@ -74,7 +78,7 @@ local function judge(key, minN, scope, name)
     end
     if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
     redis.call('HSET', key, FG.width, w)
-    f[6] = nil
+    f[6], current[key] = nil, false
   end
   if f[6] == stamp then return nil end
   local all = redis.call('HGETALL', key)
@@ -135,11 +139,11 @@ if applies then out[1] = OUT.refuse end
 
 -- A refused send is no verification; in shadow mode nothing is refused.
 if count and (not applies or shadowMode == '1') then
-  local b = tostring(math.floor(now / w))
   for _, key in ipairs({P, C}) do
-    local v = redis.call('HGET', key, b)
-    local n, a = readBucket(v)
-    writeBucket(key, b, n + 1, a)
+    local v = current[key]
+    if v == nil then v = redis.call('HGET', key, cur) end
+    local n, a = readBucket(v or nil)
+    writeBucket(key, cur, n + 1, a)
     if not v then
       redis.call('HSET', key, FG.width, w)
       keepFor(key, window + w)
