@@ -180,6 +180,36 @@ func TestGuardJudgesSettledVerificationsInTheWindow(t *testing.T) {
 	})
 }
 
+// The edges, to the millisecond: verifications are judged from the end of
+// their bucket plus the grace, and until their bucket's start is a window
+// old. Buckets are FRAUD_WINDOW/60 wide (a minute here).
+func TestGuardEdgesOfGraceAndWindow(t *testing.T) {
+	width := guardConfig.Window / 60
+	for _, tc := range []struct {
+		name    string
+		after   time.Duration // since the start of the sends' bucket
+		blocked bool
+	}{
+		{"a millisecond before they settle", width + guardConfig.Grace - time.Millisecond, false},
+		{"as they settle", width + guardConfig.Grace, true},
+		{"their bucket's start a window old", guardConfig.Window, true},
+		{"a millisecond later", guardConfig.Window + time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newGuardFix(t, guardConfig, nil)
+			now := f.Clock.Now()
+			start := now.Truncate(width).Add(width) // the next bucket's start
+			f.Clock.Advance(start.Sub(now))
+			f.startAll(t, numbers(rangeA, 0, 20)...)
+			f.Clock.Advance(tc.after)
+			_, err := f.start(t, in(rangeA, 999))
+			if got := fraudRefusal(err) != nil; got != tc.blocked {
+				t.Fatalf("blocked %v, want %v (%v)", got, tc.blocked, err)
+			}
+		})
+	}
+}
+
 // A verification counts once: its resends, and the sends that were
 // refused or undone, are no new verifications.
 func TestGuardCountsVerificationsNotSends(t *testing.T) {
