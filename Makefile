@@ -4,7 +4,7 @@ BIN     := bin
 TOOL    := $(GO) tool -modfile=internal/tools/external/go.mod
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test test-redis-topologies lint build fuzz bench bench-go up down clean generate
+.PHONY: run test test-redis-topologies lint build fuzz bench bench-go fraud-sim up down clean generate
 
 build: ## build api, worker and the dev launcher into bin/
 	$(GO) build -o $(BIN)/ ./cmd/api ./cmd/worker ./cmd/devrun
@@ -40,6 +40,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 
 bench: build ## load test: real api + worker, throw-away Redis, fake Twilio (150 ms); writes bench-result.json
 	$(GO) run ./internal/tools/loadtest -bin $(BIN) $(BENCHFLAGS)
+
+fraud-sim: build ## SMS-pumping attack on the real api + worker in accelerated time (-speed 60): fraud guard PASS/FAIL; writes bin/fraud-sim-result.json
+	$(GO) run ./internal/tools/fraudsim -bin $(BIN) $(SIMFLAGS)
 
 bench-go: ## Go micro-benchmarks of the hot paths (allocations included)
 	$(GO) test -run '^$$' -bench . -benchmem ./otp/... ./tasks ./cmd/api

@@ -48,6 +48,7 @@ type Proc struct {
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	out  bytes.Buffer
+	echo io.Writer // also gets the output, when not nil
 	done chan struct{}
 	err  error // the exit error, once done is closed
 	kill sync.Once
@@ -58,16 +59,10 @@ type Proc struct {
 // killed when the test ends, unless it ended before.
 func Start(t testing.TB, name, bin string, env []string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Dir = t.TempDir()
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	// A child it left behind may hold the output open: do not wait for it.
-	p.cmd.WaitDelay = time.Second
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+	p, err := Launch(name, bin, t.TempDir(), env, nil, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
@@ -77,7 +72,43 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proc {
 	return p
 }
 
-func (p *Proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) }
+// Launch runs bin with args in dir, outside a test (the load test and the
+// fraud simulation run the binaries too). Its output is kept, and also
+// copied to echo when echo is not nil. The caller stops it.
+func Launch(name, bin, dir string, env []string, echo io.Writer, args ...string) (*Proc, error) {
+	p := &Proc{Name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), echo: echo}
+	p.cmd.Dir = dir
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	// A child it left behind may hold the output open: do not wait for it.
+	p.cmd.WaitDelay = time.Second
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Interrupt sends SIGINT, as a user's Ctrl-C, and kills the process if it
+// has not ended after d.
+func (p *Proc) Interrupt(d time.Duration) {
+	p.Signal(os.Interrupt)
+	if _, exited := p.Wait(d); !exited {
+		p.Kill()
+	}
+}
+
+func (p *Proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.echo != nil {
+		_, _ = p.echo.Write(b)
+	}
+	return p.out.Write(b)
+}
 
 // Output is everything the process wrote so far, stdout and stderr.
 func (p *Proc) Output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }

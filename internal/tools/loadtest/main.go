@@ -190,11 +190,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}
 		env = append(env, "ADMIN_ADDR="+adminAddr)
 	}
-	api, err := startProc(filepath.Join(bins, "api"), env)
+	api, err := proctest.Launch("api", filepath.Join(bins, "api"), os.TempDir(), env, os.Stderr)
 	if err != nil {
 		return err
 	}
-	defer api.stop()
+	defer api.Interrupt(30 * time.Second)
 	// The worker serves ADMIN_ADDR too: without its own it would take the
 	// api's, and the api would not start.
 	workerEnv, workerAdmin := env, ""
@@ -204,11 +204,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}
 		workerEnv = append(slices.Clone(env), "ADMIN_ADDR="+workerAdmin)
 	}
-	worker, err := startProc(filepath.Join(bins, "worker"), workerEnv)
+	worker, err := proctest.Launch("worker", filepath.Join(bins, "worker"), os.TempDir(), workerEnv, os.Stderr)
 	if err != nil {
 		return err
 	}
-	defer worker.stop()
+	defer worker.Interrupt(30 * time.Second)
 	base := "http://" + addr
 	if err := proctest.WaitHTTP(base+"/healthz", 20*time.Second, nil); err != nil {
 		return err
@@ -258,7 +258,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return load(o.conns, o.warmup, o.duration, fn)
 		}
 		name := strings.TrimSpace(sc)
-		worker0, redis0 := worker.cpu(), redisCPU(ctx, rdb)
+		worker0, redis0 := cpu(worker), redisCPU(ctx, rdb)
 		switch name {
 		case "send":
 			r, err = scenarioSend(ctx, o, c, nums, api, fake, closed)
@@ -278,7 +278,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			_ = drain(insp, o.queues)
 		}
 		all := float64(r.Requests) * (o.duration + o.warmup).Seconds() / o.duration.Seconds()
-		r.WorkerCPUPer1k = (worker.cpu() - worker0) / all * 1000
+		r.WorkerCPUPer1k = (cpu(worker) - worker0) / all * 1000
 		r.RedisCPUPer1k = (redisCPU(ctx, rdb) - redis0) / all * 1000
 		r.Mode = "closed"
 		report(stdout, &sum, r)
@@ -530,20 +530,20 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // driver runs a scenario's requests, closed or open loop.
 type driver func(fn func(worker int) (status int, err error)) ([]time.Duration, map[string]int, time.Duration)
 
-func scenarioSend(ctx context.Context, o options, c *client, nums *numbers, api *proc, fake *twiliofake.Server, drive driver) (Result, error) {
-	cpu0 := api.cpu()
+func scenarioSend(ctx context.Context, o options, c *client, nums *numbers, api *proctest.Proc, fake *twiliofake.Server, drive driver) (Result, error) {
+	cpu0 := cpu(api)
 	sms0, t0 := fake.AcceptedCount(), time.Now()
 	lat, errs, d := drive(func(int) (int, error) {
 		st, _, err := c.post("/v1/verifications", map[string]string{"to": nums.next()})
 		return st, err
 	})
 	r := summarize("send", lat, errs, d)
-	r.APICPUPer1k = (api.cpu() - cpu0) / float64(max(1, r.Requests)) * 1000 * d.Seconds() / (d + o.warmup).Seconds()
+	r.APICPUPer1k = (cpu(api) - cpu0) / float64(max(1, r.Requests)) * 1000 * d.Seconds() / (d + o.warmup).Seconds()
 	r.SMSPerSec = float64(fake.AcceptedCount()-sms0) / time.Since(t0).Seconds()
 	return r, nil
 }
 
-func scenarioCheck(ctx context.Context, o options, c *client, nums *numbers, api *proc, rdb *redis.Client, drive driver) (Result, error) {
+func scenarioCheck(ctx context.Context, o options, c *client, nums *numbers, api *proctest.Proc, rdb *redis.Client, drive driver) (Result, error) {
 	// Enough pending verifications that none reaches OTP_MAX_CHECKS (100).
 	const pending = 3000
 	ids := make([]string, 0, pending)
@@ -555,23 +555,23 @@ func scenarioCheck(ctx context.Context, o options, c *client, nums *numbers, api
 		ids = append(ids, v["id"].(string))
 	}
 	var i atomic.Int64
-	cpu0 := api.cpu()
+	cpu0 := cpu(api)
 	lat, errs, d := drive(func(int) (int, error) {
 		id := ids[int(i.Add(1))%len(ids)]
 		st, _, err := c.post("/v1/verifications/check", map[string]string{"id": id, "code": "000000"})
 		return st, err
 	})
 	r := summarize("check", lat, errs, d)
-	r.APICPUPer1k = (api.cpu() - cpu0) / float64(max(1, r.Requests)) * 1000 * d.Seconds() / (d + o.warmup).Seconds()
+	r.APICPUPer1k = (cpu(api) - cpu0) / float64(max(1, r.Requests)) * 1000 * d.Seconds() / (d + o.warmup).Seconds()
 	return r, nil
 }
 
 // scenarioFlow is a signup: send, wait for the SMS at the fake, check with
 // the code it carried.
-func scenarioFlow(ctx context.Context, o options, c *client, nums *numbers, api *proc, fake *twiliofake.Server, drive driver) (Result, error) {
+func scenarioFlow(ctx context.Context, o options, c *client, nums *numbers, api *proctest.Proc, fake *twiliofake.Server, drive driver) (Result, error) {
 	var mu sync.Mutex
 	var sendToSMS []time.Duration
-	cpu0 := api.cpu()
+	cpu0 := cpu(api)
 	lat, errs, d := drive(func(int) (int, error) {
 		to := nums.next()
 		sms, t0, st, err := sendAwaitingSMS(c, fake, to)
@@ -588,7 +588,7 @@ func scenarioFlow(ctx context.Context, o options, c *client, nums *numbers, api 
 		return st, err
 	})
 	r := summarize("flow", lat, errs, d)
-	r.APICPUPer1k = (api.cpu() - cpu0) / float64(max(1, r.Requests)) * 1000 * d.Seconds() / (d + o.warmup).Seconds()
+	r.APICPUPer1k = (cpu(api) - cpu0) / float64(max(1, r.Requests)) * 1000 * d.Seconds() / (d + o.warmup).Seconds()
 	sort.Slice(sendToSMS, func(i, j int) bool { return sendToSMS[i] < sendToSMS[j] })
 	r.SendToSMSP50, r.SendToSMSP99 = ms(pct(sendToSMS, 50)), ms(pct(sendToSMS, 99))
 	return r, nil
@@ -935,35 +935,9 @@ func redisBenchmark(addr string, conns int) (set, evalsha float64, err error) {
 	return set, evalsha, err
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startProc(path string, env []string) (*proc, error) {
-	cmd := exec.Command(path)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &proc{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	return p, nil
-}
-
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-	}
-}
-
 // cpu is the process's user+system CPU seconds, from /proc.
-func (p *proc) cpu() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func cpu(p *proctest.Proc) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
 	if err != nil {
 		return 0
 	}
