@@ -76,6 +76,13 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proc {
 // fraud simulation run the binaries too). Its output is kept, and also
 // copied to echo when echo is not nil. The caller stops it.
 func Launch(name, bin, dir string, env []string, echo io.Writer, args ...string) (*Proc, error) {
+	if filepath.Base(bin) != bin { // a path, relative to here, not to dir
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			return nil, err
+		}
+		bin = abs
+	}
 	p := &Proc{Name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), echo: echo}
 	p.cmd.Dir = dir
 	p.cmd.Env = env
