@@ -126,6 +126,9 @@ func ParseBlockName(s string) (string, error) {
 	if len(s) == 2 && isLetter(s[0]) && isLetter(s[1]) {
 		return strings.ToUpper(s), nil
 	}
+	if s == NonGeographicRegion {
+		return s, nil
+	}
 	if e, err := ParseSafeEntry(s); err == nil {
 		return e, nil
 	}
@@ -133,6 +136,11 @@ func ParseBlockName(s string) (string, error) {
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// NonGeographicRegion is libphonenumber's region of the numbers of no
+// country (+800, +808, +870, +881, +882, +883, +888, +979): the guard
+// judges them together, as one more country.
+const NonGeographicRegion = "001"
 
 // clipInput keeps an echoed input short.
 func clipInput(s string) string {
@@ -189,8 +197,8 @@ func (s *Service) fraudApproved(v Verification) {
 		return
 	}
 	phone, err := ParsePhone(v.To, "")
-	if err != nil {
-		return
+	if err != nil || s.policy.SafeList.Has(phone.E164) {
+		return // a spared number's approvals would vouch for its range
 	}
 	s.d.Fraud.Approved(phone.Prefix(s.policy.PrefixDigits), phone.Region, v.CreatedAt)
 }

@@ -329,27 +329,38 @@ func (g *Guard) Blocks(ctx context.Context) ([]otp.FraudBlock, error) {
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]otp.FraudBlock{}
+	type member struct{ tag, letter, name string }
+	var members []member
 	for _, tag := range g.tags {
-		members, err := g.rdb.ZRangeByScore(ctx, guardBlocksKey(tag),
+		ms, err := g.rdb.ZRangeByScore(ctx, guardBlocksKey(tag),
 			&redis.ZRangeBy{Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf"}).Result()
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range members {
+		for _, m := range ms {
 			letter, name, _ := strings.Cut(m, ":")
-			scope, _ := nameOf(name)
-			f, err := g.rdb.HMGet(ctx, guardScopeKey(tag, scope, name), guardSince, guardUntil, guardSettled, guardApproved, guardShadow).Result()
-			if err != nil {
-				return nil, err
-			}
-			b, err := readBlock(letter, name, f)
-			if err != nil || !b.Until.After(now) {
-				continue // lifted or replaced meanwhile
-			}
-			if old, ok := byName[name]; !ok || b.Until.After(old.Until) {
-				byName[name] = b
-			}
+			members = append(members, member{tag, letter, name})
+		}
+	}
+	// One round trip for all of them: an attack can leave thousands.
+	cmds := make([]*redis.SliceCmd, len(members))
+	if _, err := g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			scope, _ := nameOf(m.name)
+			cmds[i] = p.HMGet(ctx, guardScopeKey(m.tag, scope, m.name), guardSince, guardUntil, guardSettled, guardApproved, guardShadow)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	byName := map[string]otp.FraudBlock{}
+	for i, m := range members {
+		b, err := readBlock(m.letter, m.name, cmds[i].Val())
+		if err != nil || !b.Until.After(now) {
+			continue // lifted or replaced meanwhile
+		}
+		if old, ok := byName[m.name]; !ok || b.Until.After(old.Until) {
+			byName[m.name] = b
 		}
 	}
 	out := make([]otp.FraudBlock, 0, len(byName))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,6 +368,48 @@ func TestGuardCountry(t *testing.T) {
 	}
 }
 
+// GET /v1/fraud/blocks lists each block once, a range's from its own part
+// and a country's from the part that blocked it, with what it was judged on.
+func TestGuardListsBlocksAcrossParts(t *testing.T) {
+	cfg := guardConfig
+	cfg.MinSends, cfg.CountryMinSends = 3, 8
+	for _, shards := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d parts", shards), func(t *testing.T) {
+			p := testPolicy
+			p.Fraud = otp.FraudOn
+			f := &guardFix{Fixture: otptest.New(t, redisServer, app.Options{Policy: p, Guard: &cfg, QueueShards: shards}, otptest.RecordOnly),
+				cfg: cfg, events: &otptest.Events{}}
+			f.startAll(t, numbers(rangeA, 0, 3)...)
+			// A country's wave: one number in each of many ranges of GB.
+			for r := range 40 {
+				f.startAll(t, fmt.Sprintf("+4474001%02d123", r))
+			}
+			f.settle()
+			if b := fraudRefusal(errOf(f.start(t, in(rangeA, 9)))); b == nil || b.Scope != otp.FraudScopePrefix {
+				t.Fatalf("range not blocked: %+v", b)
+			}
+			for r := range 40 { // each part judges its share of the country
+				f.start(t, fmt.Sprintf("+4474009%02d123", r))
+			}
+			blocks, err := f.Svc.FraudBlocks(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, b := range blocks {
+				names = append(names, b.Scope+" "+b.Prefix+b.Country)
+				if b.Settled == 0 || !b.Until.After(b.Since) {
+					t.Errorf("block %+v", b)
+				}
+			}
+			slices.Sort(names) // blocks made at one instant list in either order
+			if want := []string{"country GB", "prefix " + rangeA}; !cmp.Equal(names, want) {
+				t.Fatalf("blocks %q, want %q", names, want)
+			}
+		})
+	}
+}
+
 // Shadow mode makes every decision and refuses nothing: the block is made,
 // listed and told, marked shadow.
 func TestGuardShadow(t *testing.T) {
@@ -605,3 +648,5 @@ func BenchmarkGuardMemoryPerRange(b *testing.B) {
 		})
 	}
 }
+
+func errOf(_ otp.Verification, err error) error { return err }
