@@ -285,6 +285,11 @@ func (s *Service) callbackURL(t *try) string {
 		return ""
 	}
 	q := url.Values{"v": {t.ID}, "a": {strconv.Itoa(t.Attempt)}}
+	if s.policy.Tenant != "" {
+		// Signed by the gateway with the rest of the URL: whose record to
+		// update cannot be forged.
+		q.Set("t", s.policy.Tenant)
+	}
 	return s.policy.StatusCallback + "?" + q.Encode()
 }
 

@@ -9,6 +9,13 @@ import (
 
 // Policy holds the configurable rules of the lifecycle.
 type Policy struct {
+	// Tenant names the app (TENANTS_FILE) whose verifications this service
+	// keeps; "" is the default one, built from the environment. Each tenant
+	// has a Service of its own, over a store, queue, limits and events that
+	// see only its verifications; what guards the phone's owner (the
+	// wrong-code lock, the sends per number, the fraud guard) is shared.
+	Tenant string
+
 	TTL           time.Duration // code validity
 	Retention     time.Duration // how long a finished verification stays readable
 	Cooldown      time.Duration // minimum gap between two sends to one number

@@ -178,6 +178,8 @@ const (
 	LimitCallBudget   LimitReason = "call_budget"   // CALL_BUDGET_PER_MINUTE
 	LimitFraud        LimitReason = "fraud_blocked" // FRAUD_GUARD: a blocked range or country
 	LimitNumberType   LimitReason = "number_type_blocked"
+	// LimitTenant is a tenant's own send limits and budgets (TENANTS_FILE).
+	LimitTenant LimitReason = "tenant"
 )
 
 func (e *LimitError) Error() string {

@@ -20,26 +20,51 @@ type Service interface {
 	FraudBlockEnded(ctx context.Context, name string, until time.Time) error
 }
 
-// NewMux routes each task type of the send queues to its handler: the
-// deliveries (under both their names), the workflow steps' timeouts and
-// the expired events, and the fraud blocks' ends.
+// Tenants finds the service of a tenant by name ("" the default tenant's);
+// ok is false for a tenant this worker does not know.
+type Tenants func(name string) (svc Service, ok bool)
+
+// NewMux routes the tasks of one service, the default tenant's.
 func NewMux(svc Service) *asynq.ServeMux {
+	return NewTenantMux(func(name string) (Service, bool) { return svc, name == "" })
+}
+
+// NewTenantMux routes each task type of the send queues to its handler,
+// and each task to its tenant's service: the deliveries (under both their
+// names), the workflow steps' timeouts and the expired events; the fraud
+// blocks' ends, which belong to no tenant, to the default one.
+func NewTenantMux(tenants Tenants) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	deliver := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error { return deliverTask(ctx, svc, t) })
+	deliver := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error { return deliverTask(ctx, tenants, t) })
 	mux.Handle(TypeDeliver, deliver)
 	mux.Handle(typeSendSMS, deliver)
-	mux.HandleFunc(TypeStepTimeout, func(ctx context.Context, t *asynq.Task) error { return stepTask(ctx, svc, t) })
-	mux.HandleFunc(TypeExpire, func(ctx context.Context, t *asynq.Task) error { return expireTask(ctx, svc, t) })
-	mux.HandleFunc(TypeBlockEnd, func(ctx context.Context, t *asynq.Task) error { return blockEndTask(ctx, svc, t) })
+	mux.HandleFunc(TypeStepTimeout, func(ctx context.Context, t *asynq.Task) error { return stepTask(ctx, tenants, t) })
+	mux.HandleFunc(TypeExpire, func(ctx context.Context, t *asynq.Task) error { return expireTask(ctx, tenants, t) })
+	mux.HandleFunc(TypeBlockEnd, func(ctx context.Context, t *asynq.Task) error { return blockEndTask(ctx, tenants, t) })
 	return mux
+}
+
+// tenant is the service of a task's tenant. A tenant this worker does not
+// know (removed from TENANTS_FILE, or a worker behind the api's file) is
+// an error that a retry may cure: the tasks of a rolling deploy wait for
+// the worker that knows it rather than vanish.
+func tenant(tenants Tenants, name string) (Service, error) {
+	if svc, ok := tenants(name); ok {
+		return svc, nil
+	}
+	return nil, fmt.Errorf("tasks: tenant %q is not configured on this worker (TENANTS_FILE)", name)
 }
 
 // deliverTask hands one send attempt to the service, with what asynq
 // knows of its retries.
-func deliverTask(ctx context.Context, svc Service, t *asynq.Task) error {
+func deliverTask(ctx context.Context, tenants Tenants, t *asynq.Task) error {
 	p, err := ParseDeliveryPayload(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	svc, err := tenant(tenants, p.Tenant)
+	if err != nil {
+		return err
 	}
 	retried, ok1 := asynq.GetRetryCount(ctx)
 	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
@@ -51,10 +76,14 @@ func deliverTask(ctx context.Context, svc Service, t *asynq.Task) error {
 
 // stepTask runs a step's timeout: the workflow moves on unless it moved
 // already or the verification ended, which the service checks.
-func stepTask(ctx context.Context, svc Service, t *asynq.Task) error {
+func stepTask(ctx context.Context, tenants Tenants, t *asynq.Task) error {
 	p, err := ParseStepPayload(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	svc, err := tenant(tenants, p.Tenant)
+	if err != nil {
+		return err
 	}
 	if err := svc.StepTimedOut(ctx, p.ID, p.Step); err != nil && !errors.Is(err, otp.ErrNotFound) {
 		return err
@@ -63,10 +92,14 @@ func stepTask(ctx context.Context, svc Service, t *asynq.Task) error {
 }
 
 // expireTask emits a verification's expired event at its expiry.
-func expireTask(ctx context.Context, svc Service, t *asynq.Task) error {
+func expireTask(ctx context.Context, tenants Tenants, t *asynq.Task) error {
 	var p expirePayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return fmt.Errorf("tasks: bad payload: %w: %w", err, asynq.SkipRetry)
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || !validTenant(p.Tenant) {
+		return fmt.Errorf("tasks: bad payload: %w", asynq.SkipRetry)
+	}
+	svc, err := tenant(tenants, p.Tenant)
+	if err != nil {
+		return err
 	}
 	done, err := svc.Expired(ctx, p.ID)
 	switch {
@@ -83,10 +116,14 @@ func expireTask(ctx context.Context, svc Service, t *asynq.Task) error {
 
 // blockEndTask reports a fraud block's end, once its time is up by the
 // store's clock.
-func blockEndTask(ctx context.Context, svc Service, t *asynq.Task) error {
+func blockEndTask(ctx context.Context, tenants Tenants, t *asynq.Task) error {
 	p, err := ParseBlockEndPayload(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	svc, err := tenant(tenants, "")
+	if err != nil {
+		return err
 	}
 	err = svc.FraudBlockEnded(ctx, p.Name, time.UnixMilli(p.Until))
 	if errors.Is(err, otp.ErrFraudBlockNotOver) {

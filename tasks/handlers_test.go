@@ -310,7 +310,7 @@ func TestRetryDelay(t *testing.T) {
 // A run may last as long as the code lives, as a timeout: asynq would
 // judge a deadline by the worker's clock, which may be ahead of Redis's.
 func TestNewDeliveryTask(t *testing.T) {
-	task, opts, err := tasks.NewDeliveryTask(otp.DeliveryJob{ID: "VE0123456789abcdef0123456789abcdef", Attempt: 2, ValidFor: 5 * time.Minute}, tasks.QueueName)
+	task, opts, err := tasks.NewDeliveryTask(otp.DeliveryJob{ID: "VE0123456789abcdef0123456789abcdef", Attempt: 2, ValidFor: 5 * time.Minute}, "", tasks.QueueName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func BenchmarkTaskEncoding(b *testing.B) {
 	job := otp.DeliveryJob{ID: "VE0123456789abcdef0123456789abcdef", Attempt: 1, ValidFor: time.Minute}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := tasks.NewDeliveryTask(job, tasks.QueueName); err != nil {
+		if _, _, err := tasks.NewDeliveryTask(job, "", tasks.QueueName); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -767,7 +767,7 @@ func BenchmarkDeliver(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if ts[i], _, err = tasks.NewDeliveryTask(otp.DeliveryJob{ID: v.ID, Attempt: 1, ValidFor: time.Minute}, tasks.QueueName); err != nil {
+		if ts[i], _, err = tasks.NewDeliveryTask(otp.DeliveryJob{ID: v.ID, Attempt: 1, ValidFor: time.Minute}, "", tasks.QueueName); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -16,16 +16,25 @@ import (
 type Queue struct {
 	client *asynq.Client
 	shards Shards
+	tenant string // whose verifications' tasks these are ("" the default)
 }
 
 // NewQueue wraps an asynq client; its tasks go to shards' queues (one
 // shard: QueueName).
 func NewQueue(c *asynq.Client, shards Shards) *Queue { return &Queue{client: c, shards: shards} }
 
+// ForTenant is the queue of one tenant's verifications: their tasks name
+// the tenant, so the worker asks that tenant's service.
+func (q *Queue) ForTenant(name string) *Queue {
+	c := *q
+	c.tenant = name
+	return &c
+}
+
 // EnqueueDelivery enqueues one send attempt. An attempt already enqueued
 // (a retried request whose first enqueue did succeed) is not an error.
 func (q *Queue) EnqueueDelivery(ctx context.Context, job otp.DeliveryJob) error {
-	task, opts, err := NewDeliveryTask(job, q.shards.For(job.ID))
+	task, opts, err := NewDeliveryTask(job, q.tenant, q.shards.For(job.ID))
 	if err != nil {
 		return err
 	}
@@ -36,9 +45,9 @@ func (q *Queue) EnqueueDelivery(ctx context.Context, job otp.DeliveryJob) error 
 // step's timeout exist once, so a retry or a second worker never doubles a
 // step; asynq keeps it in Redis across a crash of every worker.
 func (q *Queue) ScheduleStep(ctx context.Context, id string, step int, in time.Duration) error {
-	payload, _ := json.Marshal(StepPayload{ID: id, Step: step})
+	payload, _ := json.Marshal(StepPayload{ID: id, Step: step, Tenant: q.tenant})
 	return enqueued(q.client.EnqueueContext(ctx, asynq.NewTask(TypeStepTimeout, payload),
-		asynq.Queue(q.shards.For(id)), asynq.TaskID(id+":s"+strconv.Itoa(step)), asynq.ProcessIn(in),
+		asynq.Queue(q.shards.For(id)), asynq.TaskID(taskID(q.tenant, id+":s"+strconv.Itoa(step))), asynq.ProcessIn(in),
 		asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute)))
 }
 
@@ -54,9 +63,9 @@ func (q *Queue) ScheduleBlockEnd(ctx context.Context, name string, until time.Ti
 // scheduleExpiry queues the check that emits a verification's expired
 // event, a second after the code's expiry, on its delivery's shard.
 func (q *Queue) scheduleExpiry(ctx context.Context, id string, in time.Duration) error {
-	payload, _ := json.Marshal(expirePayload{ID: id})
+	payload, _ := json.Marshal(expirePayload{ID: id, Tenant: q.tenant})
 	return enqueued(q.client.EnqueueContext(ctx, asynq.NewTask(TypeExpire, payload), asynq.Queue(q.shards.For(id)),
-		asynq.TaskID(id+":expire"), asynq.ProcessIn(in+time.Second), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute)))
+		asynq.TaskID(taskID(q.tenant, id+":expire")), asynq.ProcessIn(in+time.Second), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute)))
 }
 
 // enqueued is an enqueue's error, where a task that exists already (same

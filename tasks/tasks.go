@@ -45,6 +45,22 @@ type DeliveryPayload struct {
 	Attempt int    `json:"attempt"`
 	// Channel shows in the dashboard; the worker trusts the store's instead.
 	Channel string `json:"channel,omitempty"`
+	// Tenant owns the verification ("" the default tenant, and every task
+	// queued before TENANTS_FILE existed).
+	Tenant string `json:"t,omitempty"`
+}
+
+// validTenant accepts a payload's tenant: none, or a name a tenant may
+// have (whether it is configured is the worker's to say).
+func validTenant(t string) bool { return t == "" || otp.ValidTenantName(t) }
+
+// taskID prefixes a verification's task id with its tenant: ids are random,
+// but a task id that two tenants shared would drop one's task.
+func taskID(tenant, id string) string {
+	if tenant == "" {
+		return id
+	}
+	return tenant + "/" + id
 }
 
 // NewDeliveryTask builds the task of one send attempt, on queue. Its
@@ -53,14 +69,14 @@ type DeliveryPayload struct {
 // would judge a deadline by the worker host's clock, and one running ahead
 // would cut sends short. Retries after expiry stop at the claim, which
 // reads the store's clock.
-func NewDeliveryTask(job otp.DeliveryJob, queue string) (*asynq.Task, []asynq.Option, error) {
-	payload, err := json.Marshal(DeliveryPayload{ID: job.ID, Attempt: job.Attempt, Channel: job.Channel})
+func NewDeliveryTask(job otp.DeliveryJob, tenant, queue string) (*asynq.Task, []asynq.Option, error) {
+	payload, err := json.Marshal(DeliveryPayload{ID: job.ID, Attempt: job.Attempt, Channel: job.Channel, Tenant: tenant})
 	if err != nil {
 		return nil, nil, err
 	}
 	return asynq.NewTask(TypeDeliver, payload), []asynq.Option{
 		asynq.Queue(queue),
-		asynq.TaskID(job.ID + ":" + strconv.Itoa(job.Attempt)),
+		asynq.TaskID(taskID(tenant, job.ID+":"+strconv.Itoa(job.Attempt))),
 		// A little longer: the service itself stops at expiry and ends the
 		// task quietly, rather than have asynq cancel it mid-request and
 		// archive it as a failure.
@@ -79,16 +95,17 @@ func ParseDeliveryPayload(b []byte) (DeliveryPayload, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("tasks: bad payload: %w", err)
 	}
-	if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 || (p.Channel != "" && !otp.KnownChannel(p.Channel)) {
-		return p, errors.New("tasks: bad payload: invalid id or attempt")
+	if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 || (p.Channel != "" && !otp.KnownChannel(p.Channel)) || !validTenant(p.Tenant) {
+		return p, errors.New("tasks: bad payload: invalid id, attempt or tenant")
 	}
 	return p, nil
 }
 
 // StepPayload names a workflow step of a verification.
 type StepPayload struct {
-	ID   string `json:"id"`
-	Step int    `json:"step"`
+	ID     string `json:"id"`
+	Step   int    `json:"step"`
+	Tenant string `json:"t,omitempty"`
 }
 
 // ParseStepPayload decodes and validates a step payload.
@@ -97,8 +114,8 @@ func ParseStepPayload(b []byte) (StepPayload, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("tasks: bad payload: %w", err)
 	}
-	if _, ok := otp.TagOfID(p.ID); !ok || p.Step < 1 || p.Step > otp.MaxWorkflowSteps {
-		return p, errors.New("tasks: bad payload: invalid id or step")
+	if _, ok := otp.TagOfID(p.ID); !ok || p.Step < 1 || p.Step > otp.MaxWorkflowSteps || !validTenant(p.Tenant) {
+		return p, errors.New("tasks: bad payload: invalid id, step or tenant")
 	}
 	return p, nil
 }
@@ -123,5 +140,6 @@ func ParseBlockEndPayload(b []byte) (BlockEndPayload, error) {
 
 // expirePayload names the verification whose expired event is due.
 type expirePayload struct {
-	ID string `json:"id"`
+	ID     string `json:"id"`
+	Tenant string `json:"t,omitempty"`
 }

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -52,6 +54,8 @@ type WebhookPayload struct {
 	ID   string          `json:"id"`
 	At   int64           `json:"at"` // unix ms
 	Body json.RawMessage `json:"body"`
+	// Tenant is whose receiver gets it ("" the default tenant's).
+	Tenant string `json:"t,omitempty"`
 }
 
 // webhookBody is the Standard Webhooks envelope: type, timestamp, data.
@@ -72,14 +76,21 @@ type webhookData struct {
 
 // Webhooks queues verification events; it implements otp.Events.
 type Webhooks struct {
-	queue *Queue
-	index Index
+	queue  *Queue
+	index  Index
+	tenant string
 }
 
 // NewWebhooks queues events with q's client, on their own queue, and
 // indexes them in index; the expiry checks go to q's shards.
 func NewWebhooks(q *Queue, index Index) *Webhooks {
 	return &Webhooks{queue: q, index: index}
+}
+
+// ForTenant queues the events of one tenant's verifications, for its own
+// receiver, and its expiry checks on its queue.
+func (w *Webhooks) ForTenant(name string, q *Queue) *Webhooks {
+	return &Webhooks{queue: q, index: w.index, tenant: name}
 }
 
 // Emit queues an event for delivery. Its TaskID is the event's id, so the
@@ -99,19 +110,21 @@ func (w *Webhooks) Emit(ctx context.Context, e otp.Event) error {
 	if err != nil {
 		return err
 	}
-	payload, _ := json.Marshal(WebhookPayload{ID: e.ID, At: e.At.UnixMilli(), Body: body})
+	payload, _ := json.Marshal(WebhookPayload{ID: e.ID, At: e.At.UnixMilli(), Body: body, Tenant: w.tenant})
 	// A repeated event keeps its first time, the one its task carries.
-	if err := w.index.Add(ctx, e.ID, e.At); err != nil {
+	// The index holds task ids, which Trim deletes by.
+	id := taskID(w.tenant, e.ID)
+	if err := w.index.Add(ctx, id, e.At); err != nil {
 		return err
 	}
 	_, err = w.queue.client.EnqueueContext(ctx, asynq.NewTask(TypeWebhook, payload),
-		asynq.Queue(WebhookQueue), asynq.TaskID(e.ID), asynq.MaxRetry(webhookMaxRetries),
+		asynq.Queue(WebhookQueue), asynq.TaskID(id), asynq.MaxRetry(webhookMaxRetries),
 		asynq.Timeout(webhookTimeout+5*time.Second))
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		return nil // queued already, and indexed with it
 	case err != nil:
-		_ = w.index.Remove(context.WithoutCancel(ctx), e.ID)
+		_ = w.index.Remove(context.WithoutCancel(ctx), id)
 		return err
 	}
 	return nil
@@ -130,10 +143,17 @@ type WebhookObserver interface {
 	WebhooksPending(n int64)
 }
 
+// Receiver is where one tenant's events go, and the secret they are
+// signed with (whsec_…).
+type Receiver struct{ URL, Secret string }
+
 // WebhookConfig configures delivery.
 type WebhookConfig struct {
-	URL    string
-	Secret string        // whsec_…
+	// URL and Secret are the default tenant's receiver (WEBHOOK_URL; ""
+	// none), Tenants the others' (TENANTS_FILE), by tenant name.
+	URL     string
+	Secret  string // whsec_…
+	Tenants map[string]Receiver
 	MaxAge time.Duration // retries stop once an event is this old
 	// MaxPending bounds the events waiting; beyond it the oldest go.
 	MaxPending int64
@@ -149,9 +169,12 @@ type WebhookConfig struct {
 // WebhookHandler delivers one event: signed as Standard Webhooks says, with
 // the same webhook-id on every try, no redirect followed.
 type WebhookHandler struct {
-	cfg    WebhookConfig
-	signer *standardwebhooks.Webhook
-	http   *http.Client
+	cfg WebhookConfig
+	// receivers by tenant name ("" the default tenant): each tenant's
+	// events are signed with its own secret, so no receiver can verify,
+	// or forge, another tenant's.
+	receivers map[string]receiver
+	http      *http.Client
 	index  Index
 	now    func() time.Time
 	log    *slog.Logger
@@ -159,15 +182,26 @@ type WebhookHandler struct {
 
 // NewWebhookHandler checks the secret and wires the handler.
 func NewWebhookHandler(cfg WebhookConfig, index Index, now func() time.Time, log *slog.Logger) (*WebhookHandler, error) {
-	signer, err := standardwebhooks.NewWebhook(cfg.Secret)
-	if err != nil {
-		return nil, fmt.Errorf("webhook secret: %w", err)
+	all := map[string]Receiver{}
+	if cfg.URL != "" {
+		all[""] = Receiver{URL: cfg.URL, Secret: cfg.Secret}
+	}
+	for name, r := range cfg.Tenants {
+		all[name] = r
+	}
+	receivers := make(map[string]receiver, len(all))
+	for name, r := range all {
+		signer, err := standardwebhooks.NewWebhook(r.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("webhook secret of tenant %q: %w", cmp.Or(name, otp.DefaultTenant), err)
+		}
+		receivers[name] = receiver{url: r.URL, signer: signer}
 	}
 	rt := cfg.Transport
 	if rt == nil {
 		rt = httpx.Transport(cfg.Concurrency)
 	}
-	return &WebhookHandler{cfg: cfg, signer: signer, index: index, now: now, log: log,
+	return &WebhookHandler{cfg: cfg, receivers: receivers, index: index, now: now, log: log,
 		http: &http.Client{Transport: rt, Timeout: webhookTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}, nil
@@ -182,7 +216,7 @@ func (h *WebhookHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var head struct{ Type string }
 	_ = json.Unmarshal(p.Body, &head)
 	if h.now().Sub(time.UnixMilli(p.At)) > h.cfg.MaxAge {
-		h.done(ctx, p.ID)
+		h.done(ctx, taskID(p.Tenant, p.ID))
 		h.observe(head.Type, "expired")
 		h.log.WarnContext(ctx, "verification event given up: older than WEBHOOK_MAX_AGE", "event", p.ID)
 		return nil // counted and logged; archiving it would only keep it in Redis
@@ -191,18 +225,30 @@ func (h *WebhookHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.observe(head.Type, "failed")
 		return err
 	}
-	h.done(ctx, p.ID)
+	h.done(ctx, taskID(p.Tenant, p.ID))
 	h.observe(head.Type, "delivered")
 	return nil
 }
 
+type receiver struct {
+	url    string
+	signer *standardwebhooks.Webhook
+}
+
 func (h *WebhookHandler) post(ctx context.Context, p WebhookPayload) error {
+	r, ok := h.receivers[p.Tenant]
+	if !ok {
+		// Queued while the tenant had a receiver, or by an api whose
+		// TENANTS_FILE differs: retried, so a rolling deploy loses nothing,
+		// until WEBHOOK_MAX_AGE ends it.
+		return fmt.Errorf("webhook: tenant %q has no receiver on this worker", cmp.Or(p.Tenant, otp.DefaultTenant))
+	}
 	now := h.now()
-	sig, err := h.signer.Sign(p.ID, now, p.Body)
+	sig, err := r.signer.Sign(p.ID, now, p.Body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(p.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(p.Body))
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
@@ -270,7 +316,7 @@ func (h *WebhookHandler) Trim(ctx context.Context, insp *asynq.Inspector) error 
 		switch {
 		case err == nil:
 			dropped++
-			h.observe(otp.EventTypeOfID(id), "dropped")
+			h.observe(otp.EventTypeOfID(eventOfTask(id)), "dropped")
 		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 		default: // being delivered, or Redis failed: keep its entry
 			kept++
@@ -286,6 +332,14 @@ func (h *WebhookHandler) Trim(ctx context.Context, insp *asynq.Inspector) error 
 	}
 	h.pending(n - int64(len(oldest)-kept))
 	return nil
+}
+
+// eventOfTask is the event id in an event's task id ("tenant/" + it).
+func eventOfTask(id string) string {
+	if _, ev, ok := strings.Cut(id, "/"); ok {
+		return ev
+	}
+	return id
 }
 
 func (h *WebhookHandler) pending(n int64) {

@@ -106,11 +106,11 @@ func TestMetrics(t *testing.T) {
 	f.h.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	body := w.Body.String()
 	for _, want := range []string{
-		`otp_sends_total{channel="sms",country_code="1",kind="new"} 1`,
-		`otp_sends_total{channel="sms",country_code="44",kind="new"} 1`,
-		`otp_approvals_total{channel="sms",country_code="1"} 1`,
-		`otp_failed_checks_total{channel="sms",country_code="1"} 1`,
-		`otp_rejections_total{country_code="1",limit="cooldown"} 1`,
+		`otp_sends_total{channel="sms",country_code="1",kind="new",tenant="default"} 1`,
+		`otp_sends_total{channel="sms",country_code="44",kind="new",tenant="default"} 1`,
+		`otp_approvals_total{channel="sms",country_code="1",tenant="default"} 1`,
+		`otp_failed_checks_total{channel="sms",country_code="1",tenant="default"} 1`,
+		`otp_rejections_total{country_code="1",limit="cooldown",tenant="default"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

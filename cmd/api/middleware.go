@@ -22,14 +22,16 @@ import (
 // a 503 rather than a hanging client.
 const requestTimeout = 5 * time.Second
 
-// requireAPIKey accepts "Authorization: Bearer <key>" for any configured key.
-// Keys are compared as SHA-256 digests in constant time, over every key,
-// so neither a key's content nor its length leaks through timing.
-func requireAPIKey(keys []string) gin.HandlerFunc {
+// requireAPIKey accepts "Authorization: Bearer <key>" for any configured key,
+// and puts the key's tenant in the request's context. Keys are compared as
+// SHA-256 digests in constant time, over every key of every tenant, so
+// neither a key's content, nor its length, nor its tenant leaks through
+// timing.
+func requireAPIKey(keys []apiKey) gin.HandlerFunc {
 	digests := make([][32]byte, len(keys))
 	ids := make([]string, len(keys))
 	for i, k := range keys {
-		digests[i] = sha256.Sum256([]byte(k))
+		digests[i] = sha256.Sum256([]byte(k.key))
 		// Per-key limits key on a digest prefix, never on the key itself.
 		ids[i] = hex.EncodeToString(digests[i][:6])
 	}
@@ -49,6 +51,8 @@ func requireAPIKey(keys []string) gin.HandlerFunc {
 			return
 		}
 		c.Set(apiKeyIDKey, ids[which])
+		c.Set(fraudAdminKey, keys[which].fraudAdmin)
+		c.Request = c.Request.WithContext(withTenant(c.Request.Context(), keys[which].tenant))
 		c.Next()
 	}
 }

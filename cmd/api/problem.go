@@ -134,6 +134,7 @@ var limitDetail = map[otp.LimitReason]string{
 	otp.LimitCountry:      "the SMS budget for this country is used up for now",
 	otp.LimitGlobal:       "the SMS budget is used up for now",
 	otp.LimitCallBudget:   "the voice call budget is used up for now",
+	otp.LimitTenant:       "this app's own send limit or budget is used up for now",
 }
 
 // fraudDetail says what a fraud block refused: a range, or a country

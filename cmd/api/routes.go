@@ -29,13 +29,37 @@ type verifications interface {
 
 // deps are what the public routes work through.
 type deps struct {
-	log        *slog.Logger
+	log *slog.Logger
+	// svc is the default tenant's service; tenants, when set, every
+	// tenant's by name (the default's included), and tenantKeys the keys
+	// of the tenants of TENANTS_FILE.
 	svc        verifications
+	tenants    map[string]verifications
+	tenantKeys []apiKey
 	fraud      fraudAdmin        // nil: no fraud routes (HTTP tests of the others)
 	idem       idempotency.Store // Idempotency-Key answers
-	apiKeys    []string
+	apiKeys    []string          // the default tenant's (API_KEYS)
 	codeLength int
 	hooks      webhookConfig
+}
+
+// keys are every accepted key: the default tenant's, which may manage the
+// fraud guard as they always could, and the other tenants'.
+func (d deps) keys() []apiKey {
+	var out []apiKey
+	for _, k := range d.apiKeys {
+		out = append(out, apiKey{key: k, tenant: otp.DefaultTenant, fraudAdmin: true})
+	}
+	return append(out, d.tenantKeys...)
+}
+
+// services routes each request to its tenant's service.
+func (d deps) services() tenants {
+	byName := map[string]verifications{otp.DefaultTenant: d.svc}
+	for name, svc := range d.tenants {
+		byName[name] = svc
+	}
+	return tenants{byName: byName}
 }
 
 // handlerOption adds an optional part to the router.
@@ -101,28 +125,31 @@ func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http
 		o(&parts)
 	}
 	r := newEngine(d.log, parts)
+	svc := d.services()
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", api.Spec) })
 	r.GET("/readyz", handleReadyz(d.svc))
 	mountOps(r, metricsHandler, parts.dashboard)
 
 	// Twilio signs its callbacks; no bearer key.
-	r.POST(api.StatusCallbackPath, handleTwilioStatus(d.svc, d.hooks.PublicURL, d.hooks.AuthToken))
+	r.POST(api.StatusCallbackPath, handleTwilioStatus(svc, d.hooks.PublicURL, d.hooks.AuthToken))
 
-	authed := r.Group("/", requireAPIKey(d.apiKeys), bounded())
-	authed.POST("/v1/verifications", idempotent(d.idem, d.log, true), handleStart(d.svc))
-	authed.POST("/v1/verifications/check", handleCheck(d.svc))
-	authed.GET("/v1/verifications/:id", handleGet(d.svc))
-	authed.POST("/v1/verifications/:id/cancel", idempotent(d.idem, d.log, false), handleCancel(d.svc))
+	// Every route below works on the tenant of the request's key.
+	authed := r.Group("/", requireAPIKey(d.keys()), bounded())
+	authed.POST("/v1/verifications", idempotent(d.idem, d.log, true), handleStart(svc))
+	authed.POST("/v1/verifications/check", handleCheck(svc))
+	authed.GET("/v1/verifications/:id", handleGet(svc))
+	authed.POST("/v1/verifications/:id/cancel", idempotent(d.idem, d.log, false), handleCancel(svc))
 
-	authed.GET("/v1/fraud/blocks", handleFraudBlocks(d.fraud))
-	authed.DELETE("/v1/fraud/blocks/:name", handleLiftFraudBlock(d.fraud))
-	authed.GET("/v1/fraud/safe-list", handleSafeList(d.fraud))
-	authed.PUT("/v1/fraud/safe-list/:entry", handleAddSafe(d.fraud))
-	authed.DELETE("/v1/fraud/safe-list/:entry", handleRemoveSafe(d.fraud))
+	fraud := authed.Group("/v1/fraud", requireFraudAdmin())
+	fraud.GET("/blocks", handleFraudBlocks(d.fraud))
+	fraud.DELETE("/blocks/:name", handleLiftFraudBlock(d.fraud))
+	fraud.GET("/safe-list", handleSafeList(d.fraud))
+	fraud.PUT("/safe-list/:entry", handleAddSafe(d.fraud))
+	fraud.DELETE("/safe-list/:entry", handleRemoveSafe(d.fraud))
 
 	// The tutorial's routes, kept for old clients.
-	authed.POST("/send-code", handleSendCode(d.svc))
-	authed.POST("/verify-code", handleVerifyCode(d.svc, d.codeLength))
+	authed.POST("/send-code", handleSendCode(svc))
+	authed.POST("/verify-code", handleVerifyCode(svc, d.codeLength))
 	return r
 }
 

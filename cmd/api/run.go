@@ -70,7 +70,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // API_ADMIN_ADDR when it is set, else on the public listener.
 func listeners(ctx context.Context, cfg config.Config, log *slog.Logger, parts *app.Parts, reg *prometheus.Registry, ops dashboard) (http.Handler, error) {
 	d := deps{log: log, svc: parts.Service, fraud: parts.Service, idem: parts.Idempotency, apiKeys: cfg.HTTP.APIKeys,
-		codeLength: parts.Codec.Length(), hooks: webhookConfig{PublicURL: cfg.HTTP.PublicURL, AuthToken: cfg.Twilio.AuthToken}}
+		codeLength: parts.Codec.Length(), hooks: webhookConfig{PublicURL: cfg.HTTP.PublicURL, AuthToken: cfg.Twilio.AuthToken},
+		tenants: map[string]verifications{}}
+	for name, svc := range parts.Tenants {
+		d.tenants[name] = svc
+	}
+	for _, t := range cfg.Tenants {
+		for _, k := range t.APIKeys {
+			d.tenantKeys = append(d.tenantKeys, apiKey{key: k, tenant: t.Name, fraudAdmin: t.FraudAdmin})
+		}
+	}
 	httpMetrics := withHTTPMetrics(metrics.NewHTTP(reg))
 	// A few scrapes at a time: each reads Redis (metrics.Redis).
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"io"
 	"net/http"
 	"net/url"
@@ -55,6 +56,8 @@ func handleTwilioStatus(svc verifications, publicURL, authToken string) gin.Hand
 			writeError(c, &otp.InputError{Detail: "callback URL lacks the verification (v) and attempt (a)"})
 			return
 		}
+		// The tenant is in the URL Twilio signed: no one else can name it.
+		ctx := withTenant(c.Request.Context(), cmp.Or(q.Get("t"), otp.DefaultTenant))
 		r := otp.DeliveryReport{ID: q.Get("v"), Attempt: attempt}
 		r.ErrorCode, _ = strconv.Atoi(form.Get("ErrorCode"))
 		switch sid := form.Get("CallSid"); {
@@ -76,7 +79,7 @@ func handleTwilioStatus(svc verifications, publicURL, authToken string) gin.Hand
 		if !statusWord.MatchString(r.RawStatus) {
 			r.RawStatus = "" // kept in a '|'-separated record: only a plain word
 		}
-		err = svc.DeliveryReport(c.Request.Context(), r)
+		err = svc.DeliveryReport(ctx, r)
 		if err != nil {
 			writeError(c, err)
 			return

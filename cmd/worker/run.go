@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/internal/server"
+	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
 )
 
@@ -119,7 +121,11 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, rdb redis.U
 			}
 		}),
 	})
-	if err := srv.Start(tasks.NewMux(parts.Service)); err != nil {
+	mux := tasks.NewTenantMux(func(name string) (tasks.Service, bool) {
+		svc, ok := parts.Tenants[cmp.Or(name, otp.DefaultTenant)]
+		return svc, ok
+	})
+	if err := srv.Start(mux); err != nil {
 		return nil, fmt.Errorf("start asynq server: %w", err)
 	}
 	stopWebhooks, err := startWebhooks(ctx, cfg, rdb, parts, insp, reg, log)

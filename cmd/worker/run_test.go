@@ -87,7 +87,7 @@ func TestRunDeliversAndStops(t *testing.T) {
 	// Counted once Twilio's answer is read, a moment after it reached the fake.
 	proctest.WaitFor(t, 10*time.Second, "the delivery in /metrics", func() bool {
 		return strings.Contains(get(t, "http://"+addr+"/metrics"),
-			`otp_sms_sends_total{channel="sms",error_code="0",outcome="accepted"} 1`)
+			`otp_sms_sends_total{channel="sms",error_code="0",outcome="accepted",tenant="default"} 1`)
 	})
 	if err := run(ctx, []string{"worker", "-healthcheck"}, func(k string) string { return env[k] }, io.Discard); err != nil {
 		t.Fatalf("-healthcheck of a running worker: %v", err)

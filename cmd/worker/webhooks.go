@@ -23,10 +23,16 @@ import (
 func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, parts *app.Parts, insp *asynq.Inspector,
 	reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
 	w := cfg.Webhooks
-	if w.URL == "" {
+	receivers := map[string]tasks.Receiver{}
+	for _, t := range cfg.Tenants {
+		if t.WebhookURL != "" {
+			receivers[t.Name] = tasks.Receiver{URL: t.WebhookURL, Secret: t.WebhookSecret}
+		}
+	}
+	if w.URL == "" && len(receivers) == 0 {
 		return func() {}, nil
 	}
-	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: w.URL, Secret: w.Secret, MaxAge: w.MaxAge,
+	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: w.URL, Secret: w.Secret, Tenants: receivers, MaxAge: w.MaxAge,
 		MaxPending: int64(w.MaxPending), Observer: metrics.NewWebhooks(reg), Concurrency: w.Concurrency},
 		parts.Events, time.Now, log)
 	if err != nil {
@@ -49,7 +55,7 @@ func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalCl
 	tctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); trim(tctx, h, insp, log) }()
-	log.Info("delivering verification events", "url", logmask.URL(w.URL), "concurrency", w.Concurrency)
+	log.Info("delivering verification events", "url", logmask.URL(w.URL), "tenant_receivers", len(receivers), "concurrency", w.Concurrency)
 	return func() { cancel(); <-done; srv.Shutdown() }, nil
 }
 

@@ -47,6 +47,21 @@ type Options struct {
 	// The worker's: the gateway, and SMS_RATE_LIMIT (0: no cap).
 	Sender       otp.Sender
 	SMSRateLimit int
+	// Tenants are the apps of TENANTS_FILE, beside the default one that
+	// Policy, Catalog and Events describe.
+	Tenants []Tenant
+}
+
+// Tenant is one app of TENANTS_FILE, as Build takes it.
+type Tenant struct {
+	// Policy is the default tenant's with the tenant's own choices in it,
+	// and Policy.Tenant its name.
+	Policy otp.Policy
+	Limits redisstore.TenantLimits
+	// Catalog is its texts (nil: the default tenant's).
+	Catalog *messages.Catalog
+	// Events: it has a receiver of its own.
+	Events bool
 }
 
 // Parts are the service and what it is built from.
@@ -64,6 +79,9 @@ type Parts struct {
 	// Deps are what Service works through: a test may build another
 	// service with one of them replaced.
 	Deps otp.Deps
+	// Tenants are every tenant's service by name, the default tenant's
+	// (Service) under otp.DefaultTenant.
+	Tenants map[string]*otp.Service
 }
 
 // Build wires the service on rdb. Close the parts' asynq client when done.
@@ -101,17 +119,83 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 	if t := redisstore.NewThrottle(rdb, o.SMSRateLimit); t != nil {
 		d.Throttle = t
 	}
+	var operator *tasks.Webhooks
 	if o.Events {
-		d.Events = tasks.NewWebhooks(p.Queue, p.Events)
+		operator = tasks.NewWebhooks(p.Queue, p.Events)
+		d.Events = operator
 	}
+	var otpMetrics *metrics.OTP
+	var smsMetrics *metrics.SMS
 	if o.Metrics != nil {
-		d.Observer = metrics.NewOTP(o.Metrics)
+		otpMetrics = metrics.NewOTP(o.Metrics)
+		d.Observer = otpMetrics
 		if o.Sender != nil {
-			d.Delivered = metrics.NewSMS(o.Metrics)
+			smsMetrics = metrics.NewSMS(o.Metrics)
+			d.Delivered = smsMetrics
 		}
 	}
 	p.Deps, p.Service = d, otp.NewService(o.Policy, d)
+	p.Tenants = map[string]*otp.Service{otp.DefaultTenant: p.Service}
+	for _, t := range o.Tenants {
+		td := p.tenantDeps(t, d, operator, o.Log)
+		if otpMetrics != nil {
+			td.Observer = otpMetrics.ForTenant(t.Policy.Tenant)
+		}
+		if smsMetrics != nil {
+			td.Delivered = smsMetrics.ForTenant(t.Policy.Tenant)
+		}
+		p.Tenants[t.Policy.Tenant] = otp.NewService(t.Policy, td)
+	}
 	return p, nil
+}
+
+// tenantDeps are what one tenant's service works through: the default
+// tenant's, but with a store, limits, queue and events that keep to its
+// own verifications, and its own texts. The fraud guard, the gateway and
+// its rate stay shared: they guard and serve every tenant at once.
+func (p *Parts) tenantDeps(t Tenant, d otp.Deps, operator *tasks.Webhooks, log *slog.Logger) otp.Deps {
+	name := t.Policy.Tenant
+	limits := p.Limits.ForTenant(name, t.Limits)
+	q := p.Queue.ForTenant(name)
+	d.Store, d.Limiter, d.Queue = p.Store.ForTenant(name, limits), limits, q
+	ev := tenantEvents{}
+	if operator != nil {
+		ev.operator = operator
+	}
+	if t.Events {
+		ev.own = tasks.NewWebhooks(q, p.Events).ForTenant(name, q)
+	}
+	d.Events = ev
+	if t.Catalog != nil {
+		d.Locales, d.Texts = t.Catalog, texts{t.Catalog}
+	}
+	if log != nil {
+		d.Log = log.With("tenant", name)
+	}
+	return d
+}
+
+// tenantEvents sends a tenant's verification events to its own receiver
+// (none: dropped), and the fraud guard's, which concern the whole
+// deployment, to the operator's (WEBHOOK_URL).
+type tenantEvents struct{ own, operator otp.Events }
+
+func (e tenantEvents) Emit(ctx context.Context, ev otp.Event) error {
+	to := e.own
+	if ev.Block != nil {
+		to = e.operator
+	}
+	if to == nil {
+		return nil
+	}
+	return to.Emit(ctx, ev)
+}
+
+func (e tenantEvents) ScheduleExpiry(ctx context.Context, id string, in time.Duration) error {
+	if e.own == nil {
+		return nil
+	}
+	return e.own.ScheduleExpiry(ctx, id, in)
 }
 
 // GuardFlushEvery is how often a process writes what the fraud guard

@@ -14,12 +14,43 @@ import (
 
 // FromConfig is what Build makes of the configuration.
 func FromConfig(cfg config.Config, log *slog.Logger) Options {
-	return Options{
+	o := Options{
 		Policy: policy(cfg), Secret: cfg.Codes.Secret, CodeLength: cfg.Codes.Length,
 		Limits: limits(cfg.Limits), Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
 		Events: cfg.Webhooks.URL != "", Catalog: cfg.Messages.Catalog, Log: log,
 		SMSRateLimit: cfg.Worker.SMSRateLimit,
 	}
+	for _, t := range cfg.Tenants {
+		o.Tenants = append(o.Tenants, tenant(o.Policy, t))
+	}
+	return o
+}
+
+// tenant is a tenant of TENANTS_FILE as Build takes it: the default
+// tenant's policy with what the tenant chose of its own.
+func tenant(base otp.Policy, t config.Tenant) Tenant {
+	p := base
+	p.Tenant = t.Name
+	if t.Brand != "" || len(t.Brands) > 0 {
+		p.Brand, p.Brands = t.Brand, map[string]bool{}
+		if p.Brand == "" {
+			p.Brand = base.Brand
+		}
+		for _, b := range append([]string{p.Brand}, t.Brands...) {
+			p.Brands[b] = true
+		}
+	}
+	if t.Channels != nil {
+		p.Channels = t.Channels
+	}
+	if t.Workflow != nil {
+		p.Workflow = t.Workflow
+	}
+	own := redisstore.TenantLimits{BudgetPerMinute: t.BudgetPerMinute, CallBudgetPerMinute: t.CallBudgetPerMinute}
+	for _, r := range t.Sends {
+		own.Sends = append(own.Sends, redisstore.Rate{Count: r.Count, Period: r.Period})
+	}
+	return Tenant{Policy: p, Limits: own, Catalog: t.Catalog, Events: t.WebhookURL != ""}
 }
 
 // policy is the lifecycle's rules, as the otp package takes them.

@@ -40,6 +40,9 @@ type Config struct {
 	Fraud      Fraud
 	Webhooks   Webhooks
 	Worker     Worker
+	// Tenants are the apps of TENANTS_FILE, beside the default one that
+	// API_KEYS and the rest of the environment make.
+	Tenants []Tenant
 
 	// Warnings are non-fatal findings to log at start-up.
 	Warnings []string
@@ -81,6 +84,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Worker:     e.worker(),
 	}
 	e.messages(&c)
+	e.tenants(&c)
 	e.across(&c)
 	e.credentials(&c)
 	if c.App.Production() {
@@ -99,7 +103,7 @@ func (c Config) LogValue() slog.Value {
 	var attrs []slog.Attr
 	for _, part := range [][]slog.Attr{c.App.attrs(), c.Redis.attrs(), c.HTTP.attrs(), c.Codes.attrs(),
 		c.Twilio.attrs(), c.Worker.attrs(), c.Limits.attrs(), c.Fraud.attrs(), c.Monitoring.attrs(), c.Channels.attrs(),
-		c.Messages.attrs(), c.Webhooks.attrs()} {
+		c.Messages.attrs(), c.Webhooks.attrs(), tenantAttrs(c.Tenants)} {
 		attrs = append(attrs, part...)
 	}
 	return slog.GroupValue(attrs...)

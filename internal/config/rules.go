@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,12 +33,13 @@ func (e *env) credentials(c *Config) {
 		// Twilio: all or nothing.
 		missing = c.Twilio.missing(c.Channels.Enabled)
 	}
-	for _, k := range c.HTTP.APIKeys {
+	keys := c.allAPIKeys()
+	for _, k := range keys {
 		if len(k) < 16 && real {
-			e.bad("API_KEYS", "every key must be at least 16 characters once real SMS can be sent")
+			e.bad("API_KEYS", "every key (TENANTS_FILE's too) must be at least 16 characters once real SMS can be sent")
 		}
 	}
-	if (real || len(c.Codes.Secret) > 0) && len(c.HTTP.APIKeys) == 0 {
+	if (real || len(c.Codes.Secret) > 0) && len(keys) == 0 {
 		missing = append(missing, "API_KEYS")
 	}
 	switch {
@@ -45,10 +47,8 @@ func (e *env) credentials(c *Config) {
 		if string(c.Codes.Secret) == DevSecret {
 			e.bad("OTP_SECRET", "is the published development secret")
 		}
-		for _, k := range c.HTTP.APIKeys {
-			if k == DevAPIKey {
-				e.bad("API_KEYS", "contains the published development key")
-			}
+		if slices.Contains(keys, DevAPIKey) {
+			e.bad("API_KEYS", "contains the published development key (or TENANTS_FILE does)")
 		}
 		if len(c.Codes.Secret) == 0 {
 			missing = append(missing, "OTP_SECRET")
@@ -58,7 +58,7 @@ func (e *env) credentials(c *Config) {
 			c.Codes.Secret = []byte(DevSecret)
 			e.warn("OTP_SECRET unset: using the insecure development secret")
 		}
-		if len(c.HTTP.APIKeys) == 0 {
+		if len(keys) == 0 {
 			c.HTTP.APIKeys = []string{DevAPIKey}
 			e.warn("API_KEYS unset: accepting the development key " + DevAPIKey)
 		}

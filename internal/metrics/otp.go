@@ -22,6 +22,8 @@ type OTP struct {
 	steps      *prometheus.CounterVec
 	byStep     *prometheus.CounterVec
 	fraud      fraud
+	// root holds the collectors with their tenant label free, for ForTenant.
+	root *OTP
 }
 
 // NewOTP registers the collectors on reg.
@@ -30,39 +32,51 @@ func NewOTP(reg prometheus.Registerer) *OTP {
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_sends_total",
 			Help: "Codes queued for delivery, by channel, country calling code and kind (new or resend).",
-		}, []string{"channel", "country_code", "kind"}),
+		}, []string{"channel", "country_code", "kind", "tenant"}),
 		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_approvals_total",
 			Help: "Verifications approved with the right code, by the channel of their latest attempt and country calling code.",
-		}, []string{"channel", "country_code"}),
+		}, []string{"channel", "country_code", "tenant"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_failed_checks_total",
 			Help: "Wrong codes, by country calling code.",
-		}, []string{"channel", "country_code"}),
+		}, []string{"channel", "country_code", "tenant"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_rejections_total",
 			Help: "Requests refused by a limit or a geo rule, by limit and country calling code.",
-		}, []string{"limit", "country_code"}),
+		}, []string{"limit", "country_code", "tenant"}),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_expired_total",
 			Help: "Checks that found their verification expired, by country calling code.",
-		}, []string{"channel", "country_code"}),
+		}, []string{"channel", "country_code", "tenant"}),
 		delivery: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_delivery_reports_total",
 			Help: "Delivery statuses reported by Twilio status callbacks, by channel.",
-		}, []string{"channel", "status"}),
+		}, []string{"channel", "status", "tenant"}),
 	}
 	m.steps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otp_workflow_steps_total",
 		Help: "Fallback workflow steps by channel and what became of them (started, failed, timed_out, skipped, approved, stopped).",
-	}, []string{"channel", "status"})
+	}, []string{"channel", "status", "tenant"})
 	m.byStep = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otp_approvals_by_step_total",
 		Help: "Approvals of verifications with a fallback workflow, by the step (1-4) and channel that converted, and country calling code.",
-	}, []string{"step", "channel", "country_code"})
+	}, []string{"step", "channel", "country_code", "tenant"})
 	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections, m.expired, m.delivery, m.steps, m.byStep)
 	m.fraud = newFraud(reg)
-	return m
+	m.root = m
+	return m.ForTenant(otp.DefaultTenant)
+}
+
+// ForTenant counts one tenant's verifications: every collector but the
+// fraud guard's (which guards all tenants at once) carries its name in the
+// tenant label, bounded by TENANTS_FILE.
+func (m *OTP) ForTenant(name string) *OTP {
+	r := m.root
+	t := prometheus.Labels{"tenant": name}
+	return &OTP{sends: r.sends.MustCurryWith(t), approvals: r.approvals.MustCurryWith(t), failed: r.failed.MustCurryWith(t),
+		rejections: r.rejections.MustCurryWith(t), expired: r.expired.MustCurryWith(t), delivery: r.delivery.MustCurryWith(t),
+		steps: r.steps.MustCurryWith(t), byStep: r.byStep.MustCurryWith(t), fraud: r.fraud, root: r}
 }
 
 // WorkflowStep implements otp.Observer.

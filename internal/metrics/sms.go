@@ -13,7 +13,8 @@ import (
 // SMS measures the worker's deliveries; it implements otp.DeliveryObserver.
 type SMS struct {
 	sends   *prometheus.CounterVec
-	latency *prometheus.HistogramVec
+	latency prometheus.ObserverVec
+	root    *SMS // the collectors with their tenant label free
 }
 
 // NewSMS registers the collectors on reg.
@@ -22,15 +23,22 @@ func NewSMS(reg prometheus.Registerer) *SMS {
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otp_sms_sends_total",
 			Help: "Send attempts (SMS, WhatsApp messages and calls) by channel, outcome (accepted, permanent_error, transient_error, skipped, deferred, duplicate_suppressed, integrity_error) and Twilio error code (0: none).",
-		}, []string{"channel", "outcome", "error_code"}),
+		}, []string{"channel", "outcome", "error_code", "tenant"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "otp_sms_accept_latency_seconds",
 			Help:    "From the send request (queued) to Twilio accepting the message or call, by channel.",
 			Buckets: []float64{.05, .1, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60, 120, 300},
-		}, []string{"channel"}),
+		}, []string{"channel", "tenant"}),
 	}
 	reg.MustRegister(m.sends, m.latency)
-	return m
+	m.root = m
+	return m.ForTenant(otp.DefaultTenant)
+}
+
+// ForTenant measures the deliveries of one tenant's verifications.
+func (m *SMS) ForTenant(name string) *SMS {
+	t := prometheus.Labels{"tenant": name}
+	return &SMS{sends: m.root.sends.MustCurryWith(t), latency: m.root.latency.MustCurryWith(t), root: m.root}
 }
 
 // Delivery implements otp.DeliveryObserver.

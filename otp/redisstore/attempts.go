@@ -12,8 +12,8 @@ import (
 // Claim implements otp.Store (claim.lua).
 func (s *Store) Claim(ctx context.Context, id string, attempt int, stale time.Duration) (otp.Claim, error) {
 	tag, _ := otp.TagOfID(id)
-	res, err := claimScript.Run(ctx, s.rdb, []string{numberKey(tag)},
-		append(locator(tag, id), attempt, s.clock(), stale.Milliseconds())...).Slice()
+	res, err := claimScript.Run(ctx, s.rdb, []string{recordKey(tag, s.tenant)},
+		append(locator(tag, s.tenant, id), attempt, s.clock(), stale.Milliseconds())...).Slice()
 	if err != nil {
 		return otp.Claim{}, fmt.Errorf("%w: claim: %w", otp.ErrUnavailable, err)
 	}
@@ -38,8 +38,8 @@ func (s *Store) Claim(ctx context.Context, id string, attempt int, stale time.Du
 // Release implements otp.Store (release.lua).
 func (s *Store) Release(ctx context.Context, id string, attempt, errorCode int) error {
 	tag, _ := otp.TagOfID(id)
-	err := releaseScript.Run(ctx, s.rdb, []string{numberKey(tag)},
-		append(locator(tag, id), attempt, s.clock(), errorCode)...).Err()
+	err := releaseScript.Run(ctx, s.rdb, []string{recordKey(tag, s.tenant)},
+		append(locator(tag, s.tenant, id), attempt, s.clock(), errorCode)...).Err()
 	if err != nil {
 		return fmt.Errorf("%w: release: %w", otp.ErrUnavailable, err)
 	}
@@ -53,8 +53,8 @@ func (s *Store) Record(ctx context.Context, id string, attempt int, u otp.Attemp
 	if u.FromGateway {
 		fromGateway = "1"
 	}
-	out, err := reportScript.Run(ctx, s.rdb, []string{numberKey(tag)},
-		append(locator(tag, id), attempt, s.clock(), string(u.Status), packSID(u.MessageSID), u.ErrorCode,
+	out, err := reportScript.Run(ctx, s.rdb, []string{recordKey(tag, s.tenant)},
+		append(locator(tag, s.tenant, id), attempt, s.clock(), string(u.Status), packSID(u.MessageSID), u.ErrorCode,
 			u.Reason, u.RawStatus, fromGateway, u.Channel)...).Text()
 	if err != nil {
 		return false, fmt.Errorf("%w: record: %w", otp.ErrUnavailable, err)
@@ -65,7 +65,7 @@ func (s *Store) Record(ctx context.Context, id string, attempt int, u otp.Attemp
 // StepWorkflow implements otp.Store (step.lua).
 func (s *Store) StepWorkflow(ctx context.Context, id string, p otp.StepParams) (otp.StepResult, error) {
 	tag, _ := otp.TagOfID(id)
-	res, err := stepScript.Run(ctx, s.rdb, []string{numberKey(tag)}, randOf(tag, id), s.clock(),
+	res, err := stepScript.Run(ctx, s.rdb, s.keys(tag), randOf(tag, id), s.clock(),
 		p.FromStep, p.FromAttempt, stepLetters[p.Ended], recordSafe(p.Why), recordSafe(p.Skip),
 		p.MaxSends, p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count).Slice()
 	if err != nil {

@@ -69,10 +69,26 @@ func idBase(tag string) string { return "VE" + tag }
 // randOf is the random part of verification id of the number with tag.
 func randOf(tag, id string) string { return strings.TrimPrefix(id, idBase(tag)) }
 
+// recordKey is the hash with a tenant's current verification of the
+// number with tag: the number hash itself for the default tenant (""), so
+// that a deployment without TENANTS_FILE keeps its keys, and
+// otp:{tag}:t:<tenant> for the others. Same hash tag, same Cluster slot: a
+// script reads the tenant's record and the number's own fields (its send
+// log and wrong codes, which every tenant shares because they guard the
+// phone's owner) together. A tenant's archived verifications hang off its
+// record's name (archiveKey), so no tenant can reach another's by id.
+func recordKey(tag, tenant string) string {
+	if tenant == "" {
+		return numberKey(tag)
+	}
+	return numberKey(tag) + ":t:" + tenant
+}
+
 // locator is the arguments every script that finds a verification by id
-// starts with: the number's key prefix, the id's fixed part, its random part.
-func locator(tag, id string) []any {
-	return []any{keyPrefix(tag), idBase(tag), randOf(tag, id)}
+// starts with: the tenant's record key (the prefix of its archive keys),
+// the id's fixed part, its random part.
+func locator(tag, tenant, id string) []any {
+	return []any{recordKey(tag, tenant), idBase(tag), randOf(tag, id)}
 }
 
 // The fraud guard's keys share a hash tag, "otp:fraud" (or a part's, with

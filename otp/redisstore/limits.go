@@ -41,6 +41,15 @@ type LimitConfig struct {
 	CallBudgetPerMinute int
 }
 
+// TenantLimits are one tenant's own limits (TENANTS_FILE), on top of the
+// shared ones: its sends across all its keys, and its budgets per minute
+// of every send and of calls. Zero is off.
+type TenantLimits struct {
+	Sends               []Rate
+	BudgetPerMinute     int
+	CallBudgetPerMinute int
+}
+
 // Limits implements otp.Limiter.
 type Limits struct {
 	rdb redis.UniversalClient
@@ -51,6 +60,10 @@ type Limits struct {
 	partOf func(numberTag string) int
 	// guard, when set, judges each send in the same round trip.
 	guard *Guard
+	// tenant and its own limits (ForTenant); "" the default tenant, which
+	// has only the shared ones.
+	tenant       string
+	tenantLimits TenantLimits
 }
 
 // NewLimits returns the limits of cfg on rdb, judged by the Redis server's
@@ -83,6 +96,13 @@ func (g *Limits) WithParts(tags []string, partOf func(numberTag string) int) *Li
 // same round trip.
 func (g *Limits) WithGuard(guard *Guard) *Limits { g.guard = guard; return g }
 
+// ForTenant is the limits of one tenant: the shared ones, and its own.
+func (g *Limits) ForTenant(name string, own TenantLimits) *Limits {
+	c := *g
+	c.tenant, c.tenantLimits = name, own
+	return &c
+}
+
 // guardOf is the guard (nil: none).
 func (g *Limits) guardOf() *Guard {
 	if g == nil {
@@ -107,6 +127,11 @@ func callKey(tag string) string                   { return tag + "call" }
 func ipCheckKey(ip string, r Rate) string         { return ipTag(ip) + "f:" + period(r) }
 func ipTag(ip string) string                      { return "lim:{otp:ip:" + ip + "}:" }
 func ipPartedSendKey(ip string, r Rate) string    { return ipTag(ip) + "s:" + period(r) }
+func tenantSendKey(tag, name string, r Rate) string {
+	return tag + "tenant:" + name + ":" + period(r)
+}
+func tenantBudgetKey(tag, name string) string { return tag + "tenant:" + name + ":budget" }
+func tenantCallKey(tag, name string) string   { return tag + "tenant:" + name + ":call" }
 
 // period keeps a key per window, so changing one window does not inherit
 // the state of another.
@@ -163,6 +188,7 @@ func (g *Limits) sendLimits(s otp.SendScope) (ip, l limits, refused error) {
 			l.add(keySendKey(tag, s.APIKeyID, r), share(r), otp.LimitAPIKey)
 		}
 	}
+	g.addTenant(&l, tag, s.Channel, share)
 	for _, r := range g.cfg.PrefixSends {
 		l.add(prefixKey(tag, s.Prefix, r), share(r), otp.LimitPrefix)
 	}
@@ -187,6 +213,25 @@ func (g *Limits) sendLimits(s otp.SendScope) (ip, l limits, refused error) {
 		l.add(callKey(tag), share(Rate{Count: g.cfg.CallBudgetPerMinute, Period: time.Minute}), otp.LimitCallBudget)
 	}
 	return ip, l, nil
+}
+
+// addTenant lists the tenant's own limits of a send on channel: after the
+// API key's, before the budgets every tenant shares, so that a refusal
+// names the tenant's own cap first.
+func (g *Limits) addTenant(l *limits, tag, channel string, share func(Rate) Rate) {
+	if g.tenant == "" {
+		return
+	}
+	own := g.tenantLimits
+	for _, r := range own.Sends {
+		l.add(tenantSendKey(tag, g.tenant, r), share(r), otp.LimitTenant)
+	}
+	if own.BudgetPerMinute > 0 {
+		l.add(tenantBudgetKey(tag, g.tenant), share(Rate{Count: own.BudgetPerMinute, Period: time.Minute}), otp.LimitTenant)
+	}
+	if channel == otp.ChannelCall && own.CallBudgetPerMinute > 0 {
+		l.add(tenantCallKey(tag, g.tenant), share(Rate{Count: own.CallBudgetPerMinute, Period: time.Minute}), otp.LimitTenant)
+	}
 }
 
 // checkLimits lists an origin's wrong-code limits (none without an IP).

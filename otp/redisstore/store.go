@@ -21,6 +21,7 @@ import (
 // their hosts' clocks say (a lagging host used to keep codes alive longer).
 type Store struct {
 	rdb    redis.UniversalClient
+	tenant string // "" the default tenant (ForTenant)
 	limits *Limits // nil: no cross-number limits
 	log    *slog.Logger
 	now    func() time.Time // nil: the Redis server's clock
@@ -38,6 +39,20 @@ func New(rdb redis.UniversalClient, limits *Limits, log *slog.Logger) *Store {
 // WithClock makes the scripts judge time by now instead of the Redis
 // server's clock: tests move it to reach expiry without sleeping.
 func (s *Store) WithClock(now func() time.Time) *Store { s.now = now; return s }
+
+// ForTenant is the store of one tenant of TENANTS_FILE (name "" is the
+// default tenant): its verifications live in records of their own
+// (recordKey), invisible to every other tenant's store, and its starts
+// take limits (its own and the shared ones).
+func (s *Store) ForTenant(name string, limits *Limits) *Store {
+	c := *s
+	c.tenant, c.limits = name, limits
+	return &c
+}
+
+// keys are the keys of a script that reads the tenant's record and the
+// number's shared fields.
+func (s *Store) keys(tag string) []string { return []string{recordKey(tag, s.tenant), numberKey(tag)} }
 
 // clock is the scripts' time argument: "" asks them to read Redis's TIME.
 func (s *Store) clock() any {
@@ -104,8 +119,8 @@ func (s *Store) undo(ctx context.Context, rollback func(context.Context) error) 
 // queueStart adds the start script to a pipeline and returns the function
 // that reads its answer once the pipeline ran.
 func (s *Store) queueStart(ctx context.Context, pipe redis.Scripter, p otp.StartParams) func() (otp.StartResult, error) {
-	keys := []string{numberKey(p.Tag)}
-	args := append(locator(p.Tag, p.NewID), s.clock(), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
+	keys := s.keys(p.Tag)
+	args := append(locator(p.Tag, s.tenant, p.NewID), s.clock(), p.TTL.Milliseconds(), p.Retention.Milliseconds(),
 		p.MaxSends, p.Cooldown.Milliseconds(), p.MAC, p.Sealed, p.To, p.Channel,
 		p.SendCap.Count, p.SendCap.Period.Milliseconds(), p.FailureLock.Count, p.Locale, p.Brand, p.AppHash, p.DefaultLocale,
 		workflowLetters(p.Workflow), p.ChannelTimeout.Milliseconds(), p.Origin.APIKeyID+"|"+p.Origin.ClientIP)
@@ -157,8 +172,8 @@ func (s *Store) rollbackCreated(ctx context.Context, tag, id string) error {
 }
 
 func (s *Store) rollback(ctx context.Context, tag, id string, out outcome, sends int, before ...any) error {
-	args := append(append([]any{string(out)}, locator(tag, id)...), sends)
-	if err := rollbackScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(args, before...)...).Err(); err != nil {
+	args := append(append([]any{string(out)}, locator(tag, s.tenant, id)...), sends)
+	if err := rollbackScript.Run(ctx, s.rdb, s.keys(tag), append(args, before...)...).Err(); err != nil {
 		return fmt.Errorf("%w: rollback: %w", otp.ErrUnavailable, err)
 	}
 	return nil
@@ -166,7 +181,7 @@ func (s *Store) rollback(ctx context.Context, tag, id string, out outcome, sends
 
 // Check implements otp.Store.
 func (s *Store) Check(ctx context.Context, p otp.CheckParams) (otp.CheckResult, error) {
-	res, err := checkScript.Run(ctx, s.rdb, []string{numberKey(p.Tag)}, append(locator(p.Tag, p.ID),
+	res, err := checkScript.Run(ctx, s.rdb, s.keys(p.Tag), append(locator(p.Tag, s.tenant, p.ID),
 		s.clock(), p.MAC, p.MaxChecks, p.To, p.FailureLock.Count, p.FailureLock.Period.Milliseconds())...).Slice()
 	if err != nil {
 		return otp.CheckResult{}, fmt.Errorf("%w: check: %w", otp.ErrUnavailable, err)
@@ -199,7 +214,7 @@ func (s *Store) Check(ctx context.Context, p otp.CheckParams) (otp.CheckResult, 
 // Cancel implements otp.Store.
 func (s *Store) Cancel(ctx context.Context, id string) (v otp.Verification, now bool, err error) {
 	tag, _ := otp.TagOfID(id)
-	res, err := cancelScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock())...).Slice()
+	res, err := cancelScript.Run(ctx, s.rdb, []string{recordKey(tag, s.tenant)}, append(locator(tag, s.tenant, id), s.clock())...).Slice()
 	if err != nil {
 		return v, false, fmt.Errorf("%w: cancel: %w", otp.ErrUnavailable, err)
 	}
@@ -223,7 +238,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (v otp.Verification, now 
 // clock, so a pending verification past its expiry reads as expired.
 func (s *Store) Get(ctx context.Context, id string) (otp.Verification, error) {
 	tag, _ := otp.TagOfID(id)
-	res, err := viewScript.Run(ctx, s.rdb, []string{numberKey(tag)}, append(locator(tag, id), s.clock())...).Slice()
+	res, err := viewScript.Run(ctx, s.rdb, []string{recordKey(tag, s.tenant)}, append(locator(tag, s.tenant, id), s.clock())...).Slice()
 	if err != nil {
 		return otp.Verification{}, fmt.Errorf("%w: get: %w", otp.ErrUnavailable, err)
 	}
@@ -244,7 +259,7 @@ func (s *Store) SealedCode(ctx context.Context, id string) (string, error) {
 	}
 	// A second round trip: only tests and tools ask for the code.
 	tag, _ := otp.TagOfID(id)
-	rs, err := s.rdb.HMGet(ctx, numberKey(tag), fieldRand, fieldSealed).Result()
+	rs, err := s.rdb.HMGet(ctx, recordKey(tag, s.tenant), fieldRand, fieldSealed).Result()
 	if err != nil {
 		return "", fmt.Errorf("%w: get: %w", otp.ErrUnavailable, err)
 	}

@@ -6,8 +6,10 @@
 -- them the number is locked until then, and a right code clears them. A
 -- right code also ends the workflow's current step as the one that
 -- converted.
--- KEYS[1] number hash otp:{tag}; by id, a verification that was replaced
---         is read from its archive key (same slot)
+-- KEYS[1] the tenant's record of the number (start.lua); by id, a
+--         verification that was replaced is read from its archive key
+--         (same slot)
+-- KEYS[2] the number hash otp:{tag}, whose wrong codes every tenant shares
 -- ARGV    see the locals below
 -- Returns {outcome, retry_after_ms, id, fields, locked}
 --   outcome  OUT.approved, OUT.wrong (still pending), OUT.exhausted (a
@@ -17,6 +19,7 @@
 --            failed checks; retry_after_ms: the window's end)
 --   locked   1 when this wrong code locked the number
 local N = KEYS[1]
+local G = KEYS[2]
 local prefix = ARGV[1]          -- key prefix otp:{tag}
 local idBase = ARGV[2]          -- "VE" + tag
 local rand = ARGV[3]            -- the id's random part ("" by number)
@@ -28,6 +31,7 @@ local lockAt = tonumber(ARGV[8]) -- failures that lock the number (0 off)
 local lockWindow = tonumber(ARGV[9]) -- ms
 
 local f = redis.call('HMGET', N, F.to, F.rand, F.status, F.created, F.expiry, F.mac, F.failures)
+if G ~= N then f[7] = redis.call('HGET', G, F.failures) end
 if e164 ~= '' and f[1] ~= e164 then return {OUT.not_found, 0} end
 local V, r, st, cr, x = N, f[2], f[3], f[4], f[5]
 if rand ~= '' and r ~= rand then
@@ -55,7 +59,8 @@ end
 -- Only the current verification can be pending: V is the number hash.
 if f[6] == mac then
   redis.call('HSET', N, F.status, ST.approved)
-  redis.call('HDEL', N, F.mac, F.sealed, F.failures)
+  redis.call('HDEL', N, F.mac, F.sealed)
+  redis.call('HDEL', G, F.failures)
   local ws = redis.call('HGET', N, F.step)
   local rec = ws and redis.call('HGET', N, F.stepRecord .. ws)
   if rec and string.sub(rec, 1, 1) == STEP.started then
@@ -70,8 +75,8 @@ if lockAt > 0 then
   -- window that began at the first failure let N-1 before its end and N
   -- more after, about twice the limit in a row.
   fe = now + lockWindow
-  redis.call('HSET', N, F.failures, (fc + 1) .. '|' .. fe)
-  keepFor(N, fe - now)
+  redis.call('HSET', G, F.failures, (fc + 1) .. '|' .. fe)
+  keepFor(G, fe - now)
   if fc + 1 == lockAt then locked = 1 end
 end
 local checks = redis.call('HINCRBY', N, F.checks, 1)

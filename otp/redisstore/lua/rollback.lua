@@ -1,11 +1,14 @@
 -- rollback: undo a start whose delivery could not be queued, so the
 -- client's 503 leaves nothing behind (no verification that nobody will
 -- ever send, no spent send attempt, no entry in the send log).
--- KEYS[1] number hash otp:{tag} (the replaced verification's archive key
---         is built from the prefix: same hash tag, same slot)
+-- KEYS[1] the tenant's record of the number (start.lua; the replaced
+--         verification's archive key is built from the prefix: same hash
+--         tag, same slot)
+-- KEYS[2] the number hash otp:{tag}, with the send log every tenant shares
 -- ARGV    see the locals below
 -- Returns 1 when undone, 0 when state moved on meanwhile (left alone).
 local N = KEYS[1]
+local G = KEYS[2]
 local created = ARGV[1] == OUT.created -- start's outcome: created or resent
 local prefix = ARGV[2]          -- key prefix otp:{tag}
 local idBase = ARGV[3]          -- "VE" + tag
@@ -15,6 +18,7 @@ local before = {ARGV[6], ARGV[7], ARGV[8]} -- a resend's locale, brand and
                                 -- app hash from before it ("" absent): a
                                 -- 503 must not leave them changed
 local f = redis.call('HMGET', N, F.rand, F.sends, F.created, F.lastSend, F.previous, F.sendLog)
+if G ~= N then f[6] = redis.call('HGET', G, F.sendLog) end
 -- Only while nobody sent again on it: a concurrent request may have queued
 -- a send on this verification since.
 if f[1] ~= rand or f[2] ~= sends then return 0 end
@@ -24,8 +28,8 @@ if f[6] then
   for _, t in ipairs(readLog(f[6])) do
     if not found and t == sentAt then found = true else log[#log + 1] = t end
   end
-  if #log > 0 then redis.call('HSET', N, F.sendLog, writeLog(log))
-  else redis.call('HDEL', N, F.sendLog) end
+  if #log > 0 then redis.call('HSET', G, F.sendLog, writeLog(log))
+  else redis.call('HDEL', G, F.sendLog) end
 end
 if not created then
   local n = tonumber(sends)

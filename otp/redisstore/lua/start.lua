@@ -1,7 +1,11 @@
 -- start: create a verification for a number, or resend its pending one.
 -- A finished verification that a new one replaces moves to its archive key
 -- (archiveKey: same hash tag, same slot).
--- KEYS[1] number hash otp:{tag} (keys.go lists its fields)
+-- KEYS[1] the tenant's record of the number: otp:{tag} (keys.go lists its
+--         fields), or otp:{tag}:t:<tenant> for a tenant of TENANTS_FILE
+-- KEYS[2] the number hash otp:{tag}: its send log and wrong codes guard the
+--         phone's owner, so every tenant shares them (KEYS[1] itself for
+--         the default tenant)
 -- ARGV    see the locals below: where the id is, the clock, the rules of
 --         the lifecycle, the code, the message and a workflow
 -- Returns {outcome, retry_after_ms, id, fields, before}
@@ -15,6 +19,7 @@
 --   before   on a resend, {locale, brand, appHash} as they were ("" absent),
 --            which rollback.lua puts back
 local N = KEYS[1]
+local G = KEYS[2]
 local prefix = ARGV[1]          -- key prefix otp:{tag}
 local idBase = ARGV[2]          -- "VE" + tag
 local newRand = ARGV[3]         -- the new id's random part
@@ -47,6 +52,10 @@ local origin = ARGV[22]         -- with a workflow, who asked
 
 local f = redis.call('HMGET', N, F.to, F.rand, F.status, F.sends, F.checks, F.created, F.expiry, F.lastSend,
   F.failures, F.sendLog)
+if G ~= N then
+  local g = redis.call('HMGET', G, F.failures, F.sendLog)
+  f[9], f[10] = g[1], g[2]
+end
 local cur, st = f[2], f[3]
 if f[1] and f[1] ~= e164 then return {OUT.collision, 0} end
 if cur == newRand then
@@ -58,7 +67,7 @@ if lockAt > 0 then
   if fc >= lockAt then return {OUT.locked, fe - now} end
 end
 
-local capped, logSend = sendCap(N, f[10], now, capCount, capWindow)
+local capped, logSend = sendCap(G, f[10], now, capCount, capWindow)
 
 -- setMessage keeps what the worker needs to write the message. English,
 -- the locale of most verifications, is the absence of the field (keys.go):

@@ -6,7 +6,10 @@
 -- task, a second worker, a late callback) finds the workflow moved and does
 -- nothing. The resend cooldown does not hold a step back; the send cap and
 -- OTP_MAX_SENDS do (the step is skipped, and the next one is tried).
--- KEYS[1] number hash otp:{tag} (common.lua and keys.go list its fields)
+-- KEYS[1] the tenant's record of the number (start.lua; common.lua and
+--         keys.go list its fields)
+-- KEYS[2] the number hash otp:{tag}, with the send log and wrong codes
+--         every tenant shares
 -- ARGV    see the locals below
 -- Returns {outcome, step, attempt, channel, code life left ms, reason}
 --   outcome  OUT.started: step, its attempt, its channel
@@ -18,6 +21,7 @@
 --              can finish what it started), or there is none
 --            OUT.stopped: the verification is no longer pending
 local N = KEYS[1]
+local G = KEYS[2]
 local rand = ARGV[1]            -- the id's random part
 local now = clock(ARGV[2])      -- unix ms; "": Redis TIME
 local from = tonumber(ARGV[3])  -- the step to move on from (0: the step of
@@ -33,6 +37,10 @@ local capWindow = tonumber(ARGV[10]) -- ms
 local lockAt = tonumber(ARGV[11]) -- failed checks that lock the number (0 off)
 
 local f = redis.call('HMGET', N, F.rand, F.status, F.created, F.expiry, F.sends, F.workflow, F.step, F.failures, F.sendLog)
+if G ~= N then
+  local g = redis.call('HMGET', G, F.failures, F.sendLog)
+  f[8], f[9] = g[1], g[2]
+end
 if f[1] ~= rand or not f[6] then return {OUT.stale} end
 local cr, ws, wf = tonumber(f[3]), tonumber(f[7]), f[6]
 local exp = cr + tonumber(f[4])
@@ -59,7 +67,7 @@ if nxt > #wf then return {OUT.done, nxt} end
 local channel = WORKFLOW[string.sub(wf, nxt, nxt)]
 
 local sends = tonumber(f[5])
-local capped, logSend = sendCap(N, f[9], now, capCount, capWindow)
+local capped, logSend = sendCap(G, f[9], now, capCount, capWindow)
 local reason = skip
 if reason == '' and sends >= maxSends then reason = REASON.max_send_attempts end
 if reason == '' and capped() > 0 then reason = REASON.to end
