@@ -154,7 +154,7 @@ type WebhookConfig struct {
 	URL     string
 	Secret  string // whsec_…
 	Tenants map[string]Receiver
-	MaxAge time.Duration // retries stop once an event is this old
+	MaxAge  time.Duration // retries stop once an event is this old
 	// MaxPending bounds the events waiting; beyond it the oldest go.
 	MaxPending int64
 	Observer   WebhookObserver
@@ -175,9 +175,9 @@ type WebhookHandler struct {
 	// or forge, another tenant's.
 	receivers map[string]receiver
 	http      *http.Client
-	index  Index
-	now    func() time.Time
-	log    *slog.Logger
+	index     Index
+	now       func() time.Time
+	log       *slog.Logger
 }
 
 // NewWebhookHandler checks the secret and wires the handler.

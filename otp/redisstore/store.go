@@ -21,7 +21,7 @@ import (
 // their hosts' clocks say (a lagging host used to keep codes alive longer).
 type Store struct {
 	rdb    redis.UniversalClient
-	tenant string // "" the default tenant (ForTenant)
+	tenant string  // "" the default tenant (ForTenant)
 	limits *Limits // nil: no cross-number limits
 	log    *slog.Logger
 	now    func() time.Time // nil: the Redis server's clock
