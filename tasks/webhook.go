@@ -16,6 +16,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/otpd/otpd/internal/httpx"
+	"github.com/otpd/otpd/internal/logmask"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -202,9 +203,12 @@ func (h *WebhookHandler) post(ctx context.Context, p WebhookPayload) error {
 	if err != nil {
 		return err
 	}
+	// net/http's errors quote the whole URL, and asynq keeps a handler's
+	// error as the task's last error, which its dashboard shows: a token in
+	// WEBHOOK_URL's query is masked out of them.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(p.Body))
 	if err != nil {
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		return fmt.Errorf("%w: %w", logmask.Error(err), asynq.SkipRetry)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "otpd-webhooks")
@@ -213,7 +217,7 @@ func (h *WebhookHandler) post(ctx context.Context, p WebhookPayload) error {
 	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	resp, err := h.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return fmt.Errorf("webhook: %w", logmask.Error(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -201,6 +202,40 @@ func TestWebhookFraudEvent(t *testing.T) {
 	}
 	if typ := otp.EventTypeOfID(e.ID); typ != otp.EventFraudUnblocked {
 		t.Fatalf("type of %s: %q", e.ID, typ)
+	}
+}
+
+// A failed delivery's error, which asynq keeps as the task's last error
+// and its dashboard shows, does not carry a token from WEBHOOK_URL's
+// query, whether the receiver answered or could not be reached.
+func TestWebhookErrorsHideTheURLsSecrets(t *testing.T) {
+	ctx := context.Background()
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused.Close()
+	dropping := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.Close()
+		}
+	}))
+	t.Cleanup(dropping.Close)
+	for _, tc := range []struct{ name, base, want string }{
+		{"answered 500", newReceiver(t, 500).URL, "answered 500"},
+		{"connection refused", "http://" + refused.Addr().String(), "hook?token=xxxxx"},
+		{"connection dropped", dropping.URL, "hook?token=xxxxx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, w, h, _ := webhookFixture(t, tc.base+"/hook?token=s3cret", 1000)
+			if err := w.Emit(ctx, otp.Event{ID: evtID(1, otp.EventApproved), Type: otp.EventApproved, At: f.Clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			err := h.ProcessTask(ctx, asynq.NewTask(tasks.TypeWebhook, f.webhookTasks(t)[0].Payload))
+			if err == nil || errors.Is(err, asynq.SkipRetry) || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want a retryable error about %q without the token, got %v", tc.want, err)
+			}
+		})
 	}
 }
 

@@ -33,7 +33,7 @@ func (e *env) webhooks() Webhooks {
 	}
 	if w.URL != "" {
 		if !httpURL(w.URL) {
-			e.bad("WEBHOOK_URL", "%q is not an http(s) URL", w.URL)
+			e.bad("WEBHOOK_URL", "%q is not an http(s) URL", logmask.URL(w.URL))
 		}
 		if err := validWebhookSecret(w.Secret); err != nil {
 			e.bad("WEBHOOK_SECRET", "%v", err)
