@@ -92,3 +92,56 @@ func TestRunHidesTheWebhookToken(t *testing.T) {
 		})
 	}
 }
+
+// A worker without WEBHOOK_URL delivers no events, yet gives up those no
+// configuration would retry any longer (older than the longest
+// WEBHOOK_MAX_AGE): what an api with WEBHOOK_URL left for it does not stay
+// in Redis for good. The rest it leaves for a worker that delivers.
+func TestRunGivesUpEventsNobodyDelivers(t *testing.T) {
+	ctx := context.Background()
+	rdb := redisServer.Client()
+	defer rdb.Close()
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fake := twiliofake.Start(stacktest.AccountSID, stacktest.AuthToken)
+	defer fake.Close()
+	env := workerEnv(fake, proctest.FreeAddr(t))
+
+	// The api's side, with WEBHOOK_URL, queued an event 8 days ago and one now.
+	apiEnv := map[string]string{"WEBHOOK_URL": "http://127.0.0.1:1/hook", "WEBHOOK_SECRET": webhookSecret}
+	for k, v := range env {
+		apiEnv[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return apiEnv[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := app.Build(rdb, app.FromConfig(cfg, slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.Asynq.Close()
+	old, recent := "evt_"+strings.Repeat("0", otp.IDLen)+"_"+otp.EventApproved, "evt_"+strings.Repeat("1", otp.IDLen)+"_"+otp.EventApproved
+	for id, at := range map[string]time.Time{old: time.Now().Add(-8 * 24 * time.Hour), recent: time.Now()} {
+		if err := parts.Deps.Events.Emit(ctx, otp.Event{ID: id, Type: otp.EventApproved, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var out proctest.Buffer
+	rctx, cancel := context.WithCancel(ctx)
+	errc := proctest.RunInProcess(t, rctx, run, env, &out)
+	defer func() { cancel(); <-errc }()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	proctest.WaitFor(t, 10*time.Second, "the 8-day-old event given up", func() bool {
+		_, err := insp.GetTaskInfo(tasks.WebhookQueue, old)
+		return err != nil
+	})
+	if _, err := insp.GetTaskInfo(tasks.WebhookQueue, recent); err != nil {
+		t.Fatalf("the recent event: %v", err)
+	}
+	if !strings.Contains(out.String(), "verification events given up") {
+		t.Errorf("the worker's log does not say it gave events up:\n%s", out.String())
+	}
+}

@@ -23,11 +23,15 @@ type Webhooks struct {
 	Concurrency int
 }
 
+// MaxWebhookAge is the longest WEBHOOK_MAX_AGE: no event is retried longer,
+// whatever the configuration.
+const MaxWebhookAge = 7 * 24 * time.Hour
+
 func (e *env) webhooks() Webhooks {
 	w := Webhooks{
 		URL:         e.str("WEBHOOK_URL", ""),
 		Secret:      e.raw("WEBHOOK_SECRET"),
-		MaxAge:      e.dur("WEBHOOK_MAX_AGE", "24h", time.Minute, 7*24*time.Hour),
+		MaxAge:      e.dur("WEBHOOK_MAX_AGE", "24h", time.Minute, MaxWebhookAge),
 		MaxPending:  e.integer("WEBHOOK_MAX_PENDING", 100_000, 100, 10_000_000),
 		Concurrency: e.integer("WEBHOOK_CONCURRENCY", 10, 1, 1000),
 	}
