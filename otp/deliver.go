@@ -108,7 +108,7 @@ func (s *Service) unclaimed(ctx context.Context, t *try) error {
 		s.d.Delivered.Delivery("", OutcomeSkipped, 0)
 		return nil
 	case ClaimAlreadySent:
-		t.log.InfoContext(ctx, "send skipped: an earlier run's SMS was accepted", "message_sid", c.MessageSID)
+		t.log.InfoContext(ctx, "send skipped: an earlier run's "+ChannelNoun(c.Channel)+" was accepted", "message_sid", c.MessageSID)
 		s.d.Delivered.Delivery("", OutcomeDuplicateSuppressed, 0)
 		return nil
 	default:
@@ -168,7 +168,7 @@ func (s *Service) send(ctx context.Context, t *try, code string) error {
 	text := s.d.Texts.Write(TextParams{Locale: c.Locale, Channel: c.Channel,
 		Brand: s.brand(t.log, c.Brand), Code: code, AppHash: s.appHash(t.log, c.AppHash)})
 	rc, err := s.d.Sender.Send(sctx, Message{
-		Channel: c.Channel, To: c.To, Body: text.Body, Code: code,
+		Channel: c.Channel, To: c.To, Body: text.Body, Code: code, Locale: c.Locale,
 		Language: text.Language, Voice: text.Voice,
 		ValidFor: left, StatusCallback: s.callbackURL(t),
 	})
@@ -178,7 +178,8 @@ func (s *Service) send(ctx context.Context, t *try, code string) error {
 	s.d.Delivered.Delivery(c.Channel, OutcomeAccepted, rc.ErrorCode)
 	s.d.Delivered.Accepted(c.Channel, c.QueuedFor+s.d.Now().Sub(t.claimedAt))
 	s.record(ctx, t, AttemptUpdate{Status: rc.Status, MessageSID: rc.MessageSID, ErrorCode: rc.ErrorCode})
-	t.log.InfoContext(ctx, "accepted by Twilio", "channel", c.Channel, "sid", rc.MessageSID)
+	t.log.InfoContext(ctx, ChannelNoun(c.Channel)+" "+cmp.Or(rc.Handled, "accepted by the gateway"),
+		"channel", c.Channel, "locale", c.Locale, "sid", rc.MessageSID)
 	if rc.Status == DeliveryFailed {
 		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, "twilio_error:"+strconv.Itoa(rc.ErrorCode))
 	}
@@ -198,7 +199,7 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 	if se != nil && se.Permanent {
 		s.d.Delivered.Delivery(channel, OutcomePermanentError, code)
 		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(ReasonTwilioError)})
-		t.log.WarnContext(ctx, "twilio refused the message", "err", err)
+		t.log.WarnContext(ctx, "Twilio refused the "+ChannelNoun(channel), "err", err)
 		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, "twilio_error:"+strconv.Itoa(code))
 		return fmt.Errorf("%w: %w", ErrGaveUp, err)
 	}

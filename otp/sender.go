@@ -1,6 +1,7 @@
 package otp
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -16,7 +17,11 @@ type Message struct {
 	// Code is the code alone, for gateways that fill it into a template of
 	// their own (a WhatsApp content template).
 	Code string
-	// Language and Voice are a call's text-to-speech language and voice.
+	// Locale is the verification's, as the API shows it ("en"): what the
+	// text was written in, and what a log says.
+	Locale string
+	// Language and Voice are a call's text-to-speech language and voice
+	// ("en-US"); "" for a message.
 	Language, Voice string
 	// ValidFor is the code's remaining life: a gateway that supports it
 	// (Twilio's ValidityPeriod) drops the message rather than deliver a dead code.
@@ -41,6 +46,10 @@ type Receipt struct {
 	// ErrorCode is set when the gateway accepted the request but already
 	// knows the message failed (Twilio's 201 with a non-null error_code).
 	ErrorCode int
+	// Handled is what the gateway did with it, as the worker's log says
+	// after the channel's noun: "accepted by Twilio", or the development
+	// console's "printed to the console, not sent".
+	Handled string
 }
 
 // Sender hands a message or call to a gateway.
@@ -51,6 +60,8 @@ type Sender interface {
 // SendError is a gateway refusal. Permanent ones (bad number, unsubscribed)
 // are never retried; the rest are.
 type SendError struct {
+	// Channel is the message's or call's: the error names it.
+	Channel    string
 	Permanent  bool
 	HTTPStatus int
 	Code       int           // gateway error code, e.g. Twilio 21211
@@ -63,7 +74,7 @@ func (e *SendError) Error() string {
 	if e.Permanent {
 		kind = "permanent"
 	}
-	return fmt.Sprintf("sms: %s error (http %d, code %d): %v", kind, e.HTTPStatus, e.Code, e.Err)
+	return fmt.Sprintf("%s: %s error (http %d, code %d): %v", cmp.Or(e.Channel, "send"), kind, e.HTTPStatus, e.Code, e.Err)
 }
 
 func (e *SendError) Unwrap() error { return e.Err }

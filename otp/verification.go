@@ -70,6 +70,19 @@ func KnownChannel(c string) bool {
 	return c == ChannelSMS || c == ChannelWhatsApp || c == ChannelCall
 }
 
+// ChannelNoun is what channel c sends, as a log line names it: "SMS",
+// "WhatsApp message" or "call" (an unknown channel is sent as an SMS).
+func ChannelNoun(c string) string {
+	switch c {
+	case ChannelWhatsApp:
+		return "WhatsApp message"
+	case ChannelCall:
+		return "call"
+	default:
+		return "SMS"
+	}
+}
+
 // Verification is what clients see. It never carries code material.
 type Verification struct {
 	ID string `json:"id"`

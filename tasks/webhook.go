@@ -18,6 +18,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/otpd/otpd/internal/httpx"
+	"github.com/otpd/otpd/internal/logmask"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -34,16 +35,17 @@ const (
 )
 
 // Index keeps the events waiting for delivery by when they happened, so
-// that the oldest can be dropped when too many wait (WEBHOOK_MAX_PENDING);
-// otp/redisstore's EventIndex is the one.
+// that the oldest can be dropped when too many wait (WEBHOOK_MAX_PENDING)
+// or they are too old (WEBHOOK_MAX_AGE); otp/redisstore's EventIndex is the
+// one.
 type Index interface {
 	// Add indexes event id, which happened at; a repeated event keeps its
 	// first time.
 	Add(ctx context.Context, id string, at time.Time) error
 	Remove(ctx context.Context, id string) error
-	// DropBefore forgets the events that happened before t.
-	DropBefore(ctx context.Context, t time.Time) error
 	Count(ctx context.Context) (int64, error)
+	// CountBefore is how many of them happened before t.
+	CountBefore(ctx context.Context, t time.Time) (int64, error)
 	// Oldest are the n events that happened first.
 	Oldest(ctx context.Context, n int64) ([]string, error)
 }
@@ -97,10 +99,9 @@ func (w *Webhooks) ForTenant(name string, q *Queue) *Webhooks {
 // same event twice is queued once.
 //
 // The event is indexed before it is queued: a task that exists is always
-// in the index, so Trim sees every event it may have to drop. An index
-// entry whose task never came (a failed enqueue not undone, a crash) is
-// harmless: Trim forgets it once its task is not found, or once it is older
-// than WEBHOOK_MAX_AGE.
+// in the index, so Backlog.Trim sees every event it may have to drop. An
+// index entry whose task never came (a failed enqueue not undone, a crash)
+// is harmless: Trim forgets it once its task is not found.
 func (w *Webhooks) Emit(ctx context.Context, e otp.Event) error {
 	data := webhookData{Attempt: e.Attempt, Step: e.Step, Block: e.Block, Reason: e.Unblock}
 	if e.Block == nil {
@@ -151,13 +152,11 @@ type Receiver struct{ URL, Secret string }
 type WebhookConfig struct {
 	// URL and Secret are the default tenant's receiver (WEBHOOK_URL; ""
 	// none), Tenants the others' (TENANTS_FILE), by tenant name.
-	URL     string
-	Secret  string // whsec_…
-	Tenants map[string]Receiver
-	MaxAge  time.Duration // retries stop once an event is this old
-	// MaxPending bounds the events waiting; beyond it the oldest go.
-	MaxPending int64
-	Observer   WebhookObserver
+	URL      string
+	Secret   string // whsec_…
+	Tenants  map[string]Receiver
+	MaxAge   time.Duration // retries stop once an event is this old
+	Observer WebhookObserver
 	// Concurrency is the deliveries in flight at most (WEBHOOK_CONCURRENCY):
 	// the idle connections kept alive to the receiver. 0 means 100.
 	Concurrency int
@@ -248,9 +247,12 @@ func (h *WebhookHandler) post(ctx context.Context, p WebhookPayload) error {
 	if err != nil {
 		return err
 	}
+	// net/http's errors quote the whole URL, and asynq keeps a handler's
+	// error as the task's last error, which its dashboard shows: a token in
+	// a receiver URL's query is masked out of them.
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(p.Body))
 	if err != nil {
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		return fmt.Errorf("%w: %w", logmask.Error(err), asynq.SkipRetry)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "otpd-webhooks")
@@ -259,7 +261,7 @@ func (h *WebhookHandler) post(ctx context.Context, p WebhookPayload) error {
 	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	resp, err := h.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return fmt.Errorf("webhook: %w", logmask.Error(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -286,64 +288,10 @@ func WebhookRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 	return base*3/4 + time.Duration(jitter(int64(base/2)))
 }
 
-// Trim drops the oldest waiting events beyond WEBHOOK_MAX_PENDING, so that
-// a receiver that is down for long cannot grow Redis without bound.
-//
-// An event leaves the index only once its task is gone: deleted here, or
-// ended on its own (not found). One being delivered right now cannot be
-// deleted; it stays, and ends on its own or is trimmed next time.
-func (h *WebhookHandler) Trim(ctx context.Context, insp *asynq.Inspector) error {
-	// Entries this old have no task left to deliver (MaxAge ended it):
-	// leftovers of an enqueue that failed without undoing its entry.
-	if err := h.index.DropBefore(ctx, h.now().Add(-h.cfg.MaxAge-time.Hour)); err != nil {
-		return err
-	}
-	n, err := h.index.Count(ctx)
-	if err != nil {
-		return err
-	}
-	if n <= h.cfg.MaxPending {
-		h.pending(n)
-		return nil
-	}
-	oldest, err := h.index.Oldest(ctx, n-h.cfg.MaxPending)
-	if err != nil {
-		return err
-	}
-	var dropped, kept int
-	for _, id := range oldest {
-		err := insp.DeleteTask(WebhookQueue, id)
-		switch {
-		case err == nil:
-			dropped++
-			h.observe(otp.EventTypeOfID(eventOfTask(id)), "dropped")
-		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		default: // being delivered, or Redis failed: keep its entry
-			kept++
-			continue
-		}
-		if err := h.index.Remove(ctx, id); err != nil {
-			return err
-		}
-	}
-	if dropped > 0 {
-		h.log.WarnContext(ctx, "verification events dropped: too many waiting (WEBHOOK_MAX_PENDING)",
-			"dropped", dropped, "being_delivered", kept)
-	}
-	h.pending(n - int64(len(oldest)-kept))
-	return nil
-}
-
 // eventOfTask is the event id in an event's task id ("tenant/" + it).
 func eventOfTask(id string) string {
 	if _, ev, ok := strings.Cut(id, "/"); ok {
 		return ev
 	}
 	return id
-}
-
-func (h *WebhookHandler) pending(n int64) {
-	if h.cfg.Observer != nil {
-		h.cfg.Observer.WebhooksPending(n)
-	}
 }

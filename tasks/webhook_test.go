@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/otp/redisstore"
 	"github.com/otpd/otpd/tasks"
@@ -84,17 +87,23 @@ func (c *webhookCounts) get(key string) int {
 	return c.outcomes[key]
 }
 
-func webhookFixture(t *testing.T, url string, maxPending int64) (*fixture, *tasks.Webhooks, *tasks.WebhookHandler, *webhookCounts) {
+func webhookFixture(t *testing.T, url string) (*fixture, *tasks.Webhooks, *tasks.WebhookHandler, *webhookCounts) {
 	t.Helper()
 	f := newFixture(t)
 	w := tasks.NewWebhooks(f.Parts.Queue, f.Events)
 	counts := &webhookCounts{outcomes: map[string]int{}}
 	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: url, Secret: webhookSecret, MaxAge: 24 * time.Hour,
-		MaxPending: maxPending, Observer: counts}, f.Events, f.Clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		Observer: counts}, f.Events, f.Clock.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f, w, h, counts
+}
+
+// backlog bounds the fixture's events by cfg, counting in counts.
+func (f *fixture) backlog(cfg tasks.BacklogConfig, counts *webhookCounts) *tasks.Backlog {
+	cfg.Observer = counts
+	return tasks.NewBacklog(cfg, f.Events, f.insp, f.Clock.Now, slog.New(slog.DiscardHandler))
 }
 
 // evtID is an event id as the service makes them.
@@ -116,7 +125,7 @@ func (f *fixture) webhookTasks(t *testing.T) []*asynq.TaskInfo {
 func TestWebhookDelivery(t *testing.T) {
 	ctx := context.Background()
 	r := newReceiver(t, 500, 500)
-	f, w, h, _ := webhookFixture(t, r.URL, 1000)
+	f, w, h, _ := webhookFixture(t, r.URL)
 	v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +179,7 @@ func TestWebhookDelivery(t *testing.T) {
 func TestWebhookFraudEvent(t *testing.T) {
 	ctx := context.Background()
 	r := newReceiver(t)
-	f, w, h, _ := webhookFixture(t, r.URL, 1000)
+	f, w, h, _ := webhookFixture(t, r.URL)
 	since := f.Clock.Now()
 	b := otp.FraudBlock{Scope: otp.FraudScopePrefix, Prefix: "+14155552", Since: since, Until: since.Add(time.Hour), Settled: 20, Approved: 1}
 	e := otp.Event{ID: "evtf_fraud.unblocked_+14155552_" + strconv.FormatInt(since.UnixMilli(), 10), Type: otp.EventFraudUnblocked,
@@ -204,12 +213,46 @@ func TestWebhookFraudEvent(t *testing.T) {
 	}
 }
 
+// A failed delivery's error, which asynq keeps as the task's last error
+// and its dashboard shows, does not carry a token from WEBHOOK_URL's
+// query, whether the receiver answered or could not be reached.
+func TestWebhookErrorsHideTheURLsSecrets(t *testing.T) {
+	ctx := context.Background()
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused.Close()
+	dropping := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.Close()
+		}
+	}))
+	t.Cleanup(dropping.Close)
+	for _, tc := range []struct{ name, base, want string }{
+		{"answered 500", newReceiver(t, 500).URL, "answered 500"},
+		{"connection refused", "http://" + refused.Addr().String(), "hook?token=xxxxx"},
+		{"connection dropped", dropping.URL, "hook?token=xxxxx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, w, h, _ := webhookFixture(t, tc.base+"/hook?token=s3cret")
+			if err := w.Emit(ctx, otp.Event{ID: evtID(1, otp.EventApproved), Type: otp.EventApproved, At: f.Clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			err := h.ProcessTask(ctx, asynq.NewTask(tasks.TypeWebhook, f.webhookTasks(t)[0].Payload))
+			if err == nil || errors.Is(err, asynq.SkipRetry) || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want a retryable error about %q without the token, got %v", tc.want, err)
+			}
+		})
+	}
+}
+
 // A redirect is not followed (the receiver's URL is the only place events
 // go), and an event older than WEBHOOK_MAX_AGE is given up.
 func TestWebhookRefusals(t *testing.T) {
 	ctx := context.Background()
 	r := newReceiver(t, http.StatusFound)
-	f, w, h, counts := webhookFixture(t, r.URL, 1000)
+	f, w, h, counts := webhookFixture(t, r.URL)
 	e := otp.Event{ID: "evt_1", Type: otp.EventApproved, At: f.Clock.Now()}
 	if err := w.Emit(ctx, e); err != nil {
 		t.Fatal(err)
@@ -254,7 +297,7 @@ func TestWebhookTrim(t *testing.T) {
 		<-release
 	}))
 	t.Cleanup(hang.Close)
-	f, w, h, counts := webhookFixture(t, hang.URL, 3)
+	f, w, h, counts := webhookFixture(t, hang.URL)
 	base := f.Clock.Now()
 	ids := make([]string, 5)
 	for i := range ids {
@@ -287,7 +330,7 @@ func TestWebhookTrim(t *testing.T) {
 		t.Fatal("no delivery started")
 	}
 
-	if err := h.Trim(ctx, f.insp); err != nil {
+	if err := f.backlog(tasks.BacklogConfig{MaxAge: 24 * time.Hour, MaxPending: 3}, counts).Trim(ctx); err != nil {
 		t.Fatal(err)
 	}
 	indexed := f.RDB.ZRange(ctx, redisstore.PendingEventsKey, 0, -1).Val()
@@ -319,11 +362,64 @@ func TestWebhookTrim(t *testing.T) {
 	}
 }
 
+// With nobody delivering (an api with WEBHOOK_URL, its worker without),
+// the events still leave Redis: past WEBHOOK_MAX_AGE and an hour's grace
+// they are given up (expired), beyond WEBHOOK_MAX_PENDING the oldest are
+// dropped. A process without WEBHOOK_URL gives up only what no
+// configuration would still retry, and leaves the number alone.
+func TestBacklogBoundsUndeliveredEvents(t *testing.T) {
+	ctx := context.Background()
+	const day = 24 * time.Hour
+	for _, tc := range []struct {
+		name             string
+		cfg              tasks.BacklogConfig
+		ages             []time.Duration // of the events, oldest first
+		expired, dropped int             // the oldest, in this order
+	}{
+		{"with WEBHOOK_URL", tasks.BacklogConfig{MaxAge: day, MaxPending: 3},
+			[]time.Duration{26 * time.Hour, day + 61*time.Minute, day + 59*time.Minute, 2 * time.Hour, 2 * time.Second, time.Second, 0}, 2, 2},
+		{"with WEBHOOK_URL, few waiting", tasks.BacklogConfig{MaxAge: day, MaxPending: 100},
+			[]time.Duration{26 * time.Hour, day + 59*time.Minute, 0}, 1, 0},
+		{"without WEBHOOK_URL", tasks.BacklogConfig{MaxAge: config.MaxWebhookAge},
+			[]time.Duration{8 * day, 6 * day, 26 * time.Hour, time.Second, 0}, 1, 0},
+		{"unbounded", tasks.BacklogConfig{}, []time.Duration{30 * day, 0}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, w, _, counts := webhookFixture(t, "http://127.0.0.1:1/")
+			now := f.Clock.Now()
+			ids := make([]string, len(tc.ages))
+			for i, age := range tc.ages {
+				ids[i] = evtID(i, otp.EventApproved)
+				if err := w.Emit(ctx, otp.Event{ID: ids[i], Type: otp.EventApproved, At: now.Add(-age)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.backlog(tc.cfg, counts).Trim(ctx); err != nil {
+				t.Fatal(err)
+			}
+			kept := ids[tc.expired+tc.dropped:]
+			var queued []string
+			for _, ti := range f.webhookTasks(t) {
+				queued = append(queued, ti.ID)
+			}
+			slices.Sort(queued)
+			indexed := f.RDB.ZRange(ctx, redisstore.PendingEventsKey, 0, -1).Val()
+			if strings.Join(queued, ",") != strings.Join(kept, ",") || strings.Join(indexed, ",") != strings.Join(kept, ",") {
+				t.Fatalf("kept\n%v\nwant\n%v\n(indexed %v)", queued, kept, indexed)
+			}
+			if counts.get(otp.EventApproved+" expired") != tc.expired || counts.get(otp.EventApproved+" dropped") != tc.dropped ||
+				counts.pending != int64(len(kept)) {
+				t.Fatalf("counted %v, pending %d", counts.outcomes, counts.pending)
+			}
+		})
+	}
+}
+
 // Emit indexes an event with its task, and not when the task cannot be
 // queued; a repeated event keeps its first time.
 func TestWebhookEmitIndex(t *testing.T) {
 	ctx := context.Background()
-	f, w, _, _ := webhookFixture(t, "http://127.0.0.1:1/", 100)
+	f, w, _, _ := webhookFixture(t, "http://127.0.0.1:1/")
 	at := f.Clock.Now()
 	id := evtID(1, otp.EventApproved)
 	for i := 0; i < 2; i++ {

@@ -4,6 +4,7 @@ package twilio
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,11 +88,24 @@ func New(cfg Config) (*Sender, error) {
 // maxValidity is Twilio's upper bound for ValidityPeriod (seconds).
 const maxValidity = 36000
 
-// Send sends one message or places one call. twilio-go builds its requests
-// without a context, so each call gets its own small client whose
-// transport carries ctx (cancellation, the task deadline) and rewrites the
-// base URL.
+// Send sends one message or places one call. Its refusal names the
+// channel, so that a failed call is not logged as an SMS.
 func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
+	r, err := s.send(ctx, m)
+	var se *otp.SendError
+	if errors.As(err, &se) && se.Channel == "" {
+		se.Channel = cmp.Or(m.Channel, otp.ChannelSMS)
+	}
+	if err == nil {
+		r.Handled = "accepted by Twilio"
+	}
+	return r, err
+}
+
+// send is Send's work. twilio-go builds its requests without a context, so
+// each call gets its own small client whose transport carries ctx
+// (cancellation, the task deadline) and rewrites the base URL.
+func (s *Sender) send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	if m.ValidFor < otp.MinValidity {
 		// Without a ValidityPeriod Twilio would hold a dead code for ten hours.
 		return otp.Receipt{}, &otp.SendError{Permanent: true,

@@ -48,10 +48,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer parts.Asynq.Close()
-	// The guard's late counts are written until the requests have drained.
+	// The guard's late counts are written until the requests have drained;
+	// the events waiting for delivery are kept within bounds until then,
+	// whether or not a worker delivers them.
 	gctx, stopGuard := context.WithCancel(context.WithoutCancel(ctx))
-	waitGuard := parts.RunGuard(gctx)
-	defer func() { stopGuard(); waitGuard() }()
+	waitGuard, waitBacklog := parts.RunGuard(gctx), parts.RunBacklog(gctx)
+	defer func() { stopGuard(); waitGuard(); waitBacklog() }()
 	mon := newMonitoring(cfg.Redis.URL, cfg.Monitoring.ReadOnly)
 	defer mon.Close()
 

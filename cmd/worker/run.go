@@ -64,14 +64,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer parts.Asynq.Close()
-	// The guard's late counts are written until the requests have drained.
+	// The guard's late counts are written until the requests have drained;
+	// the events waiting for delivery are kept within bounds until then.
 	gctx, stopGuard := context.WithCancel(context.WithoutCancel(ctx))
-	waitGuard := parts.RunGuard(gctx)
-	defer func() { stopGuard(); waitGuard() }()
+	waitGuard, waitBacklog := parts.RunGuard(gctx), parts.RunBacklog(gctx)
+	defer func() { stopGuard(); waitGuard(); waitBacklog() }()
 
 	var running atomic.Bool
 	running.Store(true)
-	stop, err := start(ctx, cfg, log, rdb, parts, insp, reg, &running)
+	stop, err := start(cfg, log, rdb, parts, reg, &running)
 	if err != nil {
 		return err
 	}
@@ -102,8 +103,8 @@ func connect(ctx context.Context, url string) (redis.UniversalClient, error) {
 // start runs the send queues' server, the events' server and the
 // listeners; stop winds them down together, so the whole stop fits in
 // WORKER_SHUTDOWN_TIMEOUT, not twice it.
-func start(ctx context.Context, cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, parts *app.Parts,
-	insp *asynq.Inspector, reg *prometheus.Registry, running *atomic.Bool) (stop func(), err error) {
+func start(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, parts *app.Parts,
+	reg *prometheus.Registry, running *atomic.Bool) (stop func(), err error) {
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:       cfg.Worker.Concurrency,
 		Queues:            parts.Shards.Weights(),
@@ -128,7 +129,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, rdb redis.U
 	if err := srv.Start(mux); err != nil {
 		return nil, fmt.Errorf("start asynq server: %w", err)
 	}
-	stopWebhooks, err := startWebhooks(ctx, cfg, rdb, parts, insp, reg, log)
+	stopWebhooks, err := startWebhooks(cfg, rdb, parts, log)
 	if err != nil {
 		srv.Shutdown()
 		return nil, err

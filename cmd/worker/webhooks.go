@@ -1,27 +1,24 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/internal/app"
 	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/internal/logmask"
-	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/tasks"
 )
 
 // startWebhooks serves the event queue with an asynq server of its own:
 // a receiver that is down or hangs holds WEBHOOK_CONCURRENCY workers, never
-// the sends'. It also trims the events waiting to WEBHOOK_MAX_PENDING.
-func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalClient, parts *app.Parts, insp *asynq.Inspector,
-	reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+// the sends'. (The events waiting are trimmed by parts.RunBacklog, in the
+// api too.)
+func startWebhooks(cfg config.Config, rdb redis.UniversalClient, parts *app.Parts, log *slog.Logger) (stop func(), err error) {
 	w := cfg.Webhooks
 	receivers := map[string]tasks.Receiver{}
 	for _, t := range cfg.Tenants {
@@ -33,7 +30,7 @@ func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalCl
 		return func() {}, nil
 	}
 	h, err := tasks.NewWebhookHandler(tasks.WebhookConfig{URL: w.URL, Secret: w.Secret, Tenants: receivers, MaxAge: w.MaxAge,
-		MaxPending: int64(w.MaxPending), Observer: metrics.NewWebhooks(reg), Concurrency: w.Concurrency},
+		Observer: parts.WebhookMetrics, Concurrency: w.Concurrency},
 		parts.Events, time.Now, log)
 	if err != nil {
 		return nil, err
@@ -52,26 +49,6 @@ func startWebhooks(ctx context.Context, cfg config.Config, rdb redis.UniversalCl
 	if err := srv.Start(mux); err != nil {
 		return nil, fmt.Errorf("start the webhook server: %w", err)
 	}
-	tctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); trim(tctx, h, insp, log) }()
 	log.Info("delivering verification events", "url", logmask.URL(w.URL), "tenant_receivers", len(receivers), "concurrency", w.Concurrency)
-	return func() { cancel(); <-done; srv.Shutdown() }, nil
-}
-
-// trim keeps the events waiting to WEBHOOK_MAX_PENDING, every 5 seconds
-// until ctx ends.
-func trim(ctx context.Context, h *tasks.WebhookHandler, insp *asynq.Inspector, log *slog.Logger) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		if err := h.Trim(ctx, insp); err != nil && ctx.Err() == nil {
-			log.Warn("trim the waiting verification events", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	return srv.Shutdown, nil
 }

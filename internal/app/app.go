@@ -34,6 +34,8 @@ type Options struct {
 	// Events queues verification events for the customer's receiver
 	// (WEBHOOK_URL is set).
 	Events bool
+	// Backlog bounds the events waiting for delivery (Parts.RunBacklog).
+	Backlog tasks.BacklogConfig
 	// Catalog writes the messages and picks their language; nil: the
 	// built-in texts.
 	Catalog *messages.Catalog
@@ -76,6 +78,11 @@ type Parts struct {
 	Asynq       *asynq.Client
 	Idempotency *redisstore.Idempotency
 	Events      *redisstore.EventIndex
+	// Backlog keeps the events waiting for delivery within Options.Backlog,
+	// and WebhookMetrics counts what becomes of them (nil without
+	// Options.Metrics).
+	Backlog        *tasks.Backlog
+	WebhookMetrics tasks.WebhookObserver
 	// Deps are what Service works through: a test may build another
 	// service with one of them replaced.
 	Deps otp.Deps
@@ -133,7 +140,14 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 			smsMetrics = metrics.NewSMS(o.Metrics)
 			d.Delivered = smsMetrics
 		}
+		p.WebhookMetrics = metrics.NewWebhooks(o.Metrics)
+		o.Backlog.Observer = p.WebhookMetrics
 	}
+	now := time.Now
+	if o.Clock != nil {
+		now = o.Clock
+	}
+	p.Backlog = tasks.NewBacklog(o.Backlog, p.Events, asynq.NewInspectorFromRedisClient(rdb), now, o.Log)
 	p.Deps, p.Service = d, otp.NewService(o.Policy, d)
 	p.Tenants = map[string]*otp.Service{otp.DefaultTenant: p.Service}
 	for _, t := range o.Tenants {
@@ -212,6 +226,24 @@ func (p *Parts) RunGuard(ctx context.Context) (wait func()) {
 	go func() {
 		defer close(done)
 		p.Guard.Run(ctx, GuardFlushEvery)
+	}()
+	return func() { <-done }
+}
+
+// BacklogTrimEvery is how often a process trims the events waiting for
+// delivery (Backlog.Run): between two passes, the bound may be passed by
+// the events of that much time.
+const BacklogTrimEvery = 5 * time.Second
+
+// RunBacklog keeps the events waiting for delivery within Options.Backlog
+// in the background until ctx ends; wait returns once the last pass is
+// done. The api and the worker both run it: the bound holds whichever of
+// them queues events, and whether or not a worker delivers them.
+func (p *Parts) RunBacklog(ctx context.Context) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Backlog.Run(ctx, BacklogTrimEvery)
 	}()
 	return func() { <-done }
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/otpd/otpd/internal/devsms"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/otp/redisstore"
+	"github.com/otpd/otpd/tasks"
 	"github.com/otpd/otpd/twilio"
 )
 
@@ -17,7 +18,7 @@ func FromConfig(cfg config.Config, log *slog.Logger) Options {
 	o := Options{
 		Policy: policy(cfg), Secret: cfg.Codes.Secret, CodeLength: cfg.Codes.Length,
 		Limits: limits(cfg.Limits), Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
-		Events: cfg.Webhooks.URL != "", Catalog: cfg.Messages.Catalog, Log: log,
+		Events: cfg.Webhooks.URL != "", Backlog: backlog(cfg.Webhooks, cfg.Tenants), Catalog: cfg.Messages.Catalog, Log: log,
 		SMSRateLimit: cfg.Worker.SMSRateLimit,
 	}
 	for _, t := range cfg.Tenants {
@@ -84,6 +85,24 @@ func policy(cfg config.Config) otp.Policy {
 		p.StatusCallback = cfg.HTTP.PublicURL + api.StatusCallbackPath
 	}
 	return p
+}
+
+// backlog bounds the events waiting for delivery. A process with
+// WEBHOOK_URL, or a tenant's webhook_url, bounds them by its WEBHOOK_MAX_AGE and WEBHOOK_MAX_PENDING.
+// One without still gives up the events no configuration would retry any
+// longer (older than the longest WEBHOOK_MAX_AGE): left from an api that
+// queued them for a worker without WEBHOOK_URL, or from a WEBHOOK_URL since
+// removed. It leaves their number alone: its own WEBHOOK_MAX_PENDING, unset,
+// may be below the one the delivering side has.
+func backlog(w config.Webhooks, tenants []config.Tenant) tasks.BacklogConfig {
+	receiver := w.URL != ""
+	for _, t := range tenants {
+		receiver = receiver || t.WebhookURL != ""
+	}
+	if !receiver {
+		return tasks.BacklogConfig{MaxAge: config.MaxWebhookAge}
+	}
+	return tasks.BacklogConfig{MaxAge: w.MaxAge, MaxPending: int64(w.MaxPending)}
 }
 
 // limits are the cross-number limits, as the store takes them.

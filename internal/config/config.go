@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/joho/godotenv"
+
+	"github.com/otpd/otpd/internal/logmask"
 )
 
 // DevSecret is used in development when OTP_SECRET is unset, so that a
@@ -183,7 +185,7 @@ func (e *env) url(name, def string) string {
 	raw := e.str(name, def)
 	u := strings.TrimRight(raw, "/")
 	if raw != "" && !httpURL(u) {
-		e.bad(name, "%q is not an http(s) URL", u)
+		e.bad(name, "%q is not an http(s) URL", logmask.URL(u))
 	}
 	return u
 }

@@ -155,6 +155,42 @@ func TestLogValueMasksSecrets(t *testing.T) {
 	}
 }
 
+// A token in a URL's query (a receiver's ?token=, a gateway's ?key=) is a
+// secret too: the start-up log of either process, and the refusal of a
+// URL, show the URL without it.
+func TestStartupMasksURLSecrets(t *testing.T) {
+	urls := map[string]string{
+		"WEBHOOK_URL": "https://x.example/hook?token=s3cret", "WEBHOOK_SECRET": goodWebhookSecret,
+		"PUBLIC_URL": "https://otp.example?key=s3cret", "TWILIO_API_URL": "https://gw.example/twilio?sig=s3cret",
+		"REDIS_URL": "redis://:s3cret@localhost:6379/0",
+	}
+	for _, process := range []string{"api", "worker"} {
+		t.Run(process, func(t *testing.T) {
+			var out bytes.Buffer
+			if _, _, err := config.Startup(env(twilioEnv(urls)), &out, process); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(out.String(), "s3cret") || !strings.Contains(out.String(), "https://x.example/hook?token=xxxxx") {
+				t.Fatalf("start-up log:\n%s", out.String())
+			}
+		})
+	}
+	for _, bad := range []map[string]string{
+		{"WEBHOOK_URL": "ftp://x.example/hook?token=s3cret", "WEBHOOK_SECRET": goodWebhookSecret},
+		{"PUBLIC_URL": "ftp://otp.example?key=s3cret"},
+		{"APP_ENV": "production", "WEBHOOK_URL": "http://x.example/hook?token=s3cret", "WEBHOOK_SECRET": goodWebhookSecret},
+	} {
+		vars := twilioEnv(bad)
+		if bad["APP_ENV"] != "" {
+			vars = prodEnv(bad)
+		}
+		_, err := config.Load(env(vars))
+		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "=xxxxx") {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}
+
 func TestDotEnvRealEnvWins(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ".env")
 	os.WriteFile(path, []byte("OTP_TTL=5m\nHTTP_ADDR=:9999\n"), 0o600)

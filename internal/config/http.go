@@ -3,6 +3,8 @@ package config
 import (
 	"log/slog"
 	"strings"
+
+	"github.com/otpd/otpd/internal/logmask"
 )
 
 // HTTP is the api's listener and who may call it.
@@ -32,7 +34,7 @@ func (e *env) http() HTTP {
 
 func (h HTTP) attrs() []slog.Attr {
 	return []slog.Attr{slog.String("http_addr", h.Addr), slog.Int("api_keys", len(h.APIKeys)),
-		slog.String("public_url", h.PublicURL), slog.String("api_admin_addr", h.AdminAddr)}
+		slog.String("public_url", logmask.URL(h.PublicURL)), slog.String("api_admin_addr", h.AdminAddr)}
 }
 
 // Monitoring is the operators' side: the asynqmon dashboard and pprof.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/otpd/otpd/internal/logmask"
 )
 
 // across applies the rules that span components.
@@ -111,7 +113,7 @@ func (e *env) production(c Config) {
 	// callbacks travel in clear text, unless they never leave the host.
 	for _, u := range []struct{ name, url string }{{"TWILIO_API_URL", c.Twilio.APIURL}, {"PUBLIC_URL", c.HTTP.PublicURL}, {"WEBHOOK_URL", c.Webhooks.URL}} {
 		if cleartext(u.url) {
-			e.bad(u.name, "%q: production needs https:// unless the host is loopback", u.url)
+			e.bad(u.name, "%q: production needs https:// unless the host is loopback", logmask.URL(u.url))
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/otpd/otpd/internal/logmask"
 )
 
 // Twilio is the account the worker sends through, and its senders.
@@ -89,5 +91,5 @@ func (t Twilio) missing(channels map[string]bool) []string {
 func (t Twilio) attrs() []slog.Attr {
 	return []slog.Attr{slog.String("twilio_account_sid", t.AccountSID), slog.String("twilio_auth_token", mask(t.AuthToken)),
 		slog.String("twilio_phone_number", t.PhoneNumber), slog.String("twilio_messaging_service_sid", t.MessagingServiceSID),
-		slog.String("twilio_api_url", t.APIURL)}
+		slog.String("twilio_api_url", logmask.URL(t.APIURL))}
 }

@@ -23,17 +23,21 @@ type Webhooks struct {
 	Concurrency int
 }
 
+// MaxWebhookAge is the longest WEBHOOK_MAX_AGE: no event is retried longer,
+// whatever the configuration.
+const MaxWebhookAge = 7 * 24 * time.Hour
+
 func (e *env) webhooks() Webhooks {
 	w := Webhooks{
 		URL:         e.str("WEBHOOK_URL", ""),
 		Secret:      e.raw("WEBHOOK_SECRET"),
-		MaxAge:      e.dur("WEBHOOK_MAX_AGE", "24h", time.Minute, 7*24*time.Hour),
+		MaxAge:      e.dur("WEBHOOK_MAX_AGE", "24h", time.Minute, MaxWebhookAge),
 		MaxPending:  e.integer("WEBHOOK_MAX_PENDING", 100_000, 100, 10_000_000),
 		Concurrency: e.integer("WEBHOOK_CONCURRENCY", 10, 1, 1000),
 	}
 	if w.URL != "" {
 		if !httpURL(w.URL) {
-			e.bad("WEBHOOK_URL", "%q is not an http(s) URL", w.URL)
+			e.bad("WEBHOOK_URL", "%q is not an http(s) URL", logmask.URL(w.URL))
 		}
 		if err := validWebhookSecret(w.Secret); err != nil {
 			e.bad("WEBHOOK_SECRET", "%v", err)

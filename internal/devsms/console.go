@@ -18,19 +18,19 @@ type Sender struct{ log *slog.Logger }
 // New returns a console sender.
 func New(log *slog.Logger) *Sender { return &Sender{log: log} }
 
-// Send implements otp.Sender.
+// Send implements otp.Sender. The line names the locale as the API shows
+// it; a call's adds the language and voice it would be spoken in.
 func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	prefix, what := "SMdev", "SMS"
-	switch m.Channel {
-	case otp.ChannelWhatsApp:
-		what = "WhatsApp message"
-	case otp.ChannelCall:
-		prefix, what = "CAdev", "call"
+	prefix := "SMdev"
+	attrs := []any{"channel", m.Channel, "to", m.To, "body", m.Body, "locale", m.Locale}
+	if m.Channel == otp.ChannelCall {
+		prefix = "CAdev"
+		attrs = append(attrs, "voice_language", m.Language, "voice", m.Voice)
 	}
 	sid := prefix + hex.EncodeToString(b)[:27]
-	s.log.WarnContext(ctx, "DEVELOPMENT ONLY: "+what+" not sent, printed instead",
-		"channel", m.Channel, "to", m.To, "body", m.Body, "language", m.Language, "message_sid", sid)
-	return otp.Receipt{MessageSID: sid, Status: otp.DeliverySent}, nil
+	s.log.WarnContext(ctx, "DEVELOPMENT ONLY: "+otp.ChannelNoun(m.Channel)+" not sent, printed instead",
+		append(attrs, "message_sid", sid)...)
+	return otp.Receipt{MessageSID: sid, Status: otp.DeliverySent, Handled: "printed to the console, not sent"}, nil
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/internal/logmask"
 )
 
 // The timeouts every client gets, whatever the topology: short, so a Redis
@@ -57,7 +59,8 @@ func New(rawURL string) (redis.UniversalClient, error) {
 	}
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		// go-redis returns url.Parse's error, which quotes the password.
+		return nil, fmt.Errorf("REDIS_URL: %w", logmask.Error(err))
 	}
 	opt.DialTimeout = redisDialTimeout
 	opt.ReadTimeout = redisReadTimeout

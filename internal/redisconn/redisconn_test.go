@@ -123,6 +123,8 @@ func TestRedisURLErrors(t *testing.T) {
 		{"redis-sentinel://:topsecret@h1,h2:26379?master=m", "host:port"},
 		{"redis-cluster://:topsecret@h1:7000,:7001", "host:port"},
 		{"redis-cluster://:topsecret@h1:7000/%zz", "not a valid URL"},
+		{"redis://:topsecret@h1:6379/%zz", "invalid URL escape"},
+		{"redis://:topsecret@h1:port/0", "invalid port"},
 	} {
 		_, err := New(tc.url)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

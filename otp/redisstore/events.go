@@ -10,7 +10,8 @@ import (
 
 // EventIndex indexes the verification events waiting for delivery by when
 // they happened, so that the oldest can be dropped when too many wait
-// (WEBHOOK_MAX_PENDING). Package tasks keeps it beside the event queue.
+// (WEBHOOK_MAX_PENDING) or they are too old (WEBHOOK_MAX_AGE). Package tasks
+// keeps it beside the event queue.
 type EventIndex struct{ rdb redis.UniversalClient }
 
 // NewEventIndex keeps the index in rdb.
@@ -27,9 +28,9 @@ func (x *EventIndex) Remove(ctx context.Context, id string) error {
 	return x.rdb.ZRem(ctx, PendingEventsKey, id).Err()
 }
 
-// DropBefore forgets the events that happened before t.
-func (x *EventIndex) DropBefore(ctx context.Context, t time.Time) error {
-	return x.rdb.ZRemRangeByScore(ctx, PendingEventsKey, "-inf", "("+strconv.FormatInt(t.UnixMilli(), 10)).Err()
+// CountBefore is how many of the events happened before t.
+func (x *EventIndex) CountBefore(ctx context.Context, t time.Time) (int64, error) {
+	return x.rdb.ZCount(ctx, PendingEventsKey, "-inf", "("+strconv.FormatInt(t.UnixMilli(), 10)).Result()
 }
 
 // Count is how many events are indexed.
