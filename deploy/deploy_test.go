@@ -40,7 +40,7 @@ import (
 // Defaults of the processes (docs/operations.md "Configuration", internal/config).
 const (
 	defaultHTTPAddr        = ":8080"
-	defaultMetricsAddr     = ":9090"
+	defaultMetricsAddr     = config.DefaultWorkerMetricsAddr
 	defaultShutdownTimeout = 20 * time.Second
 	defaultTwilioTimeout   = 10 * time.Second
 	apiDrainTimeout        = 15 * time.Second // drainTimeout in cmd/api/run.go
@@ -548,7 +548,16 @@ func checkSet(t *testing.T, objs []doc) {
 	apiEnv := effectiveEnv(t, apiDoc, ac, configMaps)
 	apiPort := portOf(t, apiDoc, "HTTP_ADDR", apiEnv, defaultHTTPAddr)
 	checkProbes(t, apiDoc, ac, apiPort)
-	checkScrape(t, apiDoc, api, apiPort)
+	// api: /metrics and /monitoring/ on API_ADMIN_ADDR (production refuses
+	// to start without it), a port of its own, scraped there.
+	if apiEnv["API_ADMIN_ADDR"] == "" {
+		t.Errorf("%s: set API_ADMIN_ADDR: the api refuses to start in production without it", apiDoc)
+	} else if adminPort := portOf(t, apiDoc, "API_ADMIN_ADDR", apiEnv, ""); adminPort == apiPort {
+		t.Errorf("%s: API_ADMIN_ADDR must be another port than HTTP_ADDR's %d", apiDoc, apiPort)
+	} else {
+		checkDeclared(t, apiDoc, ac, adminPort)
+		checkScrape(t, apiDoc, api, adminPort)
+	}
 	// api: preStop + drain fit in the grace period.
 	var preStop time.Duration
 	if l := ac.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
@@ -562,6 +571,11 @@ func checkSet(t *testing.T, objs []doc) {
 	wc := worker.Spec.Template.Spec.Containers[0]
 	wEnv := effectiveEnv(t, workerDoc, wc, configMaps)
 	wPort := portOf(t, workerDoc, "WORKER_METRICS_ADDR", wEnv, defaultMetricsAddr)
+	// Unset, it is loopback: the kubelet's probes and Prometheus come from
+	// outside the pod.
+	if loopbackAddr(wEnv["WORKER_METRICS_ADDR"], defaultMetricsAddr) {
+		t.Errorf("%s: WORKER_METRICS_ADDR=%q is loopback (its default): set it, e.g. :9090, for the probes and the scrape", workerDoc, wEnv["WORKER_METRICS_ADDR"])
+	}
 	checkProbes(t, workerDoc, wc, wPort)
 	checkScrape(t, workerDoc, worker, wPort)
 	shutdown := duration(t, workerDoc, "WORKER_SHUTDOWN_TIMEOUT", wEnv, defaultShutdownTimeout)
@@ -817,6 +831,11 @@ func checkProbes(t *testing.T, d doc, c container, port int) {
 			t.Errorf("%s: %s: GET %s on %v, want %s on %d", d, pr.kind, pr.p.HTTPGet.Path, pr.p.HTTPGet.Port, pr.path, port)
 		}
 	}
+	checkDeclared(t, d, c, port)
+}
+
+func checkDeclared(t *testing.T, d doc, c container, port int) {
+	t.Helper()
 	exposed := false
 	for _, cp := range c.Ports {
 		exposed = exposed || cp.ContainerPort == port
@@ -824,6 +843,20 @@ func checkProbes(t *testing.T, d doc, c container, port int) {
 	if !exposed {
 		t.Errorf("%s: containerPort %d is not declared", d, port)
 	}
+}
+
+// loopbackAddr reports whether addr (def when empty) listens on loopback
+// only.
+func loopbackAddr(addr, def string) bool {
+	if addr == "" {
+		addr = def
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
 }
 
 func checkScrape(t *testing.T, d doc, dep deployment, port int) {
@@ -1131,6 +1164,16 @@ func TestDockerCompose(t *testing.T) {
 	if g := composeDuration(t, "api: stop_grace_period", api.StopGracePeriod, 10*time.Second); g <= apiDrainTimeout {
 		t.Errorf("api: stop_grace_period %v must exceed the drain timeout %v", g, apiDrainTimeout)
 	}
+	// The unauthenticated /metrics and /monitoring/ off the API's port (a
+	// .env with APP_ENV=production refuses to start otherwise), and the
+	// worker's listener on the compose network, not its loopback default.
+	apiEnv := composeEnv(api.Environment)
+	if admin := apiEnv["API_ADMIN_ADDR"]; admin == "" || admin == apiEnv["HTTP_ADDR"] {
+		t.Errorf("api: API_ADMIN_ADDR=%q, want a listener of its own beside HTTP_ADDR=%q", admin, apiEnv["HTTP_ADDR"])
+	}
+	if loopbackAddr(env["WORKER_METRICS_ADDR"], defaultMetricsAddr) {
+		t.Errorf("worker: set WORKER_METRICS_ADDR (e.g. :9090): its default is loopback")
+	}
 }
 
 // words flattens a compose command or healthcheck test (list or string).
@@ -1213,21 +1256,48 @@ func TestExampleOverlayConfigStarts(t *testing.T) {
 		"TWILIO_ACCOUNT_SID": "AC" + strings.Repeat("0", 32), "TWILIO_AUTH_TOKEN": "token",
 		"TWILIO_PHONE_NUMBER": "+15005550006",
 	}
-	load := func(layers ...map[string]string) error {
+	// env is what a Deployment's container adds over the ConfigMap.
+	env := func(file string) map[string]string {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs, err := parseYAML(file, b)
+		if err != nil || len(docs) != 1 {
+			t.Fatalf("%s: %v", file, err)
+		}
+		out := map[string]string{}
+		for _, c := range as[deployment](t, doc{file: file, obj: docs[0]}).Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				out[e.Name] = e.Value
+			}
+		}
+		return out
+	}
+	load := func(process string, layers ...map[string]string) (config.Config, error) {
 		env := map[string]string{}
 		for _, l := range append(layers, secrets) {
 			for k, v := range l {
 				env[k] = v
 			}
 		}
-		_, err := config.Load(func(k string) string { return env[k] })
-		return err
+		return config.LoadFor(func(k string) string { return env[k] }, process)
 	}
-	base := data("base/configmap.yaml")
-	if err := load(base, data("overlays/example/config-patch.yaml")); err != nil {
-		t.Fatalf("the example overlay does not start: %v", err)
+	base, patch := data("base/configmap.yaml"), data("overlays/example/config-patch.yaml")
+	if _, err := load("api", base, patch, env("base/api-deployment.yaml")); err != nil {
+		t.Fatalf("the example overlay's api does not start: %v", err)
 	}
-	if err := load(base); err == nil || !strings.Contains(err.Error(), "ALLOWED_COUNTRIES") {
+	w, err := load("worker", base, patch, env("base/worker-deployment.yaml"))
+	if err != nil {
+		t.Fatalf("the example overlay's worker does not start: %v", err)
+	}
+	if slices.ContainsFunc(w.Warnings, func(s string) bool { return strings.Contains(s, "WORKER_METRICS_ADDR") }) {
+		t.Fatalf("the worker listens on loopback, out of its probes' reach: %q", w.Warnings)
+	}
+	if _, err := load("api", base, patch); err == nil || !strings.Contains(err.Error(), "API_ADMIN_ADDR") {
+		t.Fatalf("the api without its Deployment's env must name API_ADMIN_ADDR: %v", err)
+	}
+	if _, err := load("", base); err == nil || !strings.Contains(err.Error(), "ALLOWED_COUNTRIES") {
 		t.Fatalf("the base alone must name ALLOWED_COUNTRIES: %v", err)
 	}
 }
