@@ -1,16 +1,19 @@
 // Command devrun is `make run`: it starts the api and the worker for local
 // development, against REDIS_URL, or a Redis on localhost:6379, or, when
 // neither answers, an embedded in-memory Redis (miniredis) that it starts
-// itself. It is a developer convenience, not a production entry point.
+// itself, and serves the example signup page on loopback. It is a
+// developer convenience, not a production entry point, and refuses to be
+// one (devOnly).
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,6 +30,7 @@ import (
 	"github.com/otpd/otpd/internal/demo"
 	"github.com/otpd/otpd/internal/logmask"
 	"github.com/otpd/otpd/internal/redisconn"
+	"github.com/otpd/otpd/internal/server"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -39,8 +43,19 @@ func main() {
 	}
 }
 
+// defaultDemoAddr is where the demo listens unless DEMO_ADDR says otherwise.
+const defaultDemoAddr = "localhost:8081"
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, getenv, err := config.FromEnv(getenv)
+	getenv, err := config.WithDotEnv(getenv, ".env")
+	if err != nil {
+		return err
+	}
+	demoAddr := or(getenv("DEMO_ADDR"), defaultDemoAddr)
+	if err := devOnly(getenv("APP_ENV"), demoAddr); err != nil {
+		return err
+	}
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
@@ -59,13 +74,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if strings.HasPrefix(port, ":") {
 		port = "localhost" + port
 	}
-	demoURL, stopDemo, err := startDemo(cfg, port, or(getenv("DEMO_ADDR"), "localhost:8081"))
+	demoURL, stopDemo, err := startDemo(cfg, port, demoAddr, stdout)
 	if err != nil {
 		fmt.Fprintf(stdout, "devrun: the demo signup page did not start: %v\n", err)
 	} else {
 		defer stopDemo()
 	}
-	banner(stdout, port, cfg.HTTP.APIKeys[0], or(demoURL, "(not running)"))
+	banner(stdout, port, shownKey(cfg.HTTP.APIKeys[0]), or(demoURL, "(not running)"))
 
 	select {
 	case <-ctx.Done():
@@ -79,6 +94,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		_ = p.Wait()
 	}
 	return nil
+}
+
+// devOnly refuses what would make the launcher a service for others: it
+// prints an API key, runs the api beside a page whose backend sends SMS
+// and calls to any number for whoever reaches it, and is not how
+// production starts (that is bin/api and bin/worker, or deploy/).
+func devOnly(appEnv, demoAddr string) error {
+	var errs []error
+	if strings.TrimSpace(appEnv) == "production" {
+		errs = append(errs, errors.New("APP_ENV=production: devrun (make run) is for development only; "+
+			"in production run bin/api and bin/worker, or see deploy/"))
+	}
+	if host, _, err := net.SplitHostPort(demoAddr); err != nil || !loopbackHost(host) {
+		errs = append(errs, fmt.Errorf("DEMO_ADDR=%q: the demo page sends SMS and calls to any number for whoever reaches it, "+
+			"so it listens on loopback only: localhost:8081, 127.0.0.1:8081 or [::1]:8081", demoAddr))
+	}
+	return errors.Join(errs...)
+}
+
+// loopbackHost reports a host name or address of this machine only; ""
+// (every interface) is not.
+func loopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// shownKey is the API key as the banner shows it: the development key,
+// which is published anyway, or a placeholder for a real one, so that it
+// does not land in terminal scrollback and screen shares.
+func shownKey(key string) string {
+	if key == config.DevAPIKey {
+		return key
+	}
+	return "<a key from API_KEYS>"
 }
 
 // pickRedis is the Redis to run against: REDIS_URL (url), else one that
@@ -157,8 +206,9 @@ Ctrl-C stops everything.
 }
 
 // startDemo serves the example signup page and backend (internal/demo)
-// on addr, talking to the api at apiAddr through the Go client.
-func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func(), err error) {
+// on addr, talking to the api at apiAddr through the Go client, with the
+// api's limits and timeouts; url is where it listens.
+func startDemo(cfg config.Config, apiAddr, addr string, stdout io.Writer) (url string, stop func(), err error) {
 	c, err := client.New("http://"+apiAddr, cfg.HTTP.APIKeys[0])
 	if err != nil {
 		return "", nil, err
@@ -169,19 +219,22 @@ func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func()
 			channels = append(channels, ch)
 		}
 	}
-	var hosts []string
-	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
-		hosts = append(hosts, host) // loopback names pass anyway
-	}
-	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.Codes.Cooldown, CodeLength: cfg.Codes.Length, Hosts: hosts})
-	if err != nil {
-		return "", nil, err
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// A port of 0 (tests) becomes the one the listener got.
+	host, _, _ := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr = net.JoinHostPort(host, port)
+	log := slog.New(slog.NewTextHandler(stdout, nil)).With("process", "demo")
+	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.Codes.Cooldown, CodeLength: cfg.Codes.Length,
+		Log: log, Addr: addr})
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	srv := server.NewPublicServer(h, log)
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + addr, func() { _ = srv.Close() }, nil
 }
