@@ -9,7 +9,7 @@ export PATH := $(PATH):/usr/local/go/bin
 build: ## build api, worker and the dev launcher into bin/
 	$(GO) build -o $(BIN)/ ./cmd/api ./cmd/worker ./cmd/devrun
 
-run: build ## api + worker against REDIS_URL, localhost:6379, or an embedded Redis
+run: build ## api + worker + demo page (development only), against REDIS_URL, else a throw-away redis-server, else an embedded Redis
 	./$(BIN)/devrun
 
 test: ## every test, with the race detector (needs redis-server on PATH)

@@ -1,7 +1,7 @@
 // Command devrun is `make run`: it starts the api and the worker for local
-// development, against REDIS_URL, or a Redis on localhost:6379, or, when
-// neither answers, an embedded in-memory Redis (miniredis) that it starts
-// itself, and serves the example signup page on loopback. It is a
+// development, against the Redis REDIS_URL names, or else a throw-away
+// redis-server (or, without one on PATH, an embedded in-memory Redis) that
+// it starts itself, and serves the example signup page on loopback. It is a
 // developer convenience, not a production entry point, and refuses to be
 // one (devOnly).
 package main
@@ -21,15 +21,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
-
-	"github.com/alicebob/miniredis/v2"
 
 	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/internal/demo"
-	"github.com/otpd/otpd/internal/logmask"
-	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/internal/server"
 	"github.com/otpd/otpd/otp"
 )
@@ -59,13 +54,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	redisURL, stopRedis, err := pickRedis(ctx, cfg, getenv("REDIS_URL"), len(args) > 1 && args[1] == "-embedded-redis", stdout)
+	embedded := len(args) > 1 && args[1] == "-embedded-redis"
+	redisURL, stopRedis, err := startRedis(ctx, chooseRedis(getenv, exec.LookPath, embedded), stdout)
 	if err != nil {
 		return err
 	}
 	defer stopRedis()
 
-	env := append(os.Environ(), "REDIS_URL="+redisURL, "LOG_FORMAT="+or(getenv("LOG_FORMAT"), "text"))
+	env := append(os.Environ(), "LOG_FORMAT="+or(getenv("LOG_FORMAT"), "text"))
+	if redisURL != "" {
+		env = append(env, "REDIS_URL="+redisURL)
+	}
 	procs, exited, err := startProcs(filepath.Dir(args[0]), env, stdout)
 	if err != nil {
 		return err
@@ -128,33 +127,6 @@ func shownKey(key string) string {
 		return key
 	}
 	return "<a key from API_KEYS>"
-}
-
-// pickRedis is the Redis to run against: REDIS_URL (url), else one that
-// answers at the configured address, else (or with embedded) an embedded
-// in-memory one that stop ends.
-func pickRedis(ctx context.Context, cfg config.Config, url string, embedded bool, stdout io.Writer) (_ string, stop func(), _ error) {
-	switch {
-	case embedded:
-	case url != "":
-		fmt.Fprintf(stdout, "devrun: using REDIS_URL %s\n", logmask.URL(url))
-		return url, func() {}, nil
-	case pings(ctx, cfg.Redis.URL):
-		fmt.Fprintf(stdout, "devrun: using the Redis at %s\n", cfg.Redis.URL)
-		return cfg.Redis.URL, func() {}, nil
-	}
-	m, err := startMiniredis(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	why := "NO REDIS REACHABLE"
-	if embedded {
-		why = "-embedded-redis"
-	}
-	fmt.Fprintf(stdout, "\n%s\ndevrun: %s: started an EMBEDDED IN-MEMORY Redis (miniredis) at %s.\n"+
-		"devrun: everything is lost when this stops. For real use set REDIS_URL or run redis-server.\n%s\n\n",
-		strings.Repeat("!", 78), why, m.Addr(), strings.Repeat("!", 78))
-	return "redis://" + m.Addr() + "/0", m.Close, nil
 }
 
 // startProcs runs the api and the worker from binDir with env, their
@@ -237,42 +209,6 @@ func startDemo(cfg config.Config, apiAddr, addr string, stdout io.Writer) (url s
 	srv := server.NewPublicServer(h, log)
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + addr, func() { _ = srv.Close() }, nil
-}
-
-func pings(ctx context.Context, url string) bool {
-	rdb, err := redisconn.New(url)
-	if err != nil {
-		return false
-	}
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	return rdb.Ping(ctx).Err() == nil
-}
-
-// startMiniredis runs an embedded Redis whose TTL clock follows real time
-// (miniredis only expires keys when told time has passed).
-func startMiniredis(ctx context.Context) (*miniredis.Miniredis, error) {
-	m := miniredis.NewMiniRedis()
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, err
-	}
-	go func() {
-		last := time.Now()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				m.SetTime(now)
-				m.FastForward(now.Sub(last))
-				last = now
-			}
-		}
-	}()
-	return m, nil
 }
 
 func or(a, b string) string {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/testkit/proctest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -81,6 +86,109 @@ func TestRunRefusesProduction(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"devrun"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "APP_ENV=production") {
 		t.Fatalf("APP_ENV=production in .env: run = %v", err)
+	}
+}
+
+func TestChooseRedis(t *testing.T) {
+	installed := func(string) (string, error) { return "/usr/bin/redis-server", nil }
+	missing := func(string) (string, error) { return "", errors.New("not found") }
+	for _, tc := range []struct {
+		name     string
+		vars     map[string]string
+		lookPath func(string) (string, error)
+		embedded bool
+		want     redisChoice
+	}{
+		{"REDIS_URL", map[string]string{"REDIS_URL": "redis://db:6379/2"}, installed, false,
+			redisChoice{kind: namedRedis, url: "redis://db:6379/2"}},
+		{"REDIS_URL to localhost, on purpose", map[string]string{"REDIS_URL": "redis://localhost:6379/0"}, missing, false,
+			redisChoice{kind: namedRedis, url: "redis://localhost:6379/0"}},
+		{"REDIS_CLUSTER_ADDRS", map[string]string{"REDIS_CLUSTER_ADDRS": "h1:7000,h2:7001"}, installed, false,
+			redisChoice{kind: namedRedis, cluster: "h1:7000,h2:7001"}},
+		{"nothing named, redis-server installed", nil, installed, false,
+			redisChoice{kind: throwawayRedis, bin: "/usr/bin/redis-server"}},
+		{"nothing named, no redis-server", nil, missing, false, redisChoice{kind: embeddedRedis}},
+		{"blank REDIS_URL", map[string]string{"REDIS_URL": "  "}, missing, false, redisChoice{kind: embeddedRedis}},
+		{"-embedded-redis wins", map[string]string{"REDIS_URL": "redis://db:6379/2"}, installed, true, redisChoice{kind: embeddedRedis}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := chooseRedis(env(tc.vars), tc.lookPath, tc.embedded); got != tc.want {
+				t.Fatalf("%+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// The throw-away redis-server is on loopback, on a port of its own, saves
+// nothing, and is gone with its files once stopped.
+func TestThrowawayRedisServer(t *testing.T) {
+	bin := proctest.Need(t, "redis-server", "apt-get install redis-server")
+	r, err := startRedisServer(t.Context(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(r.addr)
+	if host != "127.0.0.1" || port == "6379" {
+		t.Fatalf("listens on %s", r.addr)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1, DialerRetries: 1})
+	defer rdb.Close()
+	for param, want := range map[string]string{"save": "", "appendonly": "no", "bind": "127.0.0.1"} {
+		got, err := rdb.ConfigGet(t.Context(), param).Result()
+		if err != nil || got[param] != want {
+			t.Errorf("CONFIG GET %s = %v %v, want %q", param, got, err, want)
+		}
+	}
+	dir, err := rdb.ConfigGet(t.Context(), "dir").Result()
+	if err != nil || !strings.Contains(dir["dir"], "otpd-devrun-redis-") {
+		t.Fatalf("dir %v %v", dir, err)
+	}
+	r.stop()
+	if err := rdb.Ping(t.Context()).Err(); err == nil {
+		t.Error("still answers after stop")
+	}
+	if _, err := os.Stat(dir["dir"]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s left behind: %v", dir["dir"], err)
+	}
+}
+
+// Without REDIS_URL, make run gives the api and the worker a Redis of its
+// own, whatever answers on localhost:6379, and says so. The api and the
+// worker here are scripts that note the REDIS_URL they were given.
+func TestRunWithoutRedisURL(t *testing.T) {
+	proctest.Need(t, "redis-server", "apt-get install redis-server")
+	t.Chdir(t.TempDir())
+	bin := t.TempDir()
+	for _, name := range []string{"api", "worker"} {
+		script := "#!/bin/sh\nprintf '%s' \"$REDIS_URL\" > \"$0.redis-url\"\n"
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out proctest.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{filepath.Join(bin, "devrun")}, env(map[string]string{"DEMO_ADDR": "127.0.0.1:0"}), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "started a throw-away redis-server") || strings.Contains(out.String(), "6379") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	for _, name := range []string{"api", "worker"} {
+		b, err := os.ReadFile(filepath.Join(bin, name+".redis-url"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt, err := redis.ParseURL(string(b))
+		if err != nil || !strings.HasPrefix(opt.Addr, "127.0.0.1:") || strings.HasSuffix(opt.Addr, ":6379") {
+			t.Fatalf("%s got REDIS_URL %q (%v)", name, b, err)
+		}
+		// devrun stopped it on its way out.
+		rdb := redis.NewClient(&redis.Options{Addr: opt.Addr, MaxRetries: -1, DialerRetries: 1})
+		if err := rdb.Ping(t.Context()).Err(); err == nil {
+			t.Errorf("the throw-away Redis at %s outlived devrun", opt.Addr)
+		}
+		rdb.Close()
 	}
 }
 
