@@ -47,11 +47,21 @@ fraud-sim: build ## SMS-pumping attack on the real api + worker in accelerated t
 bench-go: ## Go micro-benchmarks of the hot paths (allocations included)
 	$(GO) test -run '^$$' -bench . -benchmem ./otp/... ./tasks ./cmd/api
 
-up: ## docker compose: redis + api + worker (needs a Docker engine)
-	docker compose up --build -d
+# Compose v2 (docker compose) when present, else v1 (docker-compose, as
+# Debian ships it): docker-compose.yml works with both.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+
+up: .env ## docker compose: redis + api + worker (needs a Docker engine; Compose v1 or v2)
+	$(COMPOSE) up --build -d
 
 down:
-	docker compose down
+	$(COMPOSE) down
+
+# The compose file reads .env, and Compose before 2.24 cannot make that
+# optional: start from the example, whose every line is a comment.
+.env:
+	cp -n .env.example .env
+	@echo 'make: created .env from .env.example; edit it to configure (README "Configure with .env")'
 
 clean:
 	rm -rf $(BIN)

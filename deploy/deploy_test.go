@@ -35,6 +35,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/testkit/proctest"
 )
 
 // Defaults of the processes (docs/operations.md "Configuration", internal/config).
@@ -1074,6 +1075,7 @@ type composeService struct {
 	StopGracePeriod string         `json:"stop_grace_period"`
 	Healthcheck     map[string]any `json:"healthcheck"`
 	DependsOn       any            `json:"depends_on"`
+	EnvFile         any            `json:"env_file"`
 }
 
 func TestDockerCompose(t *testing.T) {
@@ -1122,6 +1124,16 @@ func TestDockerCompose(t *testing.T) {
 			if !strings.HasPrefix(ps, "127.0.0.1:") {
 				t.Errorf("%s: port %v is not bound to 127.0.0.1", name, p)
 			}
+		}
+		// Compose before 2.24 (Debian's docker-compose 1.29) refuses the
+		// {path, required} form; `make up` creates .env instead.
+		for _, f := range asList(s.EnvFile) {
+			if _, ok := f.(string); !ok {
+				t.Errorf("%s: env_file entry %v: want a plain path, which Compose before 2.24 accepts", name, f)
+			}
+		}
+		if f, ok := s.EnvFile.(map[string]any); ok {
+			t.Errorf("%s: env_file %v: want a path or a list of paths", name, f)
 		}
 		hc := words(s.Healthcheck["test"])
 		restarts := s.Restart == "always" || s.Restart == "unless-stopped" || strings.HasPrefix(s.Restart, "on-failure")
@@ -1173,6 +1185,58 @@ func TestDockerCompose(t *testing.T) {
 	}
 	if loopbackAddr(env["WORKER_METRICS_ADDR"], defaultMetricsAddr) {
 		t.Errorf("worker: set WORKER_METRICS_ADDR (e.g. :9090): its default is loopback")
+	}
+}
+
+// The compose file reads .env, which Compose (any version) requires to
+// exist: `make up` must create it from the example, whose every line is a
+// comment, so that a fresh checkout starts.
+func TestMakeUpCreatesDotEnv(t *testing.T) {
+	b, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := string(b)
+	if !regexp.MustCompile(`(?m)^up: .*\.env\b`).MatchString(mk) || !regexp.MustCompile(`(?m)^\.env:\n\tcp -n \.env\.example \.env$`).MatchString(mk) {
+		t.Errorf("Makefile: want `up: .env` and a `.env:` rule that copies .env.example without overwriting")
+	}
+	ex, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(ex), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			t.Errorf(".env.example:%d: %q is a setting; every line must be a comment, so a copied .env changes nothing", i+1, line)
+		}
+	}
+}
+
+// TestComposeConfig has the Compose on PATH (v2's docker compose, or v1's
+// docker-compose, the oldest the file supports and what .ci/run installs)
+// validate docker-compose.yml: `config` needs no engine.
+func TestComposeConfig(t *testing.T) {
+	var compose []string
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		compose = []string{"docker", "compose"}
+	} else if p, err := exec.LookPath("docker-compose"); err == nil {
+		compose = []string{p}
+	} else {
+		proctest.Lack(t, "neither docker compose nor docker-compose is on PATH (apt-get install docker-compose)")
+	}
+	b, err := os.ReadFile(composeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, content := range map[string][]byte{"docker-compose.yml": b, ".env": nil} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(compose[0], append(compose[1:], "config", "-q")...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s config: %v\n%s", strings.Join(compose, " "), err, out)
 	}
 }
 
