@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -238,5 +239,26 @@ func TestDemoServerLimits(t *testing.T) {
 			}
 			resp.Body.Close()
 		})
+	}
+}
+
+// A first `make run` compiles every dependency for minutes: make says so
+// before it starts, instead of leaving a newcomer in silence, and says
+// nothing once bin/ exists.
+func TestMakeRunWarnsOfTheFirstBuild(t *testing.T) {
+	mk := proctest.Need(t, "make", "apt-get install make")
+	bin := filepath.Join(t.TempDir(), "bin")
+	for _, first := range []bool{true, false} {
+		// GO=true: the recipe runs, the build does not.
+		out, err := exec.Command(mk, "-C", "../..", "--no-print-directory", "build", "BIN="+bin, "GO=true").CombinedOutput()
+		if err != nil {
+			t.Fatalf("make build: %v\n%s", err, out)
+		}
+		if warned := strings.Contains(string(out), "first build") && strings.Contains(string(out), "minutes"); warned != first {
+			t.Fatalf("first build %v: make said:\n%s", first, out)
+		}
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
