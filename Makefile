@@ -6,13 +6,17 @@ export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: run test test-redis-topologies lint build fuzz bench bench-go fraud-sim up down clean generate
 
+# A first build compiles every dependency: minutes of silence otherwise.
+# No bin/ is the sign of a fresh checkout.
 build: ## build api, worker and the dev launcher into bin/
+	@test -d $(BIN) || echo 'make: first build: compiling otpd and all its dependencies takes minutes (about 5 on 2 idle cores, more on busy ones); later builds take seconds'
 	$(GO) build -o $(BIN)/ ./cmd/api ./cmd/worker ./cmd/devrun
 
-run: build ## api + worker against REDIS_URL, localhost:6379, or an embedded Redis
+run: build ## api + worker + demo page (development only), against REDIS_URL, else a throw-away redis-server, else an embedded Redis
 	./$(BIN)/devrun
 
 test: ## every test, with the race detector (needs redis-server on PATH)
+	@test -d $(BIN) || echo 'make: the first test run compiles every package with the race detector: about 6 minutes on 2 cores; later runs reuse the build cache'
 	$(GO) test -race -count=1 -parallel 4 ./...
 
 test-redis-topologies: ## api + worker on a 3-master Redis Cluster and through a Sentinel failover (needs redis-server, redis-cli)
@@ -47,11 +51,21 @@ fraud-sim: build ## SMS-pumping attack on the real api + worker in accelerated t
 bench-go: ## Go micro-benchmarks of the hot paths (allocations included)
 	$(GO) test -run '^$$' -bench . -benchmem ./otp/... ./tasks ./cmd/api
 
-up: ## docker compose: redis + api + worker (needs a Docker engine)
-	docker compose up --build -d
+# Compose v2 (docker compose) when present, else v1 (docker-compose, as
+# Debian ships it): docker-compose.yml works with both.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+
+up: .env ## docker compose: redis + api + worker (needs a Docker engine; Compose v1 or v2)
+	$(COMPOSE) up --build -d
 
 down:
-	docker compose down
+	$(COMPOSE) down
+
+# The compose file reads .env, and Compose before 2.24 cannot make that
+# optional: start from the example, whose every line is a comment.
+.env:
+	cp -n .env.example .env
+	@echo 'make: created .env from .env.example; edit it to configure (README "Configure with .env")'
 
 clean:
 	rm -rf $(BIN)

@@ -35,12 +35,13 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/otpd/otpd/internal/config"
+	"github.com/otpd/otpd/internal/testkit/proctest"
 )
 
 // Defaults of the processes (docs/operations.md "Configuration", internal/config).
 const (
 	defaultHTTPAddr        = ":8080"
-	defaultMetricsAddr     = ":9090"
+	defaultMetricsAddr     = config.DefaultWorkerMetricsAddr
 	defaultShutdownTimeout = 20 * time.Second
 	defaultTwilioTimeout   = 10 * time.Second
 	apiDrainTimeout        = 15 * time.Second // drainTimeout in cmd/api/run.go
@@ -548,7 +549,16 @@ func checkSet(t *testing.T, objs []doc) {
 	apiEnv := effectiveEnv(t, apiDoc, ac, configMaps)
 	apiPort := portOf(t, apiDoc, "HTTP_ADDR", apiEnv, defaultHTTPAddr)
 	checkProbes(t, apiDoc, ac, apiPort)
-	checkScrape(t, apiDoc, api, apiPort)
+	// api: /metrics and /monitoring/ on API_ADMIN_ADDR (production refuses
+	// to start without it), a port of its own, scraped there.
+	if apiEnv["API_ADMIN_ADDR"] == "" {
+		t.Errorf("%s: set API_ADMIN_ADDR: the api refuses to start in production without it", apiDoc)
+	} else if adminPort := portOf(t, apiDoc, "API_ADMIN_ADDR", apiEnv, ""); adminPort == apiPort {
+		t.Errorf("%s: API_ADMIN_ADDR must be another port than HTTP_ADDR's %d", apiDoc, apiPort)
+	} else {
+		checkDeclared(t, apiDoc, ac, adminPort)
+		checkScrape(t, apiDoc, api, adminPort)
+	}
 	// api: preStop + drain fit in the grace period.
 	var preStop time.Duration
 	if l := ac.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
@@ -562,6 +572,11 @@ func checkSet(t *testing.T, objs []doc) {
 	wc := worker.Spec.Template.Spec.Containers[0]
 	wEnv := effectiveEnv(t, workerDoc, wc, configMaps)
 	wPort := portOf(t, workerDoc, "WORKER_METRICS_ADDR", wEnv, defaultMetricsAddr)
+	// Unset, it is loopback: the kubelet's probes and Prometheus come from
+	// outside the pod.
+	if loopbackAddr(wEnv["WORKER_METRICS_ADDR"], defaultMetricsAddr) {
+		t.Errorf("%s: WORKER_METRICS_ADDR=%q is loopback (its default): set it, e.g. :9090, for the probes and the scrape", workerDoc, wEnv["WORKER_METRICS_ADDR"])
+	}
 	checkProbes(t, workerDoc, wc, wPort)
 	checkScrape(t, workerDoc, worker, wPort)
 	shutdown := duration(t, workerDoc, "WORKER_SHUTDOWN_TIMEOUT", wEnv, defaultShutdownTimeout)
@@ -817,6 +832,11 @@ func checkProbes(t *testing.T, d doc, c container, port int) {
 			t.Errorf("%s: %s: GET %s on %v, want %s on %d", d, pr.kind, pr.p.HTTPGet.Path, pr.p.HTTPGet.Port, pr.path, port)
 		}
 	}
+	checkDeclared(t, d, c, port)
+}
+
+func checkDeclared(t *testing.T, d doc, c container, port int) {
+	t.Helper()
 	exposed := false
 	for _, cp := range c.Ports {
 		exposed = exposed || cp.ContainerPort == port
@@ -824,6 +844,20 @@ func checkProbes(t *testing.T, d doc, c container, port int) {
 	if !exposed {
 		t.Errorf("%s: containerPort %d is not declared", d, port)
 	}
+}
+
+// loopbackAddr reports whether addr (def when empty) listens on loopback
+// only.
+func loopbackAddr(addr, def string) bool {
+	if addr == "" {
+		addr = def
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
 }
 
 func checkScrape(t *testing.T, d doc, dep deployment, port int) {
@@ -1041,6 +1075,7 @@ type composeService struct {
 	StopGracePeriod string         `json:"stop_grace_period"`
 	Healthcheck     map[string]any `json:"healthcheck"`
 	DependsOn       any            `json:"depends_on"`
+	EnvFile         any            `json:"env_file"`
 }
 
 func TestDockerCompose(t *testing.T) {
@@ -1090,6 +1125,16 @@ func TestDockerCompose(t *testing.T) {
 				t.Errorf("%s: port %v is not bound to 127.0.0.1", name, p)
 			}
 		}
+		// Compose before 2.24 (Debian's docker-compose 1.29) refuses the
+		// {path, required} form; `make up` creates .env instead.
+		for _, f := range asList(s.EnvFile) {
+			if _, ok := f.(string); !ok {
+				t.Errorf("%s: env_file entry %v: want a plain path, which Compose before 2.24 accepts", name, f)
+			}
+		}
+		if f, ok := s.EnvFile.(map[string]any); ok {
+			t.Errorf("%s: env_file %v: want a path or a list of paths", name, f)
+		}
 		hc := words(s.Healthcheck["test"])
 		restarts := s.Restart == "always" || s.Restart == "unless-stopped" || strings.HasPrefix(s.Restart, "on-failure")
 		if len(hc) == 0 && !restarts {
@@ -1130,6 +1175,68 @@ func TestDockerCompose(t *testing.T) {
 	api := svcs["api"]
 	if g := composeDuration(t, "api: stop_grace_period", api.StopGracePeriod, 10*time.Second); g <= apiDrainTimeout {
 		t.Errorf("api: stop_grace_period %v must exceed the drain timeout %v", g, apiDrainTimeout)
+	}
+	// The unauthenticated /metrics and /monitoring/ off the API's port (a
+	// .env with APP_ENV=production refuses to start otherwise), and the
+	// worker's listener on the compose network, not its loopback default.
+	apiEnv := composeEnv(api.Environment)
+	if admin := apiEnv["API_ADMIN_ADDR"]; admin == "" || admin == apiEnv["HTTP_ADDR"] {
+		t.Errorf("api: API_ADMIN_ADDR=%q, want a listener of its own beside HTTP_ADDR=%q", admin, apiEnv["HTTP_ADDR"])
+	}
+	if loopbackAddr(env["WORKER_METRICS_ADDR"], defaultMetricsAddr) {
+		t.Errorf("worker: set WORKER_METRICS_ADDR (e.g. :9090): its default is loopback")
+	}
+}
+
+// The compose file reads .env, which Compose (any version) requires to
+// exist: `make up` must create it from the example, whose every line is a
+// comment, so that a fresh checkout starts.
+func TestMakeUpCreatesDotEnv(t *testing.T) {
+	b, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := string(b)
+	if !regexp.MustCompile(`(?m)^up: .*\.env\b`).MatchString(mk) || !regexp.MustCompile(`(?m)^\.env:\n\tcp -n \.env\.example \.env$`).MatchString(mk) {
+		t.Errorf("Makefile: want `up: .env` and a `.env:` rule that copies .env.example without overwriting")
+	}
+	ex, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(ex), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			t.Errorf(".env.example:%d: %q is a setting; every line must be a comment, so a copied .env changes nothing", i+1, line)
+		}
+	}
+}
+
+// TestComposeConfig has the Compose on PATH (v2's docker compose, or v1's
+// docker-compose, the oldest the file supports and what .ci/run installs)
+// validate docker-compose.yml: `config` needs no engine.
+func TestComposeConfig(t *testing.T) {
+	var compose []string
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		compose = []string{"docker", "compose"}
+	} else if p, err := exec.LookPath("docker-compose"); err == nil {
+		compose = []string{p}
+	} else {
+		proctest.Lack(t, "neither docker compose nor docker-compose is on PATH (apt-get install docker-compose)")
+	}
+	b, err := os.ReadFile(composeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, content := range map[string][]byte{"docker-compose.yml": b, ".env": nil} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(compose[0], append(compose[1:], "config", "-q")...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s config: %v\n%s", strings.Join(compose, " "), err, out)
 	}
 }
 
@@ -1213,21 +1320,48 @@ func TestExampleOverlayConfigStarts(t *testing.T) {
 		"TWILIO_ACCOUNT_SID": "AC" + strings.Repeat("0", 32), "TWILIO_AUTH_TOKEN": "token",
 		"TWILIO_PHONE_NUMBER": "+15005550006",
 	}
-	load := func(layers ...map[string]string) error {
+	// env is what a Deployment's container adds over the ConfigMap.
+	env := func(file string) map[string]string {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs, err := parseYAML(file, b)
+		if err != nil || len(docs) != 1 {
+			t.Fatalf("%s: %v", file, err)
+		}
+		out := map[string]string{}
+		for _, c := range as[deployment](t, doc{file: file, obj: docs[0]}).Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				out[e.Name] = e.Value
+			}
+		}
+		return out
+	}
+	load := func(process string, layers ...map[string]string) (config.Config, error) {
 		env := map[string]string{}
 		for _, l := range append(layers, secrets) {
 			for k, v := range l {
 				env[k] = v
 			}
 		}
-		_, err := config.Load(func(k string) string { return env[k] })
-		return err
+		return config.LoadFor(func(k string) string { return env[k] }, process)
 	}
-	base := data("base/configmap.yaml")
-	if err := load(base, data("overlays/example/config-patch.yaml")); err != nil {
-		t.Fatalf("the example overlay does not start: %v", err)
+	base, patch := data("base/configmap.yaml"), data("overlays/example/config-patch.yaml")
+	if _, err := load("api", base, patch, env("base/api-deployment.yaml")); err != nil {
+		t.Fatalf("the example overlay's api does not start: %v", err)
 	}
-	if err := load(base); err == nil || !strings.Contains(err.Error(), "ALLOWED_COUNTRIES") {
+	w, err := load("worker", base, patch, env("base/worker-deployment.yaml"))
+	if err != nil {
+		t.Fatalf("the example overlay's worker does not start: %v", err)
+	}
+	if slices.ContainsFunc(w.Warnings, func(s string) bool { return strings.Contains(s, "WORKER_METRICS_ADDR") }) {
+		t.Fatalf("the worker listens on loopback, out of its probes' reach: %q", w.Warnings)
+	}
+	if _, err := load("api", base, patch); err == nil || !strings.Contains(err.Error(), "API_ADMIN_ADDR") {
+		t.Fatalf("the api without its Deployment's env must name API_ADMIN_ADDR: %v", err)
+	}
+	if _, err := load("", base); err == nil || !strings.Contains(err.Error(), "ALLOWED_COUNTRIES") {
 		t.Fatalf("the base alone must name ALLOWED_COUNTRIES: %v", err)
 	}
 }

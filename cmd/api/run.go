@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	return listenAndDrain(ctx, cfg.HTTP.Addr, server.NewHTTPServer(public, log), log)
+	return listenAndDrain(ctx, cfg.HTTP.Addr, server.NewPublicServer(public, log), log)
 }
 
 // listeners starts the admin listeners (API_ADMIN_ADDR, ADMIN_ADDR), and
@@ -110,8 +110,6 @@ func listeners(ctx context.Context, cfg config.Config, log *slog.Logger, parts *
 // listenAndDrain runs the public listener until ctx ends, then drains it: requests
 // in flight finish, for at most drainTimeout.
 func listenAndDrain(ctx context.Context, addr string, srv *http.Server, log *slog.Logger) error {
-	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 15 * time.Second
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

@@ -180,6 +180,11 @@ func TestRunStartupErrors(t *testing.T) {
 		{"short secret", map[string]string{"OTP_SECRET": "short"}, "OTP_SECRET"},
 		{"bad redis url", map[string]string{"REDIS_URL": "http://localhost"}, "REDIS_URL"},
 		{"production without twilio", map[string]string{"APP_ENV": "production"}, "TWILIO_ACCOUNT_SID"},
+		// Everything production needs but a listener of its own for the
+		// unauthenticated /metrics and /monitoring/.
+		{"production with metrics on the public listener", map[string]string{"APP_ENV": "production",
+			"TWILIO_ACCOUNT_SID": "AC" + strings.Repeat("0", 32), "TWILIO_AUTH_TOKEN": "token", "TWILIO_PHONE_NUMBER": "+15005550006",
+			"ALLOWED_COUNTRIES": "US", "SMS_BUDGET_PER_MINUTE": "60", "OTP_BRAND": "Acme"}, "invalid configuration:\nAPI_ADMIN_ADDR: required in production"},
 		{"address in use", map[string]string{"HTTP_ADDR": busy.Addr().String()}, "address already in use"},
 	}
 	for _, tc := range cases {

@@ -1,16 +1,19 @@
 // Command devrun is `make run`: it starts the api and the worker for local
-// development, against REDIS_URL, or a Redis on localhost:6379, or, when
-// neither answers, an embedded in-memory Redis (miniredis) that it starts
-// itself. It is a developer convenience, not a production entry point.
+// development, against the Redis REDIS_URL names, or else a throw-away
+// redis-server (or, without one on PATH, an embedded in-memory Redis) that
+// it starts itself, and serves the example signup page on loopback. It is a
+// developer convenience, not a production entry point, and refuses to be
+// one (devOnly).
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,15 +21,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
-
-	"github.com/alicebob/miniredis/v2"
 
 	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/config"
 	"github.com/otpd/otpd/internal/demo"
-	"github.com/otpd/otpd/internal/logmask"
-	"github.com/otpd/otpd/internal/redisconn"
+	"github.com/otpd/otpd/internal/server"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -39,18 +38,33 @@ func main() {
 	}
 }
 
+// defaultDemoAddr is where the demo listens unless DEMO_ADDR says otherwise.
+const defaultDemoAddr = "localhost:8081"
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, getenv, err := config.FromEnv(getenv)
+	getenv, err := config.WithDotEnv(getenv, ".env")
 	if err != nil {
 		return err
 	}
-	redisURL, stopRedis, err := pickRedis(ctx, cfg, getenv("REDIS_URL"), len(args) > 1 && args[1] == "-embedded-redis", stdout)
+	demoAddr := or(getenv("DEMO_ADDR"), defaultDemoAddr)
+	if err := devOnly(getenv("APP_ENV"), demoAddr); err != nil {
+		return err
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	embedded := len(args) > 1 && args[1] == "-embedded-redis"
+	redisURL, stopRedis, err := startRedis(ctx, chooseRedis(getenv, exec.LookPath, embedded), stdout)
 	if err != nil {
 		return err
 	}
 	defer stopRedis()
 
-	env := append(os.Environ(), "REDIS_URL="+redisURL, "LOG_FORMAT="+or(getenv("LOG_FORMAT"), "text"))
+	env := append(os.Environ(), "LOG_FORMAT="+or(getenv("LOG_FORMAT"), "text"))
+	if redisURL != "" {
+		env = append(env, "REDIS_URL="+redisURL)
+	}
 	procs, exited, err := startProcs(filepath.Dir(args[0]), env, stdout)
 	if err != nil {
 		return err
@@ -59,13 +73,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if strings.HasPrefix(port, ":") {
 		port = "localhost" + port
 	}
-	demoURL, stopDemo, err := startDemo(cfg, port, or(getenv("DEMO_ADDR"), "localhost:8081"))
+	demoURL, stopDemo, err := startDemo(cfg, port, demoAddr, stdout)
 	if err != nil {
 		fmt.Fprintf(stdout, "devrun: the demo signup page did not start: %v\n", err)
 	} else {
 		defer stopDemo()
 	}
-	banner(stdout, port, cfg.HTTP.APIKeys[0], or(demoURL, "(not running)"))
+	banner(stdout, port, shownKey(cfg.HTTP.APIKeys[0]), or(demoURL, "(not running)"))
 
 	select {
 	case <-ctx.Done():
@@ -81,31 +95,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return nil
 }
 
-// pickRedis is the Redis to run against: REDIS_URL (url), else one that
-// answers at the configured address, else (or with embedded) an embedded
-// in-memory one that stop ends.
-func pickRedis(ctx context.Context, cfg config.Config, url string, embedded bool, stdout io.Writer) (_ string, stop func(), _ error) {
-	switch {
-	case embedded:
-	case url != "":
-		fmt.Fprintf(stdout, "devrun: using REDIS_URL %s\n", logmask.URL(url))
-		return url, func() {}, nil
-	case pings(ctx, cfg.Redis.URL):
-		fmt.Fprintf(stdout, "devrun: using the Redis at %s\n", cfg.Redis.URL)
-		return cfg.Redis.URL, func() {}, nil
+// devOnly refuses what would make the launcher a service for others: it
+// prints an API key, runs the api beside a page whose backend sends SMS
+// and calls to any number for whoever reaches it, and is not how
+// production starts (that is bin/api and bin/worker, or deploy/).
+func devOnly(appEnv, demoAddr string) error {
+	var errs []error
+	if strings.TrimSpace(appEnv) == "production" {
+		errs = append(errs, errors.New("APP_ENV=production: devrun (make run) is for development only; "+
+			"in production run bin/api and bin/worker, or see deploy/"))
 	}
-	m, err := startMiniredis(ctx)
-	if err != nil {
-		return "", nil, err
+	if host, _, err := net.SplitHostPort(demoAddr); err != nil || !loopbackHost(host) {
+		errs = append(errs, fmt.Errorf("DEMO_ADDR=%q: the demo page sends SMS and calls to any number for whoever reaches it, "+
+			"so it listens on loopback only: localhost:8081, 127.0.0.1:8081 or [::1]:8081", demoAddr))
 	}
-	why := "NO REDIS REACHABLE"
-	if embedded {
-		why = "-embedded-redis"
+	return errors.Join(errs...)
+}
+
+// loopbackHost reports a host name or address of this machine only; ""
+// (every interface) is not.
+func loopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}
+
+// shownKey is the API key as the banner shows it: the development key,
+// which is published anyway, or a placeholder for a real one, so that it
+// does not land in terminal scrollback and screen shares.
+func shownKey(key string) string {
+	if key == config.DevAPIKey {
+		return key
 	}
-	fmt.Fprintf(stdout, "\n%s\ndevrun: %s: started an EMBEDDED IN-MEMORY Redis (miniredis) at %s.\n"+
-		"devrun: everything is lost when this stops. For real use set REDIS_URL or run redis-server.\n%s\n\n",
-		strings.Repeat("!", 78), why, m.Addr(), strings.Repeat("!", 78))
-	return "redis://" + m.Addr() + "/0", m.Close, nil
+	return "<a key from API_KEYS>"
 }
 
 // startProcs runs the api and the worker from binDir with env, their
@@ -157,8 +178,9 @@ Ctrl-C stops everything.
 }
 
 // startDemo serves the example signup page and backend (internal/demo)
-// on addr, talking to the api at apiAddr through the Go client.
-func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func(), err error) {
+// on addr, talking to the api at apiAddr through the Go client, with the
+// api's limits and timeouts; url is where it listens.
+func startDemo(cfg config.Config, apiAddr, addr string, stdout io.Writer) (url string, stop func(), err error) {
 	c, err := client.New("http://"+apiAddr, cfg.HTTP.APIKeys[0])
 	if err != nil {
 		return "", nil, err
@@ -169,57 +191,24 @@ func startDemo(cfg config.Config, apiAddr, addr string) (url string, stop func()
 			channels = append(channels, ch)
 		}
 	}
-	var hosts []string
-	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
-		hosts = append(hosts, host) // loopback names pass anyway
-	}
-	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.Codes.Cooldown, CodeLength: cfg.Codes.Length, Hosts: hosts})
-	if err != nil {
-		return "", nil, err
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// A port of 0 (tests) becomes the one the listener got.
+	host, _, _ := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr = net.JoinHostPort(host, port)
+	log := slog.New(slog.NewTextHandler(stdout, nil)).With("process", "demo")
+	h, err := demo.Handler(c, demo.Options{Channels: channels, Cooldown: cfg.Codes.Cooldown, CodeLength: cfg.Codes.Length,
+		Log: log, Addr: addr})
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	srv := server.NewPublicServer(h, log)
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + addr, func() { _ = srv.Close() }, nil
-}
-
-func pings(ctx context.Context, url string) bool {
-	rdb, err := redisconn.New(url)
-	if err != nil {
-		return false
-	}
-	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	return rdb.Ping(ctx).Err() == nil
-}
-
-// startMiniredis runs an embedded Redis whose TTL clock follows real time
-// (miniredis only expires keys when told time has passed).
-func startMiniredis(ctx context.Context) (*miniredis.Miniredis, error) {
-	m := miniredis.NewMiniRedis()
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, err
-	}
-	go func() {
-		last := time.Now()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				m.SetTime(now)
-				m.FastForward(now.Sub(last))
-				last = now
-			}
-		}
-	}()
-	return m, nil
 }
 
 func or(a, b string) string {

@@ -38,7 +38,7 @@ import (
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 1 && args[1] == "-healthcheck" {
-		return server.Probe(getenv("WORKER_METRICS_ADDR"), ":9090")
+		return server.Probe(getenv("WORKER_METRICS_ADDR"), config.DefaultWorkerMetricsAddr)
 	}
 	cfg, log, err := config.Startup(getenv, stdout, "worker")
 	if err != nil {

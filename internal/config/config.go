@@ -69,9 +69,14 @@ func WithDotEnv(getenv func(string) string, path string) (func(string) string, e
 	}, nil
 }
 
-// Load reads and validates the configuration.
-func Load(getenv func(string) string) (Config, error) {
-	e := &env{get: getenv}
+// Load reads and validates the configuration both processes share.
+func Load(getenv func(string) string) (Config, error) { return LoadFor(getenv, "") }
+
+// LoadFor is Load plus the rules of one process, "api" or "worker": what
+// only that process uses, only it requires (a worker's deployment need not
+// name the api's admin listener).
+func LoadFor(getenv func(string) string, process string) (Config, error) {
+	e := &env{get: getenv, process: process}
 	c := Config{
 		App:        e.app(),
 		Redis:      e.redis(),
@@ -91,6 +96,7 @@ func Load(getenv func(string) string) (Config, error) {
 	e.credentials(&c)
 	if c.App.Production() {
 		e.production(c)
+		e.privateListeners(c)
 	}
 	c.Warnings = append(c.Warnings, e.warnings...)
 	if err := errors.Join(e.errs...); err != nil {
@@ -122,6 +128,7 @@ func mask(s string) string {
 // them all at once.
 type env struct {
 	get      func(string) string
+	process  string // "api", "worker", or "" for the rules both share
 	errs     []error
 	warnings []string
 }

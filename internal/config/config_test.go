@@ -311,6 +311,7 @@ func TestAdminSettings(t *testing.T) {
 		{map[string]string{"MONITORING_PASSWORD": "sixteen-chars-ok"}, ""},
 		{map[string]string{"API_ADMIN_ADDR": ":8080"}, "API_ADMIN_ADDR"},
 		{map[string]string{"API_ADMIN_ADDR": "127.0.0.1:9091"}, ""},
+		{map[string]string{"API_ADMIN_ADDR": "127.0.0.1:0", "HTTP_ADDR": "127.0.0.1:0"}, ""},
 	} {
 		c, err := config.Load(env(tc.set))
 		switch {
@@ -319,6 +320,48 @@ func TestAdminSettings(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%v: want an error naming %s, got %v", tc.set, tc.want, err)
 		}
+	}
+}
+
+// Production keeps the unauthenticated metrics off the public network by
+// an explicit choice: the api refuses to start without its admin listener,
+// and the worker's listener is loopback unless WORKER_METRICS_ADDR is set
+// (and says so). Each rule binds only the process it is about.
+func TestProductionListeners(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		process     string
+		set         map[string]string
+		want        string // "" starts
+		metricsAddr string
+		warns       bool // that the worker's listener is loopback
+	}{
+		{"api without an admin listener", "api", prodEnv(nil), "API_ADMIN_ADDR", "", false},
+		{"api with one in the cluster", "api", prodEnv(map[string]string{"API_ADMIN_ADDR": ":9091"}), "", config.DefaultWorkerMetricsAddr, false},
+		{"api on loopback", "api", prodEnv(map[string]string{"API_ADMIN_ADDR": "127.0.0.1:9091"}), "", config.DefaultWorkerMetricsAddr, false},
+		{"api in development", "api", nil, "", config.DefaultWorkerMetricsAddr, false},
+		{"worker needs no api admin listener", "worker", prodEnv(map[string]string{"WORKER_METRICS_ADDR": ":9090"}), "", ":9090", false},
+		{"worker on loopback by default", "worker", prodEnv(nil), "", "127.0.0.1:9090", true},
+		{"shared rules only", "", prodEnv(nil), "", "127.0.0.1:9090", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.LoadFor(env(tc.set), tc.process)
+			switch {
+			case tc.want != "":
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("want an error naming %s, got %v", tc.want, err)
+				}
+				return
+			case err != nil:
+				t.Fatalf("refused: %v", err)
+			}
+			if c.Worker.MetricsAddr != tc.metricsAddr {
+				t.Errorf("worker metrics on %q, want %q", c.Worker.MetricsAddr, tc.metricsAddr)
+			}
+			if warns := strings.Contains(strings.Join(c.Warnings, "\n"), "WORKER_METRICS_ADDR unset"); warns != tc.warns {
+				t.Errorf("warnings %q: a loopback warning is %v, want %v", c.Warnings, warns, tc.warns)
+			}
+		})
 	}
 }
 

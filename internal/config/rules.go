@@ -118,6 +118,23 @@ func (e *env) production(c Config) {
 	}
 }
 
+// privateListeners keeps production's metrics off the public network by
+// an explicit choice: /metrics has no auth, and its per-country send and
+// approval counts are what a pumping operation watches to stay under the
+// thresholds. The api refuses to serve them on its public listener; the
+// worker's default listener is loopback, which a container platform's
+// probes and scrapers cannot reach, so it says so.
+func (e *env) privateListeners(c Config) {
+	if e.process == "api" && c.HTTP.AdminAddr == "" {
+		e.bad("API_ADMIN_ADDR", "required in production: /metrics and /monitoring/ must not be served on the public listener (HTTP_ADDR); "+
+			"set a port your Service and Ingress do not expose (the manifests in deploy/ use :9091, scraped in-cluster) or 127.0.0.1:9091")
+	}
+	if e.process == "worker" && e.raw("WORKER_METRICS_ADDR") == "" {
+		e.warn("WORKER_METRICS_ADDR unset: /healthz, /readyz and /metrics listen on " + DefaultWorkerMetricsAddr +
+			" only; in a container, set it (e.g. :9090) for probes and scraping from outside")
+	}
+}
+
 // maxFailuresPer24h is the largest failure lock count for period that
 // keeps within NIST's 100 wrong codes a day: the count clears after a quiet
 // period, so a day holds up to ceil(24h/period) locks' worth. Divided, not

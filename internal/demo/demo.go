@@ -48,7 +48,13 @@ type Options struct {
 	// Hosts are the host names the page may be reached by, besides
 	// localhost and loopback addresses: a request naming another host is
 	// refused, so a web page cannot reach the demo through DNS rebinding.
+	// A request that sends codes through such a name must also carry the
+	// page's Origin (sameOrigin).
 	Hosts []string
+	// Addr is the address the demo listens on (host:port). When set, a
+	// request must name its port in Host, as a browser that loaded the
+	// page from it does.
+	Addr string
 }
 
 // sessionCookie binds the verification to the browser that started it:
@@ -75,7 +81,7 @@ func Handler(c *client.Client, o Options) (http.Handler, error) {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(assets)))
 	mux.Handle("POST /api/start", sameOrigin(http.HandlerFunc(d.start)))
 	mux.Handle("POST /api/check", sameOrigin(http.HandlerFunc(d.check)))
-	return knownHost(o.Hosts, securityHeaders(mux)), nil
+	return knownHost(o.Hosts, o.Addr, securityHeaders(mux)), nil
 }
 
 type demo struct {
@@ -189,12 +195,16 @@ func clientIP(r *http.Request) string {
 // endpoints send codes (SMS or calls, which cost money) to any number, so
 // only this page may call them. A cross-site form or no-cors fetch cannot
 // send application/json; a cross-site fetch that can says so in
-// Sec-Fetch-Site and Origin.
+// Sec-Fetch-Site and Origin. A request without Origin is no browser's
+// (browsers send it with every POST) but a program's, which must be on
+// this machine: it has to name the loopback address the demo listens on,
+// not one of Hosts, which anyone who reaches the listener can type.
 func sameOrigin(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		site := r.Header.Get("Sec-Fetch-Site")
 		origin := r.Header.Get("Origin")
+		name, _ := hostPort(r.Host)
 		switch {
 		case ctype != "application/json":
 			writeJSON(w, http.StatusUnsupportedMediaType, reply{Error: "invalid_request"})
@@ -202,27 +212,41 @@ func sameOrigin(h http.Handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, reply{Error: "forbidden"})
 		case origin != "" && origin != "http://"+r.Host && origin != "https://"+r.Host:
 			writeJSON(w, http.StatusForbidden, reply{Error: "forbidden"})
+		case origin == "" && !loopback(name):
+			writeJSON(w, http.StatusForbidden, reply{Error: "forbidden"})
 		default:
 			h.ServeHTTP(w, r)
 		}
 	})
 }
 
-// knownHost refuses a request for a host name the demo does not answer to.
-func knownHost(hosts []string, h http.Handler) http.Handler {
+// knownHost refuses a request for a host name the demo does not answer to,
+// or, when addr is set, for another port than the one it listens on.
+func knownHost(hosts []string, addr string, h http.Handler) http.Handler {
+	_, port := hostPort(addr)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.Host
-		if host, _, err := net.SplitHostPort(r.Host); err == nil {
-			name = host
-		}
-		name = strings.Trim(name, "[]")
-		ip := net.ParseIP(name)
-		if name != "localhost" && (ip == nil || !ip.IsLoopback()) && !slices.Contains(hosts, name) {
+		name, p := hostPort(r.Host)
+		if !loopback(name) && !slices.Contains(hosts, name) || addr != "" && p != port {
 			http.Error(w, "unknown host", http.StatusMisdirectedRequest)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// hostPort splits a Host header or an address; a Host without a port
+// names http's 80.
+func hostPort(hostport string) (name, port string) {
+	name, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		name, port = hostport, "80"
+	}
+	return strings.Trim(name, "[]"), port
+}
+
+func loopback(name string) bool {
+	ip := net.ParseIP(name)
+	return name == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

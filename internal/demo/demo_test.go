@@ -201,14 +201,15 @@ func atoi(s string) int {
 }
 
 // Another site cannot make a visitor's browser send codes through the
-// demo, directly or by DNS rebinding.
+// demo, directly or by DNS rebinding; a program without a browser's Origin
+// must address it by the loopback address it listens on.
 func TestCrossSiteRequestsAreRefused(t *testing.T) {
 	// No otpd behind it: a request that got through would fail with 502.
 	c, err := client.New("http://127.0.0.1:1", "k", client.WithRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := demo.Handler(c, demo.Options{Hosts: []string{"signup.example"}})
+	h, err := demo.Handler(c, demo.Options{Hosts: []string{"signup.example"}, Addr: "localhost:8081"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +226,14 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 		{"foreign Origin", "localhost:8081", "application/json", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
 		{"DNS rebinding", "evil.example:8081", "application/json", map[string]string{"Origin": "http://evil.example:8081"}, http.StatusMisdirectedRequest},
 		{"the page itself", "localhost:8081", "application/json", map[string]string{"Origin": "http://localhost:8081", "Sec-Fetch-Site": "same-origin"}, http.StatusBadGateway},
-		{"a configured host", "signup.example", "application/json; charset=utf-8", nil, http.StatusBadGateway},
+		{"a configured host, from its page", "signup.example:8081", "application/json; charset=utf-8",
+			map[string]string{"Origin": "http://signup.example:8081"}, http.StatusBadGateway},
+		{"a configured host, no Origin", "signup.example:8081", "application/json", nil, http.StatusForbidden},
+		{"a program on this machine", "127.0.0.1:8081", "application/json", nil, http.StatusBadGateway},
 		{"loopback IPv6", "[::1]:8081", "application/json", nil, http.StatusBadGateway},
+		{"loopback, another port", "localhost:9999", "application/json", nil, http.StatusMisdirectedRequest},
+		{"loopback, no port", "localhost", "application/json", nil, http.StatusMisdirectedRequest},
+		{"the unspecified address", "0.0.0.0:8081", "application/json", nil, http.StatusMisdirectedRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodPost, "/api/start", strings.NewReader(`{"phone":"+14155552671"}`))

@@ -63,6 +63,17 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
+// NewPublicServer is NewHTTPServer for a listener that takes requests from
+// clients (the api's, the development demo's): a whole request is bounded
+// too, not only its header, and so is writing the answer (the api's
+// requestTimeout stays below it).
+func NewPublicServer(h http.Handler, log *slog.Logger) *http.Server {
+	srv := NewHTTPServer(h, log)
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 15 * time.Second
+	return srv
+}
+
 // AdminHandler serves net/http/pprof. It is only ever mounted on ADMIN_ADDR,
 // never on the API's address: profiles reveal memory contents.
 func AdminHandler() http.Handler {

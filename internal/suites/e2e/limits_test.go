@@ -20,10 +20,11 @@ import (
 func TestLimitsAcrossTwoAPIs(t *testing.T) {
 	s := startStack(t, map[string]string{
 		"CLIENT_IP_SEND_LIMITS": "3/1m", "PREFIX_SEND_LIMITS": "off", "API_KEY_SEND_LIMITS": "off",
+		"API_ADMIN_ADDR": proctest.FreeAddr(t),
 	})
 	env := maps.Clone(s.Env)
 	addr := proctest.FreeAddr(t)
-	env["HTTP_ADDR"] = addr
+	env["HTTP_ADDR"], env["API_ADMIN_ADDR"] = addr, "127.0.0.1:0"
 	other := s.Run(t, "api", env)
 	if err := proctest.WaitHTTP("http://"+addr+"/readyz", 20*time.Second, proctest.Gone(other)); err != nil {
 		t.Fatal(err)
@@ -48,7 +49,7 @@ func TestLimitsAcrossTwoAPIs(t *testing.T) {
 		t.Fatalf("other IP: %v %+v", err, v)
 	}
 	// /metrics counts the refusals without a number in sight.
-	resp, err := http.Get(s.Base + "/metrics")
+	resp, err := http.Get("http://" + s.Env["API_ADMIN_ADDR"] + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,7 @@ func TestDashboardAndAlertsMatchTheBinaries(t *testing.T) {
 	s := startStack(t, map[string]string{
 		"CHANNELS": "sms,whatsapp", "TWILIO_WHATSAPP_FROM": "+14155238886", "PUBLIC_URL": "",
 		"WEBHOOK_URL": h.URL, "WEBHOOK_SECRET": e2eWebhookSecret, "WORKER_METRICS_ADDR": proctest.FreeAddr(t),
+		"API_ADMIN_ADDR": proctest.FreeAddr(t),
 	})
 	const to, other = "+14155552671", "+14155550177"
 	ctx := context.Background()
@@ -101,7 +102,7 @@ func TestDashboardAndAlertsMatchTheBinaries(t *testing.T) {
 	h.wait(t, "verification.approved", 1, 15*time.Second)
 
 	got := series{}
-	scrape(t, s.Base+"/metrics", got)
+	scrape(t, "http://"+s.Env["API_ADMIN_ADDR"]+"/metrics", got)
 	workerMetrics := "http://" + s.Env["WORKER_METRICS_ADDR"] + "/metrics"
 	deadline := time.Now().Add(10 * time.Second)
 	for {
