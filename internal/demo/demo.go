@@ -115,7 +115,7 @@ func (d *demo) start(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, "start", err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(v.Id), Path: "/api/",
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(v.ID), Path: "/api/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: int(time.Until(v.ExpiresAt).Seconds()) + 60})
 	writeJSON(w, http.StatusOK, reply{To: v.To, Channel: string(v.Channel), ResendAfter: int(d.o.Cooldown.Seconds())})
 }
