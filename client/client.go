@@ -3,7 +3,7 @@
 //
 //	c, err := client.New("https://otp.internal", os.Getenv("OTPD_API_KEY"))
 //	v, err := c.Start(ctx, client.StartRequest{To: "+14155552671"})
-//	res, err := c.Check(ctx, client.CheckRequest{ID: v.Id, Code: typed})
+//	res, err := c.Check(ctx, client.CheckRequest{ID: v.ID, Code: typed})
 //	if client.IsCode(err, client.CodeMaxCheckAttempts) { … }
 //
 // Its HTTP layer is generated from api/openapi.yaml by oapi-codegen
@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -31,60 +33,36 @@ import (
 	"github.com/otpd/otpd/client/internal/oapi"
 )
 
-// The API's types, as the OpenAPI document defines them.
-type (
-	Verification   = oapi.Verification
-	CheckResult    = oapi.CheckResult
-	Attempt        = oapi.Attempt
-	Delivery       = oapi.Delivery
-	Workflow       = oapi.Workflow
-	WorkflowStep   = oapi.WorkflowStep
-	Channel        = oapi.Channel
-	Status         = oapi.VerificationStatus
-	DeliveryStatus = oapi.DeliveryStatus
-	// ErrorCode is a problem's stable code (Error.Code).
-	ErrorCode = oapi.ProblemCode
-)
-
-const (
-	ChannelSMS      = oapi.ChannelSms
-	ChannelWhatsApp = oapi.ChannelWhatsapp
-	ChannelCall     = oapi.ChannelCall
-
-	StatusPending            = oapi.VerificationStatusPending
-	StatusApproved           = oapi.VerificationStatusApproved
-	StatusCanceled           = oapi.VerificationStatusCanceled
-	StatusExpired            = oapi.VerificationStatusExpired
-	StatusMaxAttemptsReached = oapi.VerificationStatusMaxAttemptsReached
-)
+// ErrorCode is a problem's stable code (Error.Code).
+type ErrorCode string
 
 // The problem codes (docs/api.md, "Errors").
 const (
-	CodeInvalidRequest        = oapi.ProblemCodeInvalidRequest
-	CodeInvalidPhoneNumber    = oapi.ProblemCodeInvalidPhoneNumber
-	CodeNotMobileNumber       = oapi.ProblemCodeNotMobileNumber
-	CodeChannelUnavailable    = oapi.ProblemCodeChannelUnavailable
-	CodeInvalidIdempotencyKey = oapi.ProblemCodeInvalidIdempotencyKey
-	CodeUnauthorized          = oapi.ProblemCodeUnauthorized
-	CodeCountryNotAllowed     = oapi.ProblemCodeCountryNotAllowed
-	CodeNumberTypeBlocked     = oapi.ProblemCodeNumberTypeBlocked
-	CodeFraudBlocked          = oapi.ProblemCodeFraudBlocked
-	CodeSafeListFixed         = oapi.ProblemCodeSafeListFixed
-	CodeForbidden             = oapi.ProblemCodeForbidden
-	CodeInvalidSignature      = oapi.ProblemCodeInvalidSignature
-	CodeMethodNotAllowed      = oapi.ProblemCodeMethodNotAllowed
-	CodeNotFound              = oapi.ProblemCodeNotFound
-	CodeApproved              = oapi.ProblemCodeApproved
-	CodeCanceled              = oapi.ProblemCodeCanceled
-	CodeExpired               = oapi.ProblemCodeExpired
-	CodeIdempotencyInProgress = oapi.ProblemCodeIdempotencyInProgress
-	CodeIdempotencyKeyReused  = oapi.ProblemCodeIdempotencyKeyReused
-	CodeRequestTooLarge       = oapi.ProblemCodeRequestTooLarge
-	CodeRateLimited           = oapi.ProblemCodeRateLimited
-	CodeMaxSendAttempts       = oapi.ProblemCodeMaxSendAttempts
-	CodeMaxCheckAttempts      = oapi.ProblemCodeMaxCheckAttempts
-	CodeInternal              = oapi.ProblemCodeInternal
-	CodeUnavailable           = oapi.ProblemCodeUnavailable
+	CodeInvalidRequest        = ErrorCode(oapi.ProblemCodeInvalidRequest)
+	CodeInvalidPhoneNumber    = ErrorCode(oapi.ProblemCodeInvalidPhoneNumber)
+	CodeNotMobileNumber       = ErrorCode(oapi.ProblemCodeNotMobileNumber)
+	CodeChannelUnavailable    = ErrorCode(oapi.ProblemCodeChannelUnavailable)
+	CodeInvalidIdempotencyKey = ErrorCode(oapi.ProblemCodeInvalidIdempotencyKey)
+	CodeUnauthorized          = ErrorCode(oapi.ProblemCodeUnauthorized)
+	CodeCountryNotAllowed     = ErrorCode(oapi.ProblemCodeCountryNotAllowed)
+	CodeNumberTypeBlocked     = ErrorCode(oapi.ProblemCodeNumberTypeBlocked)
+	CodeFraudBlocked          = ErrorCode(oapi.ProblemCodeFraudBlocked)
+	CodeSafeListFixed         = ErrorCode(oapi.ProblemCodeSafeListFixed)
+	CodeForbidden             = ErrorCode(oapi.ProblemCodeForbidden)
+	CodeInvalidSignature      = ErrorCode(oapi.ProblemCodeInvalidSignature)
+	CodeMethodNotAllowed      = ErrorCode(oapi.ProblemCodeMethodNotAllowed)
+	CodeNotFound              = ErrorCode(oapi.ProblemCodeNotFound)
+	CodeApproved              = ErrorCode(oapi.ProblemCodeApproved)
+	CodeCanceled              = ErrorCode(oapi.ProblemCodeCanceled)
+	CodeExpired               = ErrorCode(oapi.ProblemCodeExpired)
+	CodeIdempotencyInProgress = ErrorCode(oapi.ProblemCodeIdempotencyInProgress)
+	CodeIdempotencyKeyReused  = ErrorCode(oapi.ProblemCodeIdempotencyKeyReused)
+	CodeRequestTooLarge       = ErrorCode(oapi.ProblemCodeRequestTooLarge)
+	CodeRateLimited           = ErrorCode(oapi.ProblemCodeRateLimited)
+	CodeMaxSendAttempts       = ErrorCode(oapi.ProblemCodeMaxSendAttempts)
+	CodeMaxCheckAttempts      = ErrorCode(oapi.ProblemCodeMaxCheckAttempts)
+	CodeInternal              = ErrorCode(oapi.ProblemCodeInternal)
+	CodeUnavailable           = ErrorCode(oapi.ProblemCodeUnavailable)
 )
 
 // Error is the API's answer to a request it refused: an RFC 9457 problem.
@@ -142,8 +120,13 @@ func WithRetries(n int) Option { return func(c *Client) { c.retries = max(n, 0) 
 func WithMaxRetryWait(d time.Duration) Option { return func(c *Client) { c.maxWait = d } }
 
 // New returns a client of the API at baseURL (e.g. http://otp.internal:8080)
-// that authenticates with apiKey, one of the server's API_KEYS.
+// that authenticates with apiKey, one of the server's API_KEYS. A baseURL
+// that is not an http:// or https:// URL with a host (localhost:8080, say)
+// is an error here, not at the first request.
 func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
+	if err := checkBaseURL(baseURL); err != nil {
+		return nil, err
+	}
 	if apiKey == "" {
 		return nil, errors.New("otpd client: an API key is required")
 	}
@@ -163,6 +146,24 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	}
 	c.api = api
 	return c, nil
+}
+
+// checkBaseURL refuses what net/http would only refuse at the first
+// request ("unsupported protocol scheme"), or would quietly misread: a
+// query or fragment, which every operation's path would drop.
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("otpd client: base URL %q: %w", s, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("otpd client: base URL %q: want http:// or https:// and a host (e.g. http://localhost:8080)", s)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("otpd client: base URL %q has no host (e.g. http://localhost:8080)", s)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return fmt.Errorf("otpd client: base URL %q: a query or fragment would be dropped; give the API's root", s)
+	}
+	return nil
 }
 
 // StartRequest asks for a code to be sent (docs/api.md, "Start a verification").
@@ -207,9 +208,9 @@ func (c *Client) Start(ctx context.Context, r StartRequest) (Verification, error
 		return Verification{}, err
 	}
 	params := &oapi.StartVerificationParams{IdempotencyKey: &key}
-	return do[Verification](ctx, c, true, http.StatusAccepted, func(ctx context.Context) (*http.Response, error) {
+	return convert(verification)(do[oapi.Verification](ctx, c, true, http.StatusAccepted, func(ctx context.Context) (*http.Response, error) {
 		return c.api.StartVerification(ctx, params, body)
-	})
+	}))
 }
 
 // CheckRequest names the verification by ID, or by the number (To), and
@@ -220,8 +221,14 @@ type CheckRequest struct {
 	ClientIP string
 }
 
-// Check tests a code. A wrong code is no error: the result says Valid false.
-// A finished verification is an *Error (CodeApproved, CodeExpired …).
+// Check tests a code. A code that is not the right one is no error, the
+// result says Valid false: a wrong code (counted, CheckAttempts), and a
+// code that is not OTP_CODE_LENGTH digits (not counted, Malformed), which
+// the API refuses with 400 invalid_request. The errors are the request's
+// other faults (no ID or To, both, a bad ClientIP: *Error
+// CodeInvalidRequest; a To that is no number: CodeInvalidPhoneNumber), a
+// finished or locked verification (*Error CodeApproved, CodeExpired,
+// CodeNotFound, CodeMaxCheckAttempts …), and otpd out of reach.
 //
 // A check is not idempotent (it counts attempts), so only otpd's own 503
 // (Redis unreachable, or the request out of time) is retried; a proxy's
@@ -229,16 +236,42 @@ type CheckRequest struct {
 // and approved, the retry is answered CodeApproved.
 func (c *Client) Check(ctx context.Context, r CheckRequest) (CheckResult, error) {
 	body := oapi.CheckRequest{Code: r.Code, Id: optional(r.ID), To: optional(r.To), ClientIp: optional(r.ClientIP)}
-	return do[CheckResult](ctx, c, false, http.StatusOK, func(ctx context.Context) (*http.Response, error) {
+	res, err := do[struct {
+		oapi.Verification
+		Valid bool
+	}](ctx, c, false, http.StatusOK, func(ctx context.Context) (*http.Response, error) {
 		return c.api.CheckVerification(ctx, nil, body)
 	})
+	switch {
+	case err == nil:
+		return CheckResult{Valid: res.Valid, Verification: verification(res.Verification)}, nil
+	case codeRefused(r, err):
+		return CheckResult{Malformed: true}, nil
+	}
+	return CheckResult{}, err
+}
+
+// codeRefused reports whether err is the API's refusal of r's code. The
+// API reads a check in order: its JSON (which this client writes), the
+// clientIp, one of id and to (an unknown id is a 404, a bad number
+// invalid_phone_number), then the code's shape. So its 400 invalid_request
+// to a request whose other members pass is about the code.
+func codeRefused(r CheckRequest, err error) bool {
+	if !IsCode(err, CodeInvalidRequest) || (r.ID == "") == (r.To == "") {
+		return false
+	}
+	if r.ClientIP == "" {
+		return true
+	}
+	ip, perr := netip.ParseAddr(strings.TrimSpace(r.ClientIP))
+	return perr == nil && ip.Zone() == ""
 }
 
 // Get reads a verification.
 func (c *Client) Get(ctx context.Context, id string) (Verification, error) {
-	return do[Verification](ctx, c, true, http.StatusOK, func(ctx context.Context) (*http.Response, error) {
+	return convert(verification)(do[oapi.Verification](ctx, c, true, http.StatusOK, func(ctx context.Context) (*http.Response, error) {
 		return c.api.GetVerification(ctx, id, nil)
-	})
+	}))
 }
 
 // Cancel ends a pending verification; its code dies with it. Canceling a
@@ -249,9 +282,21 @@ func (c *Client) Cancel(ctx context.Context, id string) (Verification, error) {
 		return Verification{}, err
 	}
 	params := &oapi.CancelVerificationParams{IdempotencyKey: &key}
-	return do[Verification](ctx, c, true, http.StatusOK, func(ctx context.Context) (*http.Response, error) {
+	return convert(verification)(do[oapi.Verification](ctx, c, true, http.StatusOK, func(ctx context.Context) (*http.Response, error) {
 		return c.api.CancelVerification(ctx, id, params)
-	})
+	}))
+}
+
+// convert turns an operation's generated answer into this package's type;
+// after an error, the zero value.
+func convert[A, B any](f func(A) B) func(A, error) (B, error) {
+	return func(a A, err error) (B, error) {
+		if err != nil {
+			var zero B
+			return zero, err
+		}
+		return f(a), nil
+	}
 }
 
 // do runs one operation with the client's retries, and decodes its answer
@@ -318,7 +363,7 @@ func problem(resp *http.Response, body []byte) *Error {
 	}
 	var p oapi.Problem
 	if json.Unmarshal(body, &p) == nil {
-		e.Code = p.Code
+		e.Code = ErrorCode(p.Code)
 		e.Detail = deref(p.Detail)
 		e.Limit = string(deref(p.Limit))
 		e.VerificationStatus = string(deref(p.VerificationStatus))

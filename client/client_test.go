@@ -6,10 +6,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/otpd/otpd/client/internal/oapi"
 )
 
 // script is an API that answers each request with the next scripted
@@ -109,7 +113,7 @@ func TestStartRetriesWithTheSameKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Id != "VEc1538c254ad16346e58005d9e88ecf57" || v.Status != StatusPending || len(v.Attempts) != 1 {
+	if v.ID != "VEc1538c254ad16346e58005d9e88ecf57" || v.Status != StatusPending || len(v.Attempts) != 1 {
 		t.Fatalf("%+v", v)
 	}
 	if len(s.requests()) != 4 {
@@ -249,7 +253,7 @@ func TestErrors(t *testing.T) {
 		{name: "a cancel's answer", answers: []answer{{status: 200, body: verificationJSON}},
 			call: func(c *Client) error {
 				v, err := c.Cancel(context.Background(), "VEc1538c254ad16346e58005d9e88ecf57")
-				if err == nil && v.Id == "" {
+				if err == nil && v.ID == "" {
 					return errors.New("empty verification")
 				}
 				return err
@@ -322,5 +326,134 @@ func TestRetryWaits(t *testing.T) {
 func TestNewNeedsAKey(t *testing.T) {
 	if _, err := New("http://127.0.0.1:1", ""); err == nil {
 		t.Fatal("no error without an API key")
+	}
+}
+
+// A base URL that could never work is refused by New, not by the first
+// request's "unsupported protocol scheme".
+func TestNewChecksTheBaseURL(t *testing.T) {
+	for _, bad := range []string{"localhost:8080", "127.0.0.1:8080", "otp.internal", "", "ftp://otp.internal",
+		"http://", "http:///v1", "http://:8080", "//otp.internal", "http:otp.internal", "http://otp.internal?x=1",
+		"http://otp.internal/#top", "http://otp internal", "http://[::1"} {
+		if _, err := New(bad, "key-1"); err == nil || !strings.Contains(err.Error(), "otpd client: base URL") {
+			t.Errorf("New(%q): %v, want a base URL error", bad, err)
+		}
+	}
+	s := newScript(t, answer{status: 200, body: verificationJSON}, answer{status: 200, body: verificationJSON})
+	for _, good := range []string{s.URL, strings.Replace(s.URL, "http://", "HTTP://", 1) + "/"} {
+		c, err := New(good, "key-1")
+		if err != nil {
+			t.Fatalf("New(%q): %v", good, err)
+		}
+		if _, err := c.Get(context.Background(), "VEc1538c254ad16346e58005d9e88ecf57"); err != nil {
+			t.Fatalf("New(%q): %v", good, err)
+		}
+	}
+	// A path is kept: the API may sit under a prefix.
+	c, _ := newTestClient(t, s.URL+"/otpd")
+	s.then(answer{status: 200, body: verificationJSON})
+	if _, err := c.Get(context.Background(), "VE1"); err != nil || s.requests()[2].URL.Path != "/otpd/v1/verifications/VE1" {
+		t.Fatalf("%v %v", err, s.requests()[2].URL)
+	}
+}
+
+// A code that is not the right one is Valid false and no error, whether
+// the API counted it (wrong) or refused its shape (400 invalid_request);
+// the request's other faults stay errors. internal/suites/e2e checks the
+// same against the real api.
+func TestCheckMalformedCode(t *testing.T) {
+	const id = "VEc1538c254ad16346e58005d9e88ecf57"
+	badShape := answer{status: 400, body: problemJSON(400, "invalid_request", "")}
+	for _, tc := range []struct {
+		name      string
+		req       CheckRequest
+		answer    answer
+		malformed bool
+		code      ErrorCode
+	}{
+		{"by id", CheckRequest{ID: id, Code: "12a456"}, badShape, true, ""},
+		{"by number, with an IP", CheckRequest{To: "+14155552671", Code: "1", ClientIP: " 2001:db8::1 "}, badShape, true, ""},
+		{"wrong code", CheckRequest{ID: id, Code: "000000"},
+			answer{status: 200, body: verificationJSON[:len(verificationJSON)-1] + `,"valid":false}`}, false, ""},
+		{"neither id nor to", CheckRequest{Code: "12a456"}, badShape, false, CodeInvalidRequest},
+		{"both", CheckRequest{ID: id, To: "+14155552671", Code: "123456"}, badShape, false, CodeInvalidRequest},
+		{"a bad client IP", CheckRequest{ID: id, Code: "123456", ClientIP: "fe80::1%eth0"}, badShape, false, CodeInvalidRequest},
+		{"finished", CheckRequest{ID: id, Code: "123456"}, answer{status: 404, body: problemJSON(404, "expired", "")}, false, CodeExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := newTestClient(t, newScript(t, tc.answer).URL)
+			res, err := c.Check(context.Background(), tc.req)
+			if tc.code != "" {
+				if !IsCode(err, tc.code) {
+					t.Fatalf("%v %+v, want %s", err, res, tc.code)
+				}
+				return
+			}
+			if err != nil || res.Valid || res.Malformed != tc.malformed {
+				t.Fatalf("%v %+v, want valid false, malformed %v", err, res, tc.malformed)
+			}
+			if tc.malformed && res.ID != "" {
+				t.Fatalf("%+v: a refused code answers no verification", res)
+			}
+			if !tc.malformed && res.ID != id {
+				t.Fatalf("%+v: no verification", res)
+			}
+		})
+	}
+}
+
+// Every member of the API's answers reaches a field of this package's
+// types: a member the spec adds, and make generate brings, fails here
+// until the types carry it.
+func TestTypesCoverTheAnswers(t *testing.T) {
+	for _, pair := range [][2]any{
+		{oapi.Verification{}, Verification{}}, {oapi.CheckResult{}, CheckResult{}}, {oapi.Delivery{}, Delivery{}},
+		{oapi.Attempt{}, Attempt{}}, {oapi.Workflow{}, Workflow{}}, {oapi.WorkflowStep{}, WorkflowStep{}},
+		{oapi.FraudBlock{}, FraudBlock{}}, {oapi.SafeListEntry{}, SafeListEntry{}},
+	} {
+		gen, own := reflect.TypeOf(pair[0]), reflect.TypeOf(pair[1])
+		for i := range gen.NumField() {
+			name, _, _ := strings.Cut(gen.Field(i).Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if _, ok := own.FieldByNameFunc(func(f string) bool { return strings.EqualFold(f, name) }); !ok {
+				t.Errorf("%s has no field for the API's %s.%s", own, gen.Name(), name)
+			}
+		}
+	}
+}
+
+// The answers' optional members become plain values: "" or 0 or a zero
+// time when absent.
+func TestVerificationFields(t *testing.T) {
+	full := `{"id":"VEc1538c254ad16346e58005d9e88ecf57","to":"+14155552671","channel":"call","locale":"fr",
+"status":"pending","sendAttempts":2,"checkAttempts":1,"createdAt":"2026-11-25T18:22:14.236Z","expiresAt":"2026-11-25T18:32:14.236Z",
+"delivery":{"channel":"call","status":"failed","reason":"twilio_error","messageSid":"CA01","rawStatus":"busy","errorCode":30003,"updatedAt":"2026-11-25T18:22:20Z"},
+"attempts":[{"attempt":1,"channel":"sms","queuedAt":"2026-11-25T18:22:14.236Z","status":"queued","updatedAt":"2026-11-25T18:22:14.236Z"},
+{"attempt":2,"channel":"call","queuedAt":"2026-11-25T18:22:15Z","status":"failed","reason":"twilio_error","messageSid":"CA01","rawStatus":"busy","errorCode":30003,"updatedAt":"2026-11-25T18:22:20Z"}],
+"workflow":{"channelTimeout":30,"steps":[{"step":1,"channel":"sms","status":"timed_out","attempt":1,"startedAt":"2026-11-25T18:22:14Z","endedAt":"2026-11-25T18:22:44Z","reason":"timeout"},
+{"step":2,"channel":"call","status":"pending"}]}}`
+	c, _ := newTestClient(t, newScript(t, answer{status: 200, body: full}).URL)
+	v, err := c.Get(context.Background(), "VEc1538c254ad16346e58005d9e88ecf57")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time { tm, _ := time.Parse(time.RFC3339Nano, s); return tm }
+	d := Delivery{Channel: ChannelCall, Status: "failed", Reason: "twilio_error", MessageSID: "CA01", RawStatus: "busy",
+		ErrorCode: 30003, UpdatedAt: at("2026-11-25T18:22:20Z")}
+	want := Verification{ID: "VEc1538c254ad16346e58005d9e88ecf57", To: "+14155552671", Channel: ChannelCall, Locale: "fr",
+		Status: StatusPending, SendAttempts: 2, CheckAttempts: 1, CreatedAt: at("2026-11-25T18:22:14.236Z"),
+		ExpiresAt: at("2026-11-25T18:32:14.236Z"), Delivery: d,
+		Attempts: []Attempt{
+			{Attempt: 1, Channel: ChannelSMS, Status: "queued", QueuedAt: at("2026-11-25T18:22:14.236Z"), UpdatedAt: at("2026-11-25T18:22:14.236Z")},
+			{Attempt: 2, Channel: ChannelCall, Status: "failed", Reason: "twilio_error", MessageSID: "CA01", RawStatus: "busy",
+				ErrorCode: 30003, QueuedAt: at("2026-11-25T18:22:15Z"), UpdatedAt: at("2026-11-25T18:22:20Z")}},
+		Workflow: &Workflow{ChannelTimeout: 30 * time.Second, Steps: []WorkflowStep{
+			{Step: 1, Channel: ChannelSMS, Status: "timed_out", Attempt: 1, Reason: "timeout",
+				StartedAt: at("2026-11-25T18:22:14Z"), EndedAt: at("2026-11-25T18:22:44Z")},
+			{Step: 2, Channel: ChannelCall, Status: "pending"}}}}
+	if !reflect.DeepEqual(v, want) {
+		t.Fatalf("got  %+v\nwant %+v", v, want)
 	}
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/otpd/otpd/client"
@@ -25,9 +26,19 @@ func Example() {
 		case err != nil:
 			return false, err // *client.Error carries Status, Code, Limit, RetryAfter
 		}
-		res, err := c.Check(ctx, client.CheckRequest{ID: v.Id, Code: typed})
-		verified := err == nil && res.Valid
-		return verified, nil
+		res, err := c.Check(ctx, client.CheckRequest{ID: v.ID, Code: typed, ClientIP: userIP})
+		if err != nil {
+			return false, err // expired, locked (CodeMaxCheckAttempts), otpd unreachable …
+		}
+		return res.Valid, nil // a wrong or malformed code is Valid false, no error
 	}
 	_ = run
+}
+
+// New wants the API's URL with its scheme: a bare host and port is refused
+// at once.
+func ExampleNew() {
+	_, err := client.New("localhost:8080", "dev-api-key")
+	fmt.Println(err)
+	// Output: otpd client: base URL "localhost:8080": want http:// or https:// and a host (e.g. http://localhost:8080)
 }

@@ -39,7 +39,8 @@ var page = template.Must(template.New("index").Parse(indexHTML))
 // Options describe the otpd the page talks to.
 type Options struct {
 	// Channels are the channels otpd enables (CHANNELS); with more than
-	// one, the page offers a choice.
+	// one, the page offers a choice, and a resend button for each ("Call
+	// me instead").
 	Channels []string
 	// Cooldown is OTP_RESEND_COOLDOWN: the resend button counts it down.
 	Cooldown   time.Duration
@@ -94,8 +95,39 @@ func (d *demo) index(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = page.Execute(w, struct {
 		Channels   []string
+		Resends    []resend
 		CodeLength int
-	}{d.o.Channels, d.o.CodeLength})
+	}{d.o.Channels, resends(d.o.Channels), d.o.CodeLength})
+}
+
+// resend is a resend button: its channel, and its words when the code
+// last went by that channel (Again) or by another (Instead).
+type resend struct{ ID, Channel, Again, Instead string }
+
+// resends are the code step's resend buttons: one per enabled channel, or
+// a single "Resend code" when there is one (or the channels are unknown,
+// and otpd's default is asked for).
+func resends(channels []string) []resend {
+	if len(channels) <= 1 {
+		ch := ""
+		if len(channels) == 1 {
+			ch = channels[0]
+		}
+		return []resend{{ID: "resend", Channel: ch, Again: "Resend code", Instead: "Resend code"}}
+	}
+	out := make([]resend, len(channels))
+	for i, ch := range channels {
+		out[i] = resend{ID: "resend-" + ch, Channel: ch, Again: "Resend by " + ch, Instead: "Send by " + ch + " instead"}
+		switch ch {
+		case "sms":
+			out[i].Again, out[i].Instead = "Resend by SMS", "Send by SMS instead"
+		case "whatsapp":
+			out[i].Again, out[i].Instead = "Resend via WhatsApp", "Send via WhatsApp instead"
+		case "call":
+			out[i].Again, out[i].Instead = "Call me again", "Call me instead"
+		}
+	}
+	return out
 }
 
 // reply is what the page gets: the step's result, or a problem code and
@@ -105,7 +137,7 @@ type reply struct {
 	Channel     string `json:"channel,omitempty"`
 	ResendAfter int    `json:"resendAfter,omitempty"` // seconds
 	Verified    bool   `json:"verified,omitempty"`
-	Error       string `json:"error,omitempty"` // otpd's problem code, or wrong_code
+	Error       string `json:"error,omitempty"` // otpd's problem code, wrong_code or malformed_code
 	RetryAfter  int    `json:"retryAfter,omitempty"`
 }
 
@@ -121,7 +153,7 @@ func (d *demo) start(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, "start", err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(v.Id), Path: "/api/",
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: d.sign(v.ID), Path: "/api/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: int(time.Until(v.ExpiresAt).Seconds()) + 60})
 	writeJSON(w, http.StatusOK, reply{To: v.To, Channel: string(v.Channel), ResendAfter: int(d.o.Cooldown.Seconds())})
 }
@@ -145,6 +177,8 @@ func (d *demo) check(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		d.fail(w, "check", err)
+	case res.Malformed:
+		writeJSON(w, http.StatusOK, reply{Error: "malformed_code"})
 	case !res.Valid:
 		writeJSON(w, http.StatusOK, reply{Error: "wrong_code"})
 	default:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,17 @@ func (s *devStack) codes() []string {
 	return out
 }
 
+// lastPrinted is the development sender's last line.
+func (s *devStack) lastPrinted() string {
+	last := ""
+	for _, line := range strings.Split(s.Worker.Output(), "\n") {
+		if strings.Contains(line, "DEVELOPMENT ONLY") {
+			last = line
+		}
+	}
+	return last
+}
+
 func (s *devStack) waitCodes(t *testing.T, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -67,8 +79,10 @@ func (s *devStack) waitCodes(t *testing.T, n int) []string {
 }
 
 // A person signs up in a real browser: a number that is not one, then
-// their number as they would type it, a wrong code, a resend once the
-// countdown allows it (the same code again), the right code, verified.
+// their number as they would type it, a wrong code, the same code again on
+// WhatsApp once the countdown allows it, the right code, verified. Each
+// error is tied to its input for a screen reader, and the success is read
+// out.
 func TestSignupInBrowser(t *testing.T) {
 	s := startDev(t)
 	c, err := client.New(s.Base, "demo-key-0123456789")
@@ -145,41 +159,86 @@ func TestSignupInBrowser(t *testing.T) {
 		t.Fatalf("channel choice %q", got)
 	}
 
-	// Not a number: the words say so, and nothing is sent.
+	// aria tells what a screen reader hears of an input: whether it is
+	// invalid, what describes it, and whether it has the focus.
+	aria := func(id string) string {
+		t.Helper()
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(() => { const e = document.getElementById(%q);
+			return "invalid=" + e.getAttribute("aria-invalid") + " describedby=" + e.getAttribute("aria-describedby") +
+				" focused=" + (document.activeElement === e); })()`, id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	// Not a number: the words say so, tied to the input, and nothing is sent.
 	do(chromedp.SendKeys(chromedp.CSS("#phone"), "12"), chromedp.Click(chromedp.CSS("#send")))
 	waitText("#phone-error", "doesn't look like a phone number")
+	if got := aria("phone"); got != "invalid=true describedby=phone-error focused=true" {
+		t.Fatalf("the phone input in error: %s", got)
+	}
 
-	// The number as a US user types it.
+	// The number as a US user types it: editing unties the error.
 	empty("phone")
-	do(chromedp.SendKeys(chromedp.CSS("#phone"), "(415) 555-2671"),
-		chromedp.Click(chromedp.CSS("#send")))
+	do(chromedp.SendKeys(chromedp.CSS("#phone"), "(415) 555-2671"))
+	if got := aria("phone"); got != "invalid=null describedby=null focused=true" {
+		t.Fatalf("the phone input once edited: %s", got)
+	}
+	do(chromedp.Click(chromedp.CSS("#send")))
 	waitText("#sent-to", "+14155552671")
+	waitText("#code-hint", "we texted to")
 	code := s.waitCodes(t, 1)[0]
-	waitText("#resend", "Resend code (") // counting down
+	// A button per channel, counting down: the code again, or another way.
+	waitText("#resend-sms", "Resend by SMS (")
+	waitText("#resend-whatsapp", "Send via WhatsApp instead (")
 
-	// A wrong code.
+	// A wrong code: tied to the code input, beside its hint.
 	wrong := fmt.Sprintf("%06d", (atoi(code)+1)%1000000)
 	do(chromedp.SendKeys(chromedp.CSS("#code"), wrong), chromedp.Click(chromedp.CSS("#verify")))
 	waitText("#code-error", "isn't right")
+	if got := aria("code"); got != "invalid=true describedby=code-error code-hint focused=true" {
+		t.Fatalf("the code input in error: %s", got)
+	}
 
-	// The countdown ends; a resend sends the same code again.
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("resend").disabled`,
+	// The countdown ends; the same code again, on WhatsApp this time.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("resend-whatsapp").disabled`,
 		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		t.Fatal(err)
 	}
-	do(chromedp.Click(chromedp.CSS("#resend")))
-	waitText("#code-note", "sent the code again")
+	do(chromedp.Click(chromedp.CSS("#resend-whatsapp")))
+	waitText("#code-note", "sent the code again on WhatsApp")
 	if again := s.waitCodes(t, 2)[1]; again != code {
 		t.Fatalf("the resend sent %s, the first %s", again, code)
 	}
+	if !strings.Contains(s.lastPrinted(), `"channel":"whatsapp"`) {
+		t.Fatalf("the resend went: %s", s.lastPrinted())
+	}
+	waitText("#code-hint", "we sent on WhatsApp to")
+	if got := aria("code"); got != "invalid=null describedby=code-hint focused=true" {
+		t.Fatalf("the code input after the resend: %s", got)
+	}
+	waitText("#resend-whatsapp", "Resend via WhatsApp")
+	waitText("#resend-sms", "Send by SMS instead")
 	screenshot("demo-signup.png")
 
-	// The right code.
+	// A code that is not 6 digits is a wrong one, in words that say why.
 	empty("code")
-	do(chromedp.SendKeys(chromedp.CSS("#code"), code),
-		chromedp.Click(chromedp.CSS("#verify")))
+	do(chromedp.SendKeys(chromedp.CSS("#code"), "12345"), chromedp.Click(chromedp.CSS("#verify")))
+	waitText("#code-error", "The code is 6 digits")
+
+	// The right code; the success is read out (focus moves to it).
+	empty("code")
+	do(chromedp.SendKeys(chromedp.CSS("#code"), code))
+	if got := aria("code"); got != "invalid=null describedby=code-hint focused=true" {
+		t.Fatalf("the code input once edited: %s", got)
+	}
+	do(chromedp.Click(chromedp.CSS("#verify")))
 	waitText("#done", "Verified")
 	waitText("#verified-to", "+14155552671")
+	if focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`)); err != nil || focused != "done-title" {
+		t.Fatalf("focus on %q (%v), want the success heading", focused, err)
+	}
 
 	screenshot("demo-verified.png")
 	// The API key never reached the browser.
@@ -248,5 +307,72 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 				t.Fatalf("%d %s, want %d", w.Code, w.Body, tc.want)
 			}
 		})
+	}
+}
+
+// The code step offers the code again on each channel otpd enables, so a
+// person whose SMS never comes can ask for a call; its errors and notes
+// are tied to inputs and live regions. This runs without a browser;
+// TestSignupInBrowser drives the same page.
+func TestPageOffersEachChannel(t *testing.T) {
+	c, err := client.New("http://127.0.0.1:1", "k", client.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := func(channels ...string) string {
+		t.Helper()
+		h, err := demo.Handler(c, demo.Options{Channels: channels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://localhost:8081/", nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
+	resends := regexp.MustCompile(`<button id="([^"]+)" type="button" class="secondary resend" data-channel="([^"]*)"\s+data-again="([^"]+)" data-instead="([^"]+)" disabled>`)
+	buttons := func(html string) []string {
+		var out []string
+		for _, m := range resends.FindAllStringSubmatch(html, -1) {
+			out = append(out, strings.Join(m[1:], "|"))
+		}
+		return out
+	}
+	all := page("sms", "whatsapp", "call")
+	want := []string{"resend-sms|sms|Resend by SMS|Send by SMS instead",
+		"resend-whatsapp|whatsapp|Resend via WhatsApp|Send via WhatsApp instead",
+		"resend-call|call|Call me again|Call me instead"}
+	if got := buttons(all); !slices.Equal(got, want) {
+		t.Fatalf("resend buttons %q, want %q", got, want)
+	}
+	for channels, want := range map[string]string{"sms": "resend|sms|Resend code|Resend code", "": "resend||Resend code|Resend code"} {
+		var list []string
+		if channels != "" {
+			list = []string{channels}
+		}
+		if got := buttons(page(list...)); len(got) != 1 || got[0] != want {
+			t.Fatalf("channels %q: resend buttons %q, want %q", channels, got, want)
+		}
+	}
+	for _, s := range []string{`id="phone-error" class="error" role="alert"`, `id="code-error" class="error" role="alert"`,
+		`id="code-note" class="note" role="status" aria-live="polite">`, `aria-describedby="code-hint"`,
+		`<h2 id="done-title" class="verified" tabindex="-1">`} {
+		if !strings.Contains(all, s) {
+			t.Errorf("the page has no %s", s)
+		}
+	}
+	// The script ties errors to inputs and unties them, and reads the
+	// success out.
+	js, err := os.ReadFile("static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`setAttribute("aria-invalid", "true")`, `removeAttribute("aria-invalid")`,
+		`"aria-describedby"`, `$("done-title").focus()`, `dataset.channel`} {
+		if !strings.Contains(string(js), s) {
+			t.Errorf("app.js has no %s", s)
+		}
 	}
 }

@@ -49,8 +49,8 @@ func TestOneCodeOnThreeChannels(t *testing.T) {
 				t.Fatalf("%s: %v %+v", channel, err, v)
 			}
 			if id == "" {
-				id = v.Id
-			} else if v.Id != id {
+				id = v.ID
+			} else if v.ID != id {
 				t.Fatalf("%s started another verification", channel)
 			}
 		}
@@ -118,7 +118,7 @@ func TestCallCallbacks(t *testing.T) {
 	const to = "+14155552671"
 	var id string
 	call := await(t, s, to, func() {
-		id = s.start(t, client.StartRequest{To: to, Channel: client.ChannelCall}).Id
+		id = s.start(t, client.StartRequest{To: to, Channel: client.ChannelCall}).ID
 	})
 	cb := call.Form.Get("StatusCallback")
 	if cb == "" {
@@ -135,7 +135,7 @@ func TestCallCallbacks(t *testing.T) {
 		}
 	}
 	d := s.waitDelivery(t, id, "undelivered")
-	if d.RawStatus == nil || *d.RawStatus != "no-answer" || d.Channel != client.ChannelCall || d.MessageSid == nil || *d.MessageSid != call.SID {
+	if d.RawStatus != "no-answer" || d.Channel != client.ChannelCall || d.MessageSID != call.SID {
 		t.Fatalf("delivery %+v", d)
 	}
 }

@@ -32,7 +32,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 			if gap := reqs[1].At.Sub(reqs[0].At); gap < tc.minDelay {
 				t.Fatalf("retried after %v, want at least %v", gap, tc.minDelay)
 			}
-			s.waitDelivery(t, v.Id, "sending")
+			s.waitDelivery(t, v.ID, "sending")
 			if n := len(s.Fake.Accepted()); n != 1 {
 				t.Fatalf("%d messages accepted", n)
 			}
@@ -50,8 +50,8 @@ func TestTwilioDownLongerThanTTL(t *testing.T) {
 	s.Fake.Script(down...)
 	v := s.start(t, client.StartRequest{To: "+14155552671"})
 	expires := v.ExpiresAt
-	d := s.waitDelivery(t, v.Id, "failed")
-	if d.Reason == nil || *d.Reason != "expired" {
+	d := s.waitDelivery(t, v.ID, "failed")
+	if d.Reason != "expired" {
 		t.Fatalf("delivery %+v", d)
 	}
 	time.Sleep(time.Until(expires) + 3*time.Second) // and a few retry periods after
@@ -84,7 +84,7 @@ func TestSIGTERMWithRequestInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatalf("worker exit: %v\n%s", err, s.Worker.Output())
 	}
-	s.waitDelivery(t, v.Id, "sending")
+	s.waitDelivery(t, v.ID, "sending")
 	// A fresh worker finds nothing left to send.
 	s.Worker = s.Run(t, "worker", s.Env)
 	time.Sleep(2 * time.Second)
@@ -136,7 +136,7 @@ func sigkillRecovery(t testing.TB) time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.waitDelivery(t, v.Id, "sending")
+	s.waitDelivery(t, v.ID, "sending")
 	time.Sleep(2 * time.Second)
 	if n := len(s.Fake.Accepted()); n != 2 {
 		t.Fatalf("%d messages accepted; want the lost one and one resend", n)
@@ -149,7 +149,7 @@ func sigkillRecovery(t testing.TB) time.Duration {
 
 func TestStatusCallbacks(t *testing.T) {
 	s := startStack(t, map[string]string{"PUBLIC_URL": ""})
-	id := s.start(t, client.StartRequest{To: "+14155552671"}).Id
+	id := s.start(t, client.StartRequest{To: "+14155552671"}).ID
 	msg := waitSMS(t, s.Fake, 1)[0]
 	cb, err := url.Parse(msg.Form.Get("StatusCallback"))
 	if err != nil || cb.Path != "/v1/webhooks/twilio/status" || cb.Query().Get("v") != id || cb.Query().Get("a") != "1" {
@@ -165,7 +165,7 @@ func TestStatusCallbacks(t *testing.T) {
 		}
 	}
 	d := s.waitDelivery(t, id, "delivered")
-	if d.MessageSid == nil || *d.MessageSid != msg.SID {
+	if d.MessageSID != msg.SID {
 		t.Fatalf("delivery %+v", d)
 	}
 
@@ -189,17 +189,17 @@ func TestStatusCallbacks(t *testing.T) {
 
 func TestStatusCallbackFailedCarriesErrorCode(t *testing.T) {
 	s := startStack(t, map[string]string{"PUBLIC_URL": ""})
-	id := s.start(t, client.StartRequest{To: "+14155552671"}).Id
+	id := s.start(t, client.StartRequest{To: "+14155552671"}).ID
 	msg := waitSMS(t, s.Fake, 1)[0]
 	s.waitDelivery(t, id, "sending")
 	if code, err := s.Fake.StatusCallback(context.Background(), msg, "undelivered", 30003); err != nil || code != 204 {
 		t.Fatalf("%d %v", code, err)
 	}
-	if d := s.waitDelivery(t, id, "undelivered"); d.ErrorCode == nil || *d.ErrorCode != 30003 {
+	if d := s.waitDelivery(t, id, "undelivered"); d.ErrorCode != 30003 {
 		t.Fatalf("delivery %+v", d)
 	}
 	attempts := s.get(t, id).Attempts
-	if len(attempts) != 1 || attempts[0].MessageSid == nil || *attempts[0].MessageSid != msg.SID {
+	if len(attempts) != 1 || attempts[0].MessageSID != msg.SID {
 		t.Fatalf("attempts %+v", attempts)
 	}
 }

@@ -167,7 +167,7 @@ func TestSendDeliverCheck(t *testing.T) {
 	if err != nil || v.Status != client.StatusPending || v.To != "+14155552671" {
 		t.Fatalf("send: %v %+v", err, v)
 	}
-	id := v.Id
+	id := v.ID
 
 	sms := waitSMS(t, s.Fake, 1)[0]
 	if sms.Form.Get("To") != "+14155552671" || sms.Form.Get("From") != stacktest.From || sms.AccountSID != stacktest.AccountSID {
@@ -190,8 +190,28 @@ func TestSendDeliverCheck(t *testing.T) {
 	}
 
 	d := s.waitDelivery(t, id, "sending")
-	if d.MessageSid == nil || *d.MessageSid != sms.SID {
+	if d.MessageSID != sms.SID {
 		t.Fatalf("delivery %+v", d)
+	}
+	// A code that is not the right one is Valid false and no error: one of
+	// the wrong shape (the api's 400 invalid_request, not counted), and a
+	// wrong one (counted). The request's own faults stay errors.
+	for _, bad := range []string{"12345", "12a456", code + "0", ""} {
+		res, err := s.client.Check(t.Context(), client.CheckRequest{ID: id, Code: bad})
+		if err != nil || res.Valid || !res.Malformed {
+			t.Fatalf("check %q: %v %+v", bad, err, res)
+		}
+	}
+	wrong := fmt.Sprintf("%06d", (mustAtoi(t, code)+1)%1000000)
+	res, err := s.client.Check(t.Context(), client.CheckRequest{ID: id, Code: wrong, ClientIP: "203.0.113.7"})
+	if err != nil || res.Valid || res.Malformed || res.ID != id || res.CheckAttempts != 1 {
+		t.Fatalf("wrong code: %v %+v", err, res)
+	}
+	for _, req := range []client.CheckRequest{{Code: "12a456"}, {ID: id, To: "+14155552671", Code: "12a456"},
+		{ID: id, Code: "12a456", ClientIP: "fe80::1%eth0"}} {
+		if res, err := s.client.Check(t.Context(), req); !refused(err, 400, client.CodeInvalidRequest) {
+			t.Fatalf("check %+v: %v %+v", req, err, res)
+		}
 	}
 	got, err := s.client.Check(t.Context(), client.CheckRequest{To: "+14155552671", Code: code})
 	if err != nil || !got.Valid || got.Status != client.StatusApproved {
@@ -200,6 +220,15 @@ func TestSendDeliverCheck(t *testing.T) {
 	if got, err = s.client.Check(t.Context(), client.CheckRequest{ID: id, Code: code}); !refused(err, 404, client.CodeApproved) {
 		t.Fatalf("reuse: %v %+v", err, got)
 	}
+}
+
+func mustAtoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestResendSendsSameCodeAndLegacyRoutes(t *testing.T) {
@@ -228,7 +257,7 @@ func TestPermanentTwilioErrorIsRecorded(t *testing.T) {
 	s.Fake.Script(twiliofake.Response{Status: 400, Code: 21211})
 	v := s.start(t, client.StartRequest{To: "+14155552671"})
 	waitSMS(t, s.Fake, 1)
-	if d := s.waitDelivery(t, v.Id, "failed"); d.ErrorCode == nil || *d.ErrorCode != 21211 {
+	if d := s.waitDelivery(t, v.ID, "failed"); d.ErrorCode != 21211 {
 		t.Fatalf("delivery %+v", d)
 	}
 	time.Sleep(300 * time.Millisecond)

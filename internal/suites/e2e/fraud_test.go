@@ -51,7 +51,7 @@ func TestFraudGuard(t *testing.T) {
 	if _, err := s.client.Check(ctx, client.CheckRequest{To: blockedTo, Code: "000000"}); !refused(err, 404, client.CodeNotFound) {
 		t.Fatalf("the refused send left a verification: %v", err)
 	}
-	if res, err := s.client.Check(ctx, client.CheckRequest{ID: first.Id, Code: firstCode}); err != nil || !res.Valid {
+	if res, err := s.client.Check(ctx, client.CheckRequest{ID: first.ID, Code: firstCode}); err != nil || !res.Valid {
 		t.Fatalf("a code sent before the block: %+v %v", res, err)
 	}
 
@@ -64,7 +64,7 @@ func TestFraudGuard(t *testing.T) {
 		t.Fatalf("fraud.blocked: %s", blocked.body)
 	}
 	blocks, err := s.client.FraudBlocks(ctx)
-	if err != nil || len(blocks) != 1 || *blocks[0].Prefix != rangeA || blocks[0].Shadow {
+	if err != nil || len(blocks) != 1 || blocks[0].Prefix != rangeA || blocks[0].Shadow {
 		t.Fatalf("blocks %+v %v", blocks, err)
 	}
 

@@ -84,7 +84,7 @@ func TestParallelWrongChecksFromOneIP(t *testing.T) {
 		if err != nil {
 			t.Fatalf("send %d: %v %+v", i, err, v)
 		}
-		ids = append(ids, v.Id)
+		ids = append(ids, v.ID)
 	}
 	// Each answer is "200", or a refusal's status and code.
 	answers := make([]string, 30)

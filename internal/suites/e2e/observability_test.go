@@ -97,8 +97,8 @@ func TestDashboardAndAlertsMatchTheBinaries(t *testing.T) {
 	// A send Twilio refuses for good, then one it accepts (one after the
 	// other: the scripted refusal goes to whichever request comes first).
 	s.Fake.Script(twiliofake.Response{Status: 400, Code: 21610})
-	s.waitDelivery(t, s.start(t, client.StartRequest{To: other}).Id, "failed")
-	s.waitDelivery(t, s.start(t, client.StartRequest{To: "+14155550178"}).Id, "sending")
+	s.waitDelivery(t, s.start(t, client.StartRequest{To: other}).ID, "failed")
+	s.waitDelivery(t, s.start(t, client.StartRequest{To: "+14155550178"}).ID, "sending")
 	h.wait(t, "verification.approved", 1, 15*time.Second)
 
 	got := series{}

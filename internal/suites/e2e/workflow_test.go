@@ -113,7 +113,7 @@ func workflowStack(t testing.TB, h *hook) *stack {
 
 func (s *stack) startWorkflow(t testing.TB, to string, channels ...client.Channel) string {
 	t.Helper()
-	return s.start(t, client.StartRequest{To: to, Workflow: channels}).Id
+	return s.start(t, client.StartRequest{To: to, Workflow: channels}).ID
 }
 
 // steps is a verification's workflow steps; it ends the test when the
@@ -223,7 +223,7 @@ func TestWebhookRetries(t *testing.T) {
 	s := workflowStack(t, h)
 	const to = "+14155552671"
 	v := s.start(t, client.StartRequest{To: to})
-	if _, err := s.client.Cancel(t.Context(), v.Id); err != nil {
+	if _, err := s.client.Cancel(t.Context(), v.ID); err != nil {
 		t.Fatal(err)
 	}
 	got := h.wait(t, "verification.canceled", 3, 30*time.Second)
@@ -261,7 +261,7 @@ func TestHangingWebhookDoesNotDelaySends(t *testing.T) {
 		// client); a request without an answer is.
 		v, err := s.client.Start(t.Context(), client.StartRequest{To: to})
 		if refusal(t, err) == nil {
-			_, err = s.client.Cancel(t.Context(), v.Id)
+			_, err = s.client.Cancel(t.Context(), v.ID)
 			refusal(t, err)
 		}
 	}
