@@ -143,6 +143,7 @@ const (
 	LimitFailedChecks Limit = "failed_checks"
 	LimitGlobal       Limit = "global"
 	LimitPrefix       Limit = "prefix"
+	LimitTenant       Limit = "tenant"
 	LimitTo           Limit = "to"
 )
 
@@ -162,6 +163,8 @@ func (e Limit) Valid() bool {
 	case LimitGlobal:
 		return true
 	case LimitPrefix:
+		return true
+	case LimitTenant:
 		return true
 	case LimitTo:
 		return true
@@ -664,7 +667,8 @@ type InternalCode struct {
 // `client_ip` (`CLIENT_IP_SEND_LIMITS`, `CLIENT_IP_CHECK_LIMITS`),
 // `api_key` (`API_KEY_SEND_LIMITS`), `prefix` (`PREFIX_SEND_LIMITS`),
 // `country` (`SMS_COUNTRY_BUDGETS`), `global` (`SMS_BUDGET_PER_MINUTE`),
-// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only).
+// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only), `tenant` (the
+// calling app's own `send_limits` or budgets in `TENANTS_FILE`).
 type Limit string
 
 // Locale The language of the messages and calls, one of the locales otpd speaks.
@@ -705,7 +709,8 @@ type Problem struct {
 	// `client_ip` (`CLIENT_IP_SEND_LIMITS`, `CLIENT_IP_CHECK_LIMITS`),
 	// `api_key` (`API_KEY_SEND_LIMITS`), `prefix` (`PREFIX_SEND_LIMITS`),
 	// `country` (`SMS_COUNTRY_BUDGETS`), `global` (`SMS_BUDGET_PER_MINUTE`),
-	// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only).
+	// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only), `tenant` (the
+	// calling app's own `send_limits` or budgets in `TENANTS_FILE`).
 	Limit *Limit `json:"limit,omitempty"`
 
 	// RetryAfter Seconds to wait, as in the `Retry-After` header. On every 429 and 503, on a 409 `idempotency_in_progress` and a 403 `fraud_blocked`, and only there.
@@ -952,6 +957,13 @@ type IdempotencyKeyReused struct {
 
 // InternalError defines model for InternalError.
 type InternalError struct {
+	Code   interface{} `json:"code,omitempty"`
+	Status interface{} `json:"status,omitempty"`
+	Title  interface{} `json:"title,omitempty"`
+}
+
+// NotFraudAdmin defines model for NotFraudAdmin.
+type NotFraudAdmin struct {
 	Code   interface{} `json:"code,omitempty"`
 	Status interface{} `json:"status,omitempty"`
 	Title  interface{} `json:"title,omitempty"`
@@ -2345,6 +2357,11 @@ type ListFraudBlocksResponse401Headers struct {
 	XRequestID      string
 }
 
+// ListFraudBlocksResponse403Headers the declared response headers of an HTTP 403 response for ListFraudBlocks
+type ListFraudBlocksResponse403Headers struct {
+	XRequestID string
+}
+
 // ListFraudBlocksResponse500Headers the declared response headers of an HTTP 500 response for ListFraudBlocks
 type ListFraudBlocksResponse500Headers struct {
 	XRequestID string
@@ -2365,6 +2382,8 @@ type ListFraudBlocksResponse struct {
 	}
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *NotFraudAdmin
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2373,6 +2392,8 @@ type ListFraudBlocksResponse struct {
 	Headers200 *ListFraudBlocksResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListFraudBlocksResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListFraudBlocksResponse403Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListFraudBlocksResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2389,6 +2410,11 @@ func (r ListFraudBlocksResponse) GetJSON200() *struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListFraudBlocksResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListFraudBlocksResponse) GetApplicationproblemJSON403() *NotFraudAdmin {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2446,6 +2472,11 @@ type LiftFraudBlockResponse401Headers struct {
 	XRequestID      string
 }
 
+// LiftFraudBlockResponse403Headers the declared response headers of an HTTP 403 response for LiftFraudBlock
+type LiftFraudBlockResponse403Headers struct {
+	XRequestID string
+}
+
 // LiftFraudBlockResponse404Headers the declared response headers of an HTTP 404 response for LiftFraudBlock
 type LiftFraudBlockResponse404Headers struct {
 	XRequestID string
@@ -2478,6 +2509,8 @@ type LiftFraudBlockResponse struct {
 	}
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *NotFraudAdmin
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *struct {
 		Code   interface{} `json:"code,omitempty"`
@@ -2494,6 +2527,8 @@ type LiftFraudBlockResponse struct {
 	Headers400 *LiftFraudBlockResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *LiftFraudBlockResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *LiftFraudBlockResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *LiftFraudBlockResponse404Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -2522,6 +2557,11 @@ func (r LiftFraudBlockResponse) GetApplicationproblemJSON400() *struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r LiftFraudBlockResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LiftFraudBlockResponse) GetApplicationproblemJSON403() *NotFraudAdmin {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -2583,6 +2623,11 @@ type ListSafeListResponse401Headers struct {
 	XRequestID      string
 }
 
+// ListSafeListResponse403Headers the declared response headers of an HTTP 403 response for ListSafeList
+type ListSafeListResponse403Headers struct {
+	XRequestID string
+}
+
 // ListSafeListResponse500Headers the declared response headers of an HTTP 500 response for ListSafeList
 type ListSafeListResponse500Headers struct {
 	XRequestID string
@@ -2603,6 +2648,8 @@ type ListSafeListResponse struct {
 	}
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *NotFraudAdmin
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2611,6 +2658,8 @@ type ListSafeListResponse struct {
 	Headers200 *ListSafeListResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListSafeListResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListSafeListResponse403Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListSafeListResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2627,6 +2676,11 @@ func (r ListSafeListResponse) GetJSON200() *struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListSafeListResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSafeListResponse) GetApplicationproblemJSON403() *NotFraudAdmin {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2684,6 +2738,11 @@ type RemoveSafeListEntryResponse401Headers struct {
 	XRequestID      string
 }
 
+// RemoveSafeListEntryResponse403Headers the declared response headers of an HTTP 403 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse403Headers struct {
+	XRequestID string
+}
+
 // RemoveSafeListEntryResponse409Headers the declared response headers of an HTTP 409 response for RemoveSafeListEntry
 type RemoveSafeListEntryResponse409Headers struct {
 	XRequestID string
@@ -2707,6 +2766,8 @@ type RemoveSafeListEntryResponse struct {
 	ApplicationproblemJSON400 *BadSafeEntry
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *NotFraudAdmin
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *struct {
 		Code   interface{} `json:"code,omitempty"`
@@ -2723,6 +2784,8 @@ type RemoveSafeListEntryResponse struct {
 	Headers400 *RemoveSafeListEntryResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RemoveSafeListEntryResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RemoveSafeListEntryResponse403Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *RemoveSafeListEntryResponse409Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -2739,6 +2802,11 @@ func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON400() *BadSafeEntr
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON403() *NotFraudAdmin {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -2805,6 +2873,11 @@ type AddSafeListEntryResponse401Headers struct {
 	XRequestID      string
 }
 
+// AddSafeListEntryResponse403Headers the declared response headers of an HTTP 403 response for AddSafeListEntry
+type AddSafeListEntryResponse403Headers struct {
+	XRequestID string
+}
+
 // AddSafeListEntryResponse500Headers the declared response headers of an HTTP 500 response for AddSafeListEntry
 type AddSafeListEntryResponse500Headers struct {
 	XRequestID string
@@ -2828,6 +2901,8 @@ type AddSafeListEntryResponse struct {
 	ApplicationproblemJSON400 *BadSafeEntry
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *NotFraudAdmin
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2838,6 +2913,8 @@ type AddSafeListEntryResponse struct {
 	Headers400 *AddSafeListEntryResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *AddSafeListEntryResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *AddSafeListEntryResponse403Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *AddSafeListEntryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2860,6 +2937,11 @@ func (r AddSafeListEntryResponse) GetApplicationproblemJSON400() *BadSafeEntry {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r AddSafeListEntryResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddSafeListEntryResponse) GetApplicationproblemJSON403() *NotFraudAdmin {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -3908,6 +3990,13 @@ func ParseListFraudBlocksResponse(rsp *http.Response) (*ListFraudBlocksResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest NotFraudAdmin
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -3952,6 +4041,16 @@ func ParseListFraudBlocksResponse(rsp *http.Response) (*ListFraudBlocksResponse,
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListFraudBlocksResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListFraudBlocksResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4026,6 +4125,13 @@ func ParseLiftFraudBlockResponse(rsp *http.Response) (*LiftFraudBlockResponse, e
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest NotFraudAdmin
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest struct {
 			Code   interface{} `json:"code,omitempty"`
@@ -4091,6 +4197,16 @@ func ParseLiftFraudBlockResponse(rsp *http.Response) (*LiftFraudBlockResponse, e
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers LiftFraudBlockResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers LiftFraudBlockResponse404Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4163,6 +4279,13 @@ func ParseListSafeListResponse(rsp *http.Response) (*ListSafeListResponse, error
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest NotFraudAdmin
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4207,6 +4330,16 @@ func ParseListSafeListResponse(rsp *http.Response) (*ListSafeListResponse, error
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListSafeListResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListSafeListResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4269,6 +4402,13 @@ func ParseRemoveSafeListEntryResponse(rsp *http.Response) (*RemoveSafeListEntryR
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest NotFraudAdmin
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest struct {
@@ -4335,6 +4475,16 @@ func ParseRemoveSafeListEntryResponse(rsp *http.Response) (*RemoveSafeListEntryR
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RemoveSafeListEntryResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 409:
 		var headers RemoveSafeListEntryResponse409Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4415,6 +4565,13 @@ func ParseAddSafeListEntryResponse(rsp *http.Response) (*AddSafeListEntryRespons
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest NotFraudAdmin
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4469,6 +4626,16 @@ func ParseAddSafeListEntryResponse(rsp *http.Response) (*AddSafeListEntryRespons
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers AddSafeListEntryResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 500:
 		var headers AddSafeListEntryResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
