@@ -28,6 +28,10 @@ type Message struct {
 	ValidFor time.Duration
 	// StatusCallback is where the gateway reports delivery ("" none).
 	StatusCallback string
+	// Ref ties the gateway's reports to this send attempt, for a gateway
+	// that echoes an opaque reference back (Telegram's payload): at most
+	// 128 bytes, no secret.
+	Ref string
 }
 
 // MinValidity is the least life a code must have left to be sent: Twilio's
@@ -66,7 +70,11 @@ type SendError struct {
 	HTTPStatus int
 	Code       int           // gateway error code, e.g. Twilio 21211
 	RetryAfter time.Duration // from the gateway's Retry-After, 0 if none
-	Err        error
+	// Account: the gateway refused our account itself (a bad token, no
+	// balance), not this message: operators must act, so it is logged as an
+	// alert and counted, and the step fails like a permanent error.
+	Account bool
+	Err     error
 }
 
 func (e *SendError) Error() string {
