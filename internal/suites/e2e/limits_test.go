@@ -55,7 +55,7 @@ func TestLimitsAcrossTwoAPIs(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), `otp_rejections_total{country_code="1",limit="client_ip"} 1`) ||
+	if !strings.Contains(string(b), `otp_rejections_total{country_code="1",limit="client_ip",tenant="default"} 1`) ||
 		strings.Contains(string(b), "4155550") {
 		t.Fatalf("metrics:\n%s", grep(string(b), "otp_"))
 	}
