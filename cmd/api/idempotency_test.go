@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -232,6 +233,36 @@ func TestIdempotentCancel(t *testing.T) {
 	if first.Code != http.StatusOK || again.Code != http.StatusOK || again.Body.String() != first.Body.String() ||
 		again.Header().Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("first %d %s, again %d %v %s", first.Code, first.Body, again.Code, again.Header(), again.Body)
+	}
+}
+
+// A cancel of a canceled verification changes nothing: with a fresh key
+// each time, it keeps no answer (14,000 of them kept 10 MB for a day),
+// while the cancel that did end the verification is still replayed.
+func TestIdempotencyKeepsNoUnchangedCancel(t *testing.T) {
+	f := newFixture(t)
+	v := f.start(t, phone)
+	path := "/v1/verifications/" + v.ID + "/cancel"
+	first := serveKey(f.h, testKeys[0], http.MethodPost, path, "", "c-0")
+	if first.Code != http.StatusOK {
+		t.Fatal(first.Code, first.Body)
+	}
+	for i := 1; i <= 50; i++ {
+		w := serveKey(f.h, testKeys[0], http.MethodPost, path, "", fmt.Sprintf("c-%d", i))
+		if w.Code != http.StatusOK || w.Header().Get("Idempotent-Replayed") != "" || w.Body.String() != first.Body.String() {
+			t.Fatalf("cancel %d: %d %v %s", i, w.Code, w.Header(), w.Body)
+		}
+	}
+	if n := len(f.RDB.Keys(context.Background(), "otp:idem:*").Val()); n != 1 {
+		t.Fatalf("%d idempotency keys after 50 cancels that changed nothing, want the first cancel's alone", n)
+	}
+	// A retry of a cancel that changed nothing runs again, and answers alike.
+	if w := serveKey(f.h, testKeys[0], http.MethodPost, path, "", "c-1"); w.Code != http.StatusOK ||
+		w.Header().Get("Idempotent-Replayed") != "" || w.Body.String() != first.Body.String() {
+		t.Fatalf("retry of c-1: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	if w := serveKey(f.h, testKeys[0], http.MethodPost, path, "", "c-0"); w.Header().Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the cancel that changed something is not replayed: %d %v", w.Code, w.Header())
 	}
 }
 

@@ -22,7 +22,8 @@ type verifications interface {
 	Start(ctx context.Context, r otp.StartRequest) (v otp.Verification, created bool, err error)
 	Check(ctx context.Context, r otp.CheckRequest) (v otp.Verification, valid bool, err error)
 	Get(ctx context.Context, id string) (otp.Verification, error)
-	Cancel(ctx context.Context, id string) (otp.Verification, error)
+	// Cancel's changed is false for a verification canceled before.
+	Cancel(ctx context.Context, id string) (v otp.Verification, changed bool, err error)
 	DeliveryReport(ctx context.Context, r otp.DeliveryReport) error
 	Ready(ctx context.Context) error
 }

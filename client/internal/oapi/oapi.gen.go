@@ -1020,7 +1020,8 @@ type StartVerificationParams struct {
 	// runs: `409 idempotency_in_progress`. The key with another request:
 	// `422 idempotency_key_reused`. Any other answer (`4xx`, `5xx`) is not
 	// kept, since the request changed nothing: a retry with the same key
-	// runs again.
+	// runs again. Nor is the `200` of a cancel of a verification canceled
+	// before: it changed nothing, and a retry answers alike.
 	//
 	// The value is a Structured Field String (`"…"`, as the draft says) or
 	// the bare key; 1 to 255 printable ASCII characters (a bare key without
@@ -1055,7 +1056,8 @@ type CancelVerificationParams struct {
 	// runs: `409 idempotency_in_progress`. The key with another request:
 	// `422 idempotency_key_reused`. Any other answer (`4xx`, `5xx`) is not
 	// kept, since the request changed nothing: a retry with the same key
-	// runs again.
+	// runs again. Nor is the `200` of a cancel of a verification canceled
+	// before: it changed nothing, and a retry answers alike.
 	//
 	// The value is a Structured Field String (`"…"`, as the draft says) or
 	// the bare key; 1 to 255 printable ASCII characters (a bare key without
@@ -1417,8 +1419,9 @@ type ClientInterface interface {
 	// CancelVerification Cancel a verification
 	//
 	// Ends a pending verification and kills its code. Cancelling a
-	// canceled verification answers `200` again. The request body, if
-	// any, is ignored.
+	// canceled verification answers `200` again (and its
+	// `Idempotency-Key` keeps nothing: it changed nothing). The request
+	// body, if any, is ignored.
 	//
 	// Corresponds with POST /v1/verifications/{id}/cancel (the `CancelVerification` operationId).
 	CancelVerification(ctx context.Context, id VerificationID, params *CancelVerificationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1658,8 +1661,9 @@ func (c *Client) GetVerification(ctx context.Context, id VerificationID, params 
 // CancelVerification Cancel a verification
 //
 // Ends a pending verification and kills its code. Cancelling a
-// canceled verification answers `200` again. The request body, if
-// any, is ignored.
+// canceled verification answers `200` again (and its
+// `Idempotency-Key` keeps nothing: it changed nothing). The request
+// body, if any, is ignored.
 //
 // Corresponds with POST /v1/verifications/{id}/cancel (the `CancelVerification` operationId).
 func (c *Client) CancelVerification(ctx context.Context, id VerificationID, params *CancelVerificationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2325,8 +2329,9 @@ type ClientWithResponsesInterface interface {
 	// CancelVerificationWithResponse Cancel a verification
 	//
 	// Ends a pending verification and kills its code. Cancelling a
-	// canceled verification answers `200` again. The request body, if
-	// any, is ignored.
+	// canceled verification answers `200` again (and its
+	// `Idempotency-Key` keeps nothing: it changed nothing). The request
+	// body, if any, is ignored.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3864,8 +3869,9 @@ func (c *ClientWithResponses) GetVerificationWithResponse(ctx context.Context, i
 // CancelVerificationWithResponse Cancel a verification
 //
 // Ends a pending verification and kills its code. Cancelling a
-// canceled verification answers `200` again. The request body, if
-// any, is ignored.
+// canceled verification answers `200` again (and its
+// `Idempotency-Key` keeps nothing: it changed nothing). The request
+// body, if any, is ignored.
 //
 // Returns a wrapper object for the known response body format(s).
 //
