@@ -130,6 +130,7 @@ var limitDetail = map[otp.LimitReason]string{
 	otp.LimitFailedChecks: "too many wrong codes for this number recently",
 	otp.LimitClientIP:     "too many requests from this end user's IP",
 	otp.LimitAPIKey:       "too many sends with this API key",
+	otp.LimitAPIKeyWrites: "too many write requests with this API key",
 	otp.LimitPrefix:       "too many codes sent to numbers in this range",
 	otp.LimitCountry:      "the SMS budget for this country is used up for now",
 	otp.LimitGlobal:       "the SMS budget is used up for now",

@@ -34,6 +34,7 @@ type deps struct {
 	svc        verifications
 	fraud      fraudAdmin        // nil: no fraud routes (HTTP tests of the others)
 	idem       idempotency.Store // Idempotency-Key answers
+	writes     writeLimiter      // nil: no write limit (HTTP tests of the rest)
 	apiKeys    []string
 	codeLength int
 	hooks      webhookConfig
@@ -109,21 +110,25 @@ func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http
 	// Twilio signs its callbacks; no bearer key.
 	r.POST(api.StatusCallbackPath, handleTwilioStatus(d.svc, d.hooks.PublicURL, d.hooks.AuthToken))
 
+	// Every write is under a per-key limit: a start and a send-code under
+	// the send limits, which the store takes with the send, the others
+	// under the write limit, taken first.
 	authed := r.Group("/", requireAPIKey(d.apiKeys), bounded())
+	write := limitWrites(d.writes, writeError)
 	authed.POST("/v1/verifications", idempotent(d.idem, d.log, true), handleStart(d.svc))
-	authed.POST("/v1/verifications/check", handleCheck(d.svc))
+	authed.POST("/v1/verifications/check", write, handleCheck(d.svc))
 	authed.GET("/v1/verifications/:id", handleGet(d.svc))
-	authed.POST("/v1/verifications/:id/cancel", idempotent(d.idem, d.log, false), handleCancel(d.svc))
+	authed.POST("/v1/verifications/:id/cancel", write, idempotent(d.idem, d.log, false), handleCancel(d.svc))
 
 	authed.GET("/v1/fraud/blocks", handleFraudBlocks(d.fraud))
-	authed.DELETE("/v1/fraud/blocks/:name", handleLiftFraudBlock(d.fraud))
+	authed.DELETE("/v1/fraud/blocks/:name", write, handleLiftFraudBlock(d.fraud))
 	authed.GET("/v1/fraud/safe-list", handleSafeList(d.fraud))
-	authed.PUT("/v1/fraud/safe-list/:entry", handleAddSafe(d.fraud))
-	authed.DELETE("/v1/fraud/safe-list/:entry", handleRemoveSafe(d.fraud))
+	authed.PUT("/v1/fraud/safe-list/:entry", write, handleAddSafe(d.fraud))
+	authed.DELETE("/v1/fraud/safe-list/:entry", write, handleRemoveSafe(d.fraud))
 
 	// The tutorial's routes, kept for old clients.
 	authed.POST("/send-code", handleSendCode(d.svc))
-	authed.POST("/verify-code", handleVerifyCode(d.svc, d.codeLength))
+	authed.POST("/verify-code", limitWrites(d.writes, writeLegacyError), handleVerifyCode(d.svc, d.codeLength))
 	return r
 }
 

@@ -66,7 +66,7 @@ func limits(l config.Limits) redisstore.LimitConfig {
 	}
 	return redisstore.LimitConfig{
 		ClientIPSends: rates(l.ClientIPSends), ClientIPChecks: rates(l.ClientIPChecks),
-		APIKeySends: rates(l.APIKeySends), PrefixSends: rates(l.PrefixSends),
+		APIKeySends: rates(l.APIKeySends), APIKeyWrites: rates(l.APIKeyWrites), PrefixSends: rates(l.PrefixSends),
 		BudgetPerMinute: l.BudgetPerMinute, CountryBudgets: l.CountryBudgets,
 		CallBudgetPerMinute: l.CallBudgetPerMinute,
 	}

@@ -68,6 +68,7 @@ func TestFraudSettingsInLoad(t *testing.T) {
 		ClientIPSends:  []config.Rate{{Count: 5, Period: time.Minute}, {Count: 30, Period: time.Hour}},
 		ClientIPChecks: []config.Rate{{Count: 20, Period: time.Minute}, {Count: 100, Period: time.Hour}},
 		APIKeySends:    []config.Rate{{Count: 20, Period: time.Second}, {Count: 300, Period: time.Minute}},
+		APIKeyWrites:   []config.Rate{{Count: 60, Period: time.Second}, {Count: 1000, Period: time.Minute}},
 		PrefixSends:    []config.Rate{{Count: 30, Period: 10 * time.Minute}},
 		PrefixDigits:   3, CountryBudgets: map[string]int{}, AllowedCountries: map[string]bool{},
 	}
@@ -76,15 +77,16 @@ func TestFraudSettingsInLoad(t *testing.T) {
 	}
 	_, err = config.Load(env(map[string]string{
 		"TO_SEND_LIMIT": "lots", "CLIENT_IP_SEND_LIMITS": "5/forever", "SMS_COUNTRY_BUDGETS": "ZZ=1",
-		"ALLOWED_COUNTRIES": "XX", "REJECT_NON_MOBILE": "maybe", "PREFIX_DIGITS": "9",
+		"ALLOWED_COUNTRIES": "XX", "REJECT_NON_MOBILE": "maybe", "PREFIX_DIGITS": "9", "API_KEY_WRITE_LIMITS": "60",
 	}))
-	for _, name := range []string{"TO_SEND_LIMIT", "CLIENT_IP_SEND_LIMITS", "SMS_COUNTRY_BUDGETS", "ALLOWED_COUNTRIES", "REJECT_NON_MOBILE", "PREFIX_DIGITS"} {
+	for _, name := range []string{"TO_SEND_LIMIT", "CLIENT_IP_SEND_LIMITS", "SMS_COUNTRY_BUDGETS", "ALLOWED_COUNTRIES", "REJECT_NON_MOBILE", "PREFIX_DIGITS", "API_KEY_WRITE_LIMITS"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
-	c, err = config.Load(env(map[string]string{"TO_SEND_LIMIT": "off", "CLIENT_IP_SEND_LIMITS": "off", "REJECT_NON_MOBILE": "true"}))
-	if err != nil || !c.Limits.ToSend.Off() || c.Limits.ClientIPSends != nil || !c.Limits.RejectNonMobile {
+	c, err = config.Load(env(map[string]string{"TO_SEND_LIMIT": "off", "CLIENT_IP_SEND_LIMITS": "off", "REJECT_NON_MOBILE": "true",
+		"API_KEY_WRITE_LIMITS": "off"}))
+	if err != nil || !c.Limits.ToSend.Off() || c.Limits.ClientIPSends != nil || !c.Limits.RejectNonMobile || c.Limits.APIKeyWrites != nil {
 		t.Fatalf("%+v %v", c, err)
 	}
 	if c.Limits.APIKeySends[0] != (config.Rate{20, time.Second}) || c.Limits.APIKeySends[1] != (config.Rate{300, time.Minute}) {

@@ -137,6 +137,7 @@ func (e FraudBlockScope) Valid() bool {
 // Defines values for Limit.
 const (
 	LimitApiKey       Limit = "api_key"
+	LimitApiKeyWrites Limit = "api_key_writes"
 	LimitCallBudget   Limit = "call_budget"
 	LimitClientIp     Limit = "client_ip"
 	LimitCountry      Limit = "country"
@@ -150,6 +151,8 @@ const (
 func (e Limit) Valid() bool {
 	switch e {
 	case LimitApiKey:
+		return true
+	case LimitApiKeyWrites:
 		return true
 	case LimitCallBudget:
 		return true
@@ -662,9 +665,11 @@ type InternalCode struct {
 // Limit The limit behind a `rate_limited`: `to` (`OTP_RESEND_COOLDOWN` or
 // `TO_SEND_LIMIT`), `failed_checks` (`FAILED_CHECK_LIMIT`),
 // `client_ip` (`CLIENT_IP_SEND_LIMITS`, `CLIENT_IP_CHECK_LIMITS`),
-// `api_key` (`API_KEY_SEND_LIMITS`), `prefix` (`PREFIX_SEND_LIMITS`),
-// `country` (`SMS_COUNTRY_BUDGETS`), `global` (`SMS_BUDGET_PER_MINUTE`),
-// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only).
+// `api_key` (`API_KEY_SEND_LIMITS`), `api_key_writes`
+// (`API_KEY_WRITE_LIMITS`: cancels, checks, the fraud lists' changes),
+// `prefix` (`PREFIX_SEND_LIMITS`), `country` (`SMS_COUNTRY_BUDGETS`),
+// `global` (`SMS_BUDGET_PER_MINUTE`), `call_budget`
+// (`CALL_BUDGET_PER_MINUTE`, calls only).
 type Limit string
 
 // Locale The language of the messages and calls, one of the locales otpd speaks.
@@ -703,9 +708,11 @@ type Problem struct {
 	// Limit The limit behind a `rate_limited`: `to` (`OTP_RESEND_COOLDOWN` or
 	// `TO_SEND_LIMIT`), `failed_checks` (`FAILED_CHECK_LIMIT`),
 	// `client_ip` (`CLIENT_IP_SEND_LIMITS`, `CLIENT_IP_CHECK_LIMITS`),
-	// `api_key` (`API_KEY_SEND_LIMITS`), `prefix` (`PREFIX_SEND_LIMITS`),
-	// `country` (`SMS_COUNTRY_BUDGETS`), `global` (`SMS_BUDGET_PER_MINUTE`),
-	// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only).
+	// `api_key` (`API_KEY_SEND_LIMITS`), `api_key_writes`
+	// (`API_KEY_WRITE_LIMITS`: cancels, checks, the fraud lists' changes),
+	// `prefix` (`PREFIX_SEND_LIMITS`), `country` (`SMS_COUNTRY_BUDGETS`),
+	// `global` (`SMS_BUDGET_PER_MINUTE`), `call_budget`
+	// (`CALL_BUDGET_PER_MINUTE`, calls only).
 	Limit *Limit `json:"limit,omitempty"`
 
 	// RetryAfter Seconds to wait, as in the `Retry-After` header. On every 429 and 503, on a 409 `idempotency_in_progress` and a 403 `fraud_blocked`, and only there.
@@ -977,6 +984,14 @@ type Unavailable struct {
 	RetryAfter interface{} `json:"retryAfter,omitempty"`
 	Status     interface{} `json:"status,omitempty"`
 	Title      interface{} `json:"title,omitempty"`
+}
+
+// WriteLimited defines model for WriteLimited.
+type WriteLimited struct {
+	Code   interface{} `json:"code,omitempty"`
+	Limit  interface{} `json:"limit,omitempty"`
+	Status interface{} `json:"status,omitempty"`
+	Title  interface{} `json:"title,omitempty"`
 }
 
 // ListFraudBlocksParams defines parameters for ListFraudBlocks.
@@ -2456,6 +2471,12 @@ type LiftFraudBlockResponse404Headers struct {
 	XRequestID string
 }
 
+// LiftFraudBlockResponse429Headers the declared response headers of an HTTP 429 response for LiftFraudBlock
+type LiftFraudBlockResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // LiftFraudBlockResponse500Headers the declared response headers of an HTTP 500 response for LiftFraudBlock
 type LiftFraudBlockResponse500Headers struct {
 	XRequestID string
@@ -2489,6 +2510,8 @@ type LiftFraudBlockResponse struct {
 		Status interface{} `json:"status,omitempty"`
 		Title  interface{} `json:"title,omitempty"`
 	}
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2501,6 +2524,8 @@ type LiftFraudBlockResponse struct {
 	Headers401 *LiftFraudBlockResponse401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *LiftFraudBlockResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LiftFraudBlockResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *LiftFraudBlockResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2536,6 +2561,11 @@ func (r LiftFraudBlockResponse) GetApplicationproblemJSON404() *struct {
 	Title  interface{} `json:"title,omitempty"`
 } {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LiftFraudBlockResponse) GetApplicationproblemJSON429() *WriteLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2694,6 +2724,12 @@ type RemoveSafeListEntryResponse409Headers struct {
 	XRequestID string
 }
 
+// RemoveSafeListEntryResponse429Headers the declared response headers of an HTTP 429 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // RemoveSafeListEntryResponse500Headers the declared response headers of an HTTP 500 response for RemoveSafeListEntry
 type RemoveSafeListEntryResponse500Headers struct {
 	XRequestID string
@@ -2718,6 +2754,8 @@ type RemoveSafeListEntryResponse struct {
 		Status interface{} `json:"status,omitempty"`
 		Title  interface{} `json:"title,omitempty"`
 	}
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2730,6 +2768,8 @@ type RemoveSafeListEntryResponse struct {
 	Headers401 *RemoveSafeListEntryResponse401Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *RemoveSafeListEntryResponse409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RemoveSafeListEntryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RemoveSafeListEntryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2753,6 +2793,11 @@ func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON409() *struct {
 	Title  interface{} `json:"title,omitempty"`
 } {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON429() *WriteLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2810,6 +2855,12 @@ type AddSafeListEntryResponse401Headers struct {
 	XRequestID      string
 }
 
+// AddSafeListEntryResponse429Headers the declared response headers of an HTTP 429 response for AddSafeListEntry
+type AddSafeListEntryResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // AddSafeListEntryResponse500Headers the declared response headers of an HTTP 500 response for AddSafeListEntry
 type AddSafeListEntryResponse500Headers struct {
 	XRequestID string
@@ -2833,6 +2884,8 @@ type AddSafeListEntryResponse struct {
 	ApplicationproblemJSON400 *BadSafeEntry
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2843,6 +2896,8 @@ type AddSafeListEntryResponse struct {
 	Headers400 *AddSafeListEntryResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *AddSafeListEntryResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AddSafeListEntryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *AddSafeListEntryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2865,6 +2920,11 @@ func (r AddSafeListEntryResponse) GetApplicationproblemJSON400() *BadSafeEntry {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r AddSafeListEntryResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AddSafeListEntryResponse) GetApplicationproblemJSON429() *WriteLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -3514,6 +3574,7 @@ type CancelVerificationResponse struct {
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *struct {
 		Code   interface{} `json:"code,omitempty"`
+		Limit  interface{} `json:"limit,omitempty"`
 		Status interface{} `json:"status,omitempty"`
 		Title  interface{} `json:"title,omitempty"`
 	}
@@ -3618,6 +3679,7 @@ func (r CancelVerificationResponse) GetApplicationproblemJSON422() *IdempotencyK
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r CancelVerificationResponse) GetApplicationproblemJSON429() *struct {
 	Code   interface{} `json:"code,omitempty"`
+	Limit  interface{} `json:"limit,omitempty"`
 	Status interface{} `json:"status,omitempty"`
 	Title  interface{} `json:"title,omitempty"`
 } {
@@ -4043,6 +4105,13 @@ func ParseLiftFraudBlockResponse(rsp *http.Response) (*LiftFraudBlockResponse, e
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4107,6 +4176,23 @@ func ParseLiftFraudBlockResponse(rsp *http.Response) (*LiftFraudBlockResponse, e
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers LiftFraudBlockResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers LiftFraudBlockResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4287,6 +4373,13 @@ func ParseRemoveSafeListEntryResponse(rsp *http.Response) (*RemoveSafeListEntryR
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4351,6 +4444,23 @@ func ParseRemoveSafeListEntryResponse(rsp *http.Response) (*RemoveSafeListEntryR
 			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers RemoveSafeListEntryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers RemoveSafeListEntryResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4421,6 +4531,13 @@ func ParseAddSafeListEntryResponse(rsp *http.Response) (*AddSafeListEntryRespons
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4475,6 +4592,23 @@ func ParseAddSafeListEntryResponse(rsp *http.Response) (*AddSafeListEntryRespons
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers AddSafeListEntryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers AddSafeListEntryResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -5181,6 +5315,7 @@ func ParseCancelVerificationResponse(rsp *http.Response) (*CancelVerificationRes
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest struct {
 			Code   interface{} `json:"code,omitempty"`
+			Limit  interface{} `json:"limit,omitempty"`
 			Status interface{} `json:"status,omitempty"`
 			Title  interface{} `json:"title,omitempty"`
 		}
