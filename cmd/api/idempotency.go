@@ -30,11 +30,16 @@ const maxKeptAnswer = 8 << 10
 // first still runs, another gets 409 idempotency_in_progress; the key with
 // another request is 422 idempotency_key_reused. Any other answer is not
 // kept: a retry with the key runs again (a refusal sent nothing), and
-// neither is a 2xx the handler marked with changedNothing.
+// neither is a 2xx the handler marked with changedNothing. A new key
+// beyond what the API key may keep at once (API_KEY_IDEMPOTENCY_KEYS) is
+// refused, 429 rate_limited with limit idempotency_keys, before the
+// request runs: running it without keeping its answer would break the
+// promise the key asks for.
 //
-// A retry costs one Redis round trip in all (SET NX GET finds the kept
-// answer); a first request one before its handler (the claim) and one
-// after it (the answer is kept before it goes out).
+// A retry costs one Redis round trip in all (the claim's script finds the
+// kept answer); a first request one before its handler (the claim, which
+// counts toward the cap) and one after it (the answer is kept before it
+// goes out).
 // withBody says the route reads its body, which is then part of what makes
 // two requests the same (a cancel ignores its body, and so does its key).
 func idempotent(store idempotency.Store, log *slog.Logger, withBody bool) gin.HandlerFunc {

@@ -763,6 +763,20 @@ func TestOpenAPIConformance(t *testing.T) {
 		}
 	}
 
+	// API_KEY_IDEMPOTENCY_KEYS: one kept answer, then a new key is refused.
+	hCap := c.f.routes(t, app.Options{Policy: testPolicy, IdempotencyKeys: 1}, testHooks, nil)
+	capKey := func(k string) map[string]string { return map[string]string{"Idempotency-Key": k} }
+	c.do(call{name: "start, the one kept answer", h: hCap, method: "POST", path: "/v1/verifications", body: obj{"to": pIP2}, header: capKey("cap-1"), status: 202})
+	for _, x := range []call{
+		{method: "POST", path: "/v1/verifications", body: obj{"to": pNone}},
+		{method: "POST", path: "/v1/verifications/" + v1.ID + "/cancel"},
+	} {
+		x.name, x.h, x.header, x.status, x.code = "idempotency cap", hCap, capKey("cap-2"), 429, "rate_limited"
+		if p := wantProblem(t, c.do(x), 429, "rate_limited"); p.Limit != "idempotency_keys" {
+			t.Fatalf("%s: limit %q", x.path, p.Limit)
+		}
+	}
+
 	// The fraud guard: a number type never sent to, a range blocked, the
 	// blocks and the safe list.
 	c.fraudScenario()

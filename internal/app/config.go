@@ -16,7 +16,8 @@ import (
 func FromConfig(cfg config.Config, log *slog.Logger) Options {
 	return Options{
 		Policy: policy(cfg), Secret: cfg.Codes.Secret, CodeLength: cfg.Codes.Length,
-		Limits: limits(cfg.Limits), Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
+		Limits: limits(cfg.Limits), IdempotencyKeys: cfg.Limits.APIKeyIdempotencyKeys,
+		Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
 		Events: cfg.Webhooks.URL != "", Catalog: cfg.Messages.Catalog, Log: log,
 		SMSRateLimit: cfg.Worker.SMSRateLimit,
 	}

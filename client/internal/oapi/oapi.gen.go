@@ -136,15 +136,16 @@ func (e FraudBlockScope) Valid() bool {
 
 // Defines values for Limit.
 const (
-	LimitApiKey       Limit = "api_key"
-	LimitApiKeyWrites Limit = "api_key_writes"
-	LimitCallBudget   Limit = "call_budget"
-	LimitClientIp     Limit = "client_ip"
-	LimitCountry      Limit = "country"
-	LimitFailedChecks Limit = "failed_checks"
-	LimitGlobal       Limit = "global"
-	LimitPrefix       Limit = "prefix"
-	LimitTo           Limit = "to"
+	LimitApiKey          Limit = "api_key"
+	LimitApiKeyWrites    Limit = "api_key_writes"
+	LimitCallBudget      Limit = "call_budget"
+	LimitClientIp        Limit = "client_ip"
+	LimitCountry         Limit = "country"
+	LimitFailedChecks    Limit = "failed_checks"
+	LimitGlobal          Limit = "global"
+	LimitIdempotencyKeys Limit = "idempotency_keys"
+	LimitPrefix          Limit = "prefix"
+	LimitTo              Limit = "to"
 )
 
 // Valid indicates whether the value is a known member of the Limit enum.
@@ -163,6 +164,8 @@ func (e Limit) Valid() bool {
 	case LimitFailedChecks:
 		return true
 	case LimitGlobal:
+		return true
+	case LimitIdempotencyKeys:
 		return true
 	case LimitPrefix:
 		return true
@@ -669,7 +672,9 @@ type InternalCode struct {
 // (`API_KEY_WRITE_LIMITS`: cancels, checks, the fraud lists' changes),
 // `prefix` (`PREFIX_SEND_LIMITS`), `country` (`SMS_COUNTRY_BUDGETS`),
 // `global` (`SMS_BUDGET_PER_MINUTE`), `call_budget`
-// (`CALL_BUDGET_PER_MINUTE`, calls only).
+// (`CALL_BUDGET_PER_MINUTE`, calls only), `idempotency_keys`
+// (`API_KEY_IDEMPOTENCY_KEYS`: the `Idempotency-Key` answers an API
+// key keeps at once).
 type Limit string
 
 // Locale The language of the messages and calls, one of the locales otpd speaks.
@@ -712,7 +717,9 @@ type Problem struct {
 	// (`API_KEY_WRITE_LIMITS`: cancels, checks, the fraud lists' changes),
 	// `prefix` (`PREFIX_SEND_LIMITS`), `country` (`SMS_COUNTRY_BUDGETS`),
 	// `global` (`SMS_BUDGET_PER_MINUTE`), `call_budget`
-	// (`CALL_BUDGET_PER_MINUTE`, calls only).
+	// (`CALL_BUDGET_PER_MINUTE`, calls only), `idempotency_keys`
+	// (`API_KEY_IDEMPOTENCY_KEYS`: the `Idempotency-Key` answers an API
+	// key keeps at once).
 	Limit *Limit `json:"limit,omitempty"`
 
 	// RetryAfter Seconds to wait, as in the `Retry-After` header. On every 429 and 503, on a 409 `idempotency_in_progress` and a 403 `fraud_blocked`, and only there.
@@ -1038,6 +1045,13 @@ type StartVerificationParams struct {
 	// runs again. Nor is the `200` of a cancel of a verification canceled
 	// before: it changed nothing, and a retry answers alike.
 	//
+	// An API key keeps at most `API_KEY_IDEMPOTENCY_KEYS` answers at once
+	// (100,000 by default): a request with a new key beyond that is
+	// refused before it runs, `429 rate_limited` with
+	// `limit: idempotency_keys` and `Retry-After` (until the oldest kept
+	// answers end). Replays are still served; without the header the
+	// request runs, unprotected.
+	//
 	// The value is a Structured Field String (`"…"`, as the draft says) or
 	// the bare key; 1 to 255 printable ASCII characters (a bare key without
 	// spaces, quotes, `\` or commas). Anything else, or the header twice, is
@@ -1073,6 +1087,13 @@ type CancelVerificationParams struct {
 	// kept, since the request changed nothing: a retry with the same key
 	// runs again. Nor is the `200` of a cancel of a verification canceled
 	// before: it changed nothing, and a retry answers alike.
+	//
+	// An API key keeps at most `API_KEY_IDEMPOTENCY_KEYS` answers at once
+	// (100,000 by default): a request with a new key beyond that is
+	// refused before it runs, `429 rate_limited` with
+	// `limit: idempotency_keys` and `Retry-After` (until the oldest kept
+	// answers end). Replays are still served; without the header the
+	// request runs, unprotected.
 	//
 	// The value is a Structured Field String (`"…"`, as the draft says) or
 	// the bare key; 1 to 255 printable ASCII characters (a bare key without
@@ -1355,7 +1376,9 @@ type ClientInterface interface {
 	// `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 	// is used up; `max_check_attempts` while the number's verification is
 	// locked by wrong codes; `rate_limited` with another `limit` for the
-	// cross-number limits (`client_ip` only when `clientIp` is given).
+	// cross-number limits (`client_ip` only when `clientIp` is given);
+	// `rate_limited` with `limit: idempotency_keys` when the request has an
+	// `Idempotency-Key` and the API key keeps as many answers as it may.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1375,7 +1398,9 @@ type ClientInterface interface {
 	// `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 	// is used up; `max_check_attempts` while the number's verification is
 	// locked by wrong codes; `rate_limited` with another `limit` for the
-	// cross-number limits (`client_ip` only when `clientIp` is given).
+	// cross-number limits (`client_ip` only when `clientIp` is given);
+	// `rate_limited` with `limit: idempotency_keys` when the request has an
+	// `Idempotency-Key` and the API key keeps as many answers as it may.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1547,7 +1572,9 @@ func (c *Client) AddSafeListEntry(ctx context.Context, entry string, params *Add
 // `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 // is used up; `max_check_attempts` while the number's verification is
 // locked by wrong codes; `rate_limited` with another `limit` for the
-// cross-number limits (`client_ip` only when `clientIp` is given).
+// cross-number limits (`client_ip` only when `clientIp` is given);
+// `rate_limited` with `limit: idempotency_keys` when the request has an
+// `Idempotency-Key` and the API key keeps as many answers as it may.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1577,7 +1604,9 @@ func (c *Client) StartVerificationWithBody(ctx context.Context, params *StartVer
 // `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 // is used up; `max_check_attempts` while the number's verification is
 // locked by wrong codes; `rate_limited` with another `limit` for the
-// cross-number limits (`client_ip` only when `clientIp` is given).
+// cross-number limits (`client_ip` only when `clientIp` is given);
+// `rate_limited` with `limit: idempotency_keys` when the request has an
+// `Idempotency-Key` and the API key keeps as many answers as it may.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2263,7 +2292,9 @@ type ClientWithResponsesInterface interface {
 	// `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 	// is used up; `max_check_attempts` while the number's verification is
 	// locked by wrong codes; `rate_limited` with another `limit` for the
-	// cross-number limits (`client_ip` only when `clientIp` is given).
+	// cross-number limits (`client_ip` only when `clientIp` is given);
+	// `rate_limited` with `limit: idempotency_keys` when the request has an
+	// `Idempotency-Key` and the API key keeps as many answers as it may.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2283,7 +2314,9 @@ type ClientWithResponsesInterface interface {
 	// `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 	// is used up; `max_check_attempts` while the number's verification is
 	// locked by wrong codes; `rate_limited` with another `limit` for the
-	// cross-number limits (`client_ip` only when `clientIp` is given).
+	// cross-number limits (`client_ip` only when `clientIp` is given);
+	// `rate_limited` with `limit: idempotency_keys` when the request has an
+	// `Idempotency-Key` and the API key keeps as many answers as it may.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3820,7 +3853,9 @@ func (c *ClientWithResponses) AddSafeListEntryWithResponse(ctx context.Context, 
 // `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 // is used up; `max_check_attempts` while the number's verification is
 // locked by wrong codes; `rate_limited` with another `limit` for the
-// cross-number limits (`client_ip` only when `clientIp` is given).
+// cross-number limits (`client_ip` only when `clientIp` is given);
+// `rate_limited` with `limit: idempotency_keys` when the request has an
+// `Idempotency-Key` and the API key keeps as many answers as it may.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3846,7 +3881,9 @@ func (c *ClientWithResponses) StartVerificationWithBodyWithResponse(ctx context.
 // `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 // is used up; `max_check_attempts` while the number's verification is
 // locked by wrong codes; `rate_limited` with another `limit` for the
-// cross-number limits (`client_ip` only when `clientIp` is given).
+// cross-number limits (`client_ip` only when `clientIp` is given);
+// `rate_limited` with `limit: idempotency_keys` when the request has an
+// `Idempotency-Key` and the API key keeps as many answers as it may.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
