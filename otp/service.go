@@ -171,17 +171,19 @@ func (s *Service) Get(ctx context.Context, id string) (Verification, error) {
 	return s.d.Store.Get(ctx, id)
 }
 
-// Cancel ends a pending verification.
-func (s *Service) Cancel(ctx context.Context, id string) (Verification, error) {
+// Cancel ends a pending verification. A canceled one answers alike, with
+// changed false: this call ended nothing (the api keeps no
+// Idempotency-Key answer for it).
+func (s *Service) Cancel(ctx context.Context, id string) (v Verification, changed bool, err error) {
 	if _, ok := TagOfID(id); !ok {
-		return Verification{}, ErrNotFound
+		return Verification{}, false, ErrNotFound
 	}
 	v, now, err := s.d.Store.Cancel(ctx, id)
 	if now {
 		s.stopped(v)
 		s.emit(ctx, EventCanceled, v, 0, 0)
 	}
-	return v, err
+	return v, now, err
 }
 
 // Ready reports whether the store answers.

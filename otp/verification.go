@@ -178,19 +178,21 @@ type LimitError struct {
 type LimitReason string
 
 const (
-	LimitCooldown     LimitReason = "cooldown"      // OTP_RESEND_COOLDOWN
-	LimitMaxSends     LimitReason = "max_sends"     // OTP_MAX_SENDS
-	LimitMaxChecks    LimitReason = "max_checks"    // OTP_MAX_CHECKS
-	LimitToCap        LimitReason = "to"            // TO_SEND_LIMIT: sends per number across verifications
-	LimitFailedChecks LimitReason = "failed_checks" // FAILED_CHECK_LIMIT: wrong codes per number
-	LimitClientIP     LimitReason = "client_ip"     // CLIENT_IP_*_LIMITS
-	LimitAPIKey       LimitReason = "api_key"       // API_KEY_SEND_LIMITS
-	LimitPrefix       LimitReason = "prefix"        // PREFIX_SEND_LIMITS: ranges of numbers
-	LimitCountry      LimitReason = "country"       // SMS_COUNTRY_BUDGETS
-	LimitGlobal       LimitReason = "global"        // SMS_BUDGET_PER_MINUTE
-	LimitCallBudget   LimitReason = "call_budget"   // CALL_BUDGET_PER_MINUTE
-	LimitFraud        LimitReason = "fraud_blocked" // FRAUD_GUARD: a blocked range or country
-	LimitNumberType   LimitReason = "number_type_blocked"
+	LimitCooldown        LimitReason = "cooldown"         // OTP_RESEND_COOLDOWN
+	LimitMaxSends        LimitReason = "max_sends"        // OTP_MAX_SENDS
+	LimitMaxChecks       LimitReason = "max_checks"       // OTP_MAX_CHECKS
+	LimitToCap           LimitReason = "to"               // TO_SEND_LIMIT: sends per number across verifications
+	LimitFailedChecks    LimitReason = "failed_checks"    // FAILED_CHECK_LIMIT: wrong codes per number
+	LimitClientIP        LimitReason = "client_ip"        // CLIENT_IP_*_LIMITS
+	LimitAPIKey          LimitReason = "api_key"          // API_KEY_SEND_LIMITS
+	LimitAPIKeyWrites    LimitReason = "api_key_writes"   // API_KEY_WRITE_LIMITS: cancels, checks, fraud list changes
+	LimitIdempotencyKeys LimitReason = "idempotency_keys" // API_KEY_IDEMPOTENCY_KEYS: Idempotency-Key answers kept
+	LimitPrefix          LimitReason = "prefix"           // PREFIX_SEND_LIMITS: ranges of numbers
+	LimitCountry         LimitReason = "country"          // SMS_COUNTRY_BUDGETS
+	LimitGlobal          LimitReason = "global"           // SMS_BUDGET_PER_MINUTE
+	LimitCallBudget      LimitReason = "call_budget"      // CALL_BUDGET_PER_MINUTE
+	LimitFraud           LimitReason = "fraud_blocked"    // FRAUD_GUARD: a blocked range or country
+	LimitNumberType      LimitReason = "number_type_blocked"
 	// LimitTenant is a tenant's own send limits and budgets (TENANTS_FILE).
 	LimitTenant LimitReason = "tenant"
 )

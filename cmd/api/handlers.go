@@ -143,10 +143,13 @@ func handleGet(svc verifications) gin.HandlerFunc {
 
 func handleCancel(svc verifications) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		v, err := svc.Cancel(c.Request.Context(), c.Param("id"))
+		v, changed, err := svc.Cancel(c.Request.Context(), c.Param("id"))
 		if err != nil {
 			writeError(c, err)
 			return
+		}
+		if !changed {
+			changedNothing(c)
 		}
 		c.JSON(http.StatusOK, v)
 	}

@@ -465,7 +465,7 @@ func hostileFixture(t testing.TB) *fixture {
 	t.Helper()
 	lots := []redisstore.Rate{{Count: 1_000_000, Period: time.Hour}}
 	return fixtureOf(t, app.Options{Policy: testPolicy, Log: testLogger(t), Limits: redisstore.LimitConfig{
-		ClientIPSends: lots, ClientIPChecks: lots, APIKeySends: lots, PrefixSends: lots,
+		ClientIPSends: lots, ClientIPChecks: lots, APIKeySends: lots, APIKeyWrites: lots, PrefixSends: lots,
 		BudgetPerMinute: 1_000_000, CountryBudgets: map[string]int{"*": 1_000_000},
 	}}, nil)
 }

@@ -29,11 +29,17 @@ const maxKeptAnswer = 8 << 10
 // the same method, path and body, for 24 hours, per API key. While the
 // first still runs, another gets 409 idempotency_in_progress; the key with
 // another request is 422 idempotency_key_reused. Any other answer is not
-// kept: a retry with the key runs again (a refusal sent nothing).
+// kept: a retry with the key runs again (a refusal sent nothing), and
+// neither is a 2xx the handler marked with changedNothing. A new key
+// beyond what the API key may keep at once (API_KEY_IDEMPOTENCY_KEYS) is
+// refused, 429 rate_limited with limit idempotency_keys, before the
+// request runs: running it without keeping its answer would break the
+// promise the key asks for.
 //
-// A retry costs one Redis round trip in all (SET NX GET finds the kept
-// answer); a first request one before its handler (the claim) and one
-// after it (the answer is kept before it goes out).
+// A retry costs one Redis round trip in all (the claim's script finds the
+// kept answer); a first request one before its handler (the claim, which
+// counts toward the cap) and one after it (the answer is kept before it
+// goes out).
 // withBody says the route reads its body, which is then part of what makes
 // two requests the same (a cancel ignores its body, and so does its key).
 func idempotent(store idempotency.Store, log *slog.Logger, withBody bool) gin.HandlerFunc {
@@ -81,11 +87,23 @@ func idempotent(store idempotency.Store, log *slog.Logger, withBody bool) gin.Ha
 	}
 }
 
+// unchangedKey marks, in the gin context, a 2xx answer that changed
+// nothing: a cancel of a verification canceled before.
+const unchangedKey = "otp.idempotency_unchanged"
+
+// changedNothing tells idempotent that the handler's answer changed
+// nothing, so its Idempotency-Key keeps nothing. Running such a request
+// again answers alike, so a retry loses nothing; and keeping its answer
+// for 24 hours would let a client fill Redis with requests that cost it
+// nothing (14,000 cancels of one canceled verification, 10 MB).
+func changedNothing(c *gin.Context) { c.Set(unchangedKey, true) }
+
 // runIdempotent serves the claimed request. A 2xx answer is kept before it
 // goes out, so a retry can never find the key free after the client saw
-// it; any other answer (a refusal, an outage) is forgotten, so a retry runs
-// again: the request changed nothing worth replaying, and refusals that
-// echo their input are never stored.
+// it; any other answer (a refusal, an outage), and one that changed
+// nothing, is forgotten, so a retry runs again: the request changed
+// nothing worth replaying, and refusals that echo their input are never
+// stored.
 func runIdempotent(c *gin.Context, store idempotency.Store, claim *idempotency.Claim, log *slog.Logger) {
 	rec := &answerRecorder{ResponseWriter: c.Writer, status: http.StatusOK}
 	c.Writer = rec
@@ -99,7 +117,7 @@ func runIdempotent(c *gin.Context, store idempotency.Store, claim *idempotency.C
 	c.Next()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 2*time.Second)
 	defer cancel()
-	if rec.status < 200 || rec.status > 299 || rec.overflow {
+	if rec.status < 200 || rec.status > 299 || rec.overflow || c.GetBool(unchangedKey) {
 		if err := store.Forget(ctx, claim); err != nil {
 			// The claim ends by itself (idempotency.Hold).
 			log.ErrorContext(ctx, "forget an Idempotency-Key claim", "err", err)

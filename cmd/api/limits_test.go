@@ -167,6 +167,7 @@ func TestEveryLimitAtNAndNPlusOne(t *testing.T) {
 		}
 	}
 	same := func(int) string { return phone }
+	var canceled string // the verification the cancel case cancels again and again
 	for _, tc := range []struct {
 		name     string
 		policy   func(*otp.Policy)
@@ -208,6 +209,22 @@ func TestEveryLimitAtNAndNPlusOne(t *testing.T) {
 			}
 			return f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": "000000"})
 		}, code: "rate_limited", limit: "failed_checks", okStatus: 200},
+		{name: "API_KEY_WRITE_LIMITS, cancel", cfg: redisstore.LimitConfig{APIKeyWrites: three},
+			request: func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
+				// The same canceled verification over and over, each with a
+				// fresh Idempotency-Key: the finding's flood.
+				if i == 0 {
+					canceled = f.start(t, phone).ID
+				}
+				return serveKey(f.h, testKeys[0], "POST", "/v1/verifications/"+canceled+"/cancel", "", fmt.Sprintf("k-%d", i))
+			}, code: "rate_limited", limit: "api_key_writes", okStatus: 200},
+		{name: "API_KEY_WRITE_LIMITS, check", cfg: redisstore.LimitConfig{APIKeyWrites: three},
+			request: func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
+				if i == 0 {
+					f.start(t, phone)
+				}
+				return f.do("POST", "/v1/verifications/check", obj{"to": phone, "code": "000000"})
+			}, code: "rate_limited", limit: "api_key_writes", okStatus: 200},
 		{name: "CLIENT_IP_CHECK_LIMITS", cfg: redisstore.LimitConfig{ClientIPChecks: []redisstore.Rate{{Count: n, Period: time.Hour}}},
 			request: func(t *testing.T, f *fixture, i int) *httptest.ResponseRecorder {
 				v := f.start(t, spread(i))
@@ -291,4 +308,49 @@ func TestClientIPCheckBudgetIsBlindToExistence(t *testing.T) {
 	if pr.Limit != "client_ip" {
 		t.Fatalf("%+v", pr)
 	}
+}
+
+// API_KEY_WRITE_LIMITS covers every write route that no send limit counts,
+// per API key, before its body is read; reads and starts are not counted.
+func TestWriteLimitCoversEveryWriteRoute(t *testing.T) {
+	f := newFixture(t)
+	guarded(t, f, testPolicy, redisstore.LimitConfig{APIKeyWrites: []redisstore.Rate{{Count: 1, Period: time.Minute}}})
+	v := f.start(t, phone)
+	for _, r := range []struct {
+		method, path string
+		body         any
+		legacy       bool
+	}{
+		{"POST", "/v1/verifications/" + v.ID + "/cancel", nil, false},
+		{"POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000"}, false},
+		{"DELETE", "/v1/fraud/blocks/US", nil, false},
+		{"PUT", "/v1/fraud/safe-list/%2B4420", nil, false},
+		{"DELETE", "/v1/fraud/safe-list/%2B4420", nil, false},
+		{"POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": "000000"}, true},
+	} {
+		t.Run(r.method+" "+r.path, func(t *testing.T) {
+			f.Clock.Advance(2 * time.Minute) // a fresh window
+			if w := f.do(r.method, r.path, r.body); w.Code == http.StatusTooManyRequests {
+				t.Fatalf("first write: %d %s", w.Code, w.Body)
+			}
+			w := f.do(r.method, r.path, `{"not": "read"`) // refused before the body is read
+			want := wantProblem
+			if r.legacy {
+				want = wantLegacyProblem
+			}
+			if p := want(t, w, http.StatusTooManyRequests, "rate_limited"); p.Limit != "api_key_writes" || p.RetryAfter < 1 ||
+				w.Header().Get("Retry-After") == "" {
+				t.Fatalf("second write: %s %v", w.Body, w.Header())
+			}
+			// Another API key has its own limit.
+			if w := serveAuth(f.h, r.method, r.path, r.body, "Bearer "+testKeys[1]); w.Code == http.StatusTooManyRequests {
+				t.Fatalf("another key: %d %s", w.Code, w.Body)
+			}
+		})
+	}
+	// Reads and starts count against no write limit.
+	f.Clock.Advance(testPolicy.Cooldown)
+	wantStatus(t, f.do("GET", "/v1/verifications/"+v.ID, nil), http.StatusOK)
+	wantStatus(t, f.do("GET", "/v1/fraud/safe-list", nil), http.StatusOK)
+	wantStatus(t, f.do("POST", "/v1/verifications", obj{"to": otherPhone}), http.StatusAccepted)
 }

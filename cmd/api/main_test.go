@@ -88,7 +88,7 @@ func (f *fixture) routes(t testing.TB, o app.Options, hooks webhookConfig, metri
 	d := parts.Deps
 	d.Queue = f.Queue
 	svc := otp.NewService(o.Policy, d)
-	return newHandler(deps{log: o.Log, svc: svc, fraud: svc, idem: parts.Idempotency,
+	return newHandler(deps{log: o.Log, svc: svc, fraud: svc, idem: parts.Idempotency, writes: parts.Limits,
 		apiKeys: testKeys, codeLength: codeLength, hooks: hooks}, metrics, opts...)
 }
 
@@ -110,7 +110,7 @@ func buildOn(t testing.TB, rdb redis.UniversalClient, o *app.Options) *app.Parts
 
 // deps are what the routes of the fixture work through, with svc.
 func (f *fixture) deps(log *slog.Logger, svc verifications) deps {
-	d := deps{log: log, svc: svc, idem: f.Idempotency, apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}
+	d := deps{log: log, svc: svc, idem: f.Idempotency, writes: f.Limits, apiKeys: testKeys, codeLength: codeLength, hooks: testHooks}
 	d.fraud, _ = svc.(fraudAdmin)
 	return d
 }

@@ -57,6 +57,30 @@ func requireAPIKey(keys []apiKey) gin.HandlerFunc {
 	}
 }
 
+// writeLimiter is the per-API-key limit on the write requests that no send
+// limit counts (API_KEY_WRITE_LIMITS; redisstore.Limits). A refusal is an
+// *otp.LimitError.
+type writeLimiter interface {
+	TakeWrite(ctx context.Context, apiKeyID string) error
+}
+
+// limitWrites takes one write from the API key's write limit before
+// anything else runs (the body is not even read): a refusal is a 429
+// rate_limited with limit api_key_writes and Retry-After, written by
+// write (the tutorial routes' problems carry message). A nil l limits
+// nothing.
+func limitWrites(l writeLimiter, write func(*gin.Context, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if l != nil {
+			if err := l.TakeWrite(c.Request.Context(), c.GetString(apiKeyIDKey)); err != nil {
+				write(c, err)
+				return
+			}
+		}
+		c.Next()
+	}
+}
+
 func bounded() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), requestTimeout)

@@ -742,6 +742,41 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	c.do(call{name: "verify-code, failed_checks limit", h: hFraud, method: "POST", path: "/verify-code", body: obj{"phoneNumber": pIP, "smsCode": code9}, status: 429, code: "rate_limited"})
 
+	// API_KEY_WRITE_LIMITS: one write an hour, then every write route that
+	// no send limit counts is refused.
+	hWrites := c.handlerWith(testPolicy, redisstore.LimitConfig{APIKeyWrites: []redisstore.Rate{{Count: 1, Period: time.Hour}}}, testHooks)
+	c.do(call{name: "cancel, the one write", h: hWrites, method: "POST", path: "/v1/verifications/" + otherID(v1.ID) + "/cancel", status: 404, code: "not_found"})
+	for _, r := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/verifications/" + v1.ID + "/cancel", nil},
+		{"POST", "/v1/verifications/check", obj{"id": v1.ID, "code": "123456"}},
+		{"DELETE", "/v1/fraud/blocks/US", nil},
+		{"PUT", "/v1/fraud/safe-list/%2B44", nil},
+		{"DELETE", "/v1/fraud/safe-list/%2B44", nil},
+		{"POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": "123456"}},
+	} {
+		w = c.do(call{name: "write limit", h: hWrites, method: r.method, path: r.path, body: r.body, status: 429, code: "rate_limited"})
+		if p := wantProblem(t, w, 429, "rate_limited"); p.Limit != "api_key_writes" {
+			t.Fatalf("%s %s: limit %q", r.method, r.path, p.Limit)
+		}
+	}
+
+	// API_KEY_IDEMPOTENCY_KEYS: one kept answer, then a new key is refused.
+	hCap := c.f.routes(t, app.Options{Policy: testPolicy, IdempotencyKeys: 1}, testHooks, nil)
+	capKey := func(k string) map[string]string { return map[string]string{"Idempotency-Key": k} }
+	c.do(call{name: "start, the one kept answer", h: hCap, method: "POST", path: "/v1/verifications", body: obj{"to": pIP2}, header: capKey("cap-1"), status: 202})
+	for _, x := range []call{
+		{method: "POST", path: "/v1/verifications", body: obj{"to": pNone}},
+		{method: "POST", path: "/v1/verifications/" + v1.ID + "/cancel"},
+	} {
+		x.name, x.h, x.header, x.status, x.code = "idempotency cap", hCap, capKey("cap-2"), 429, "rate_limited"
+		if p := wantProblem(t, c.do(x), 429, "rate_limited"); p.Limit != "idempotency_keys" {
+			t.Fatalf("%s: limit %q", x.path, p.Limit)
+		}
+	}
+
 	// The fraud guard: a number type never sent to, a range blocked, the
 	// blocks and the safe list.
 	c.fraudScenario()

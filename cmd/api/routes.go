@@ -22,7 +22,8 @@ type verifications interface {
 	Start(ctx context.Context, r otp.StartRequest) (v otp.Verification, created bool, err error)
 	Check(ctx context.Context, r otp.CheckRequest) (v otp.Verification, valid bool, err error)
 	Get(ctx context.Context, id string) (otp.Verification, error)
-	Cancel(ctx context.Context, id string) (otp.Verification, error)
+	// Cancel's changed is false for a verification canceled before.
+	Cancel(ctx context.Context, id string) (v otp.Verification, changed bool, err error)
 	DeliveryReport(ctx context.Context, r otp.DeliveryReport) error
 	Ready(ctx context.Context) error
 }
@@ -38,6 +39,7 @@ type deps struct {
 	tenantKeys []apiKey
 	fraud      fraudAdmin        // nil: no fraud routes (HTTP tests of the others)
 	idem       idempotency.Store // Idempotency-Key answers
+	writes     writeLimiter      // nil: no write limit (HTTP tests of the rest)
 	apiKeys    []string          // the default tenant's (API_KEYS)
 	codeLength int
 	hooks      webhookConfig
@@ -133,23 +135,27 @@ func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http
 	// Twilio signs its callbacks; no bearer key.
 	r.POST(api.StatusCallbackPath, handleTwilioStatus(svc, d.hooks.PublicURL, d.hooks.AuthToken))
 
-	// Every route below works on the tenant of the request's key.
+	// Every route below works on the tenant of the request's key. Every
+	// write is under a per-key limit: a start and a send-code under the
+	// send limits, which the store takes with the send, the others under
+	// the write limit, taken first.
 	authed := r.Group("/", requireAPIKey(d.keys()), bounded())
+	write := limitWrites(d.writes, writeError)
 	authed.POST("/v1/verifications", idempotent(d.idem, d.log, true), handleStart(svc))
-	authed.POST("/v1/verifications/check", handleCheck(svc))
+	authed.POST("/v1/verifications/check", write, handleCheck(svc))
 	authed.GET("/v1/verifications/:id", handleGet(svc))
-	authed.POST("/v1/verifications/:id/cancel", idempotent(d.idem, d.log, false), handleCancel(svc))
+	authed.POST("/v1/verifications/:id/cancel", write, idempotent(d.idem, d.log, false), handleCancel(svc))
 
 	fraud := authed.Group("/v1/fraud", requireFraudAdmin())
 	fraud.GET("/blocks", handleFraudBlocks(d.fraud))
-	fraud.DELETE("/blocks/:name", handleLiftFraudBlock(d.fraud))
+	fraud.DELETE("/blocks/:name", write, handleLiftFraudBlock(d.fraud))
 	fraud.GET("/safe-list", handleSafeList(d.fraud))
-	fraud.PUT("/safe-list/:entry", handleAddSafe(d.fraud))
-	fraud.DELETE("/safe-list/:entry", handleRemoveSafe(d.fraud))
+	fraud.PUT("/safe-list/:entry", write, handleAddSafe(d.fraud))
+	fraud.DELETE("/safe-list/:entry", write, handleRemoveSafe(d.fraud))
 
 	// The tutorial's routes, kept for old clients.
 	authed.POST("/send-code", handleSendCode(svc))
-	authed.POST("/verify-code", handleVerifyCode(svc, d.codeLength))
+	authed.POST("/verify-code", limitWrites(d.writes, writeLegacyError), handleVerifyCode(svc, d.codeLength))
 	return r
 }
 

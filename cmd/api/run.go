@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // returns the public one's handler: /metrics and the dashboard are on
 // API_ADMIN_ADDR when it is set, else on the public listener.
 func listeners(ctx context.Context, cfg config.Config, log *slog.Logger, parts *app.Parts, reg *prometheus.Registry, ops dashboard) (http.Handler, error) {
-	d := deps{log: log, svc: parts.Service, fraud: parts.Service, idem: parts.Idempotency, apiKeys: cfg.HTTP.APIKeys,
+	d := deps{log: log, svc: parts.Service, fraud: parts.Service, idem: parts.Idempotency, writes: parts.Limits, apiKeys: cfg.HTTP.APIKeys,
 		codeLength: parts.Codec.Length(), hooks: webhookConfig{PublicURL: cfg.HTTP.PublicURL, AuthToken: cfg.Twilio.AuthToken},
 		tenants: map[string]verifications{}}
 	for name, svc := range parts.Tenants {

@@ -38,8 +38,10 @@ func (s *stub) Check(_ context.Context, r otp.CheckRequest) (otp.Verification, b
 	return s.v, s.err == nil, s.err
 }
 
-func (s *stub) Get(context.Context, string) (otp.Verification, error)    { return s.v, s.err }
-func (s *stub) Cancel(context.Context, string) (otp.Verification, error) { return s.v, s.err }
+func (s *stub) Get(context.Context, string) (otp.Verification, error) { return s.v, s.err }
+func (s *stub) Cancel(context.Context, string) (otp.Verification, bool, error) {
+	return s.v, s.err == nil, s.err
+}
 func (s *stub) DeliveryReport(context.Context, otp.DeliveryReport) error { return s.err }
 func (s *stub) Ready(context.Context) error                              { return s.err }
 

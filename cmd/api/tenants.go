@@ -73,10 +73,10 @@ func (t tenants) Get(ctx context.Context, id string) (otp.Verification, error) {
 	return svc.Get(ctx, id)
 }
 
-func (t tenants) Cancel(ctx context.Context, id string) (otp.Verification, error) {
+func (t tenants) Cancel(ctx context.Context, id string) (otp.Verification, bool, error) {
 	svc, err := t.of(ctx)
 	if err != nil {
-		return otp.Verification{}, err
+		return otp.Verification{}, false, err
 	}
 	return svc.Cancel(ctx, id)
 }

@@ -26,6 +26,9 @@ type Options struct {
 	Secret     []byte // OTP_SECRET
 	CodeLength int
 	Limits     redisstore.LimitConfig
+	// IdempotencyKeys caps the Idempotency-Key answers one API key keeps
+	// at once (API_KEY_IDEMPOTENCY_KEYS; 0: no cap).
+	IdempotencyKeys int
 	// Guard is the fraud guard's configuration (nil: FRAUD_GUARD=off).
 	Guard *redisstore.GuardConfig
 	// QueueShards spreads the send queues and the send limits over a Redis
@@ -103,7 +106,8 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 		}
 	}
 	p := &Parts{Codec: codec, Shards: tasks.NewShards(o.QueueShards), Asynq: asynq.NewClientFromRedisClient(rdb),
-		Idempotency: redisstore.NewIdempotency(rdb), Events: redisstore.NewEventIndex(rdb)}
+		Events: redisstore.NewEventIndex(rdb)}
+	p.Idempotency = redisstore.NewIdempotency(rdb).WithCap(o.IdempotencyKeys).WithParts(p.Shards.Names())
 	p.Limits = redisstore.NewLimits(rdb, o.Limits).WithParts(p.Shards.Names(), p.Shards.IndexOfTag)
 	p.Store = redisstore.New(rdb, p.Limits, o.Log)
 	if o.Guard != nil {
@@ -113,6 +117,7 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 	if o.Clock != nil {
 		p.Store.WithClock(o.Clock)
 		p.Limits.WithClock(o.Clock)
+		p.Idempotency.WithClock(o.Clock)
 		if p.Guard != nil {
 			p.Guard.WithClock(o.Clock)
 		}

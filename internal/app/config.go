@@ -17,7 +17,8 @@ import (
 func FromConfig(cfg config.Config, log *slog.Logger) Options {
 	o := Options{
 		Policy: policy(cfg), Secret: cfg.Codes.Secret, CodeLength: cfg.Codes.Length,
-		Limits: limits(cfg.Limits), Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
+		Limits: limits(cfg.Limits), IdempotencyKeys: cfg.Limits.APIKeyIdempotencyKeys,
+		Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
 		Events: cfg.Webhooks.URL != "", Backlog: backlog(cfg.Webhooks, cfg.Tenants), Catalog: cfg.Messages.Catalog, Log: log,
 		SMSRateLimit: cfg.Worker.SMSRateLimit,
 	}
@@ -116,7 +117,7 @@ func limits(l config.Limits) redisstore.LimitConfig {
 	}
 	return redisstore.LimitConfig{
 		ClientIPSends: rates(l.ClientIPSends), ClientIPChecks: rates(l.ClientIPChecks),
-		APIKeySends: rates(l.APIKeySends), PrefixSends: rates(l.PrefixSends),
+		APIKeySends: rates(l.APIKeySends), APIKeyWrites: rates(l.APIKeyWrites), PrefixSends: rates(l.PrefixSends),
 		BudgetPerMinute: l.BudgetPerMinute, CountryBudgets: l.CountryBudgets,
 		CallBudgetPerMinute: l.CallBudgetPerMinute,
 	}

@@ -129,8 +129,12 @@ type Limits struct {
 	ClientIPSends  []Rate // sends per end-user IP, when the caller passes clientIp
 	ClientIPChecks []Rate // wrong codes per end-user IP
 	APIKeySends    []Rate // sends per API key
-	PrefixSends    []Rate // sends per number prefix (pumping of ranges)
-	PrefixDigits   int    // how many trailing digits a prefix drops
+	APIKeyWrites   []Rate // other write requests per API key: cancels, checks, fraud list changes
+	// APIKeyIdempotencyKeys caps the Idempotency-Key answers one API key
+	// keeps at once (0: no cap).
+	APIKeyIdempotencyKeys int
+	PrefixSends           []Rate // sends per number prefix (pumping of ranges)
+	PrefixDigits          int    // how many trailing digits a prefix drops
 	// BudgetPerMinute caps SMS per minute in total (0 off), CountryBudgets
 	// per region ("*" the rest), CallBudgetPerMinute calls on top.
 	BudgetPerMinute     int
@@ -148,13 +152,22 @@ func (e *env) limits() Limits {
 		ClientIPChecks: e.rates("CLIENT_IP_CHECK_LIMITS", "20/1m,100/1h"),
 		// A key is one backend; 300 a minute is a large signup flow, and a
 		// leaked key then costs at most 432,000 SMS a day, not 1.4 million.
-		APIKeySends:         e.rates("API_KEY_SEND_LIMITS", "20/1s,300/1m"),
-		PrefixSends:         e.rates("PREFIX_SEND_LIMITS", "30/10m"),
-		PrefixDigits:        e.integer("PREFIX_DIGITS", 3, 1, 6),
-		BudgetPerMinute:     e.integer("SMS_BUDGET_PER_MINUTE", 0, 0, 10_000_000),
-		CallBudgetPerMinute: e.integer("CALL_BUDGET_PER_MINUTE", 0, 0, 1_000_000),
-		AllowedCountries:    e.countries("ALLOWED_COUNTRIES"),
-		RejectNonMobile:     e.boolean("REJECT_NON_MOBILE", false),
+		APIKeySends: e.rates("API_KEY_SEND_LIMITS", "20/1s,300/1m"),
+		// Three times the sends: a check or two per code, and cancels, with
+		// room to spare; a leaked key or a loop cannot run (or keep
+		// Idempotency-Key answers for) 1,400 cancels a second.
+		APIKeyWrites: e.rates("API_KEY_WRITE_LIMITS", "60/1s,1000/1m"),
+		// An answer is kept 24 h, about 700 bytes: 70 MB at most per key.
+		// A backend averaging 70 keyed starts a minute all day reaches it
+		// (the Go client keys every start and cancel); a leaked key or a
+		// loop stops there.
+		APIKeyIdempotencyKeys: e.integer("API_KEY_IDEMPOTENCY_KEYS", 100_000, 0, 10_000_000),
+		PrefixSends:           e.rates("PREFIX_SEND_LIMITS", "30/10m"),
+		PrefixDigits:          e.integer("PREFIX_DIGITS", 3, 1, 6),
+		BudgetPerMinute:       e.integer("SMS_BUDGET_PER_MINUTE", 0, 0, 10_000_000),
+		CallBudgetPerMinute:   e.integer("CALL_BUDGET_PER_MINUTE", 0, 0, 1_000_000),
+		AllowedCountries:      e.countries("ALLOWED_COUNTRIES"),
+		RejectNonMobile:       e.boolean("REJECT_NON_MOBILE", false),
 	}
 	b, err := ParseCountryBudgets(e.get("SMS_COUNTRY_BUDGETS"))
 	if err != nil {
@@ -167,7 +180,9 @@ func (e *env) limits() Limits {
 func (l Limits) attrs() []slog.Attr {
 	return []slog.Attr{slog.String("to_send_limit", l.ToSend.String()), slog.String("failed_check_limit", l.FailedChecks.String()),
 		slog.Any("client_ip_send_limits", l.ClientIPSends), slog.Any("client_ip_check_limits", l.ClientIPChecks),
-		slog.Any("api_key_send_limits", l.APIKeySends), slog.Any("prefix_send_limits", l.PrefixSends),
+		slog.Any("api_key_send_limits", l.APIKeySends), slog.Any("api_key_write_limits", l.APIKeyWrites),
+		slog.Int("api_key_idempotency_keys", l.APIKeyIdempotencyKeys),
+		slog.Any("prefix_send_limits", l.PrefixSends),
 		slog.Int("sms_budget_per_minute", l.BudgetPerMinute), slog.Any("sms_country_budgets", l.CountryBudgets),
 		slog.Int("allowed_countries", len(l.AllowedCountries)), slog.Bool("reject_non_mobile", l.RejectNonMobile),
 		slog.Int("call_budget_per_minute", l.CallBudgetPerMinute)}

@@ -65,26 +65,32 @@ func TestFraudSettingsInLoad(t *testing.T) {
 	}
 	want := config.Limits{
 		ToSend: config.Rate{Count: 10, Period: 24 * time.Hour}, FailedChecks: config.Rate{Count: 100, Period: 24 * time.Hour},
-		ClientIPSends:  []config.Rate{{Count: 5, Period: time.Minute}, {Count: 30, Period: time.Hour}},
-		ClientIPChecks: []config.Rate{{Count: 20, Period: time.Minute}, {Count: 100, Period: time.Hour}},
-		APIKeySends:    []config.Rate{{Count: 20, Period: time.Second}, {Count: 300, Period: time.Minute}},
-		PrefixSends:    []config.Rate{{Count: 30, Period: 10 * time.Minute}},
-		PrefixDigits:   3, CountryBudgets: map[string]int{}, AllowedCountries: map[string]bool{},
+		ClientIPSends:         []config.Rate{{Count: 5, Period: time.Minute}, {Count: 30, Period: time.Hour}},
+		ClientIPChecks:        []config.Rate{{Count: 20, Period: time.Minute}, {Count: 100, Period: time.Hour}},
+		APIKeySends:           []config.Rate{{Count: 20, Period: time.Second}, {Count: 300, Period: time.Minute}},
+		APIKeyWrites:          []config.Rate{{Count: 60, Period: time.Second}, {Count: 1000, Period: time.Minute}},
+		APIKeyIdempotencyKeys: 100_000,
+		PrefixSends:           []config.Rate{{Count: 30, Period: 10 * time.Minute}},
+		PrefixDigits:          3, CountryBudgets: map[string]int{}, AllowedCountries: map[string]bool{},
 	}
 	if diff := cmp.Diff(want, c.Limits); diff != "" {
 		t.Fatalf("default limits (-want +got):\n%s", diff)
 	}
 	_, err = config.Load(env(map[string]string{
 		"TO_SEND_LIMIT": "lots", "CLIENT_IP_SEND_LIMITS": "5/forever", "SMS_COUNTRY_BUDGETS": "ZZ=1",
-		"ALLOWED_COUNTRIES": "XX", "REJECT_NON_MOBILE": "maybe", "PREFIX_DIGITS": "9",
+		"ALLOWED_COUNTRIES": "XX", "REJECT_NON_MOBILE": "maybe", "PREFIX_DIGITS": "9", "API_KEY_WRITE_LIMITS": "60",
+		"API_KEY_IDEMPOTENCY_KEYS": "-1",
 	}))
-	for _, name := range []string{"TO_SEND_LIMIT", "CLIENT_IP_SEND_LIMITS", "SMS_COUNTRY_BUDGETS", "ALLOWED_COUNTRIES", "REJECT_NON_MOBILE", "PREFIX_DIGITS"} {
+	for _, name := range []string{"TO_SEND_LIMIT", "CLIENT_IP_SEND_LIMITS", "SMS_COUNTRY_BUDGETS", "ALLOWED_COUNTRIES", "REJECT_NON_MOBILE", "PREFIX_DIGITS",
+		"API_KEY_WRITE_LIMITS", "API_KEY_IDEMPOTENCY_KEYS"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
-	c, err = config.Load(env(map[string]string{"TO_SEND_LIMIT": "off", "CLIENT_IP_SEND_LIMITS": "off", "REJECT_NON_MOBILE": "true"}))
-	if err != nil || !c.Limits.ToSend.Off() || c.Limits.ClientIPSends != nil || !c.Limits.RejectNonMobile {
+	c, err = config.Load(env(map[string]string{"TO_SEND_LIMIT": "off", "CLIENT_IP_SEND_LIMITS": "off", "REJECT_NON_MOBILE": "true",
+		"API_KEY_WRITE_LIMITS": "off", "API_KEY_IDEMPOTENCY_KEYS": "0"}))
+	if err != nil || !c.Limits.ToSend.Off() || c.Limits.ClientIPSends != nil || !c.Limits.RejectNonMobile || c.Limits.APIKeyWrites != nil ||
+		c.Limits.APIKeyIdempotencyKeys != 0 {
 		t.Fatalf("%+v %v", c, err)
 	}
 	if c.Limits.APIKeySends[0] != (config.Rate{20, time.Second}) || c.Limits.APIKeySends[1] != (config.Rate{300, time.Minute}) {

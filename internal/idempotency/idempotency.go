@@ -28,7 +28,9 @@ const (
 type Store interface {
 	// Claim claims scope's key for the request fp, in one round trip: it
 	// either claims it (New), or finds what holds it. With Done, the
-	// answer is the one kept.
+	// answer is the one kept. A Store may cap the answers one scope keeps
+	// at once: a new claim at the cap is refused with an error (the Redis
+	// Store's is an *otp.LimitError), before the request runs.
 	Claim(ctx context.Context, scope, key string, fp Fingerprint) (*Claim, State, Answer, error)
 	// Keep stores the claimed request's answer for TTL, unless its claim
 	// expired meanwhile (then kept reports false).
@@ -43,6 +45,11 @@ type Claim struct {
 	// Key is where the Store keeps it, and Token what the claim holds
 	// there, which tells this run's claim from a retry's once it expired.
 	Key, Token string
+	// CountKey and Counted are where and when (unix ms) the Store counted
+	// the claim toward its scope's cap (Counted 0: no cap): a request
+	// whose answer is not kept gives it back.
+	CountKey string
+	Counted  int64
 }
 
 // State is what a claim found.

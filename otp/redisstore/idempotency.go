@@ -4,8 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
+	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,31 +22,83 @@ import (
 //
 // The token, 8 random bytes, tells this run's claim from a retry's once it
 // expired.
-type Idempotency struct{ rdb redis.UniversalClient }
+//
+// With a cap (WithCap), each API key keeps at most that many answers at
+// once: a claim counts toward it (a window.lua limit whose period is
+// idempotency.TTL, so no TTL holds more than the cap: no more are alive),
+// an answer not kept gives its count back, and a claim at the cap is
+// refused before the request runs.
+type Idempotency struct {
+	rdb   redis.UniversalClient
+	cap   int
+	parts []string         // hash tags, when the answers are split (WithParts)
+	now   func() time.Time // nil: the Redis server's clock
+}
 
-// NewIdempotency keeps Idempotency-Key answers in rdb.
+// NewIdempotency keeps Idempotency-Key answers in rdb, without a cap.
 func NewIdempotency(rdb redis.UniversalClient) *Idempotency { return &Idempotency{rdb: rdb} }
+
+// WithCap caps the answers one API key keeps at once (0: no cap).
+func (s *Idempotency) WithCap(n int) *Idempotency { s.cap = n; return s }
+
+// WithParts splits each API key's answers into len(tags) parts, for a
+// Redis Cluster (QUEUE_SHARDS): an answer lives in the part its key's
+// digest picks, under the part's hash tag, each part capped at the cap
+// divided by the parts, rounded up. One API key's answers, and the
+// round trips that claim and keep them, then spread over the masters.
+func (s *Idempotency) WithParts(tags []string) *Idempotency {
+	if len(tags) > 1 {
+		s.parts = tags
+	}
+	return s
+}
+
+// WithClock judges the cap's window by now instead of the Redis server's
+// clock (the answers' TTLs stay Redis's own).
+func (s *Idempotency) WithClock(now func() time.Time) *Idempotency { s.now = now; return s }
 
 const (
 	claimed = 'p'
 	done    = 'd'
 )
 
-// Claim implements idempotency.Store with SET NX GET.
+// clock is the scripts' now argument.
+func (s *Idempotency) clock() any {
+	if s.now == nil {
+		return ""
+	}
+	return s.now().UnixMilli()
+}
+
+// Claim implements idempotency.Store (idemclaim.lua).
 func (s *Idempotency) Claim(ctx context.Context, scope, key string, fp idempotency.Fingerprint) (*idempotency.Claim, idempotency.State, idempotency.Answer, error) {
 	sum := sha256.Sum256([]byte(key))
 	var token [8]byte
 	if _, err := rand.Read(token[:]); err != nil {
 		return nil, 0, idempotency.Answer{}, fmt.Errorf("redisstore: idempotency claim: %w", err)
 	}
-	c := &idempotency.Claim{Key: idempotencyKey(scope, [16]byte(sum[:16])), Token: string(claimed) + string(fp[:]) + string(token[:])}
-	old, err := s.rdb.SetArgs(ctx, c.Key, c.Token, redis.SetArgs{Mode: "NX", Get: true, TTL: idempotency.Hold}).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return c, idempotency.New, idempotency.Answer{}, nil
-	case err != nil:
+	part, capped := "", s.cap
+	if len(s.parts) > 1 {
+		part = s.parts[binary.BigEndian.Uint32(sum[16:20])%uint32(len(s.parts))]
+		capped = (s.cap + len(s.parts) - 1) / len(s.parts)
+	}
+	prefix := idempotencyPrefix(part, scope)
+	c := &idempotency.Claim{Key: idempotencyKey(prefix, [16]byte(sum[:16])), CountKey: idempotencyCountKey(prefix),
+		Token: string(claimed) + string(fp[:]) + string(token[:])}
+	res, err := idemClaimScript.Run(ctx, s.rdb, []string{c.Key, c.CountKey}, c.Token, idempotency.Hold.Milliseconds(),
+		capped, idempotency.TTL.Milliseconds(), s.clock()).Slice()
+	if err != nil {
 		return nil, 0, idempotency.Answer{}, fmt.Errorf("%w: idempotency key: %w", otp.ErrUnavailable, err)
 	}
+	switch state, _ := res[0].(int64); state {
+	case 0:
+		c.Counted, _ = res[1].(int64)
+		return c, idempotency.New, idempotency.Answer{}, nil
+	case 2:
+		wait, _ := res[1].(int64)
+		return nil, 0, idempotency.Answer{}, &otp.LimitError{Reason: otp.LimitIdempotencyKeys, RetryAfter: time.Duration(wait) * time.Millisecond}
+	}
+	old, _ := res[1].(string)
 	if len(old) < 1+len(fp) || old[1:1+len(fp)] != string(fp[:]) {
 		return nil, idempotency.Reused, idempotency.Answer{}, nil
 	}
@@ -66,7 +119,8 @@ func (s *Idempotency) Keep(ctx context.Context, c *idempotency.Claim, a idempote
 	fp := c.Token[1 : 1+len(idempotency.Fingerprint{})]
 	value := append([]byte{done}, fp...)
 	value = append(value, a.Encode()...)
-	n, err := keepScript.Run(ctx, s.rdb, []string{c.Key}, c.Token, value, idempotency.TTL.Milliseconds()).Int()
+	n, err := keepScript.Run(ctx, s.rdb, []string{c.Key, c.CountKey}, c.Token, value, idempotency.TTL.Milliseconds(),
+		c.Counted, s.clock()).Int()
 	if err != nil {
 		return false, fmt.Errorf("%w: keep an idempotent answer: %w", otp.ErrUnavailable, err)
 	}
@@ -75,7 +129,9 @@ func (s *Idempotency) Keep(ctx context.Context, c *idempotency.Claim, a idempote
 
 // Forget implements idempotency.Store (forget.lua).
 func (s *Idempotency) Forget(ctx context.Context, c *idempotency.Claim) error {
-	if err := forgetScript.Run(ctx, s.rdb, []string{c.Key}, c.Token).Err(); err != nil {
+	err := forgetScript.Run(ctx, s.rdb, []string{c.Key, c.CountKey}, c.Token, idempotency.TTL.Milliseconds(),
+		c.Counted, s.clock()).Err()
+	if err != nil {
 		return fmt.Errorf("%w: forget an idempotency key: %w", otp.ErrUnavailable, err)
 	}
 	return nil

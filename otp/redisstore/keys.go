@@ -48,13 +48,29 @@ func numberKey(tag string) string { return keyPrefix(tag) }
 // only the scripts build (common.lua's archiveKey), from the prefix that
 // locator gives them.
 
-// idempotencyKey holds the answer to a request made with an
-// Idempotency-Key, per API key (scope). The client's key is hashed: it is
-// up to 255 characters of the client's choosing, the hash 22. No hash tag:
-// a scope's keys spread over a Cluster's slots.
-func idempotencyKey(scope string, key [16]byte) string {
-	return "otp:idem:" + scope + ":" + base64.RawURLEncoding.EncodeToString(key[:])
+// idempotencyPrefix starts the keys of the Idempotency-Key answers of an
+// API key (scope): under the scope's hash tag, or with parts
+// (Idempotency.WithParts) under a part's, so that each answer is in one
+// Cluster slot with its count toward the scope's cap, and one script
+// claims, keeps or forgets it and counts. With parts, one API key's
+// answers spread over the parts' slots (one per master).
+func idempotencyPrefix(part, scope string) string {
+	if part == "" {
+		return "otp:idem:{" + scope + "}:"
+	}
+	return "otp:idem:{" + part + "}:" + scope + ":"
 }
+
+// idempotencyKey holds the answer to a request made with an
+// Idempotency-Key. The client's key is hashed: it is up to 255 characters
+// of the client's choosing, the hash 22.
+func idempotencyKey(prefix string, key [16]byte) string {
+	return prefix + base64.RawURLEncoding.EncodeToString(key[:])
+}
+
+// idempotencyCountKey counts the answers kept under prefix, a window.lua
+// limit over idempotency.TTL (no digest is 4 characters long).
+func idempotencyCountKey(prefix string) string { return prefix + "kept" }
 
 // PendingEventsKey indexes the verification events waiting for delivery by
 // when they happened (EventIndex).

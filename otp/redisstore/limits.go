@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -31,7 +32,10 @@ type LimitConfig struct {
 	ClientIPSends  []Rate
 	ClientIPChecks []Rate // wrong codes per IP
 	APIKeySends    []Rate
-	PrefixSends    []Rate
+	// APIKeyWrites are the write requests per API key that no send limit
+	// counts: cancels, checks, the fraud lists' changes (TakeWrite).
+	APIKeyWrites []Rate
+	PrefixSends  []Rate
 	// BudgetPerMinute caps SMS per minute in total; CountryBudgets per
 	// region per minute, "*" one budget for all regions not named together.
 	BudgetPerMinute int
@@ -120,6 +124,7 @@ const sendTag = "lim:{otp:limits}:"
 func partTag(tag string) string                   { return "lim:{" + tag + "}:" }
 func ipSendKey(tag, ip string, r Rate) string     { return tag + "ip:" + ip + ":" + period(r) }
 func keySendKey(tag, id string, r Rate) string    { return tag + "key:" + id + ":" + period(r) }
+func keyWriteKey(tag, id string, r Rate) string   { return tag + "write:" + id + ":" + period(r) }
 func prefixKey(tag, prefix string, r Rate) string { return tag + "prefix:" + prefix + ":" + period(r) }
 func countryKey(tag, region string) string        { return tag + "country:" + region }
 func globalKey(tag string) string                 { return tag + "global" }
@@ -363,6 +368,30 @@ func (g *Limits) TakeCheck(ctx context.Context, o otp.Origin) (otp.Refund, error
 		return nothing, nil
 	}
 	return g.queueTake(ctx, g.rdb, l)()
+}
+
+// TakeWrite takes one write request from the API key's write limits, or
+// refuses with LimitAPIKeyWrites. Nothing is given back: the limit counts
+// requests, whatever they changed, so that no route lets a key run
+// unbounded work or fill Redis. With parts (WithParts) a write counts in
+// a part picked at random, nobody's choice, so that one API key's writes
+// are not one master's load; the part allows its share, as the send
+// limits' do.
+func (g *Limits) TakeWrite(ctx context.Context, apiKeyID string) error {
+	if g == nil || len(g.cfg.APIKeyWrites) == 0 {
+		return nil
+	}
+	tag, parts := sendTag, 1
+	if len(g.parts) > 1 {
+		tag, parts = partTag(g.parts[rand.IntN(len(g.parts))]), len(g.parts)
+	}
+	l := g.newLimits()
+	for _, r := range g.cfg.APIKeyWrites {
+		r.Count = (r.Count + parts - 1) / parts
+		l.add(keyWriteKey(tag, apiKeyID, r), r, otp.LimitAPIKeyWrites)
+	}
+	_, err := g.queueTake(ctx, g.rdb, l)()
+	return err
 }
 
 func nothing(context.Context) error { return nil }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -490,5 +491,71 @@ func TestCallBudget(t *testing.T) {
 	}
 	if r, _ := reason(allow(ctx, g, scope)); r != otp.LimitGlobal {
 		t.Fatalf("the global budget did not count the calls: %v", r)
+	}
+}
+
+// The write limit (API_KEY_WRITE_LIMITS) at N and N+1, per API key; a
+// refusal says when one fits again, and nothing gives a write back.
+func TestWriteLimit(t *testing.T) {
+	ctx := context.Background()
+	const n = 5
+	clock := clocktest.Start()
+	g := redisstore.NewLimits(client(t), redisstore.LimitConfig{
+		APIKeyWrites: []redisstore.Rate{{Count: 50, Period: time.Second}, {Count: n, Period: time.Minute}},
+	}).WithClock(clock.Now)
+	for i := range n {
+		clock.Advance(100 * time.Millisecond)
+		if err := g.TakeWrite(ctx, "k1"); err != nil {
+			t.Fatalf("write %d: %v", i+1, err)
+		}
+	}
+	r, wait := reason(g.TakeWrite(ctx, "k1"))
+	if r != otp.LimitAPIKeyWrites || wait <= 0 || wait > time.Minute+2*time.Second { // up to two buckets more
+		t.Fatalf("write %d: %q %v", n+1, r, wait)
+	}
+	if err := g.TakeWrite(ctx, "k2"); err != nil {
+		t.Fatalf("another key: %v", err)
+	}
+	clock.Advance(wait)
+	if err := g.TakeWrite(ctx, "k1"); err != nil {
+		t.Fatalf("after Retry-After: %v", err)
+	}
+	// Off: no limit, no key.
+	rdb := client(t)
+	off := redisstore.NewLimits(rdb, redisstore.LimitConfig{})
+	for range 100 {
+		if err := off.TakeWrite(ctx, "k1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys := rdb.Keys(ctx, "*").Val(); len(keys) != 0 {
+		t.Fatalf("keys %v", keys)
+	}
+}
+
+// With parts, a write counts in a random part, each allowing its share:
+// one key's writes spread over the parts' slots, and together never pass
+// the limit rounded up to a multiple of the parts.
+func TestWriteLimitInParts(t *testing.T) {
+	ctx := context.Background()
+	rdb := client(t)
+	tags := []string{"otp-0", "otp-7", "otp-9"}
+	g := redisstore.NewLimits(rdb, redisstore.LimitConfig{
+		APIKeyWrites: []redisstore.Rate{{Count: 30, Period: time.Minute}}, // 10 per part
+	}).WithClock(clocktest.Start().Now).WithParts(tags, func(string) int { return 0 })
+	passed := 0
+	for range 200 {
+		if g.TakeWrite(ctx, "k1") == nil {
+			passed++
+		}
+	}
+	if passed != 30 {
+		t.Fatalf("%d writes passed, want the 30 of three full parts", passed)
+	}
+	keys := rdb.Keys(ctx, "lim:*").Val()
+	sort.Strings(keys)
+	if len(keys) != 3 || !strings.HasPrefix(keys[0], "lim:{otp-0}:write:k1:") ||
+		!strings.HasPrefix(keys[1], "lim:{otp-7}:write:k1:") || !strings.HasPrefix(keys[2], "lim:{otp-9}:write:k1:") {
+		t.Fatalf("keys %v: not one per part", keys)
 	}
 }

@@ -31,6 +31,8 @@ var (
 	reportLua string
 	//go:embed lua/step.lua
 	stepLua string
+	//go:embed lua/idemclaim.lua
+	idemClaimLua string
 	//go:embed lua/keep.lua
 	keepLua string
 	//go:embed lua/forget.lua
@@ -61,12 +63,14 @@ var (
 	releaseScript  = script(attemptLua, releaseLua)
 	reportScript   = script(attemptLua, reportLua)
 	stepScript     = script(stepLua)
-	// The Idempotency-Key scripts need none of the verification schema,
-	// and the limits' have helpers of their own.
-	keepScript   = redis.NewScript(keepLua)
-	forgetScript = redis.NewScript(forgetLua)
-	takeScript   = redis.NewScript(windowLua + "\n" + takeLua)
-	refundScript = redis.NewScript(windowLua + "\n" + refundLua)
+	// The limits' scripts, and the Idempotency-Key ones (their cap on
+	// kept answers is such a limit), need none of the verification schema
+	// but window.lua's helpers.
+	idemClaimScript = redis.NewScript(windowLua + "\n" + idemClaimLua)
+	keepScript      = redis.NewScript(windowLua + "\n" + keepLua)
+	forgetScript    = redis.NewScript(windowLua + "\n" + forgetLua)
+	takeScript      = redis.NewScript(windowLua + "\n" + takeLua)
+	refundScript    = redis.NewScript(windowLua + "\n" + refundLua)
 	// The fraud guard's share guardlib.lua, and name the schema too.
 	guardScript  = guardPart(guardLua)
 	adjustScript = guardPart(adjustLua)

@@ -166,7 +166,7 @@ func TestCheck(t *testing.T) {
 		if !errors.As(err, &le) || le.Reason != otp.LimitMaxChecks || le.RetryAfter != 9*time.Minute {
 			t.Fatalf("send while locked: %v", err)
 		}
-		if _, err := f.Svc.Cancel(ctx, v.ID); otptest.LimitReason(err) != otp.LimitMaxChecks {
+		if _, _, err := f.Svc.Cancel(ctx, v.ID); otptest.LimitReason(err) != otp.LimitMaxChecks {
 			t.Fatalf("cancel must not lift the lock: %v", err)
 		}
 		f.Clock.Advance(9 * time.Minute)
@@ -308,10 +308,10 @@ func TestCancel(t *testing.T) {
 	f := newFixture(t)
 	v, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
 	code := f.Code(t, v)
-	for i := 0; i < 2; i++ { // idempotent
-		got, err := f.Svc.Cancel(ctx, v.ID)
-		if err != nil || got.Status != otp.StatusCanceled {
-			t.Fatalf("cancel %d: %+v %v", i, got, err)
+	for i := 0; i < 2; i++ { // idempotent; only the first changes anything
+		got, changed, err := f.Svc.Cancel(ctx, v.ID)
+		if err != nil || got.Status != otp.StatusCanceled || changed != (i == 0) {
+			t.Fatalf("cancel %d: %+v changed %v, %v", i, got, changed, err)
 		}
 	}
 	if _, _, err := f.Svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code}); otptest.Finished(err) != otp.StatusCanceled {
@@ -324,11 +324,11 @@ func TestCancel(t *testing.T) {
 	f.Clock.Advance(testPolicy.Cooldown)
 	v2, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
 	f.Svc.Check(ctx, otp.CheckRequest{ID: v2.ID, Code: f.Code(t, v2)})
-	if _, err := f.Svc.Cancel(ctx, v2.ID); otptest.Finished(err) != otp.StatusApproved {
+	if _, _, err := f.Svc.Cancel(ctx, v2.ID); otptest.Finished(err) != otp.StatusApproved {
 		t.Fatalf("cancel approved: %v", err)
 	}
 	unknown, _ := f.Codec.NewID(f.Codec.Tag(num))
-	if _, err := f.Svc.Cancel(ctx, unknown); !errors.Is(err, otp.ErrNotFound) {
+	if _, _, err := f.Svc.Cancel(ctx, unknown); !errors.Is(err, otp.ErrNotFound) {
 		t.Fatalf("cancel unknown: %v", err)
 	}
 }
@@ -635,7 +635,7 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 	if _, _, err := f.Svc.Check(ctx, otp.CheckRequest{ID: old.ID, Code: code}); otptest.Finished(err) != otp.StatusApproved {
 		t.Fatalf("check of the old one by id: %v", err)
 	}
-	if _, err := f.Svc.Cancel(ctx, old.ID); otptest.Finished(err) != otp.StatusApproved {
+	if _, _, err := f.Svc.Cancel(ctx, old.ID); otptest.Finished(err) != otp.StatusApproved {
 		t.Fatalf("cancel of the old one: %v", err)
 	}
 	// A late delivery report still lands on the old verification.
@@ -989,7 +989,7 @@ func TestNoCodeMaterialOnceTheCodeDies(t *testing.T) {
 			}
 		}},
 		{"canceled", func(t *testing.T, f *fixture, v otp.Verification) {
-			if _, err := f.Svc.Cancel(ctx, v.ID); err != nil {
+			if _, _, err := f.Svc.Cancel(ctx, v.ID); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -53,12 +53,17 @@ func TestTenantsSeeOnlyTheirOwnVerifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, call := range map[string]func() error{
-		"get":          func() error { _, err := b.Get(ctx, va.ID); return err },
-		"cancel":       func() error { _, err := b.Cancel(ctx, va.ID); return err },
-		"check by id":  func() error { _, _, err := b.Check(ctx, otp.CheckRequest{ID: va.ID, Code: f.Code(t, va)}); return err },
-		"check by to":  func() error { _, _, err := b.Check(ctx, otp.CheckRequest{To: other, Code: f.Code(t, vo)}); return err },
-		"report":       func() error { return b.DeliveryReport(ctx, otp.DeliveryReport{ID: va.ID, Attempt: 1, Status: otp.DeliveryFailed}) },
-		"check wrong":  func() error { _, _, err := b.Check(ctx, otp.CheckRequest{ID: va.ID, Code: otptest.Wrong(f.Code(t, va))}); return err },
+		"get":         func() error { _, err := b.Get(ctx, va.ID); return err },
+		"cancel":      func() error { _, _, err := b.Cancel(ctx, va.ID); return err },
+		"check by id": func() error { _, _, err := b.Check(ctx, otp.CheckRequest{ID: va.ID, Code: f.Code(t, va)}); return err },
+		"check by to": func() error { _, _, err := b.Check(ctx, otp.CheckRequest{To: other, Code: f.Code(t, vo)}); return err },
+		"report": func() error {
+			return b.DeliveryReport(ctx, otp.DeliveryReport{ID: va.ID, Attempt: 1, Status: otp.DeliveryFailed})
+		},
+		"check wrong": func() error {
+			_, _, err := b.Check(ctx, otp.CheckRequest{ID: va.ID, Code: otptest.Wrong(f.Code(t, va))})
+			return err
+		},
 		"get archived": func() error { _, err := b.Get(ctx, vo.ID); return err },
 	} {
 		if err := call(); name != "report" && !errors.Is(err, otp.ErrNotFound) {

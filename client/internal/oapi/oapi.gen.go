@@ -136,21 +136,25 @@ func (e FraudBlockScope) Valid() bool {
 
 // Defines values for Limit.
 const (
-	LimitApiKey       Limit = "api_key"
-	LimitCallBudget   Limit = "call_budget"
-	LimitClientIp     Limit = "client_ip"
-	LimitCountry      Limit = "country"
-	LimitFailedChecks Limit = "failed_checks"
-	LimitGlobal       Limit = "global"
-	LimitPrefix       Limit = "prefix"
-	LimitTenant       Limit = "tenant"
-	LimitTo           Limit = "to"
+	LimitApiKey          Limit = "api_key"
+	LimitApiKeyWrites    Limit = "api_key_writes"
+	LimitCallBudget      Limit = "call_budget"
+	LimitClientIp        Limit = "client_ip"
+	LimitCountry         Limit = "country"
+	LimitFailedChecks    Limit = "failed_checks"
+	LimitGlobal          Limit = "global"
+	LimitIdempotencyKeys Limit = "idempotency_keys"
+	LimitPrefix          Limit = "prefix"
+	LimitTenant          Limit = "tenant"
+	LimitTo              Limit = "to"
 )
 
 // Valid indicates whether the value is a known member of the Limit enum.
 func (e Limit) Valid() bool {
 	switch e {
 	case LimitApiKey:
+		return true
+	case LimitApiKeyWrites:
 		return true
 	case LimitCallBudget:
 		return true
@@ -161,6 +165,8 @@ func (e Limit) Valid() bool {
 	case LimitFailedChecks:
 		return true
 	case LimitGlobal:
+		return true
+	case LimitIdempotencyKeys:
 		return true
 	case LimitPrefix:
 		return true
@@ -665,10 +671,14 @@ type InternalCode struct {
 // Limit The limit behind a `rate_limited`: `to` (`OTP_RESEND_COOLDOWN` or
 // `TO_SEND_LIMIT`), `failed_checks` (`FAILED_CHECK_LIMIT`),
 // `client_ip` (`CLIENT_IP_SEND_LIMITS`, `CLIENT_IP_CHECK_LIMITS`),
-// `api_key` (`API_KEY_SEND_LIMITS`), `prefix` (`PREFIX_SEND_LIMITS`),
-// `country` (`SMS_COUNTRY_BUDGETS`), `global` (`SMS_BUDGET_PER_MINUTE`),
-// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only), `tenant` (the
-// calling app's own `send_limits` or budgets in `TENANTS_FILE`).
+// `api_key` (`API_KEY_SEND_LIMITS`), `api_key_writes`
+// (`API_KEY_WRITE_LIMITS`: cancels, checks, the fraud lists' changes),
+// `prefix` (`PREFIX_SEND_LIMITS`), `country` (`SMS_COUNTRY_BUDGETS`),
+// `global` (`SMS_BUDGET_PER_MINUTE`), `call_budget`
+// (`CALL_BUDGET_PER_MINUTE`, calls only), `idempotency_keys`
+// (`API_KEY_IDEMPOTENCY_KEYS`: the `Idempotency-Key` answers an API
+// key keeps at once), `tenant` (the calling app's own `send_limits` or
+// budgets in `TENANTS_FILE`).
 type Limit string
 
 // Locale The language of the messages and calls, one of the locales otpd speaks.
@@ -707,10 +717,14 @@ type Problem struct {
 	// Limit The limit behind a `rate_limited`: `to` (`OTP_RESEND_COOLDOWN` or
 	// `TO_SEND_LIMIT`), `failed_checks` (`FAILED_CHECK_LIMIT`),
 	// `client_ip` (`CLIENT_IP_SEND_LIMITS`, `CLIENT_IP_CHECK_LIMITS`),
-	// `api_key` (`API_KEY_SEND_LIMITS`), `prefix` (`PREFIX_SEND_LIMITS`),
-	// `country` (`SMS_COUNTRY_BUDGETS`), `global` (`SMS_BUDGET_PER_MINUTE`),
-	// `call_budget` (`CALL_BUDGET_PER_MINUTE`, calls only), `tenant` (the
-	// calling app's own `send_limits` or budgets in `TENANTS_FILE`).
+	// `api_key` (`API_KEY_SEND_LIMITS`), `api_key_writes`
+	// (`API_KEY_WRITE_LIMITS`: cancels, checks, the fraud lists' changes),
+	// `prefix` (`PREFIX_SEND_LIMITS`), `country` (`SMS_COUNTRY_BUDGETS`),
+	// `global` (`SMS_BUDGET_PER_MINUTE`), `call_budget`
+	// (`CALL_BUDGET_PER_MINUTE`, calls only), `idempotency_keys`
+	// (`API_KEY_IDEMPOTENCY_KEYS`: the `Idempotency-Key` answers an API
+	// key keeps at once), `tenant` (the calling app's own `send_limits` or
+	// budgets in `TENANTS_FILE`).
 	Limit *Limit `json:"limit,omitempty"`
 
 	// RetryAfter Seconds to wait, as in the `Retry-After` header. On every 429 and 503, on a 409 `idempotency_in_progress` and a 403 `fraud_blocked`, and only there.
@@ -991,6 +1005,14 @@ type Unavailable struct {
 	Title      interface{} `json:"title,omitempty"`
 }
 
+// WriteLimited defines model for WriteLimited.
+type WriteLimited struct {
+	Code   interface{} `json:"code,omitempty"`
+	Limit  interface{} `json:"limit,omitempty"`
+	Status interface{} `json:"status,omitempty"`
+	Title  interface{} `json:"title,omitempty"`
+}
+
 // ListFraudBlocksParams defines parameters for ListFraudBlocks.
 type ListFraudBlocksParams struct {
 	// XRequestID A request id to echo back and log. Anything but 1 to 64 characters of `[A-Za-z0-9._-]` is replaced by a fresh id.
@@ -1032,7 +1054,15 @@ type StartVerificationParams struct {
 	// runs: `409 idempotency_in_progress`. The key with another request:
 	// `422 idempotency_key_reused`. Any other answer (`4xx`, `5xx`) is not
 	// kept, since the request changed nothing: a retry with the same key
-	// runs again.
+	// runs again. Nor is the `200` of a cancel of a verification canceled
+	// before: it changed nothing, and a retry answers alike.
+	//
+	// An API key keeps at most `API_KEY_IDEMPOTENCY_KEYS` answers at once
+	// (100,000 by default): a request with a new key beyond that is
+	// refused before it runs, `429 rate_limited` with
+	// `limit: idempotency_keys` and `Retry-After` (until the oldest kept
+	// answers end). Replays are still served; without the header the
+	// request runs, unprotected.
 	//
 	// The value is a Structured Field String (`"…"`, as the draft says) or
 	// the bare key; 1 to 255 printable ASCII characters (a bare key without
@@ -1067,7 +1097,15 @@ type CancelVerificationParams struct {
 	// runs: `409 idempotency_in_progress`. The key with another request:
 	// `422 idempotency_key_reused`. Any other answer (`4xx`, `5xx`) is not
 	// kept, since the request changed nothing: a retry with the same key
-	// runs again.
+	// runs again. Nor is the `200` of a cancel of a verification canceled
+	// before: it changed nothing, and a retry answers alike.
+	//
+	// An API key keeps at most `API_KEY_IDEMPOTENCY_KEYS` answers at once
+	// (100,000 by default): a request with a new key beyond that is
+	// refused before it runs, `429 rate_limited` with
+	// `limit: idempotency_keys` and `Retry-After` (until the oldest kept
+	// answers end). Replays are still served; without the header the
+	// request runs, unprotected.
 	//
 	// The value is a Structured Field String (`"…"`, as the draft says) or
 	// the bare key; 1 to 255 printable ASCII characters (a bare key without
@@ -1350,7 +1388,9 @@ type ClientInterface interface {
 	// `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 	// is used up; `max_check_attempts` while the number's verification is
 	// locked by wrong codes; `rate_limited` with another `limit` for the
-	// cross-number limits (`client_ip` only when `clientIp` is given).
+	// cross-number limits (`client_ip` only when `clientIp` is given);
+	// `rate_limited` with `limit: idempotency_keys` when the request has an
+	// `Idempotency-Key` and the API key keeps as many answers as it may.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1370,7 +1410,9 @@ type ClientInterface interface {
 	// `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 	// is used up; `max_check_attempts` while the number's verification is
 	// locked by wrong codes; `rate_limited` with another `limit` for the
-	// cross-number limits (`client_ip` only when `clientIp` is given).
+	// cross-number limits (`client_ip` only when `clientIp` is given);
+	// `rate_limited` with `limit: idempotency_keys` when the request has an
+	// `Idempotency-Key` and the API key keeps as many answers as it may.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1429,8 +1471,9 @@ type ClientInterface interface {
 	// CancelVerification Cancel a verification
 	//
 	// Ends a pending verification and kills its code. Cancelling a
-	// canceled verification answers `200` again. The request body, if
-	// any, is ignored.
+	// canceled verification answers `200` again (and its
+	// `Idempotency-Key` keeps nothing: it changed nothing). The request
+	// body, if any, is ignored.
 	//
 	// Corresponds with POST /v1/verifications/{id}/cancel (the `CancelVerification` operationId).
 	CancelVerification(ctx context.Context, id VerificationID, params *CancelVerificationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1541,7 +1584,9 @@ func (c *Client) AddSafeListEntry(ctx context.Context, entry string, params *Add
 // `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 // is used up; `max_check_attempts` while the number's verification is
 // locked by wrong codes; `rate_limited` with another `limit` for the
-// cross-number limits (`client_ip` only when `clientIp` is given).
+// cross-number limits (`client_ip` only when `clientIp` is given);
+// `rate_limited` with `limit: idempotency_keys` when the request has an
+// `Idempotency-Key` and the API key keeps as many answers as it may.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1571,7 +1616,9 @@ func (c *Client) StartVerificationWithBody(ctx context.Context, params *StartVer
 // `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 // is used up; `max_check_attempts` while the number's verification is
 // locked by wrong codes; `rate_limited` with another `limit` for the
-// cross-number limits (`client_ip` only when `clientIp` is given).
+// cross-number limits (`client_ip` only when `clientIp` is given);
+// `rate_limited` with `limit: idempotency_keys` when the request has an
+// `Idempotency-Key` and the API key keeps as many answers as it may.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1670,8 +1717,9 @@ func (c *Client) GetVerification(ctx context.Context, id VerificationID, params 
 // CancelVerification Cancel a verification
 //
 // Ends a pending verification and kills its code. Cancelling a
-// canceled verification answers `200` again. The request body, if
-// any, is ignored.
+// canceled verification answers `200` again (and its
+// `Idempotency-Key` keeps nothing: it changed nothing). The request
+// body, if any, is ignored.
 //
 // Corresponds with POST /v1/verifications/{id}/cancel (the `CancelVerification` operationId).
 func (c *Client) CancelVerification(ctx context.Context, id VerificationID, params *CancelVerificationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2256,7 +2304,9 @@ type ClientWithResponsesInterface interface {
 	// `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 	// is used up; `max_check_attempts` while the number's verification is
 	// locked by wrong codes; `rate_limited` with another `limit` for the
-	// cross-number limits (`client_ip` only when `clientIp` is given).
+	// cross-number limits (`client_ip` only when `clientIp` is given);
+	// `rate_limited` with `limit: idempotency_keys` when the request has an
+	// `Idempotency-Key` and the API key keeps as many answers as it may.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2276,7 +2326,9 @@ type ClientWithResponsesInterface interface {
 	// `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 	// is used up; `max_check_attempts` while the number's verification is
 	// locked by wrong codes; `rate_limited` with another `limit` for the
-	// cross-number limits (`client_ip` only when `clientIp` is given).
+	// cross-number limits (`client_ip` only when `clientIp` is given);
+	// `rate_limited` with `limit: idempotency_keys` when the request has an
+	// `Idempotency-Key` and the API key keeps as many answers as it may.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2337,8 +2389,9 @@ type ClientWithResponsesInterface interface {
 	// CancelVerificationWithResponse Cancel a verification
 	//
 	// Ends a pending verification and kills its code. Cancelling a
-	// canceled verification answers `200` again. The request body, if
-	// any, is ignored.
+	// canceled verification answers `200` again (and its
+	// `Idempotency-Key` keeps nothing: it changed nothing). The request
+	// body, if any, is ignored.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2482,6 +2535,12 @@ type LiftFraudBlockResponse404Headers struct {
 	XRequestID string
 }
 
+// LiftFraudBlockResponse429Headers the declared response headers of an HTTP 429 response for LiftFraudBlock
+type LiftFraudBlockResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // LiftFraudBlockResponse500Headers the declared response headers of an HTTP 500 response for LiftFraudBlock
 type LiftFraudBlockResponse500Headers struct {
 	XRequestID string
@@ -2517,6 +2576,8 @@ type LiftFraudBlockResponse struct {
 		Status interface{} `json:"status,omitempty"`
 		Title  interface{} `json:"title,omitempty"`
 	}
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2531,6 +2592,8 @@ type LiftFraudBlockResponse struct {
 	Headers403 *LiftFraudBlockResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *LiftFraudBlockResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LiftFraudBlockResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *LiftFraudBlockResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2571,6 +2634,11 @@ func (r LiftFraudBlockResponse) GetApplicationproblemJSON404() *struct {
 	Title  interface{} `json:"title,omitempty"`
 } {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LiftFraudBlockResponse) GetApplicationproblemJSON429() *WriteLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2748,6 +2816,12 @@ type RemoveSafeListEntryResponse409Headers struct {
 	XRequestID string
 }
 
+// RemoveSafeListEntryResponse429Headers the declared response headers of an HTTP 429 response for RemoveSafeListEntry
+type RemoveSafeListEntryResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // RemoveSafeListEntryResponse500Headers the declared response headers of an HTTP 500 response for RemoveSafeListEntry
 type RemoveSafeListEntryResponse500Headers struct {
 	XRequestID string
@@ -2774,6 +2848,8 @@ type RemoveSafeListEntryResponse struct {
 		Status interface{} `json:"status,omitempty"`
 		Title  interface{} `json:"title,omitempty"`
 	}
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2788,6 +2864,8 @@ type RemoveSafeListEntryResponse struct {
 	Headers403 *RemoveSafeListEntryResponse403Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *RemoveSafeListEntryResponse409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RemoveSafeListEntryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RemoveSafeListEntryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2816,6 +2894,11 @@ func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON409() *struct {
 	Title  interface{} `json:"title,omitempty"`
 } {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RemoveSafeListEntryResponse) GetApplicationproblemJSON429() *WriteLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -2878,6 +2961,12 @@ type AddSafeListEntryResponse403Headers struct {
 	XRequestID string
 }
 
+// AddSafeListEntryResponse429Headers the declared response headers of an HTTP 429 response for AddSafeListEntry
+type AddSafeListEntryResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // AddSafeListEntryResponse500Headers the declared response headers of an HTTP 500 response for AddSafeListEntry
 type AddSafeListEntryResponse500Headers struct {
 	XRequestID string
@@ -2903,6 +2992,8 @@ type AddSafeListEntryResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *NotFraudAdmin
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -2915,6 +3006,8 @@ type AddSafeListEntryResponse struct {
 	Headers401 *AddSafeListEntryResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *AddSafeListEntryResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AddSafeListEntryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *AddSafeListEntryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -2942,6 +3035,11 @@ func (r AddSafeListEntryResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r AddSafeListEntryResponse) GetApplicationproblemJSON403() *NotFraudAdmin {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AddSafeListEntryResponse) GetApplicationproblemJSON429() *WriteLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -3591,6 +3689,7 @@ type CancelVerificationResponse struct {
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *struct {
 		Code   interface{} `json:"code,omitempty"`
+		Limit  interface{} `json:"limit,omitempty"`
 		Status interface{} `json:"status,omitempty"`
 		Title  interface{} `json:"title,omitempty"`
 	}
@@ -3695,6 +3794,7 @@ func (r CancelVerificationResponse) GetApplicationproblemJSON422() *IdempotencyK
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r CancelVerificationResponse) GetApplicationproblemJSON429() *struct {
 	Code   interface{} `json:"code,omitempty"`
+	Limit  interface{} `json:"limit,omitempty"`
 	Status interface{} `json:"status,omitempty"`
 	Title  interface{} `json:"title,omitempty"`
 } {
@@ -3835,7 +3935,9 @@ func (c *ClientWithResponses) AddSafeListEntryWithResponse(ctx context.Context, 
 // `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 // is used up; `max_check_attempts` while the number's verification is
 // locked by wrong codes; `rate_limited` with another `limit` for the
-// cross-number limits (`client_ip` only when `clientIp` is given).
+// cross-number limits (`client_ip` only when `clientIp` is given);
+// `rate_limited` with `limit: idempotency_keys` when the request has an
+// `Idempotency-Key` and the API key keeps as many answers as it may.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3861,7 +3963,9 @@ func (c *ClientWithResponses) StartVerificationWithBodyWithResponse(ctx context.
 // `TO_SEND_LIMIT` is used up; `max_send_attempts` when `OTP_MAX_SENDS`
 // is used up; `max_check_attempts` while the number's verification is
 // locked by wrong codes; `rate_limited` with another `limit` for the
-// cross-number limits (`client_ip` only when `clientIp` is given).
+// cross-number limits (`client_ip` only when `clientIp` is given);
+// `rate_limited` with `limit: idempotency_keys` when the request has an
+// `Idempotency-Key` and the API key keeps as many answers as it may.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3946,8 +4050,9 @@ func (c *ClientWithResponses) GetVerificationWithResponse(ctx context.Context, i
 // CancelVerificationWithResponse Cancel a verification
 //
 // Ends a pending verification and kills its code. Cancelling a
-// canceled verification answers `200` again. The request body, if
-// any, is ignored.
+// canceled verification answers `200` again (and its
+// `Idempotency-Key` keeps nothing: it changed nothing). The request
+// body, if any, is ignored.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4143,6 +4248,13 @@ func ParseLiftFraudBlockResponse(rsp *http.Response) (*LiftFraudBlockResponse, e
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4217,6 +4329,23 @@ func ParseLiftFraudBlockResponse(rsp *http.Response) (*LiftFraudBlockResponse, e
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers LiftFraudBlockResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers LiftFraudBlockResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4421,6 +4550,13 @@ func ParseRemoveSafeListEntryResponse(rsp *http.Response) (*RemoveSafeListEntryR
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4495,6 +4631,23 @@ func ParseRemoveSafeListEntryResponse(rsp *http.Response) (*RemoveSafeListEntryR
 			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers RemoveSafeListEntryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers RemoveSafeListEntryResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -4572,6 +4725,13 @@ func ParseAddSafeListEntryResponse(rsp *http.Response) (*AddSafeListEntryRespons
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4636,6 +4796,23 @@ func ParseAddSafeListEntryResponse(rsp *http.Response) (*AddSafeListEntryRespons
 			headers.XRequestID = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers AddSafeListEntryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers AddSafeListEntryResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -5342,6 +5519,7 @@ func ParseCancelVerificationResponse(rsp *http.Response) (*CancelVerificationRes
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest struct {
 			Code   interface{} `json:"code,omitempty"`
+			Limit  interface{} `json:"limit,omitempty"`
 			Status interface{} `json:"status,omitempty"`
 			Title  interface{} `json:"title,omitempty"`
 		}

@@ -82,7 +82,7 @@ func serviceEnv(o options) (map[string]string, guardParams, error) {
 		"TO_SEND_LIMIT":       "10/" + toPeriod.String(),
 		// The load generator is one API key and passes no clientIp: the
 		// per-key limits would throttle it, not an attacker.
-		"API_KEY_SEND_LIMITS": "off", "SMS_BUDGET_PER_MINUTE": "1000000", "ALLOWED_COUNTRIES": "*",
+		"API_KEY_SEND_LIMITS": "off", "API_KEY_WRITE_LIMITS": "off", "SMS_BUDGET_PER_MINUTE": "1000000", "ALLOWED_COUNTRIES": "*",
 		"API_KEYS": apiKey, "LOG_LEVEL": "warn", "OTP_BRAND": "FraudSim",
 	}
 	for k, v := range splitEnv(o.extraEnv) {

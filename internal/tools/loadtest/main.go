@@ -169,6 +169,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		"OTP_MAX_CHECKS": "100", "FAILED_CHECK_LIMIT": "100/24h", "TO_SEND_LIMIT": "1000/1h",
 		"SMS_BUDGET_PER_MINUTE": "10000000", "OTP_BRAND": "Bench",
 		"API_KEY_SEND_LIMITS": "10000000/1s", "PREFIX_SEND_LIMITS": "10000000/1m", "OTP_RESEND_COOLDOWN": "1s",
+		"API_KEY_WRITE_LIMITS": "10000000/1s",
 		// The fraud guard judges every send, and never blocks the load's
 		// codes that nobody enters.
 		"FRAUD_MIN_SENDS": "1000000", "FRAUD_COUNTRY_MIN_SENDS": "1000000000",

@@ -20,11 +20,6 @@ for i, key in ipairs(KEYS) do
   opened[i] = {c, w}
 end
 for i, key in ipairs(KEYS) do
-  local c, w = opened[i][1], opened[i][2]
-  redis.call('HINCRBY', key, tostring(c % SLOTS), 1)
-  redis.call('HINCRBY', key, 't', 1)
-  redis.call('HSET', key, 'c', c)
-  -- The newest event counts until bucket c leaves the window.
-  redis.call('PEXPIRE', key, SLOTS * w)
+  put(key, opened[i][1], opened[i][2])
 end
 return {0, at}

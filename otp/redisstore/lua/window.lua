@@ -1,5 +1,6 @@
--- window: helpers that guard.go puts in front of take.lua and refund.lua;
--- not a script of its own.
+-- window: helpers that scripts.go puts in front of take.lua and refund.lua,
+-- and of the Idempotency-Key scripts (their cap on kept answers); not a
+-- script of its own.
 --
 -- A limit "count per period" means at most count events in ANY period, not
 -- count now and count more as a bucket refills (GCRA with burst = count let
@@ -66,4 +67,30 @@ local function wait(key, total, count, c, w, at)
     end
   end
   return SLOTS * w
+end
+
+-- put counts one event in the newest bucket c, of width w, of a limit
+-- that open read.
+local function put(key, c, w)
+  redis.call('HINCRBY', key, tostring(c % SLOTS), 1)
+  redis.call('HINCRBY', key, 't', 1)
+  redis.call('HSET', key, 'c', c)
+  -- The newest event counts until bucket c leaves the window.
+  redis.call('PEXPIRE', key, SLOTS * w)
+end
+
+-- giveBack takes back, at time at, one event put at time taken, out of
+-- the very bucket put it in: another bucket would make the remaining
+-- events look older or younger than they are, and the window would let
+-- one too many through. A bucket that has left the window holds nothing
+-- to give back. Returns 1 given back, 0 not.
+local function giveBack(key, period, at, taken)
+  local total, c, w = open(key, period, at)
+  local b = math.floor(taken / w)
+  local slot = tostring(b % SLOTS)
+  local v = tonumber(redis.call('HGET', key, slot)) or 0
+  if b < c - BUCKETS or b > c or v <= 0 or total <= 0 then return 0 end
+  if v == 1 then redis.call('HDEL', key, slot) else redis.call('HSET', key, slot, v - 1) end
+  redis.call('HSET', key, 't', total - 1)
+  return 1
 end
