@@ -89,6 +89,7 @@ func (s *Service) checked(ctx context.Context, cr CheckResult, cc int) {
 			s.d.Observer.WorkflowStep(st.Channel, StepApproved)
 		}
 		s.emit(ctx, EventApproved, v, 0, 0)
+		s.revokeUnread(ctx, v)
 		return
 	}
 	s.d.Observer.CheckFailed(v.Channel, cc)

@@ -170,7 +170,7 @@ func (s *Service) send(ctx context.Context, t *try, code string) error {
 	rc, err := s.d.Sender.Send(sctx, Message{
 		Channel: c.Channel, To: c.To, Body: text.Body, Code: code, Locale: c.Locale,
 		Language: text.Language, Voice: text.Voice,
-		ValidFor: left, StatusCallback: s.callbackURL(t),
+		ValidFor: left, StatusCallback: s.callbackURL(t), Ref: AttemptRef(s.policy.Tenant, t.ID, t.Attempt),
 	})
 	if err != nil {
 		return s.failed(ctx, t, err)
@@ -275,13 +275,23 @@ func (s *Service) appHash(log *slog.Logger, h string) string {
 // minValidity is the least life a code must have left to go out on
 // channel.
 func minValidity(channel string) time.Duration {
-	if channel == ChannelCall {
+	switch channel {
+	case ChannelCall:
 		return MinCallValidity
+	case ChannelTelegram:
+		// Telegram refuses a shorter ttl; a longer one would let it show
+		// a dead code.
+		return TelegramMinTTL
 	}
 	return MinValidity
 }
 
 func (s *Service) callbackURL(t *try) string {
+	if t.claim.Channel == ChannelTelegram {
+		// Telegram signs its reports with our token, and says which attempt
+		// by the message's Ref (its payload): the URL needs no query.
+		return s.policy.TelegramCallback
+	}
 	if s.policy.StatusCallback == "" {
 		return ""
 	}

@@ -35,6 +35,16 @@ type Queue interface {
 	// ScheduleBlockEnd has the worker report the fraud block named name,
 	// due to end at until, as ended then (Service.FraudBlockEnded).
 	ScheduleBlockEnd(ctx context.Context, name string, until time.Time) error
+	// EnqueueRevoke has the worker take back a message the gateway still
+	// holds for its user (Service.Revoke); best effort.
+	EnqueueRevoke(ctx context.Context, channel, messageSID string) error
+}
+
+// Revoker takes back a message a gateway has not shown yet (Telegram's
+// revokeVerificationMessage), so an unread code of a verification that
+// ended disappears.
+type Revoker interface {
+	Revoke(ctx context.Context, channel, messageSID string) error
 }
 
 // Origin is who asks for a send or a check, as far as the caller knows.

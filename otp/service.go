@@ -57,6 +57,9 @@ type Policy struct {
 	// route ("" asks the gateway for no reports); a delivery adds the
 	// verification and attempt to it.
 	StatusCallback string
+	// TelegramCallback is the absolute URL of the api's Telegram report
+	// route ("" asks Telegram for no reports).
+	TelegramCallback string
 	// StaleClaim is how old a delivery's claim must be before another try
 	// presumes its owner died mid-request and sends again. It must exceed
 	// the gateway's HTTP timeout, so a slow but live request is never
@@ -75,7 +78,7 @@ func (p Policy) channelEnabled(c string) bool {
 // enabledChannels lists the enabled channels, for an error message.
 func (p Policy) enabledChannels() []string {
 	var out []string
-	for _, c := range []string{ChannelSMS, ChannelWhatsApp, ChannelCall} {
+	for _, c := range Channels {
 		if p.channelEnabled(c) {
 			out = append(out, c)
 		}
@@ -100,6 +103,7 @@ type Deps struct {
 	// The worker's: the gateway, the texts, the rate across workers, and
 	// what counts its deliveries.
 	Sender    Sender
+	Revoker   Revoker // nil: nothing is taken back
 	Texts     Texts
 	Throttle  Throttle
 	Delivered DeliveryObserver
@@ -182,6 +186,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (v Verification, change
 	if now {
 		s.stopped(v)
 		s.emit(ctx, EventCanceled, v, 0, 0)
+		s.revokeUnread(ctx, v)
 	}
 	return v, now, err
 }

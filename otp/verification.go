@@ -63,12 +63,25 @@ const (
 	ChannelSMS      = "sms"
 	ChannelWhatsApp = "whatsapp"
 	ChannelCall     = "call"
+	// ChannelTelegram is Telegram's Gateway API: our own code, in a message
+	// Telegram writes, to a number that has a Telegram account.
+	ChannelTelegram = "telegram"
 )
+
+// Channels are every channel otpd can send on, in the order lists show them.
+var Channels = []string{ChannelSMS, ChannelWhatsApp, ChannelCall, ChannelTelegram}
 
 // KnownChannel reports whether c is a channel otpd can send on.
 func KnownChannel(c string) bool {
-	return c == ChannelSMS || c == ChannelWhatsApp || c == ChannelCall
+	return c == ChannelSMS || c == ChannelWhatsApp || c == ChannelCall || c == ChannelTelegram
 }
+
+// Telegram takes codes of 4 to 8 digits, and a ttl of 30 to 3600 seconds.
+const (
+	TelegramMaxCodeLength = 8
+	TelegramMinTTL        = 30 * time.Second
+	TelegramMaxTTL        = time.Hour
+)
 
 // ChannelNoun is what channel c sends, as a log line names it: "SMS",
 // "WhatsApp message" or "call" (an unknown channel is sent as an SMS).
@@ -78,6 +91,8 @@ func ChannelNoun(c string) string {
 		return "WhatsApp message"
 	case ChannelCall:
 		return "call"
+	case ChannelTelegram:
+		return "Telegram message"
 	default:
 		return "SMS"
 	}
@@ -195,6 +210,8 @@ const (
 	LimitNumberType      LimitReason = "number_type_blocked"
 	// LimitTenant is a tenant's own send limits and budgets (TENANTS_FILE).
 	LimitTenant LimitReason = "tenant"
+	// LimitTelegramBudget is TELEGRAM_BUDGET_PER_MINUTE.
+	LimitTelegramBudget LimitReason = "telegram_budget"
 )
 
 func (e *LimitError) Error() string {

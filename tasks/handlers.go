@@ -18,6 +18,7 @@ type Service interface {
 	StepTimedOut(ctx context.Context, id string, step int) error
 	Expired(ctx context.Context, id string) (bool, error)
 	FraudBlockEnded(ctx context.Context, name string, until time.Time) error
+	Revoke(ctx context.Context, channel, messageSID string) error
 }
 
 // Tenants finds the service of a tenant by name ("" the default tenant's);
@@ -41,6 +42,7 @@ func NewTenantMux(tenants Tenants) *asynq.ServeMux {
 	mux.HandleFunc(TypeStepTimeout, func(ctx context.Context, t *asynq.Task) error { return stepTask(ctx, tenants, t) })
 	mux.HandleFunc(TypeExpire, func(ctx context.Context, t *asynq.Task) error { return expireTask(ctx, tenants, t) })
 	mux.HandleFunc(TypeBlockEnd, func(ctx context.Context, t *asynq.Task) error { return blockEndTask(ctx, tenants, t) })
+	mux.HandleFunc(TypeRevoke, func(ctx context.Context, t *asynq.Task) error { return revokeTask(ctx, tenants, t) })
 	return mux
 }
 
@@ -131,4 +133,19 @@ func blockEndTask(ctx context.Context, tenants Tenants, t *asynq.Task) error {
 		return &otp.WaitError{Wait: time.Second, Why: "block not over yet"}
 	}
 	return err
+}
+
+// revokeTask takes back a message: the gateway's, which serves every
+// tenant alike. A message already read or expired is the gateway's to
+// refuse; a few retries, then it is left.
+func revokeTask(ctx context.Context, tenants Tenants, t *asynq.Task) error {
+	var p RevokePayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || !otp.KnownChannel(p.Channel) || p.SID == "" || len(p.SID) > 128 {
+		return fmt.Errorf("tasks: bad revoke payload: %w", asynq.SkipRetry)
+	}
+	svc, err := tenant(tenants, "")
+	if err != nil {
+		return err
+	}
+	return classify(svc.Revoke(ctx, p.Channel, p.SID))
 }

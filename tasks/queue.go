@@ -60,6 +60,14 @@ func (q *Queue) ScheduleBlockEnd(ctx context.Context, name string, until time.Ti
 		asynq.ProcessAt(until.Add(time.Second)), asynq.MaxRetry(MaxRetry), asynq.Timeout(time.Minute)))
 }
 
+// EnqueueRevoke has a worker take back a message, once (its TaskID).
+func (q *Queue) EnqueueRevoke(ctx context.Context, channel, sid string) error {
+	payload, _ := json.Marshal(RevokePayload{Channel: channel, SID: sid})
+	return enqueued(q.client.EnqueueContext(ctx, asynq.NewTask(TypeRevoke, payload),
+		asynq.Queue(q.shards.Names()[0]), asynq.TaskID("revoke:"+channel+":"+sid),
+		asynq.MaxRetry(5), asynq.Timeout(time.Minute), asynq.Retention(time.Hour)))
+}
+
 // scheduleExpiry queues the check that emits a verification's expired
 // event, a second after the code's expiry, on its delivery's shard.
 func (q *Queue) scheduleExpiry(ctx context.Context, id string, in time.Duration) error {

@@ -26,7 +26,14 @@ const (
 	TypeExpire      = "otp:expire"          // a verification's expired event
 	TypeWebhook     = "otp:webhook"         // one verification event to deliver
 	TypeBlockEnd    = "otp:fraud_block_end" // a fraud block's end, to report
+	TypeRevoke      = "otp:revoke"          // take back a message nobody needs any more
 )
+
+// RevokePayload names a gateway's message to take back.
+type RevokePayload struct {
+	Channel string `json:"channel"`
+	SID     string `json:"sid"`
+}
 
 // QueueName is the asynq queue deliveries go through (with QUEUE_SHARDS,
 // the first of its shards' names; see Shards).

@@ -95,6 +95,7 @@ func (nopQueue) ScheduleStep(context.Context, string, int, time.Duration) error 
 	return nil
 }
 func (nopQueue) ScheduleBlockEnd(context.Context, string, time.Time) error { return nil }
+func (nopQueue) EnqueueRevoke(context.Context, string, string) error       { return nil }
 
 // FuzzDecodeRequest throws arbitrary bytes at every JSON route through the
 // real router and real Redis: whatever the body, the answer is a JSON

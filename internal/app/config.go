@@ -17,7 +17,7 @@ import (
 func FromConfig(cfg config.Config, log *slog.Logger) Options {
 	o := Options{
 		Policy: policy(cfg), Secret: cfg.Codes.Secret, CodeLength: cfg.Codes.Length,
-		Limits: limits(cfg.Limits), IdempotencyKeys: cfg.Limits.APIKeyIdempotencyKeys,
+		Limits: limits(cfg.Limits, cfg.Telegram.BudgetPerMinute), IdempotencyKeys: cfg.Limits.APIKeyIdempotencyKeys,
 		Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
 		Events: cfg.Webhooks.URL != "", Backlog: backlog(cfg.Webhooks, cfg.Tenants), Catalog: cfg.Messages.Catalog, Log: log,
 		SMSRateLimit: cfg.Worker.SMSRateLimit,
@@ -107,7 +107,7 @@ func backlog(w config.Webhooks, tenants []config.Tenant) tasks.BacklogConfig {
 }
 
 // limits are the cross-number limits, as the store takes them.
-func limits(l config.Limits) redisstore.LimitConfig {
+func limits(l config.Limits, telegramBudget int) redisstore.LimitConfig {
 	rates := func(rs []config.Rate) []redisstore.Rate {
 		out := make([]redisstore.Rate, len(rs))
 		for i, r := range rs {
@@ -119,7 +119,7 @@ func limits(l config.Limits) redisstore.LimitConfig {
 		ClientIPSends: rates(l.ClientIPSends), ClientIPChecks: rates(l.ClientIPChecks),
 		APIKeySends: rates(l.APIKeySends), APIKeyWrites: rates(l.APIKeyWrites), PrefixSends: rates(l.PrefixSends),
 		BudgetPerMinute: l.BudgetPerMinute, CountryBudgets: l.CountryBudgets,
-		CallBudgetPerMinute: l.CallBudgetPerMinute,
+		CallBudgetPerMinute: l.CallBudgetPerMinute, TelegramBudgetPerMinute: telegramBudget,
 	}
 }
 

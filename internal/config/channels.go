@@ -24,10 +24,10 @@ func (e *env) channels() Channels {
 		Timeout: e.dur("OTP_CHANNEL_TIMEOUT", "60s", 15*time.Second, 15*time.Minute)}
 	for _, ch := range strings.Split(e.str("CHANNELS", "sms"), ",") {
 		switch ch = strings.ToLower(strings.TrimSpace(ch)); ch {
-		case "sms", "whatsapp", "call":
+		case "sms", "whatsapp", "call", "telegram":
 			c.Enabled[ch] = true
 		default:
-			e.bad("CHANNELS", "%q is not sms, whatsapp or call", ch)
+			e.bad("CHANNELS", "%q is not sms, whatsapp, call or telegram", ch)
 		}
 	}
 	if w := e.str("OTP_WORKFLOW", ""); w != "" {

@@ -36,6 +36,7 @@ type Config struct {
 	Monitoring Monitoring
 	Codes      Codes
 	Twilio     Twilio
+	Telegram   Telegram
 	Channels   Channels
 	Messages   Messages
 	Limits     Limits
@@ -91,6 +92,7 @@ func LoadFor(getenv func(string) string, process string) (Config, error) {
 		Worker:     e.worker(),
 	}
 	e.messages(&c)
+	e.telegram(&c)
 	e.tenants(&c)
 	e.across(&c)
 	e.credentials(&c)
@@ -110,7 +112,7 @@ func LoadFor(getenv func(string) string, process string) (Config, error) {
 func (c Config) LogValue() slog.Value {
 	var attrs []slog.Attr
 	for _, part := range [][]slog.Attr{c.App.attrs(), c.Redis.attrs(), c.HTTP.attrs(), c.Codes.attrs(),
-		c.Twilio.attrs(), c.Worker.attrs(), c.Limits.attrs(), c.Fraud.attrs(), c.Monitoring.attrs(), c.Channels.attrs(),
+		c.Twilio.attrs(), c.Telegram.attrs(), c.Worker.attrs(), c.Limits.attrs(), c.Fraud.attrs(), c.Monitoring.attrs(), c.Channels.attrs(),
 		c.Messages.attrs(), c.Webhooks.attrs(), tenantAttrs(c.Tenants)} {
 		attrs = append(attrs, part...)
 	}

@@ -43,6 +43,9 @@ type LimitConfig struct {
 	// CallBudgetPerMinute caps calls per minute on top of the budgets
 	// above: a call costs more, and is the toll-fraud channel.
 	CallBudgetPerMinute int
+	// TelegramBudgetPerMinute caps Telegram messages per minute, on top of
+	// the budgets above.
+	TelegramBudgetPerMinute int
 }
 
 // TenantLimits are one tenant's own limits (TENANTS_FILE), on top of the
@@ -129,6 +132,7 @@ func prefixKey(tag, prefix string, r Rate) string { return tag + "prefix:" + pre
 func countryKey(tag, region string) string        { return tag + "country:" + region }
 func globalKey(tag string) string                 { return tag + "global" }
 func callKey(tag string) string                   { return tag + "call" }
+func telegramKey(tag string) string               { return tag + "telegram" }
 func ipCheckKey(ip string, r Rate) string         { return ipTag(ip) + "f:" + period(r) }
 func ipTag(ip string) string                      { return "lim:{otp:ip:" + ip + "}:" }
 func ipPartedSendKey(ip string, r Rate) string    { return ipTag(ip) + "s:" + period(r) }
@@ -216,6 +220,9 @@ func (g *Limits) sendLimits(s otp.SendScope) (ip, l limits, refused error) {
 	}
 	if s.Channel == otp.ChannelCall && g.cfg.CallBudgetPerMinute > 0 {
 		l.add(callKey(tag), share(Rate{Count: g.cfg.CallBudgetPerMinute, Period: time.Minute}), otp.LimitCallBudget)
+	}
+	if s.Channel == otp.ChannelTelegram && g.cfg.TelegramBudgetPerMinute > 0 {
+		l.add(telegramKey(tag), share(Rate{Count: g.cfg.TelegramBudgetPerMinute, Period: time.Minute}), otp.LimitTelegramBudget)
 	}
 	return ip, l, nil
 }

@@ -70,8 +70,8 @@ var (
 // common case, has none, so its records stay as short as before channels.
 // workflowChannels are a workflow's steps' letters, where every step has one.
 var (
-	attemptChannels  = map[string]string{otp.ChannelSMS: "", otp.ChannelWhatsApp: "w", otp.ChannelCall: "c"}
-	workflowChannels = map[string]string{otp.ChannelSMS: "s", otp.ChannelWhatsApp: "w", otp.ChannelCall: "c"}
+	attemptChannels  = map[string]string{otp.ChannelSMS: "", otp.ChannelWhatsApp: "w", otp.ChannelCall: "c", otp.ChannelTelegram: "t"}
+	workflowChannels = map[string]string{otp.ChannelSMS: "s", otp.ChannelWhatsApp: "w", otp.ChannelCall: "c", otp.ChannelTelegram: "t"}
 )
 
 // stepLetters are a workflow step's statuses at rest (pending has none:

@@ -25,6 +25,7 @@ type Queue struct {
 	jobs      []otp.DeliveryJob
 	steps     []string // "id:step"
 	blockEnds []string // "name@until"
+	revokes   []string // "channel:sid"
 }
 
 // ErrDown is the failing queue's error.
@@ -94,4 +95,22 @@ func (q *Queue) Steps() []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return slices.Clone(q.steps)
+}
+
+// EnqueueRevoke implements otp.Queue.
+func (q *Queue) EnqueueRevoke(ctx context.Context, channel, sid string) error {
+	q.mu.Lock()
+	q.revokes = append(q.revokes, channel+":"+sid)
+	q.mu.Unlock()
+	if q.Next != nil {
+		return q.Next.EnqueueRevoke(ctx, channel, sid)
+	}
+	return nil
+}
+
+// Revokes are the messages the service asked to take back, "channel:sid".
+func (q *Queue) Revokes() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.revokes)
 }
