@@ -18,3 +18,7 @@ var Spec []byte
 // StatusCallbackPath is the route that receives Twilio's delivery
 // reports; the worker asks Twilio to report to PUBLIC_URL + this path.
 const StatusCallbackPath = "/v1/webhooks/twilio/status"
+
+// TelegramCallbackPath is the route that receives the Telegram Gateway's
+// delivery reports, signed with the token.
+const TelegramCallbackPath = "/v1/webhooks/telegram/status"

@@ -19,6 +19,7 @@ const (
 	ChannelSMS      = Channel(oapi.ChannelSms)
 	ChannelWhatsApp = Channel(oapi.ChannelWhatsapp)
 	ChannelCall     = Channel(oapi.ChannelCall)
+	ChannelTelegram = Channel(oapi.ChannelTelegram)
 )
 
 // Status is how far a verification got.

@@ -197,10 +197,21 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 	}
 	channel := t.claim.Channel
 	if se != nil && se.Permanent {
-		s.d.Delivered.Delivery(channel, OutcomePermanentError, code)
-		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(ReasonTwilioError)})
-		t.log.WarnContext(ctx, "Twilio refused the "+ChannelNoun(channel), "err", err)
-		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, "twilio_error:"+strconv.Itoa(code))
+		gateway, reason := "Twilio", ReasonTwilioError
+		if channel == ChannelTelegram {
+			gateway, reason = "Telegram", ReasonTelegramError
+		}
+		outcome := OutcomePermanentError
+		if se.Account {
+			// Every message fails alike until someone fixes the account.
+			outcome = OutcomeAccountError
+			t.log.ErrorContext(ctx, gateway+" refused our account: no "+ChannelNoun(channel)+" can go out until an operator acts", "err", err)
+		} else {
+			t.log.WarnContext(ctx, gateway+" refused the "+ChannelNoun(channel), "err", err)
+		}
+		s.d.Delivered.Delivery(channel, outcome, code)
+		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(reason)})
+		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, string(reason)+":"+strconv.Itoa(code))
 		return fmt.Errorf("%w: %w", ErrGaveUp, err)
 	}
 	s.d.Delivered.Delivery(channel, OutcomeTransientError, code)

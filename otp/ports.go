@@ -153,6 +153,9 @@ const (
 	OutcomeDeferred            DeliveryOutcome = "deferred"
 	OutcomeDuplicateSuppressed DeliveryOutcome = "duplicate_suppressed"
 	OutcomeIntegrityError      DeliveryOutcome = "integrity_error"
+	// OutcomeAccountError: the gateway refused our account (a bad token,
+	// no balance), which an alert watches.
+	OutcomeAccountError DeliveryOutcome = "account_error"
 )
 
 // Locales chooses the language of a verification: Match finds the locale

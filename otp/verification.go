@@ -39,6 +39,7 @@ const (
 	ReasonSuperseded       DeliveryReason = "superseded"        // a later send of the verification took over
 	ReasonRetrying         DeliveryReason = "retrying"          // the gateway refused for now: another try comes
 	ReasonTwilioError      DeliveryReason = "twilio_error"      // the gateway refused for good (ErrorCode says why)
+	ReasonTelegramError    DeliveryReason = "telegram_error"    // Telegram refused for good (no account on the number …)
 	ReasonRetriesExhausted DeliveryReason = "retries_exhausted" // the queue's tries ran out
 	ReasonChannelDisabled  DeliveryReason = "channel_disabled"  // its channel left CHANNELS
 	ReasonCountry          DeliveryReason = "country_not_allowed"

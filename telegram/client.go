@@ -23,7 +23,7 @@ import (
 )
 
 // Channel is the channel this package sends on.
-const Channel = "telegram"
+const Channel = otp.ChannelTelegram
 
 // DefaultAPIURL is where the Gateway API answers.
 const DefaultAPIURL = "https://gatewayapi.telegram.org"
@@ -153,6 +153,11 @@ func (c *Client) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	// request_id still has its reports found by their payload.
 	var rs requestStatus
 	_ = json.Unmarshal(raw, &rs)
+	if !ValidRequestID(rs.RequestID) {
+		// Kept in a '|'-separated record and matched against reports: only
+		// a plain id. Its reports are still found by their payload.
+		rs.RequestID = ""
+	}
 	r := otp.Receipt{MessageSID: rs.RequestID, Status: otp.DeliverySending, Handled: "accepted by Telegram"}
 	if rs.DeliveryStatus != nil {
 		if s := MapStatus(rs.DeliveryStatus.Status); s != "" {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"time"
 )
 
@@ -129,6 +130,8 @@ func ParseReport(body []byte) (Report, error) {
 	switch {
 	case w.RequestID == "":
 		return Report{}, errors.New("telegram: report without request_id")
+	case !ValidRequestID(w.RequestID):
+		return Report{}, errors.New("telegram: report with a malformed request_id")
 	case w.DeliveryStatus == nil:
 		return Report{}, errors.New("telegram: report without delivery_status")
 	case MapStatus(w.DeliveryStatus.Status) == "":
@@ -143,3 +146,10 @@ func ParseReport(body []byte) (Report, error) {
 	}
 	return r, nil
 }
+
+// requestID is what a request_id may look like to be stored and matched:
+// Telegram's are short and alphanumeric.
+var requestID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidRequestID reports whether s can be a Telegram request_id.
+func ValidRequestID(s string) bool { return requestID.MatchString(s) }

@@ -133,11 +133,12 @@ var limitDetail = map[otp.LimitReason]string{
 	otp.LimitAPIKeyWrites: "too many write requests with this API key",
 	otp.LimitIdempotencyKeys: "this API key keeps as many Idempotency-Key answers as it may (API_KEY_IDEMPOTENCY_KEYS): " +
 		"nothing ran; retry after Retry-After, or without the key",
-	otp.LimitPrefix:     "too many codes sent to numbers in this range",
-	otp.LimitCountry:    "the SMS budget for this country is used up for now",
-	otp.LimitGlobal:     "the SMS budget is used up for now",
-	otp.LimitCallBudget: "the voice call budget is used up for now",
-	otp.LimitTenant:     "this app's own send limit or budget is used up for now",
+	otp.LimitPrefix:         "too many codes sent to numbers in this range",
+	otp.LimitCountry:        "the SMS budget for this country is used up for now",
+	otp.LimitGlobal:         "the SMS budget is used up for now",
+	otp.LimitCallBudget:     "the voice call budget is used up for now",
+	otp.LimitTenant:         "this app's own send limit or budget is used up for now",
+	otp.LimitTelegramBudget: "the Telegram budget is used up for now",
 }
 
 // fraudDetail says what a fraud block refused: a range, or a country

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,8 +14,10 @@ import (
 	"github.com/otpd/otpd/otp"
 )
 
-// webhookConfig is what the Twilio status callback needs to check signatures.
-type webhookConfig struct{ PublicURL, AuthToken string }
+// webhookConfig is what the gateways' status callbacks need to check
+// signatures: Twilio's auth token and the URL it called, and Telegram's
+// token.
+type webhookConfig struct{ PublicURL, AuthToken, TelegramToken string }
 
 // verifications is what the api asks of the domain (otp.Service): HTTP
 // tests that test HTTP can serve it from a stub.
@@ -134,6 +137,7 @@ func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http
 
 	// Twilio signs its callbacks; no bearer key.
 	r.POST(api.StatusCallbackPath, handleTwilioStatus(svc, d.hooks.PublicURL, d.hooks.AuthToken))
+	r.POST(api.TelegramCallbackPath, handleTelegramStatus(svc, d.hooks.TelegramToken, time.Now))
 
 	// Every route below works on the tenant of the request's key. Every
 	// write is under a per-key limit: a start and a send-code under the

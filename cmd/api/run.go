@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // API_ADMIN_ADDR when it is set, else on the public listener.
 func listeners(ctx context.Context, cfg config.Config, log *slog.Logger, parts *app.Parts, reg *prometheus.Registry, ops dashboard) (http.Handler, error) {
 	d := deps{log: log, svc: parts.Service, fraud: parts.Service, idem: parts.Idempotency, writes: parts.Limits, apiKeys: cfg.HTTP.APIKeys,
-		codeLength: parts.Codec.Length(), hooks: webhookConfig{PublicURL: cfg.HTTP.PublicURL, AuthToken: cfg.Twilio.AuthToken},
+		codeLength: parts.Codec.Length(), hooks: webhookConfig{PublicURL: cfg.HTTP.PublicURL, AuthToken: cfg.Twilio.AuthToken, TelegramToken: cfg.Telegram.Token},
 		tenants: map[string]verifications{}}
 	for name, svc := range parts.Tenants {
 		d.tenants[name] = svc

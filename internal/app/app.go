@@ -125,6 +125,9 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 	p.Queue = tasks.NewQueue(p.Asynq, p.Shards)
 	d := otp.Deps{Codec: codec, Store: p.Store, Queue: p.Queue, Limiter: p.Limits, Locales: o.Catalog,
 		Texts: texts{o.Catalog}, Sender: o.Sender, Now: o.Clock, Log: o.Log}
+	if r, ok := o.Sender.(otp.Revoker); ok {
+		d.Revoker = r
+	}
 	if p.Guard != nil {
 		d.Fraud = p.Guard
 	}

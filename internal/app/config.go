@@ -10,6 +10,7 @@ import (
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/otp/redisstore"
 	"github.com/otpd/otpd/tasks"
+	"github.com/otpd/otpd/telegram"
 	"github.com/otpd/otpd/twilio"
 )
 
@@ -82,6 +83,9 @@ func policy(cfg config.Config) otp.Policy {
 	for _, b := range cfg.Messages.Brands {
 		p.Brands[b] = true
 	}
+	if cfg.HTTP.PublicURL != "" && cfg.Telegram.Token != "" {
+		p.TelegramCallback = cfg.HTTP.PublicURL + api.TelegramCallbackPath
+	}
 	if cfg.HTTP.PublicURL != "" && cfg.Twilio.Configured() {
 		p.StatusCallback = cfg.HTTP.PublicURL + api.StatusCallbackPath
 	}
@@ -135,13 +139,31 @@ func guard(f config.Fraud) *redisstore.GuardConfig {
 	}
 }
 
-// NewSender is the worker's gateway: Twilio, or without its credentials
-// (development only: config refuses that elsewhere) the console.
+// NewSender is the worker's gateway: Telegram's for the telegram channel
+// when TELEGRAM_GATEWAY_TOKEN is set, and Twilio for the others, or without
+// its credentials (development only: config refuses that elsewhere) the
+// console. It also takes back what Telegram has not shown (otp.Revoker).
 func NewSender(cfg config.Config, log *slog.Logger) (otp.Sender, error) {
+	g := gateways{}
+	if tg := cfg.Telegram; tg.Token != "" {
+		c, err := telegram.New(telegram.Config{Token: tg.Token, APIURL: tg.URL, SenderUsername: tg.SenderUsername,
+			Timeout: cfg.Twilio.Timeout, Concurrency: cfg.Worker.Concurrency})
+		if err != nil {
+			return nil, err
+		}
+		g.telegram = c
+	}
 	if !cfg.Twilio.Configured() {
 		log.Warn("DEVELOPMENT ONLY: no Twilio credentials, SMS are printed to this log instead of sent")
-		return devsms.New(log), nil
+		g.fallback = devsms.New(log)
+		return g, nil
 	}
+	tw, err := twilioSender(cfg)
+	g.fallback = tw
+	return g, err
+}
+
+func twilioSender(cfg config.Config) (otp.Sender, error) {
 	t := cfg.Twilio
 	return twilio.New(twilio.Config{
 		AccountSID: t.AccountSID, AuthToken: t.AuthToken,

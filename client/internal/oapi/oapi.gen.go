@@ -21,6 +21,7 @@ import (
 const (
 	ChannelCall     Channel = "call"
 	ChannelSms      Channel = "sms"
+	ChannelTelegram Channel = "telegram"
 	ChannelWhatsapp Channel = "whatsapp"
 )
 
@@ -30,6 +31,8 @@ func (e Channel) Valid() bool {
 	case ChannelCall:
 		return true
 	case ChannelSms:
+		return true
+	case ChannelTelegram:
 		return true
 	case ChannelWhatsapp:
 		return true
@@ -50,6 +53,7 @@ const (
 	DeliveryReasonRetriesExhausted   DeliveryReason = "retries_exhausted"
 	DeliveryReasonRetrying           DeliveryReason = "retrying"
 	DeliveryReasonSuperseded         DeliveryReason = "superseded"
+	DeliveryReasonTelegramError      DeliveryReason = "telegram_error"
 	DeliveryReasonTwilioError        DeliveryReason = "twilio_error"
 	DeliveryReasonUndecryptable      DeliveryReason = "undecryptable"
 )
@@ -76,6 +80,8 @@ func (e DeliveryReason) Valid() bool {
 	case DeliveryReasonRetrying:
 		return true
 	case DeliveryReasonSuperseded:
+		return true
+	case DeliveryReasonTelegramError:
 		return true
 	case DeliveryReasonTwilioError:
 		return true
@@ -145,6 +151,7 @@ const (
 	LimitGlobal          Limit = "global"
 	LimitIdempotencyKeys Limit = "idempotency_keys"
 	LimitPrefix          Limit = "prefix"
+	LimitTelegramBudget  Limit = "telegram_budget"
 	LimitTenant          Limit = "tenant"
 	LimitTo              Limit = "to"
 )
@@ -169,6 +176,8 @@ func (e Limit) Valid() bool {
 	case LimitIdempotencyKeys:
 		return true
 	case LimitPrefix:
+		return true
+	case LimitTelegramBudget:
 		return true
 	case LimitTenant:
 		return true
@@ -381,6 +390,7 @@ func (e StartRequestChannel) Valid() bool {
 const (
 	StartRequestWorkflowChannelCall     StartRequestWorkflowChannel = "call"
 	StartRequestWorkflowChannelSms      StartRequestWorkflowChannel = "sms"
+	StartRequestWorkflowChannelTelegram StartRequestWorkflowChannel = "telegram"
 	StartRequestWorkflowChannelWhatsapp StartRequestWorkflowChannel = "whatsapp"
 )
 
@@ -390,6 +400,8 @@ func (e StartRequestWorkflowChannel) Valid() bool {
 	case StartRequestWorkflowChannelCall:
 		return true
 	case StartRequestWorkflowChannelSms:
+		return true
+	case StartRequestWorkflowChannelTelegram:
 		return true
 	case StartRequestWorkflowChannelWhatsapp:
 		return true
@@ -461,7 +473,11 @@ func (e WorkflowStepStatus) Valid() bool {
 // Attempt One send (the first or a resend) on one channel, and what became of its message or call.
 type Attempt struct {
 	// Attempt 1 for the first send.
-	Attempt int     `json:"attempt"`
+	Attempt int `json:"attempt"`
+
+	// Channel `telegram` is Telegram's Gateway API (CHANNELS must list it): our
+	// own code, in a message Telegram writes, to a number with a Telegram
+	// account; brand and locale do not apply to it.
 	Channel Channel `json:"channel"`
 
 	// ErrorCode Twilio's error code, when Twilio reported one (never 0).
@@ -478,7 +494,9 @@ type Attempt struct {
 	// `expired` (the code expired first); `approved`, `canceled`,
 	// `max_attempts_reached` (the verification no longer needed it);
 	// `superseded` (a newer resend went out instead); `twilio_error`
-	// (Twilio refused it permanently, see `errorCode`);
+	// (Twilio refused it permanently, see `errorCode`); `telegram_error`
+	// (Telegram refused it permanently: the number has no Telegram account,
+	// or is invalid);
 	// `retries_exhausted` (the worker gave up); `undecryptable` (the
 	// stored code could not be opened, e.g. after `OTP_SECRET` changed);
 	// `retrying` (Twilio refused the last try with a transient error and
@@ -498,7 +516,9 @@ type Attempt struct {
 	UpdatedAt time.Time      `json:"updatedAt"`
 }
 
-// Channel defines model for Channel.
+// Channel `telegram` is Telegram's Gateway API (CHANNELS must list it): our
+// own code, in a message Telegram writes, to a number with a Telegram
+// account; brand and locale do not apply to it.
 type Channel string
 
 // CheckRequest defines model for CheckRequest.
@@ -533,7 +553,11 @@ type CheckRequest1 = interface{}
 type CheckResult struct {
 	// Attempts Every send, oldest first; `delivery` is the last one's.
 	Attempts []Attempt `json:"attempts"`
-	Channel  Channel   `json:"channel"`
+
+	// Channel `telegram` is Telegram's Gateway API (CHANNELS must list it): our
+	// own code, in a message Telegram writes, to a number with a Telegram
+	// account; brand and locale do not apply to it.
+	Channel Channel `json:"channel"`
 
 	// CheckAttempts Wrong codes so far.
 	CheckAttempts int       `json:"checkAttempts"`
@@ -575,6 +599,9 @@ type Code = string
 
 // Delivery The state of the latest send (the last entry of `attempts`).
 type Delivery struct {
+	// Channel `telegram` is Telegram's Gateway API (CHANNELS must list it): our
+	// own code, in a message Telegram writes, to a number with a Telegram
+	// account; brand and locale do not apply to it.
 	Channel Channel `json:"channel"`
 
 	// ErrorCode Twilio's error code, when Twilio reported one (never 0).
@@ -590,7 +617,9 @@ type Delivery struct {
 	// `expired` (the code expired first); `approved`, `canceled`,
 	// `max_attempts_reached` (the verification no longer needed it);
 	// `superseded` (a newer resend went out instead); `twilio_error`
-	// (Twilio refused it permanently, see `errorCode`);
+	// (Twilio refused it permanently, see `errorCode`); `telegram_error`
+	// (Telegram refused it permanently: the number has no Telegram account,
+	// or is invalid);
 	// `retries_exhausted` (the worker gave up); `undecryptable` (the
 	// stored code could not be opened, e.g. after `OTP_SECRET` changed);
 	// `retrying` (Twilio refused the last try with a transient error and
@@ -614,7 +643,9 @@ type Delivery struct {
 // `expired` (the code expired first); `approved`, `canceled`,
 // `max_attempts_reached` (the verification no longer needed it);
 // `superseded` (a newer resend went out instead); `twilio_error`
-// (Twilio refused it permanently, see `errorCode`);
+// (Twilio refused it permanently, see `errorCode`); `telegram_error`
+// (Telegram refused it permanently: the number has no Telegram account,
+// or is invalid);
 // `retries_exhausted` (the worker gave up); `undecryptable` (the
 // stored code could not be opened, e.g. after `OTP_SECRET` changed);
 // `retrying` (Twilio refused the last try with a transient error and
@@ -675,7 +706,8 @@ type InternalCode struct {
 // (`API_KEY_WRITE_LIMITS`: cancels, checks, the fraud lists' changes),
 // `prefix` (`PREFIX_SEND_LIMITS`), `country` (`SMS_COUNTRY_BUDGETS`),
 // `global` (`SMS_BUDGET_PER_MINUTE`), `call_budget`
-// (`CALL_BUDGET_PER_MINUTE`, calls only), `idempotency_keys`
+// (`CALL_BUDGET_PER_MINUTE`, calls only), `telegram_budget`
+// (`TELEGRAM_BUDGET_PER_MINUTE`, Telegram only), `idempotency_keys`
 // (`API_KEY_IDEMPOTENCY_KEYS`: the `Idempotency-Key` answers an API
 // key keeps at once), `tenant` (the calling app's own `send_limits` or
 // budgets in `TENANTS_FILE`).
@@ -721,7 +753,8 @@ type Problem struct {
 	// (`API_KEY_WRITE_LIMITS`: cancels, checks, the fraud lists' changes),
 	// `prefix` (`PREFIX_SEND_LIMITS`), `country` (`SMS_COUNTRY_BUDGETS`),
 	// `global` (`SMS_BUDGET_PER_MINUTE`), `call_budget`
-	// (`CALL_BUDGET_PER_MINUTE`, calls only), `idempotency_keys`
+	// (`CALL_BUDGET_PER_MINUTE`, calls only), `telegram_budget`
+	// (`TELEGRAM_BUDGET_PER_MINUTE`, Telegram only), `idempotency_keys`
 	// (`API_KEY_IDEMPOTENCY_KEYS`: the `Idempotency-Key` answers an API
 	// key keeps at once), `tenant` (the calling app's own `send_limits` or
 	// budgets in `TENANTS_FILE`).
@@ -916,7 +949,11 @@ type Workflow struct {
 // WorkflowStep defines model for WorkflowStep.
 type WorkflowStep struct {
 	// Attempt The send attempt the step made.
-	Attempt *int       `json:"attempt,omitempty"`
+	Attempt *int `json:"attempt,omitempty"`
+
+	// Channel `telegram` is Telegram's Gateway API (CHANNELS must list it): our
+	// own code, in a message Telegram writes, to a number with a Telegram
+	// account; brand and locale do not apply to it.
 	Channel Channel    `json:"channel"`
 	EndedAt *time.Time `json:"endedAt,omitempty"`
 
