@@ -125,7 +125,9 @@ func TestAtMostNInAnyPeriod(t *testing.T) {
 			clock := clocktest.Start()
 			g := redisstore.NewLimits(client(t), redisstore.LimitConfig{APIKeySends: []redisstore.Rate{r}}).WithClock(clock.Now)
 			rng := rand.New(rand.NewPCG(uint64(r.Count), uint64(r.Period)))
-			slack := 2 * ((r.Period + 59) / 60)
+			// Two buckets of window.lua's width, ceil(period/60) in whole
+			// ms: 17 ms for a second, not 16.67, which once made this flaky.
+			slack := 2 * time.Duration((r.Period.Milliseconds()+59)/60) * time.Millisecond
 			var allowed []time.Time
 			end := clock.Now().Add(5 * r.Period)
 			for clock.Now().Before(end) {

@@ -3,6 +3,8 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,4 +168,36 @@ func TestTenantOwnLimits(t *testing.T) {
 	if _, _, err := a.Start(ctx, otp.StartRequest{To: "+14155552003"}); err != nil {
 		t.Fatalf("a's send: %v", err)
 	}
+}
+
+// A tenant's pending verification costs its own record and, with a send
+// cap or a failure lock, the number hash that keeps the shared send log.
+func BenchmarkTenantPendingVerificationMemory(b *testing.B) {
+	ctx := context.Background()
+	p := testPolicy
+	p.SendCap = otp.Window{Count: 10, Period: 24 * time.Hour}
+	p.FailureLock = otp.Window{Count: 100, Period: 24 * time.Hour}
+	pb := p
+	pb.Tenant = "merchant"
+	f := &fixture{otptest.New(b, redisServer, app.Options{Policy: p, Tenants: []app.Tenant{{Policy: pb}}}, otptest.RecordOnly)}
+	svc, store := f.Tenants["merchant"], f.Store.ForTenant("merchant", nil)
+	var ids []string
+	for i := range b.N {
+		v, _, err := svc.Start(ctx, otp.StartRequest{To: "+1415" + strconv.Itoa(2000000+i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := store.Record(ctx, v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending,
+			MessageSID: "SM" + strings.Repeat("0123456789abcdef", 2)}); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, v.ID)
+	}
+	b.StopTimer()
+	var total int64
+	for _, id := range ids {
+		tag, _ := otp.TagOfID(id)
+		total += f.RDB.MemoryUsage(ctx, "otp:{"+tag+"}:t:merchant", 0).Val() + f.RDB.MemoryUsage(ctx, "otp:{"+tag+"}", 0).Val()
+	}
+	b.ReportMetric(float64(total)/float64(len(ids)), "B/verification")
 }
