@@ -177,6 +177,7 @@ func (s *Service) send(ctx context.Context, t *try, code string) error {
 	}
 	s.d.Delivered.Delivery(c.Channel, OutcomeAccepted, rc.ErrorCode)
 	s.d.Delivered.Accepted(c.Channel, c.QueuedFor+s.d.Now().Sub(t.claimedAt))
+	s.spent(c.Channel, c.To)
 	s.record(ctx, t, AttemptUpdate{Status: rc.Status, MessageSID: rc.MessageSID, ErrorCode: rc.ErrorCode})
 	t.log.InfoContext(ctx, ChannelNoun(c.Channel)+" "+cmp.Or(rc.Handled, "accepted by the gateway"),
 		"channel", c.Channel, "locale", c.Locale, "sid", rc.MessageSID)
@@ -337,6 +338,9 @@ type DeliveryReport struct {
 	// a CallSid or a MessageSid), and RawStatus the gateway's word for it.
 	Channel   string
 	RawStatus string
+	// Refunded: the gateway gave the send's price back (Telegram's
+	// is_refunded).
+	Refunded bool
 }
 
 // DeliveryReport records a status callback. Reports that are late, out of
@@ -357,7 +361,10 @@ func (s *Service) DeliveryReport(ctx context.Context, r DeliveryReport) error {
 		// report sets off must not be cut short by the gateway's request
 		// ending.
 		s.d.Observer.DeliveryReported(r.Channel, r.Status)
-		s.AttemptEnded(context.WithoutCancel(ctx), r.ID, r.Attempt, r.Status, cmp.Or(r.RawStatus, string(r.Status)))
+		v := s.AttemptEnded(context.WithoutCancel(ctx), r.ID, r.Attempt, r.Status, cmp.Or(r.RawStatus, string(r.Status)))
+		if r.Refunded && v.ID != "" {
+			s.refunded(v, r.Channel)
+		}
 	}
 	return err
 }

@@ -155,11 +155,12 @@ func (s *Service) stopped(v Verification) {
 // AttemptEnded is the word that an attempt's message or call got through,
 // or did not: it becomes an event, and a failure moves the verification's
 // workflow on to its next step at once.
-func (s *Service) AttemptEnded(ctx context.Context, id string, attempt int, status DeliveryStatus, why string) {
+// It returns the verification as it read it (empty when it could not).
+func (s *Service) AttemptEnded(ctx context.Context, id string, attempt int, status DeliveryStatus, why string) Verification {
 	v, err := s.Get(ctx, id)
 	if err != nil {
 		s.d.Log.ErrorContext(ctx, "read a verification for its delivery event", "verification", id, "err", err)
-		return
+		return Verification{}
 	}
 	switch status {
 	case DeliveryDelivered:
@@ -172,6 +173,7 @@ func (s *Service) AttemptEnded(ctx context.Context, id string, attempt int, stat
 			}
 		}
 	}
+	return v
 }
 
 // StepTimedOut moves id's workflow on from step when that step is still

@@ -129,6 +129,9 @@ type Observer interface {
 	FraudBlocked(scope string, shadow bool)
 	FraudRefused(scope string, shadow bool)
 	FraudUnblocked(scope string, why FraudUnblock)
+	// Refunded counts back the estimated price of a send its gateway
+	// refunded (Telegram's, not delivered in its ttl), in currency.
+	Refunded(channel string, callingCode int, currency string, price float64)
 }
 
 // DeliveryObserver counts what the worker does with each send attempt.
@@ -139,6 +142,9 @@ type DeliveryObserver interface {
 	// Accepted observes the time from the send request to the gateway's
 	// acceptance.
 	Accepted(channel string, sinceQueued time.Duration)
+	// Spent counts the estimated price of a send the gateway accepted
+	// (CHANNEL_PRICES), in currency.
+	Spent(channel string, callingCode int, currency string, price float64)
 }
 
 // DeliveryOutcome is how one try of a send attempt ended, as the worker's
@@ -210,6 +216,8 @@ func (nopObserver) FraudRefused(string, bool)               {}
 func (nopObserver) FraudUnblocked(string, FraudUnblock)     {}
 func (nopObserver) Delivery(string, DeliveryOutcome, int)   {}
 func (nopObserver) Accepted(string, time.Duration)          {}
+func (nopObserver) Spent(string, int, string, float64)      {}
+func (nopObserver) Refunded(string, int, string, float64)   {}
 
 // englishOnly is the Locales of a service that was given none.
 type englishOnly struct{}

@@ -57,6 +57,9 @@ type Policy struct {
 	// route ("" asks the gateway for no reports); a delivery adds the
 	// verification and attempt to it.
 	StatusCallback string
+	// Prices estimate what each send costs (CHANNEL_PRICES; empty: no
+	// spend is counted).
+	Prices Prices
 	// TelegramCallback is the absolute URL of the api's Telegram report
 	// route ("" asks Telegram for no reports).
 	TelegramCallback string

@@ -52,7 +52,7 @@ func handleTelegramStatus(svc verifications, token string, now func() time.Time)
 		}
 		ctx := withTenant(c.Request.Context(), cmp.Or(tenant, otp.DefaultTenant))
 		err = svc.DeliveryReport(ctx, otp.DeliveryReport{ID: id, Attempt: attempt, MessageSID: rep.RequestID,
-			Status: status, Channel: otp.ChannelTelegram, RawStatus: rep.Status})
+			Status: status, Channel: otp.ChannelTelegram, RawStatus: rep.Status, Refunded: rep.IsRefunded})
 		var ie *otp.InputError
 		if err != nil && !errors.As(err, &ie) && !errors.Is(err, otp.ErrNotFound) {
 			writeError(c, err) // Telegram retries: the store failed, not the report

@@ -64,6 +64,7 @@ func policy(cfg config.Config) otp.Policy {
 		SendCap:               otp.Window{Count: cfg.Limits.ToSend.Count, Period: cfg.Limits.ToSend.Period},
 		FailureLock:           otp.Window{Count: cfg.Limits.FailedChecks.Count, Period: cfg.Limits.FailedChecks.Period},
 		PrefixDigits:          cfg.Limits.PrefixDigits,
+		Prices:                cfg.Prices,
 		AllowedCountries:      cfg.Limits.AllowedCountries,
 		RejectNonMobile:       cfg.Limits.RejectNonMobile,
 		BlockedNumberTypes:    cfg.Fraud.BlockedNumberTypes,

@@ -18,6 +18,8 @@ import (
 
 	"github.com/joho/godotenv"
 
+	"github.com/otpd/otpd/otp"
+
 	"github.com/otpd/otpd/internal/logmask"
 )
 
@@ -37,12 +39,14 @@ type Config struct {
 	Codes      Codes
 	Twilio     Twilio
 	Telegram   Telegram
-	Channels   Channels
-	Messages   Messages
-	Limits     Limits
-	Fraud      Fraud
-	Webhooks   Webhooks
-	Worker     Worker
+	// Prices estimate each send's cost (CHANNEL_PRICES), for metrics.
+	Prices   otp.Prices
+	Channels Channels
+	Messages Messages
+	Limits   Limits
+	Fraud    Fraud
+	Webhooks Webhooks
+	Worker   Worker
 	// Tenants are the apps of TENANTS_FILE, beside the default one that
 	// API_KEYS and the rest of the environment make.
 	Tenants []Tenant
@@ -90,6 +94,7 @@ func LoadFor(getenv func(string) string, process string) (Config, error) {
 		Fraud:      e.fraud(),
 		Webhooks:   e.webhooks(),
 		Worker:     e.worker(),
+		Prices:     e.prices(),
 	}
 	e.messages(&c)
 	e.telegram(&c)
@@ -113,7 +118,7 @@ func (c Config) LogValue() slog.Value {
 	var attrs []slog.Attr
 	for _, part := range [][]slog.Attr{c.App.attrs(), c.Redis.attrs(), c.HTTP.attrs(), c.Codes.attrs(),
 		c.Twilio.attrs(), c.Telegram.attrs(), c.Worker.attrs(), c.Limits.attrs(), c.Fraud.attrs(), c.Monitoring.attrs(), c.Channels.attrs(),
-		c.Messages.attrs(), c.Webhooks.attrs(), tenantAttrs(c.Tenants)} {
+		c.Messages.attrs(), c.Webhooks.attrs(), tenantAttrs(c.Tenants), pricesAttrs(c.Prices)} {
 		attrs = append(attrs, part...)
 	}
 	return slog.GroupValue(attrs...)

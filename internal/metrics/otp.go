@@ -21,6 +21,7 @@ type OTP struct {
 	delivery   *prometheus.CounterVec
 	steps      *prometheus.CounterVec
 	byStep     *prometheus.CounterVec
+	refunds    *prometheus.CounterVec
 	fraud      fraud
 	// root holds the collectors with their tenant label free, for ForTenant.
 	root *OTP
@@ -62,7 +63,11 @@ func NewOTP(reg prometheus.Registerer) *OTP {
 		Name: "otp_approvals_by_step_total",
 		Help: "Approvals of verifications with a fallback workflow, by the step (1-4) and channel that converted, and country calling code.",
 	}, []string{"step", "channel", "country_code", "tenant"})
-	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections, m.expired, m.delivery, m.steps, m.byStep)
+	m.refunds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otp_refunds_total",
+		Help: "Estimated spend given back by the gateway (Telegram's refunds of messages not delivered in their ttl), in the currency label, by channel and country calling code.",
+	}, []string{"channel", "country_code", "currency", "tenant"})
+	reg.MustRegister(m.sends, m.approvals, m.failed, m.rejections, m.expired, m.delivery, m.steps, m.byStep, m.refunds)
 	m.fraud = newFraud(reg)
 	m.root = m
 	return m.ForTenant(otp.DefaultTenant)
@@ -76,7 +81,8 @@ func (m *OTP) ForTenant(name string) *OTP {
 	t := prometheus.Labels{"tenant": name}
 	return &OTP{sends: r.sends.MustCurryWith(t), approvals: r.approvals.MustCurryWith(t), failed: r.failed.MustCurryWith(t),
 		rejections: r.rejections.MustCurryWith(t), expired: r.expired.MustCurryWith(t), delivery: r.delivery.MustCurryWith(t),
-		steps: r.steps.MustCurryWith(t), byStep: r.byStep.MustCurryWith(t), fraud: r.fraud, root: r}
+		steps: r.steps.MustCurryWith(t), byStep: r.byStep.MustCurryWith(t), refunds: r.refunds.MustCurryWith(t),
+		fraud: r.fraud, root: r}
 }
 
 // WorkflowStep implements otp.Observer.
@@ -126,4 +132,9 @@ func (m *OTP) DeliveryReported(channel string, status otp.DeliveryStatus) {
 // Rejected implements otp.Observer.
 func (m *OTP) Rejected(reason otp.LimitReason, code int) {
 	m.rejections.WithLabelValues(string(reason), cc(code)).Inc()
+}
+
+// Refunded implements otp.Observer.
+func (m *OTP) Refunded(channel string, code int, currency string, price float64) {
+	m.refunds.WithLabelValues(channel, cc(code), currency).Add(price)
 }

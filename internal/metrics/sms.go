@@ -13,6 +13,7 @@ import (
 // SMS measures the worker's deliveries; it implements otp.DeliveryObserver.
 type SMS struct {
 	sends   *prometheus.CounterVec
+	spend   *prometheus.CounterVec
 	latency prometheus.ObserverVec
 	root    *SMS // the collectors with their tenant label free
 }
@@ -29,8 +30,12 @@ func NewSMS(reg prometheus.Registerer) *SMS {
 			Help:    "From the send request (queued) to Twilio accepting the message or call, by channel.",
 			Buckets: []float64{.05, .1, .2, .3, .5, .75, 1, 2, 5, 10, 30, 60, 120, 300},
 		}, []string{"channel", "tenant"}),
+		spend: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "otp_spend_total",
+			Help: "Estimated spend on sends the gateway accepted (CHANNEL_PRICES), in the currency label, by channel and country calling code; otp_refunds_total is what came back.",
+		}, []string{"channel", "country_code", "currency", "tenant"}),
 	}
-	reg.MustRegister(m.sends, m.latency)
+	reg.MustRegister(m.sends, m.latency, m.spend)
 	m.root = m
 	return m.ForTenant(otp.DefaultTenant)
 }
@@ -38,7 +43,8 @@ func NewSMS(reg prometheus.Registerer) *SMS {
 // ForTenant measures the deliveries of one tenant's verifications.
 func (m *SMS) ForTenant(name string) *SMS {
 	t := prometheus.Labels{"tenant": name}
-	return &SMS{sends: m.root.sends.MustCurryWith(t), latency: m.root.latency.MustCurryWith(t), root: m.root}
+	return &SMS{sends: m.root.sends.MustCurryWith(t), spend: m.root.spend.MustCurryWith(t),
+		latency: m.root.latency.MustCurryWith(t), root: m.root}
 }
 
 // Delivery implements otp.DeliveryObserver.
@@ -49,4 +55,9 @@ func (m *SMS) Delivery(channel string, outcome otp.DeliveryOutcome, errorCode in
 // Accepted implements otp.DeliveryObserver.
 func (m *SMS) Accepted(channel string, sinceQueued time.Duration) {
 	m.latency.WithLabelValues(channel).Observe(sinceQueued.Seconds())
+}
+
+// Spent implements otp.DeliveryObserver.
+func (m *SMS) Spent(channel string, code int, currency string, price float64) {
+	m.spend.WithLabelValues(channel, cc(code), currency).Add(price)
 }

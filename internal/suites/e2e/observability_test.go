@@ -15,6 +15,7 @@ import (
 	"github.com/otpd/otpd/client"
 	"github.com/otpd/otpd/internal/testkit/obscheck"
 	"github.com/otpd/otpd/internal/testkit/proctest"
+	"github.com/otpd/otpd/internal/testkit/telegramfake"
 	"github.com/otpd/otpd/internal/testkit/twiliofake"
 )
 
@@ -64,8 +65,12 @@ func scrape(t *testing.T, url string, into series) {
 // a status callback, a fallback step and verification events.
 func TestDashboardAndAlertsMatchTheBinaries(t *testing.T) {
 	h := newHook(t)
+	tg := telegramfake.Start(telegramToken)
+	t.Cleanup(tg.Close)
 	s := startStack(t, map[string]string{
-		"CHANNELS": "sms,whatsapp", "TWILIO_WHATSAPP_FROM": "+14155238886", "PUBLIC_URL": "",
+		"CHANNELS": "sms,whatsapp,telegram", "TWILIO_WHATSAPP_FROM": "+14155238886", "PUBLIC_URL": "",
+		"TELEGRAM_GATEWAY_TOKEN": telegramToken, "TELEGRAM_GATEWAY_URL": tg.URL,
+		"CHANNEL_PRICES": "sms=0.0079,whatsapp=0.005,telegram=0.01",
 		"WEBHOOK_URL": h.URL, "WEBHOOK_SECRET": e2eWebhookSecret, "WORKER_METRICS_ADDR": proctest.FreeAddr(t),
 		"API_ADMIN_ADDR": proctest.FreeAddr(t),
 	})
@@ -100,6 +105,12 @@ func TestDashboardAndAlertsMatchTheBinaries(t *testing.T) {
 	s.waitDelivery(t, s.start(t, client.StartRequest{To: other}).ID, "failed")
 	s.waitDelivery(t, s.start(t, client.StartRequest{To: "+14155550178"}).ID, "sending")
 	h.wait(t, "verification.approved", 1, 15*time.Second)
+	// A Telegram message that expires undelivered, and is refunded.
+	s.start(t, client.StartRequest{To: "+14155550179", Channel: client.ChannelTelegram})
+	if code, err := tg.Report(ctx, telegramSent(t, tg, 1).RequestID, telegramfake.StatusExpired); err != nil || code != 200 {
+		t.Fatalf("telegram report: %d %v", code, err)
+	}
+	s.waitDelivery(t, tg.Sent()[0].Params["payload"][:34], "undelivered")
 
 	got := series{}
 	scrape(t, "http://"+s.Env["API_ADMIN_ADDR"]+"/metrics", got)
