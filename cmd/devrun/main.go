@@ -186,7 +186,7 @@ func startDemo(cfg config.Config, apiAddr, addr string, stdout io.Writer) (url s
 		return "", nil, err
 	}
 	var channels []string
-	for _, ch := range []string{otp.ChannelSMS, otp.ChannelWhatsApp, otp.ChannelCall} {
+	for _, ch := range otp.Channels {
 		if cfg.Channels.Enabled[ch] {
 			channels = append(channels, ch)
 		}

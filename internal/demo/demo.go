@@ -125,6 +125,8 @@ func resends(channels []string) []resend {
 			out[i].Again, out[i].Instead = "Resend via WhatsApp", "Send via WhatsApp instead"
 		case "call":
 			out[i].Again, out[i].Instead = "Call me again", "Call me instead"
+		case "telegram":
+			out[i].Again, out[i].Instead = "Resend via Telegram", "Send via Telegram instead"
 		}
 	}
 	return out

@@ -340,10 +340,11 @@ func TestPageOffersEachChannel(t *testing.T) {
 		}
 		return out
 	}
-	all := page("sms", "whatsapp", "call")
+	all := page("sms", "whatsapp", "call", "telegram")
 	want := []string{"resend-sms|sms|Resend by SMS|Send by SMS instead",
 		"resend-whatsapp|whatsapp|Resend via WhatsApp|Send via WhatsApp instead",
-		"resend-call|call|Call me again|Call me instead"}
+		"resend-call|call|Call me again|Call me instead",
+		"resend-telegram|telegram|Resend via Telegram|Send via Telegram instead"}
 	if got := buttons(all); !slices.Equal(got, want) {
 		t.Fatalf("resend buttons %q, want %q", got, want)
 	}
@@ -358,7 +359,7 @@ func TestPageOffersEachChannel(t *testing.T) {
 	}
 	for _, s := range []string{`id="phone-error" class="error" role="alert"`, `id="code-error" class="error" role="alert"`,
 		`id="code-note" class="note" role="status" aria-live="polite">`, `aria-describedby="code-hint"`,
-		`<h2 id="done-title" class="verified" tabindex="-1">`} {
+		`<h2 id="done-title" class="verified" tabindex="-1">`, `value="telegram"`} {
 		if !strings.Contains(all, s) {
 			t.Errorf("the page has no %s", s)
 		}

@@ -89,11 +89,12 @@ let timer = null;
 let webOTP = null;
 
 // How the code went, for the code step's hint and the resend note.
-const sentHow = { sms: "texted", whatsapp: "sent on WhatsApp", call: "read out in a call" };
+const sentHow = { sms: "texted", whatsapp: "sent on WhatsApp", call: "read out in a call", telegram: "sent on Telegram" };
 const sentAgain = {
   sms: "We sent the code again by SMS.",
   whatsapp: "We sent the code again on WhatsApp.",
   call: "We're calling you now with the code.",
+  telegram: "We sent the code again on Telegram.",
 };
 
 const resendButtons = () => document.querySelectorAll("button.resend");

@@ -71,7 +71,7 @@ func TestDashboardAndAlertsMatchTheBinaries(t *testing.T) {
 		"CHANNELS": "sms,whatsapp,telegram", "TWILIO_WHATSAPP_FROM": "+14155238886", "PUBLIC_URL": "",
 		"TELEGRAM_GATEWAY_TOKEN": telegramToken, "TELEGRAM_GATEWAY_URL": tg.URL,
 		"CHANNEL_PRICES": "sms=0.0079,whatsapp=0.005,telegram=0.01",
-		"WEBHOOK_URL": h.URL, "WEBHOOK_SECRET": e2eWebhookSecret, "WORKER_METRICS_ADDR": proctest.FreeAddr(t),
+		"WEBHOOK_URL":    h.URL, "WEBHOOK_SECRET": e2eWebhookSecret, "WORKER_METRICS_ADDR": proctest.FreeAddr(t),
 		"API_ADMIN_ADDR": proctest.FreeAddr(t),
 	})
 	const to, other = "+14155552671", "+14155550177"
