@@ -4,7 +4,7 @@ BIN     := bin
 TOOL    := $(GO) tool -modfile=internal/tools/external/go.mod
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test test-redis-topologies lint build fuzz bench bench-go fraud-sim up down clean generate
+.PHONY: channel-sim run test test-redis-topologies lint build fuzz bench bench-go fraud-sim up down clean generate
 
 # A first build compiles every dependency: minutes of silence otherwise.
 # No bin/ is the sign of a fresh checkout.
@@ -44,6 +44,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 
 bench: build ## load test: real api + worker, throw-away Redis, fake Twilio (150 ms); writes bench-result.json
 	$(GO) run ./internal/tools/loadtest -bin $(BIN) $(BENCHFLAGS)
+
+channel-sim: ## [telegram, sms] against [sms] on the real binaries and fake gateways: share per channel, spend per verified user, time to verified (USERS, default 500)
+	OTPD_CHANNEL_SIM_USERS=$(or $(USERS),500) $(GO) test -count=1 -run TestCheapFirstSimulation -v ./internal/suites/e2e
 
 fraud-sim: build ## SMS-pumping attack on the real api + worker in accelerated time (-speed 60): fraud guard PASS/FAIL; writes bin/fraud-sim-result.json
 	$(GO) run ./internal/tools/fraudsim -bin $(BIN) $(SIMFLAGS)
