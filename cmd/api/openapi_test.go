@@ -41,6 +41,7 @@ import (
 	"github.com/otpd/otpd/internal/idempotency"
 	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/internal/testkit/proctest"
+	"github.com/otpd/otpd/internal/testkit/telegramfake"
 	"github.com/otpd/otpd/internal/testkit/twiliofake"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/otp/redisstore"
@@ -373,6 +374,38 @@ func (c *conformance) fraudScenario() {
 
 // signedCallback posts a Twilio status callback for attempt a of id,
 // signed like Twilio does unless sign is false.
+// telegramScenario sends the Telegram report route a good report, a forged
+// one, a signed one that is not a report, an oversized one, and one to an
+// api without the token.
+func (c *conformance) telegramScenario() {
+	c.t.Helper()
+	p := testPolicy
+	p.Channels = map[string]bool{otp.ChannelSMS: true, otp.ChannelTelegram: true}
+	hooks := testHooks
+	hooks.TelegramToken = tgToken
+	h := c.f.routes(c.t, app.Options{Policy: p}, hooks, nil)
+	w := c.do(call{name: "start on telegram", h: h, method: "POST", path: "/v1/verifications",
+		body: obj{"to": "+14155552699", "channel": "telegram"}, status: 202})
+	v := c.verification(w)
+	if _, err := c.f.Store.Record(context.Background(), v.ID, 1, otp.AttemptUpdate{Status: otp.DeliverySending, MessageSID: "req42"}); err != nil {
+		c.t.Fatal(err)
+	}
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	report := func(name string, h http.Handler, body []byte, sig string, status int, code string, bad bool) {
+		c.do(call{name: name, h: h, method: "POST", path: api.TelegramCallbackPath, body: body, auth: "-", status: status, code: code,
+			badRequest: bad, header: map[string]string{"Content-Type": "application/json", "X-Request-Timestamp": now, "X-Request-Signature": sig}})
+	}
+	good := telegramReport("req42", v.ID, "delivered")
+	report("telegram report", h, good, telegramfake.Sign(tgToken, now, good), 200, "", false)
+	report("forged telegram report", h, good, telegramfake.Sign("forged", now, good), 403, "invalid_signature", false)
+	bad := []byte(`[]`)
+	report("telegram report that is not one", h, bad, telegramfake.Sign(tgToken, now, bad), 400, "invalid_request", true)
+	big := append(bytes.Repeat([]byte(" "), 20<<10), good...)
+	report("telegram report too large", h, big, telegramfake.Sign(tgToken, now, big), 413, "request_too_large", false)
+	report("telegram reports not configured", c.handlerWith(p, redisstore.LimitConfig{}, testHooks), good,
+		telegramfake.Sign(tgToken, now, good), 403, "forbidden", false)
+}
+
 func (c *conformance) signedCallback(name string, h http.Handler, query url.Values, form url.Values, sign bool, status int, code string, badRequest bool) {
 	c.t.Helper()
 	target := api.StatusCallbackPath
@@ -780,6 +813,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	// The fraud guard: a number type never sent to, a range blocked, the
 	// blocks and the safe list.
 	c.fraudScenario()
+	c.telegramScenario()
 
 	// Every documented path with each method it does not serve.
 	c.sweepMethods(withMetrics, v1.ID)
@@ -921,7 +955,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 
 	// Security: the bearer key exactly where requireAPIKey runs.
-	public := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.yaml": true, api.StatusCallbackPath: true}
+	public := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/openapi.yaml": true, api.StatusCallbackPath: true,
+		api.TelegramCallbackPath: true}
 	for path, item := range doc.Paths.Map() {
 		for m, op := range item.Operations() {
 			sec := doc.Security

@@ -367,6 +367,7 @@ const (
 	StartRequestChannelCall     StartRequestChannel = "call"
 	StartRequestChannelEmpty    StartRequestChannel = ""
 	StartRequestChannelSms      StartRequestChannel = "sms"
+	StartRequestChannelTelegram StartRequestChannel = "telegram"
 	StartRequestChannelWhatsapp StartRequestChannel = "whatsapp"
 )
 
@@ -378,6 +379,8 @@ func (e StartRequestChannel) Valid() bool {
 	case StartRequestChannelEmpty:
 		return true
 	case StartRequestChannelSms:
+		return true
+	case StartRequestChannelTelegram:
 		return true
 	case StartRequestChannelWhatsapp:
 		return true
@@ -821,7 +824,7 @@ type StartRequest struct {
 	Brand *string `json:"brand,omitempty"`
 
 	// Channel `sms` (the default; an empty string counts as absent),
-	// `whatsapp` or `call`, among those `CHANNELS` enables; another is
+	// `whatsapp`, `call` or `telegram`, among those `CHANNELS` enables; another is
 	// `400 channel_unavailable`. A resend may take another channel: the
 	// same verification and code, a new attempt on that channel.
 	Channel *StartRequestChannel `json:"channel,omitempty"`
@@ -865,7 +868,7 @@ type StartRequest struct {
 }
 
 // StartRequestChannel `sms` (the default; an empty string counts as absent),
-// `whatsapp` or `call`, among those `CHANNELS` enables; another is
+// `whatsapp`, `call` or `telegram`, among those `CHANNELS` enables; another is
 // `400 channel_unavailable`. A resend may take another channel: the
 // same verification and code, a new attempt on that channel.
 type StartRequestChannel string
