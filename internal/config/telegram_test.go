@@ -14,8 +14,11 @@ func TestTelegramSettings(t *testing.T) {
 		want []string // in the error; none: valid
 	}{
 		{"off by default", map[string]string{}, nil},
+		// A Telegram token sends real messages: the secrets are required.
 		{"enabled", map[string]string{"CHANNELS": "telegram,sms", "TELEGRAM_GATEWAY_TOKEN": "tok",
-			"TELEGRAM_SENDER_USERNAME": "acme_codes", "TELEGRAM_BUDGET_PER_MINUTE": "100"}, nil},
+			"TELEGRAM_SENDER_USERNAME": "acme_codes", "TELEGRAM_BUDGET_PER_MINUTE": "100",
+			"OTP_SECRET": secret, "API_KEYS": "key-aaaaaaaaaaaaaaaa", "TWILIO_ACCOUNT_SID": testSID,
+			"TWILIO_AUTH_TOKEN": "twilio-token", "TWILIO_PHONE_NUMBER": "+15005550006"}, nil},
 		{"no token", map[string]string{"CHANNELS": "telegram"}, []string{"TELEGRAM_GATEWAY_TOKEN: required when CHANNELS has telegram"}},
 		{"code too long", map[string]string{"CHANNELS": "telegram", "TELEGRAM_GATEWAY_TOKEN": "tok", "OTP_CODE_LENGTH": "9"},
 			[]string{"telegram takes codes of 4 to 8 digits; OTP_CODE_LENGTH is 9"}},

@@ -68,6 +68,9 @@ type tenantEntry struct {
 	FraudAdmin          bool     `yaml:"fraud_admin"`
 }
 
+// minTenantKey is the shortest key a tenant may have, in any APP_ENV.
+const minTenantKey = 16
+
 // maxTenantsFile bounds what start-up reads: a tenant list, not a dump.
 const maxTenantsFile = 1 << 20
 
@@ -89,7 +92,9 @@ func (e *env) tenants(c *Config) {
 	}
 	var f tenantFile
 	if err := yaml.NewDecoder(bytes.NewReader(raw), yaml.DisallowUnknownField()).Decode(&f); err != nil {
-		e.bad("TENANTS_FILE", "%s: %s", path, yaml.FormatError(err, false, true))
+		// Without the file's lines around the error: they may hold keys
+		// and secrets, and this error goes to the start-up log.
+		e.bad("TENANTS_FILE", "%s: %s", path, yaml.FormatError(err, false, false))
 		return
 	}
 	if len(f.Tenants) == 0 {
@@ -101,6 +106,30 @@ func (e *env) tenants(c *Config) {
 	}
 	for i, t := range f.Tenants {
 		c.Tenants = append(c.Tenants, e.tenant(c, i, t, keys))
+	}
+	e.tenantSecrets(c)
+}
+
+// tenantSecrets refuses a webhook secret that two receivers share: one
+// tenant could then sign events the other's receiver trusts. In
+// production, a tenant without its own budget is one whose traffic can
+// spend every other tenant's shared budgets: said, not refused.
+func (e *env) tenantSecrets(c *Config) {
+	seen := map[string]string{}
+	if c.Webhooks.Secret != "" {
+		seen[c.Webhooks.Secret] = otp.DefaultTenant
+	}
+	for _, t := range c.Tenants {
+		if c.App.Production() && t.BudgetPerMinute == 0 {
+			e.warn(fmt.Sprintf("TENANTS_FILE: tenant %q has no sms_budget_per_minute: its sends can use up every tenant's SMS_BUDGET_PER_MINUTE", t.Name))
+		}
+		if t.WebhookSecret == "" {
+			continue
+		}
+		if owner, dup := seen[t.WebhookSecret]; dup {
+			e.bad(fmt.Sprintf("TENANTS_FILE: tenant %q", t.Name), "webhook_secret is also %s's: each receiver needs its own", owner)
+		}
+		seen[t.WebhookSecret] = t.Name
 	}
 }
 
@@ -127,6 +156,12 @@ func (e *env) tenant(c *Config, i int, in tenantEntry, keys map[string]string) T
 	}
 	for _, k := range in.APIKeys {
 		k = strings.TrimSpace(k)
+		if len(k) < minTenantKey {
+			// Even in development: a tenant's key is never the one
+			// development key, and an empty one would match a blank token.
+			bad("every api_key must be at least %d characters", minTenantKey)
+			continue
+		}
 		if owner, dup := keys[k]; dup {
 			// The key itself is never printed: it is a secret.
 			bad("an API key is also %s's: a key belongs to one tenant", owner)

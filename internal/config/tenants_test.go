@@ -149,12 +149,12 @@ func TestTenantsFileUnreadable(t *testing.T) {
 
 // In production a tenant's key follows API_KEYS' rules.
 func TestTenantKeysInProduction(t *testing.T) {
-	path := tenantsFile(t, "tenants:\n  - name: a\n    api_keys: [short, dev-api-key]\n    webhook_url: http://hooks.example/x\n    webhook_secret: "+tenantSecret+"\n")
+	path := tenantsFile(t, "tenants:\n  - name: a\n    api_keys: [short, a-valid-key-0123456789abcdef]\n    webhook_url: http://hooks.example/x\n    webhook_secret: "+tenantSecret+"\n")
 	_, err := config.Load(env(map[string]string{"APP_ENV": "production", "TENANTS_FILE": path}))
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"at least 16 characters", "published development key", `webhook_url "http://hooks.example/x": production needs https://`} {
+	for _, want := range []string{"at least 16 characters", `webhook_url "http://hooks.example/x": production needs https://`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
@@ -162,5 +162,43 @@ func TestTenantKeysInProduction(t *testing.T) {
 	// Keys in the file alone are enough: API_KEYS is not required.
 	if strings.Contains(err.Error(), "missing API_KEYS") || strings.Contains(err.Error(), "API_KEYS,") {
 		t.Errorf("API_KEYS required although the file has keys: %v", err)
+	}
+}
+
+// What the security review found: a YAML error shows no line of the file
+// (keys, secrets), a blank or short key is refused in any APP_ENV, and two
+// receivers never share a secret.
+func TestTenantsFileReviewFindings(t *testing.T) {
+	path := tenantsFile(t, "tenants:\n  - name: a\n    api_keys: [sk-live-0123456789abcdef]\n    webhook_secet: "+tenantSecret+"\n")
+	_, err := config.Load(env(map[string]string{"TENANTS_FILE": path}))
+	if err == nil || strings.Contains(err.Error(), tenantSecret) || strings.Contains(err.Error(), "sk-live") {
+		t.Fatalf("an unknown field's error: %v", err)
+	}
+	path = tenantsFile(t, `tenants:
+  - name: a
+    api_keys: ["", "short"]
+  - name: b
+    api_keys: [b-key-0123456789abcdef]
+    webhook_url: https://b.example/hook
+    webhook_secret: `+tenantSecret+`
+  - name: c
+    api_keys: [c-key-0123456789abcdef]
+    webhook_url: https://c.example/hook
+    webhook_secret: `+tenantSecret+`
+`)
+	_, err = config.Load(env(map[string]string{"TENANTS_FILE": path}))
+	for _, want := range []string{`tenant "a": every api_key must be at least 16 characters`, `tenant "c": webhook_secret is also b's`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
+
+// A Telegram token sends real messages: the development key and secret
+// are refused with it, as with Twilio's credentials.
+func TestTelegramTokenIsReal(t *testing.T) {
+	_, err := config.Load(env(map[string]string{"CHANNELS": "telegram,sms", "TELEGRAM_GATEWAY_TOKEN": "tok"}))
+	if err == nil || !strings.Contains(err.Error(), "API_KEYS") || !strings.Contains(err.Error(), "OTP_SECRET") {
+		t.Fatalf("a Telegram token without keys or secret: %v", err)
 	}
 }

@@ -186,9 +186,9 @@ func (g *Limits) sendLimits(s otp.SendScope) (ip, l limits, refused error) {
 	if s.ClientIP != "" {
 		for _, r := range g.cfg.ClientIPSends {
 			if parts > 1 {
-				ip.add(ipPartedSendKey(s.ClientIP, r), r, otp.LimitClientIP)
+				ip.add(ipPartedSendKey(g.ipOf(s.ClientIP), r), r, otp.LimitClientIP)
 			} else {
-				l.add(ipSendKey(tag, s.ClientIP, r), r, otp.LimitClientIP)
+				l.add(ipSendKey(tag, g.ipOf(s.ClientIP), r), r, otp.LimitClientIP)
 			}
 		}
 	}
@@ -227,6 +227,17 @@ func (g *Limits) sendLimits(s otp.SendScope) (ip, l limits, refused error) {
 	return ip, l, nil
 }
 
+// ipOf is what an end user's IP limits key on: the IP, within the
+// tenant. Each tenant's backend asserts its users' IPs (clientIp); shared
+// budgets per IP would let one tenant spend another's users' budget by
+// naming their IP (a carrier's NAT), so each tenant counts its own.
+func (g *Limits) ipOf(ip string) string {
+	if g.tenant == "" {
+		return ip
+	}
+	return g.tenant + "/" + ip
+}
+
 // addTenant lists the tenant's own limits of a send on channel: after the
 // API key's, before the budgets every tenant shares, so that a refusal
 // names the tenant's own cap first.
@@ -251,7 +262,7 @@ func (g *Limits) checkLimits(o otp.Origin) limits {
 	l := g.newLimits()
 	if o.ClientIP != "" {
 		for _, r := range g.cfg.ClientIPChecks {
-			l.add(ipCheckKey(o.ClientIP, r), r, otp.LimitClientIP)
+			l.add(ipCheckKey(g.ipOf(o.ClientIP), r), r, otp.LimitClientIP)
 		}
 	}
 	return l
