@@ -201,3 +201,30 @@ func BenchmarkTenantPendingVerificationMemory(b *testing.B) {
 	}
 	b.ReportMetric(float64(total)/float64(len(ids)), "B/verification")
 }
+
+// One tenant's right code does not reset the wrong codes typed at another:
+// the count guards the number against guessing wherever it happens.
+func TestTenantApprovalKeepsSharedFailures(t *testing.T) {
+	f, a, b := tenantFixture(t, redisstore.TenantLimits{}) // 4 wrong codes lock the number
+	ctx := context.Background()
+	va, _, _ := a.Start(ctx, otp.StartRequest{To: num})
+	vb, _, _ := b.Start(ctx, otp.StartRequest{To: num})
+	wrong := otptest.Wrong(f.Code(t, va))
+	for range 2 {
+		_, _, _ = a.Check(ctx, otp.CheckRequest{ID: va.ID, Code: wrong})
+	}
+	if _, ok, err := b.Check(ctx, otp.CheckRequest{ID: vb.ID, Code: codeOf(t, f, "b", vb)}); !ok || err != nil {
+		t.Fatalf("b's right code: %v %v", ok, err)
+	}
+	_, _, _ = a.Check(ctx, otp.CheckRequest{ID: va.ID, Code: wrong})
+	f.Clock.Advance(time.Minute)
+	vb2, _, err := b.Start(ctx, otp.StartRequest{To: num})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _ = b.Check(ctx, otp.CheckRequest{ID: vb2.ID, Code: otptest.Wrong(codeOf(t, f, "b", vb2))})
+	// Four wrong codes in all, b's approval among them: the number is locked.
+	if _, _, err := a.Start(ctx, otp.StartRequest{To: num}); otptest.LimitReason(err) != otp.LimitFailedChecks {
+		t.Fatalf("after four wrong codes around b's approval: %v, want the number locked", err)
+	}
+}

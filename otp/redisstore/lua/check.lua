@@ -3,7 +3,8 @@
 -- the attempt counter past its limit. The number's wrong codes
 -- (F.failures, "count|windowEnd") count across verifications (a new code
 -- does not reset them) until a window passes without one; at lockAt of
--- them the number is locked until then, and a right code clears them. A
+-- them the number is locked until then, and a right code of the default
+-- tenant clears them. A
 -- right code also ends the workflow's current step as the one that
 -- converted.
 -- KEYS[1] the tenant's record of the number (start.lua); by id, a
@@ -60,7 +61,11 @@ end
 if f[6] == mac then
   redis.call('HSET', N, F.status, ST.approved)
   redis.call('HDEL', N, F.mac, F.sealed)
-  redis.call('HDEL', G, F.failures)
+  -- A right code clears the number's wrong codes only in its own tenant's
+  -- hash: another tenant's right code must not reset a count that guards
+  -- this number against guessing elsewhere. A file tenant's count then
+  -- lasts out its window.
+  if G == N then redis.call('HDEL', G, F.failures) end
   local ws = redis.call('HGET', N, F.step)
   local rec = ws and redis.call('HGET', N, F.stepRecord .. ws)
   if rec and string.sub(rec, 1, 1) == STEP.started then
