@@ -3,8 +3,11 @@
 // production configuration, then drives closed-loop load over keep-alive
 // connections and reports throughput, latency, errors, worker delivery,
 // Redis memory per verification and API CPU, next to redis-benchmark run in
-// the same session so results compare across machines. Everything stays on
-// 127.0.0.1. It is not part of the production binaries.
+// the same session so results compare across machines. It also drives the
+// ceiling server (internal/tools/ceiling: Gin and one EVALSHA, nothing
+// else) the same way, and reports the api's CPU and Redis's CPU per request
+// as ratios to it. Everything stays on 127.0.0.1. It is not part of the
+// production binaries.
 package main
 
 import (
@@ -71,9 +74,9 @@ func main() {
 	flag.DurationVar(&o.twilioLatency, "twilio-latency", 150*time.Millisecond, "latency of the fake Twilio")
 	flag.IntVar(&o.conns, "conns", 64, "keep-alive connections (closed loop: one request in flight each)")
 	flag.IntVar(&o.workerConcurrency, "worker-concurrency", 100, "WORKER_CONCURRENCY of the worker")
-	flag.StringVar(&o.scenarios, "scenarios", "send,check,flow", "scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "ceiling,send,check,flow", "scenarios to run, in order (ceiling: the minimal Gin + one EVALSHA server, the denominator of the ratios)")
 	flag.StringVar(&o.out, "out", "bench-result.json", "machine-readable summary")
-	flag.StringVar(&o.bins, "bin", "", "directory with api and worker binaries (default: build them)")
+	flag.StringVar(&o.bins, "bin", "", "directory with api, worker and ceiling binaries (default: build them; a missing ceiling is built)")
 	flag.IntVar(&o.memCount, "mem-verifications", 20000, "verifications created to measure Redis memory")
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of the api and the worker during each scenario to PREFIX-<scenario>.pprof and PREFIX-<scenario>-worker.pprof")
 	flag.Float64Var(&o.openFraction, "open-loop", 0.5, "after the closed-loop send and check, run them open loop at this fraction of the closed-loop rate (0: not)")
@@ -130,7 +133,25 @@ type Summary struct {
 	KeysPending     map[string][2]int64 `json:"redis_keys_after_memory_test"` // kind: {count, MEMORY USAGE bytes}
 	SampleFields    map[string]int      `json:"pending_verification_fields"`  // field: value length
 	Worker          map[string]any      `json:"worker"`
+	Ceiling         *Ceiling            `json:"ceiling,omitempty"`
 	Notes           []string            `json:"notes"`
+}
+
+// Ceiling is the minimal server's closed-loop figures, and the api's
+// closed-loop send and check as ratios to them: CPU per request of the
+// process over the ceiling's, and Redis CPU per request over the Redis CPU
+// per request the ceiling caused. A ratio of 3 means otpd's request costs
+// three times the floor of one Gin request and one Redis script on this
+// machine. Redis's CPU for a send includes the worker's Redis work for the
+// SMS it caused; the worker's idle polling is in all three.
+type Ceiling struct {
+	RPS             float64 `json:"rps"`
+	CPUusPerReq     float64 `json:"cpu_us_per_request"`
+	RedisCPUusPerRq float64 `json:"redis_cpu_us_per_request"`
+	APISendRatio    float64 `json:"api_send_cpu_ratio,omitempty"`
+	APICheckRatio   float64 `json:"api_check_cpu_ratio,omitempty"`
+	RedisSendRatio  float64 `json:"redis_send_cpu_ratio,omitempty"`
+	RedisCheckRatio float64 `json:"redis_check_cpu_ratio,omitempty"`
 }
 
 func run(ctx context.Context, o options, stdout io.Writer) error {
@@ -214,6 +235,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err := proctest.WaitHTTP(base+"/healthz", 20*time.Second, nil); err != nil {
 		return err
 	}
+	ceiling, ceilingBase, stopCeiling, err := startCeiling(bins, rs.URL(), env)
+	if err != nil {
+		return err
+	}
+	defer stopCeiling()
 
 	sum := Summary{Machine: machine(), Conns: o.conns, TwilioLatencyMs: o.twilioLatency.Milliseconds(), Worker: map[string]any{}}
 	sum.RedisSETRPS, sum.RedisEVALSHARPS, err = redisBenchmark(rs.Addr, o.conns)
@@ -261,6 +287,8 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		name := strings.TrimSpace(sc)
 		worker0, redis0 := cpu(worker), redisCPU(ctx, rdb)
 		switch name {
+		case "ceiling":
+			r = scenarioCeiling(o, newClient(ceilingBase, o.conns), nums, ceiling, closed)
 		case "send":
 			r, err = scenarioSend(ctx, o, c, nums, api, fake, closed)
 		case "check":
@@ -283,7 +311,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		r.RedisCPUPer1k = (redisCPU(ctx, rdb) - redis0) / all * 1000
 		r.Mode = "closed"
 		report(stdout, &sum, r)
-		if name == "flow" || (o.openFraction <= 0 && o.rate <= 0) {
+		if name == "flow" || name == "ceiling" || (o.openFraction <= 0 && o.rate <= 0) {
 			continue
 		}
 		// The same requests on a fixed schedule.
@@ -330,6 +358,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "redis bytes per verification: %.0f pending (task done), %.0f while its task is queued\n", sum.BytesPending, sum.BytesQueued)
 	fmt.Fprintf(stdout, "redis keys after the memory test (kind: count, MEMORY USAGE): %v\n", sum.KeysPending)
 	fmt.Fprintf(stdout, "a pending verification's fields (name: value length): %v\n", sum.SampleFields)
+	if sum.Ceiling = ceilingRatios(sum.Scenarios); sum.Ceiling != nil {
+		cl := sum.Ceiling
+		fmt.Fprintf(stdout, "ceiling (Gin + one EVALSHA): %.0f req/s, %.0f µs CPU/req, redis %.0f µs CPU/req; api/ceiling CPU: send %.2f check %.2f; redis/ceiling-redis CPU: send %.2f check %.2f\n",
+			cl.RPS, cl.CPUusPerReq, cl.RedisCPUusPerRq, cl.APISendRatio, cl.APICheckRatio, cl.RedisSendRatio, cl.RedisCheckRatio)
+	}
 
 	b, _ := json.MarshalIndent(sum, "", "  ")
 	if err := os.WriteFile(o.out, b, 0o644); err != nil {
@@ -338,6 +371,10 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	line := []string{}
 	for _, r := range sum.Scenarios {
 		line = append(line, fmt.Sprintf("%s=%.0f/s p99=%.1fms (%.0f%% SET)", r.Name, r.RPS, r.P99ms, 100*r.RatioSET))
+	}
+	if cl := sum.Ceiling; cl != nil {
+		line = append(line, fmt.Sprintf("cpu/ceiling send=%.2f check=%.2f redis/ceiling send=%.2f check=%.2f",
+			cl.APISendRatio, cl.APICheckRatio, cl.RedisSendRatio, cl.RedisCheckRatio))
 	}
 	fmt.Fprintf(stdout, "SUMMARY %s worker=%v/s idle-pickup-p50=%vms bytes/pending=%.0f bytes/queued=%.0f -> %s\n",
 		strings.Join(line, " "), sum.Worker["sms_per_sec"], sum.Worker["idle_send_to_sms_p50_ms"], sum.BytesPending, sum.BytesQueued, o.out)
@@ -593,6 +630,86 @@ func scenarioFlow(ctx context.Context, o options, c *client, nums *numbers, api 
 	sort.Slice(sendToSMS, func(i, j int) bool { return sendToSMS[i] < sendToSMS[j] })
 	r.SendToSMSP50, r.SendToSMSP99 = ms(pct(sendToSMS, 50)), ms(pct(sendToSMS, 99))
 	return r, nil
+}
+
+// startCeiling runs the ceiling server against the same Redis, with the
+// api's environment (so -env GOGC=… applies to it too). It is
+// bins/ceiling, built into a temporary directory when missing there.
+func startCeiling(bins, redisURL string, env []string) (*proctest.Proc, string, func(), error) {
+	bin, cleanup := filepath.Join(bins, "ceiling"), func() {}
+	if _, err := os.Stat(bin); err != nil {
+		dir, err := os.MkdirTemp("", "otpd-ceiling-")
+		if err != nil {
+			return nil, "", nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		bin = filepath.Join(dir, "ceiling")
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/otpd/otpd/internal/tools/ceiling")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			cleanup()
+			return nil, "", nil, fmt.Errorf("build ceiling: %w", err)
+		}
+	}
+	addr, err := proctest.NewAddr()
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	p, err := proctest.Launch("ceiling", bin, os.TempDir(), env, os.Stderr, "-addr", addr, "-redis", redisURL)
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	stop := func() { p.Interrupt(10 * time.Second); cleanup() }
+	base := "http://" + addr
+	if err := proctest.WaitHTTP(base+"/healthz", 20*time.Second, nil); err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return p, base, stop, nil
+}
+
+// scenarioCeiling drives the ceiling server as scenarioSend drives the
+// api: a distinct number per request, the same connections and driver. Its
+// APICPUPer1k is the ceiling process's CPU.
+func scenarioCeiling(o options, c *client, nums *numbers, ceiling *proctest.Proc, drive driver) Result {
+	cpu0 := cpu(ceiling)
+	lat, errs, d := drive(func(int) (int, error) {
+		st, _, err := c.post("/ceiling", map[string]string{"to": nums.next(), "code": "000000"})
+		return st, err
+	})
+	r := summarize("ceiling", lat, errs, d)
+	r.APICPUPer1k = (cpu(ceiling) - cpu0) / float64(max(1, r.Requests)) * 1000 * d.Seconds() / (d + o.warmup).Seconds()
+	return r
+}
+
+// ceilingRatios sets the closed-loop send and check against the ceiling
+// (see Ceiling); nil when the ceiling did not run. CPU seconds per 1,000
+// requests are milliseconds per request: ×1000 is µs.
+func ceilingRatios(results []Result) *Ceiling {
+	byName := map[string]Result{}
+	for _, r := range results {
+		if r.Mode == "closed" {
+			byName[r.Name] = r
+		}
+	}
+	base, ok := byName["ceiling"]
+	if !ok {
+		return nil
+	}
+	ratio := func(a, b float64) float64 {
+		if a <= 0 || b <= 0 {
+			return 0
+		}
+		return a / b
+	}
+	cl := &Ceiling{RPS: base.RPS, CPUusPerReq: base.APICPUPer1k * 1000, RedisCPUusPerRq: base.RedisCPUPer1k * 1000}
+	cl.APISendRatio = ratio(byName["send"].APICPUPer1k, base.APICPUPer1k)
+	cl.APICheckRatio = ratio(byName["check"].APICPUPer1k, base.APICPUPer1k)
+	cl.RedisSendRatio = ratio(byName["send"].RedisCPUPer1k, base.RedisCPUPer1k)
+	cl.RedisCheckRatio = ratio(byName["check"].RedisCPUPer1k, base.RedisCPUPer1k)
+	return cl
 }
 
 // sendAwaitingSMS sends to a number and waits up to 10s for its SMS at
