@@ -48,9 +48,14 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ceiling", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8090", "listen address")
-	redisURL := fs.String("redis", "redis://127.0.0.1:6379/0", "Redis URL")
+	redisURL := fs.String("redis", "", "Redis URL (required: the load test passes its throw-away Redis)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *redisURL == "" {
+		// Never a default: writing into whatever Redis answers on
+		// localhost is what make run stopped doing.
+		return errors.New("-redis is required")
 	}
 	rdb, err := redisconn.New(*redisURL)
 	if err != nil {
