@@ -194,11 +194,11 @@ func (e *env) tenant(c *Config, i int, in tenantEntry, keys map[string]string) T
 
 // tenantMessages checks a tenant's brands and builds its texts.
 func (e *env) tenantMessages(c *Config, t *Tenant, in tenantEntry, bad func(string, ...any)) {
-	longest := 0
-	for _, b := range append([]string{t.Brand}, t.Brands...) {
-		if b == "" && b == t.Brand {
-			continue
-		}
+	longest, brands := 0, t.Brands
+	if t.Brand != "" { // brand is optional; an empty entry in brands is not
+		brands = append([]string{t.Brand}, brands...)
+	}
+	for _, b := range brands {
 		if !validBrand(b) {
 			bad("brand %q: 1 to %d letters, digits, spaces or .-&'! (a name, not a link)", b, maxBrand)
 		}

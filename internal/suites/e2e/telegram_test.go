@@ -44,10 +44,8 @@ func smsWithin(t *testing.T, fake *twiliofake.Server, to string, within time.Dur
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		for _, m := range fake.Messages() {
-			if m.Form.Get("To") == to {
-				return m
-			}
+		if m, ok := smsFor(fake, to); ok {
+			return m
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
