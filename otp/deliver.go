@@ -24,6 +24,9 @@ type DeliveryRequest struct {
 	// that had Retried tries before it failed with err (its backoff; nil:
 	// none).
 	RetryIn func(retried int, err error) time.Duration
+	// OrphanedAt is set when this try rescues one whose run died: when
+	// that run was judged dead. A claim from before then is stale now.
+	OrphanedAt time.Time
 }
 
 // Besides nil (done: delivered, or nothing left to deliver) and a
@@ -79,7 +82,7 @@ func (s *Service) Deliver(ctx context.Context, r DeliveryRequest) error {
 	// claim says how long the code has by the store's clock, a duration
 	// that does not depend on how far this host's clock is off.
 	t := &try{DeliveryRequest: r, claimedAt: s.d.Now(), log: s.d.Log.With("verification", r.ID, "attempt", r.Attempt)}
-	c, err := s.d.Store.Claim(ctx, r.ID, r.Attempt, s.policy.StaleClaim)
+	c, err := s.d.Store.Claim(ctx, r.ID, r.Attempt, s.staleAfter(r))
 	if err != nil {
 		return err
 	}
@@ -92,6 +95,16 @@ func (s *Service) Deliver(ctx context.Context, r DeliveryRequest) error {
 		return err
 	}
 	return s.send(ctx, t, code)
+}
+
+// staleAfter is how old a claim must be for r to take it over: a rescue
+// need not wait for the dead run's claim to age, since it knows when that
+// run died. A claim made since is a live run's, and stays its own.
+func (s *Service) staleAfter(r DeliveryRequest) time.Duration {
+	if r.OrphanedAt.IsZero() {
+		return s.policy.StaleClaim
+	}
+	return min(s.policy.StaleClaim, max(s.d.Now().Sub(r.OrphanedAt), 0))
 }
 
 // unclaimed ends a try whose claim found nothing to send, or another try

@@ -70,10 +70,14 @@ func deliverTask(ctx context.Context, tenants Tenants, t *asynq.Task) error {
 	}
 	retried, ok1 := asynq.GetRetryCount(ctx)
 	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
-	return classify(svc.Deliver(ctx, otp.DeliveryRequest{
+	r := otp.DeliveryRequest{
 		ID: p.ID, Attempt: p.Attempt, Retried: retried, LastTry: ok1 && ok2 && retried >= maxRetry,
 		RetryIn: minRetryDelay,
-	}))
+	}
+	if p.Orphaned > 0 {
+		r.OrphanedAt = time.UnixMilli(p.Orphaned)
+	}
+	return classify(svc.Deliver(ctx, r))
 }
 
 // stepTask runs a step's timeout: the workflow moves on unless it moved

@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +30,10 @@ import (
 var redisServer *redistest.Server
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(deadWorkerEnv); addr != "" {
+		runDeadWorker(addr)
+		return
+	}
 	redistest.Main(m, func(s *redistest.Server) { redisServer = s })
 }
 

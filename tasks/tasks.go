@@ -55,6 +55,9 @@ type DeliveryPayload struct {
 	// Tenant owns the verification ("" the default tenant, and every task
 	// queued before TENANTS_FILE existed).
 	Tenant string `json:"t,omitempty"`
+	// Orphaned is set on a rescue (Rescuer): when, in unix ms, the run
+	// that held this attempt was judged dead.
+	Orphaned int64 `json:"o,omitempty"`
 }
 
 // validTenant accepts a payload's tenant: none, or a name a tenant may
@@ -102,8 +105,8 @@ func ParseDeliveryPayload(b []byte) (DeliveryPayload, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("tasks: bad payload: %w", err)
 	}
-	if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 || (p.Channel != "" && !otp.KnownChannel(p.Channel)) || !validTenant(p.Tenant) {
-		return p, errors.New("tasks: bad payload: invalid id, attempt or tenant")
+	if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 || (p.Channel != "" && !otp.KnownChannel(p.Channel)) || !validTenant(p.Tenant) || p.Orphaned < 0 {
+		return p, errors.New("tasks: bad payload: invalid id, attempt, tenant or orphan time")
 	}
 	return p, nil
 }

@@ -141,7 +141,16 @@ func start(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, parts
 		srv.Shutdown()
 		return nil, err
 	}
+	rctx, stopRescue := context.WithCancel(context.Background())
+	var rescuing sync.WaitGroup
+	rescuing.Go(func() {
+		tasks.NewRescuer(asynq.NewInspectorFromRedisClient(rdb), parts.Asynq, parts.Shards.Names(), time.Now, log).
+			Run(rctx, tasks.RescueInterval)
+	})
 	return func() {
+		// No rescue while this worker hands its own tasks back.
+		stopRescue()
+		rescuing.Wait()
 		var wg sync.WaitGroup
 		wg.Go(stopWebhooks)
 		srv.Shutdown()
