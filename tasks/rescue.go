@@ -43,6 +43,9 @@ type Enqueuer interface {
 	EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
+// RescueObserver counts rescues by task type.
+type RescueObserver interface{ Rescued(taskType string) }
+
 // Rescuer re-enqueues the tasks of dead workers, on the send queues, as new
 // tasks with the same type and payload. Every task here is safe to run
 // twice, and asynq still recovers the orphan itself later: a delivery's
@@ -58,15 +61,17 @@ type Rescuer struct {
 	queues []string
 	now    func() time.Time
 	log    *slog.Logger
+	obs    RescueObserver
 	// What earlier looks saw, by task id.
 	owner    map[string]string    // the server that listed it
 	unlisted map[string]time.Time // first seen with no live server listing it
 	rescued  map[string]bool      // rescued already (while still active)
 }
 
-// NewRescuer watches queues; now is the clock.
-func NewRescuer(insp Inspector, client Enqueuer, queues []string, now func() time.Time, log *slog.Logger) *Rescuer {
-	return &Rescuer{insp: insp, client: client, queues: queues, now: now, log: log,
+// NewRescuer watches queues; now is the clock, obs (nil: none) counts.
+func NewRescuer(insp Inspector, client Enqueuer, queues []string, now func() time.Time, log *slog.Logger,
+	obs RescueObserver) *Rescuer {
+	return &Rescuer{insp: insp, client: client, queues: queues, now: now, log: log, obs: obs,
 		owner: map[string]string{}, unlisted: map[string]time.Time{}, rescued: map[string]bool{}}
 }
 
@@ -207,6 +212,9 @@ func (r *Rescuer) rescue(ctx context.Context, t *asynq.TaskInfo) error {
 		return err
 	}
 	r.rescued[t.ID] = true
+	if r.obs != nil && err == nil {
+		r.obs.Rescued(t.Type)
+	}
 	r.log.WarnContext(ctx, "rescued a task whose worker died mid-run", "task", t.ID, "type", t.Type, "queue", t.Queue,
 		"already_rescued", err != nil)
 	return nil

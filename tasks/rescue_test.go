@@ -53,7 +53,7 @@ func TestRescueAfterWorkerSIGKILL(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = worker.Process.Kill(); _ = worker.Wait() })
 
-	rescuer := tasks.NewRescuer(f.insp, f.Parts.Asynq, []string{tasks.QueueName}, f.Clock.Now, otptest.Logger(t))
+	rescuer := tasks.NewRescuer(f.insp, f.Parts.Asynq, []string{tasks.QueueName}, f.Clock.Now, otptest.Logger(t), nil)
 	taskID := waitListed(t, f.insp)
 	if n, err := rescuer.Look(ctx); n != 0 || err != nil {
 		t.Fatalf("rescued %d (%v) while its worker lives", n, err)
@@ -83,7 +83,7 @@ func TestRescueAfterWorkerSIGKILL(t *testing.T) {
 	}
 	// Another worker's rescuer, which never saw the owner, finds the copy
 	// made: it waits out a heartbeat, then enqueues nothing new.
-	other := tasks.NewRescuer(f.insp, f.Parts.Asynq, []string{tasks.QueueName}, f.Clock.Now, otptest.Logger(t))
+	other := tasks.NewRescuer(f.insp, f.Parts.Asynq, []string{tasks.QueueName}, f.Clock.Now, otptest.Logger(t), nil)
 	if _, err := other.Look(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +134,11 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	}
 	t.Fatalf("no %s within %v", what, d)
 }
+
+// counted counts rescues by type.
+type counted map[string]int
+
+func (c counted) Rescued(taskType string) { c[taskType]++ }
 
 // fakeAsynq is asynq's state as a rescuer reads it, set look by look.
 type fakeAsynq struct {
@@ -208,7 +213,8 @@ func TestRescuerRule(t *testing.T) {
 			a := &fakeAsynq{}
 			start := time.Unix(1_800_000_000, 0)
 			var now time.Time
-			r := tasks.NewRescuer(a, a, []string{tasks.QueueName}, func() time.Time { return now }, otptest.Logger(t))
+			obs, rescues := counted{}, 0
+			r := tasks.NewRescuer(a, a, []string{tasks.QueueName}, func() time.Time { return now }, otptest.Logger(t), obs)
 			for i, l := range tc.looks {
 				now, a.servers, a.active, a.enqueued = start.Add(l.after), l.servers, nil, nil
 				if l.active {
@@ -221,6 +227,10 @@ func TestRescuerRule(t *testing.T) {
 				if n == 1 && a.enqueued[0] != "T~r" {
 					t.Fatalf("rescue id %q", a.enqueued[0])
 				}
+				rescues += n
+			}
+			if obs[tasks.TypeDeliver] != rescues {
+				t.Fatalf("counted %v, rescued %d", obs, rescues)
 			}
 		})
 	}

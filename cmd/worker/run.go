@@ -143,10 +143,9 @@ func start(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, parts
 	}
 	rctx, stopRescue := context.WithCancel(context.Background())
 	var rescuing sync.WaitGroup
-	rescuing.Go(func() {
-		tasks.NewRescuer(asynq.NewInspectorFromRedisClient(rdb), parts.Asynq, parts.Shards.Names(), time.Now, log).
-			Run(rctx, tasks.RescueInterval)
-	})
+	rescuer := tasks.NewRescuer(asynq.NewInspectorFromRedisClient(rdb), parts.Asynq, parts.Shards.Names(), time.Now, log,
+		metrics.NewRescues(reg))
+	rescuing.Go(func() { rescuer.Run(rctx, tasks.RescueInterval) })
 	return func() {
 		// No rescue while this worker hands its own tasks back.
 		stopRescue()
