@@ -28,6 +28,9 @@ const (
 	// long as asynq may leave the orphan active (its lease, its grace and
 	// its recoverer's tick), so no rescuer enqueues a second copy.
 	rescueRetention = 3 * time.Minute
+	// serverTTL is how long asynq keeps a server listed after its last
+	// heartbeat.
+	serverTTL = 10 * time.Second
 	// rescueSuffix marks a rescue's task id.
 	rescueSuffix = "~r"
 )
@@ -66,6 +69,11 @@ type Rescuer struct {
 	owner    map[string]string    // the server that listed it
 	unlisted map[string]time.Time // first seen with no live server listing it
 	rescued  map[string]bool      // rescued already (while still active)
+	// reachable is since when every look reached Redis. A server whose
+	// heartbeats failed because Redis was away is not dead: until Redis
+	// has been back for longer than a server stays listed, only a task
+	// no live server lists for a whole heartbeat is an orphan.
+	reachable time.Time
 }
 
 // NewRescuer watches queues; now is the clock, obs (nil: none) counts.
@@ -93,27 +101,20 @@ func (r *Rescuer) Run(ctx context.Context, interval time.Duration) {
 
 // Look rescues the orphans it finds now, and answers how many.
 func (r *Rescuer) Look(ctx context.Context) (int, error) {
-	servers, err := r.insp.Servers()
+	live, listed, active, err := r.read()
 	if err != nil {
+		// Start over: what was unlisted before the outage may be listed
+		// again once the servers' next heartbeats reach Redis.
+		r.reachable = time.Time{}
+		clear(r.unlisted)
 		return 0, err
 	}
-	live, listed := map[string]bool{}, map[string]string{}
-	for _, s := range servers {
-		live[s.ID] = true
-		for _, w := range s.ActiveWorkers {
-			listed[w.TaskID] = s.ID
-		}
-	}
-	var active []*asynq.TaskInfo
-	for _, q := range r.queues {
-		ts, err := r.activeIn(q)
-		if err != nil {
-			return 0, err
-		}
-		active = append(active, ts...)
+	now := r.now()
+	if r.reachable.IsZero() {
+		r.reachable = now
 	}
 	n := 0
-	for _, t := range r.orphans(r.now(), live, listed, active) {
+	for _, t := range r.orphans(now, live, listed, active) {
 		if err := r.rescue(ctx, t); err != nil {
 			r.log.WarnContext(ctx, "orphan rescue: cannot enqueue", "task", t.ID, "type", t.Type, "err", err)
 			continue
@@ -121,6 +122,30 @@ func (r *Rescuer) Look(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// read is one look at asynq: the live servers, the server listing each
+// task, and the active tasks of the send queues.
+func (r *Rescuer) read() (live map[string]bool, listed map[string]string, active []*asynq.TaskInfo, err error) {
+	servers, err := r.insp.Servers()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	live, listed = map[string]bool{}, map[string]string{}
+	for _, s := range servers {
+		live[s.ID] = true
+		for _, w := range s.ActiveWorkers {
+			listed[w.TaskID] = s.ID
+		}
+	}
+	for _, q := range r.queues {
+		ts, err := r.activeIn(q)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		active = append(active, ts...)
+	}
+	return live, listed, active, nil
 }
 
 // activeIn lists every active task of queue, page by page.
@@ -144,8 +169,9 @@ func (r *Rescuer) activeIn(queue string) ([]*asynq.TaskInfo, error) {
 
 // orphans updates what the rescuer remembers with one look (live servers,
 // the server listing each task, the active tasks) and answers the active
-// tasks to rescue now: those a server listed that is no longer live, and
-// those no live server listed for longer than a heartbeat.
+// tasks to rescue now: those a server listed that is no longer live (with
+// Redis reachable meanwhile), and those no live server listed for longer
+// than a heartbeat.
 func (r *Rescuer) orphans(now time.Time, live map[string]bool, listed map[string]string,
 	active []*asynq.TaskInfo) []*asynq.TaskInfo {
 	var out []*asynq.TaskInfo
@@ -166,7 +192,8 @@ func (r *Rescuer) orphans(now time.Time, live map[string]bool, listed map[string
 			first = now
 			r.unlisted[t.ID] = now
 		}
-		if (owned && !live[s]) || now.Sub(first) >= unlistedGrace {
+		ownerDied := owned && !live[s] && now.Sub(r.reachable) >= serverTTL
+		if ownerDied || now.Sub(first) >= unlistedGrace {
 			out = append(out, t)
 		}
 	}

@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -58,6 +59,8 @@ func TestRescueAfterWorkerSIGKILL(t *testing.T) {
 	if n, err := rescuer.Look(ctx); n != 0 || err != nil {
 		t.Fatalf("rescued %d (%v) while its worker lives", n, err)
 	}
+	// Redis has been reachable for as long as a dead server stays listed.
+	f.Clock.Advance(10 * time.Second)
 	// The dead run had claimed the attempt and was waiting for Twilio.
 	if c, err := f.Store.Claim(ctx, v.ID, 1, time.Minute); err != nil || c.Outcome != otp.ClaimSend {
 		t.Fatalf("claim %+v %v", c, err)
@@ -142,12 +145,18 @@ func (c counted) Rescued(taskType string) { c[taskType]++ }
 
 // fakeAsynq is asynq's state as a rescuer reads it, set look by look.
 type fakeAsynq struct {
+	down     bool // Redis unreachable
 	servers  []*asynq.ServerInfo
 	active   []*asynq.TaskInfo
 	enqueued []string
 }
 
-func (a *fakeAsynq) Servers() ([]*asynq.ServerInfo, error) { return a.servers, nil }
+func (a *fakeAsynq) Servers() ([]*asynq.ServerInfo, error) {
+	if a.down {
+		return nil, errors.New("redis: connection refused")
+	}
+	return a.servers, nil
+}
 
 func (a *fakeAsynq) ListActiveTasks(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error) {
 	return a.active, nil
@@ -179,35 +188,53 @@ func TestRescuerRule(t *testing.T) {
 		servers []*asynq.ServerInfo
 		active  bool
 		rescue  bool
+		down    bool // Redis unreachable for this look
 	}
 	for _, tc := range []struct {
 		name  string
 		looks []look
 	}{
 		{"listed by a live server", []look{
-			{0, []*asynq.ServerInfo{server("A", "T")}, true, false},
-			{30 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false}}},
+			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{30 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false}}},
 		{"its server died", []look{
-			{0, []*asynq.ServerInfo{server("A", "T")}, true, false},
-			{time.Second, []*asynq.ServerInfo{server("B")}, true, true},
-			{2 * time.Second, []*asynq.ServerInfo{server("B")}, true, false}}},
+			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{10 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{11 * time.Second, []*asynq.ServerInfo{server("B")}, true, true, false},
+			{12 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false}}},
+		{"its server is gone, but Redis was away", []look{
+			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{time.Second, nil, true, false, true},
+			{12 * time.Second, nil, true, false, false},
+			{17 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{40 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false}}},
+		{"its server stays gone after Redis came back", []look{
+			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{time.Second, nil, true, false, true},
+			{12 * time.Second, nil, true, false, false},
+			{18 * time.Second, nil, true, false, false},
+			{19 * time.Second, nil, true, true, false}}},
+		{"its server died just after the first look", []look{
+			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{time.Second, nil, true, false, false},
+			{9 * time.Second, nil, true, true, false}}},
 		{"just started, listed at the next heartbeat", []look{
-			{0, []*asynq.ServerInfo{server("A")}, true, false},
-			{5 * time.Second, []*asynq.ServerInfo{server("A")}, true, false},
-			{6 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false},
-			{20 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false}}},
+			{0, []*asynq.ServerInfo{server("A")}, true, false, false},
+			{5 * time.Second, []*asynq.ServerInfo{server("A")}, true, false, false},
+			{6 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{20 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false}}},
 		{"never listed: a heartbeat and more", []look{
-			{0, nil, true, false},
-			{6 * time.Second, nil, true, false},
-			{7 * time.Second, nil, true, true}}},
+			{0, nil, true, false, false},
+			{6 * time.Second, nil, true, false, false},
+			{7 * time.Second, nil, true, true, false}}},
 		{"done before anyone listed it", []look{
-			{0, nil, true, false},
-			{time.Second, nil, false, false},
-			{8 * time.Second, nil, true, false}}},
+			{0, nil, true, false, false},
+			{time.Second, nil, false, false, false},
+			{8 * time.Second, nil, true, false, false}}},
 		{"rescued once while it stays active", []look{
-			{0, []*asynq.ServerInfo{server("A", "T")}, true, false},
-			{time.Second, nil, true, true},
-			{time.Minute, nil, true, false}}},
+			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{10 * time.Second, nil, true, true, false},
+			{time.Minute, nil, true, false, false}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &fakeAsynq{}
@@ -216,12 +243,12 @@ func TestRescuerRule(t *testing.T) {
 			obs, rescues := counted{}, 0
 			r := tasks.NewRescuer(a, a, []string{tasks.QueueName}, func() time.Time { return now }, otptest.Logger(t), obs)
 			for i, l := range tc.looks {
-				now, a.servers, a.active, a.enqueued = start.Add(l.after), l.servers, nil, nil
+				now, a.servers, a.active, a.enqueued, a.down = start.Add(l.after), l.servers, nil, nil, l.down
 				if l.active {
 					a.active = []*asynq.TaskInfo{task}
 				}
 				n, err := r.Look(context.Background())
-				if err != nil || (n == 1) != l.rescue || len(a.enqueued) != n {
+				if (err != nil) != l.down || (n == 1) != l.rescue || len(a.enqueued) != n {
 					t.Fatalf("look %d: rescued %d (%v), want %v", i, n, err, l.rescue)
 				}
 				if n == 1 && a.enqueued[0] != "T~r" {
