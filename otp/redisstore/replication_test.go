@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -144,5 +145,44 @@ func TestReplicationRefusesCluster(t *testing.T) {
 	defer c.Close()
 	if _, err := redisstore.NewReplication(c, 1, time.Second); err == nil || !strings.Contains(err.Error(), "Cluster") {
 		t.Fatalf("cluster client: %v", err)
+	}
+}
+
+// BenchmarkStartWithReplica measures a send (Service.Start: the store's
+// script, asynq's enqueue) on a primary with one local replica, without a
+// wait and with REDIS_MIN_REPLICAS=1, and reports the median and the 99th
+// percentile besides the mean: the cost docs/operations.md quotes.
+func BenchmarkStartWithReplica(b *testing.B) {
+	primary, err := redistest.Start("--repl-diskless-sync-delay", "0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer primary.Close()
+	replica, err := redistest.StartReplica(primary)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer replica.Close()
+	for _, bc := range []struct {
+		name string
+		n    int
+	}{{"off", 0}, {"min_replicas_1", 1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := otptest.New(b, primary, app.Options{MinReplicas: bc.n, MinReplicasTimeout: 500 * time.Millisecond})
+			ctx := context.Background()
+			took := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				began := time.Now()
+				if _, _, err := f.Svc.Start(ctx, otp.StartRequest{To: "+1415" + strconv.Itoa(2000000+i)}); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(began))
+			}
+			b.StopTimer()
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+		})
 	}
 }
