@@ -63,6 +63,10 @@ const (
 	CodeMaxCheckAttempts      = ErrorCode(oapi.ProblemCodeMaxCheckAttempts)
 	CodeInternal              = ErrorCode(oapi.ProblemCodeInternal)
 	CodeUnavailable           = ErrorCode(oapi.ProblemCodeUnavailable)
+	// CodeRedisNotReplicated: a send that too few Redis replicas took in
+	// time (REDIS_MIN_REPLICAS); it was undone, and is retried as
+	// CodeUnavailable is.
+	CodeRedisNotReplicated = ErrorCode(oapi.ProblemCodeRedisNotReplicated)
 )
 
 // Error is the API's answer to a request it refused: an RFC 9457 problem.
@@ -331,7 +335,7 @@ func do[T any](ctx context.Context, c *Client, safe bool, ok int, call func(cont
 			e := problem(resp, body)
 			// otpd's own 503 (a problem document) is retried for every
 			// operation; a proxy's 503, 502 or 504 only where a retry is safe.
-			retry := e.Code == CodeUnavailable || e.Code == CodeIdempotencyInProgress ||
+			retry := e.Code == CodeUnavailable || e.Code == CodeRedisNotReplicated || e.Code == CodeIdempotencyInProgress ||
 				(safe && (e.Status == http.StatusServiceUnavailable || e.Status == http.StatusBadGateway ||
 					e.Status == http.StatusGatewayTimeout))
 			if !retry || attempt >= c.retries {

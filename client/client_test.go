@@ -214,6 +214,14 @@ func TestErrors(t *testing.T) {
 				return err
 			},
 			requests: 4, code: CodeUnavailable},
+		{name: "a send too few Redis replicas took is retried", answers: []answer{
+			{status: 503, body: problemJSON(503, "redis_not_replicated", `,"retryAfter":1`), retryAfter: 1},
+			{status: 202, body: verificationJSON}},
+			call: func(c *Client) error {
+				_, err := c.Start(context.Background(), StartRequest{To: "+14155552671"})
+				return err
+			},
+			requests: 2},
 		{name: "a check is retried on 503", answers: []answer{
 			{status: 503, body: problemJSON(503, "unavailable", `,"retryAfter":1`), retryAfter: 1},
 			{status: 200, body: verificationJSON[:len(verificationJSON)-1] + `,"valid":true}`}},

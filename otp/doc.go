@@ -25,7 +25,10 @@
 // verification or adds a send attempt to the pending one with the same
 // code. Then the Queue gets a DeliveryJob, which holds the id and attempt
 // number and no code. If that enqueue fails, the start is undone, so a 503
-// leaves no verification that nobody will send.
+// leaves no verification that nobody will send. With a Replication
+// (REDIS_MIN_REPLICAS), the start also waits, before and after the
+// enqueue, until Redis replicas have its writes, and is undone alike when
+// too few do in time (ErrNotReplicated).
 //
 // # Delivery
 //

@@ -40,6 +40,16 @@ type Queue interface {
 	EnqueueRevoke(ctx context.Context, channel, messageSID string) error
 }
 
+// Replication makes a send durable before it is acknowledged
+// (REDIS_MIN_REPLICAS): Wait returns nil once enough replicas hold every
+// write this process made so far on the primary of verification id (its
+// record, and the queue's task for it, queued before the call), or an
+// ErrNotReplicated when too few did in time. A nil Replication waits for
+// nothing.
+type Replication interface {
+	Wait(ctx context.Context, id string) error
+}
+
 // Revoker takes back a message a gateway has not shown yet (Telegram's
 // revokeVerificationMessage), so an unread code of a verification that
 // ended disappears.

@@ -103,6 +103,9 @@ type Deps struct {
 	Events   Events
 	Observer Observer
 	Locales  Locales
+	// Replication, when set, holds a start's answer until replicas have
+	// its writes (REDIS_MIN_REPLICAS); nil: a start does not wait.
+	Replication Replication
 	// The worker's: the gateway, the texts, the rate across workers, and
 	// what counts its deliveries.
 	Sender    Sender

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -186,7 +187,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (v Verification, cr
 		return v, false, err
 	}
 	v = res.Verification
-	if err := s.queueStart(ctx, res, channel); err != nil {
+	if err := s.handOver(ctx, res, channel); err != nil {
 		s.undo(ctx, res.Undo)
 		return Verification{}, false, err
 	}
@@ -238,6 +239,37 @@ func (s *Service) sendScope(o Origin, tag string, phone Phone, channel string) S
 	return SendScope{Origin: o, Tag: tag, Region: phone.Region, Channel: channel,
 		CallingCode: phone.CountryCode, Prefix: phone.Prefix(s.policy.PrefixDigits),
 		Number: phone.E164, Safe: s.policy.SafeList.Has(phone.E164)}
+}
+
+// handOver queues a started send (queueStart) and, with Replication,
+// holds it until replicas have it. It waits twice: before the enqueue, so
+// that a replica already down or behind refuses the send while no task
+// exists that a worker could deliver before the undo; and after it, so
+// that the 202 stands for the task too. A failure of either is undone by
+// the caller like a failed enqueue: a task already queued then finds its
+// attempt rolled back when the worker claims it, unless the worker claimed
+// it within the second wait (a replica lost in that very moment).
+func (s *Service) handOver(ctx context.Context, res StartResult, channel string) error {
+	if err := s.replicated(ctx, res.Verification.ID); err != nil {
+		return err
+	}
+	if err := s.queueStart(ctx, res, channel); err != nil {
+		return err
+	}
+	return s.replicated(ctx, res.Verification.ID)
+}
+
+// replicated waits for the replicas, when there is a Replication; a
+// refusal is logged (the api's answer is a 503 without the why).
+func (s *Service) replicated(ctx context.Context, id string) error {
+	if s.d.Replication == nil {
+		return nil
+	}
+	err := s.d.Replication.Wait(ctx, id)
+	if errors.Is(err, ErrNotReplicated) {
+		s.d.Log.WarnContext(ctx, "send refused: its writes did not reach REDIS_MIN_REPLICAS replicas in time; undone", "err", err)
+	}
+	return err
 }
 
 // queueStart hands a started send to the worker and, for a new workflow,

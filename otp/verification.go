@@ -173,6 +173,10 @@ var (
 	ErrNumberTypeBlocked = errors.New("number type blocked")
 	// ErrUnavailable means a dependency (Redis, the queue) failed.
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrNotReplicated means fewer replicas than REDIS_MIN_REPLICAS took a
+	// send's writes in time (Replication): the send was undone. It is an
+	// ErrUnavailable too.
+	ErrNotReplicated = fmt.Errorf("%w: not replicated", ErrUnavailable)
 )
 
 // FinishedError says that the verification exists but is no longer pending.

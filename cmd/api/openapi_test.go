@@ -702,6 +702,12 @@ func TestOpenAPIConformance(t *testing.T) {
 	c.do(call{name: "send-code, queue down", method: "POST", path: "/send-code", body: obj{"phoneNumber": pBroken}, status: 503, code: "unavailable"})
 	f.Queue.Fail.Store(false)
 
+	// Too few Redis replicas took the send in time (REDIS_MIN_REPLICAS; the
+	// test's Redis has none): it is undone and answered 503.
+	lonely := f.routes(t, app.Options{Policy: testPolicy, MinReplicas: 1, MinReplicasTimeout: 20 * time.Millisecond}, testHooks, nil)
+	c.do(call{name: "start, not replicated", h: lonely, method: "POST", path: "/v1/verifications", body: obj{"to": pBroken}, status: 503, code: "redis_not_replicated"})
+	c.do(call{name: "send-code, not replicated", h: lonely, method: "POST", path: "/send-code", body: obj{"phoneNumber": pBroken}, status: 503, code: "redis_not_replicated"})
+
 	// Redis is down.
 	dead, err := redisconn.New("redis://" + proctest.FreeAddr(t))
 	if err != nil {

@@ -116,6 +116,12 @@ func problemFor(err error) Problem {
 		}
 		p.RetryAfter = retrySeconds(limit.RetryAfter)
 		return p
+	case errors.Is(err, otp.ErrNotReplicated):
+		// Before ErrUnavailable, which it is too.
+		p := problem(http.StatusServiceUnavailable, "redis_not_replicated",
+			"the send was not acknowledged by enough Redis replicas in time (REDIS_MIN_REPLICAS) and was undone: no code goes out; retry shortly")
+		p.RetryAfter = 1
+		return p
 	case errors.Is(err, otp.ErrUnavailable):
 		p := problem(http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; retry shortly")
 		p.RetryAfter = 1

@@ -56,6 +56,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	metrics.NewRedis(reg, rdb)
 	o := app.FromConfig(cfg, log)
 	o.Metrics = reg
+	// REDIS_MIN_REPLICAS holds the api's answer to a send; the worker
+	// answers nobody, and would only export an empty histogram.
+	o.MinReplicas = 0
 	if o.Sender, err = app.NewSender(cfg, log); err != nil {
 		return err
 	}

@@ -34,6 +34,10 @@ type Options struct {
 	// QueueShards spreads the send queues and the send limits over a Redis
 	// Cluster (tasks.Shards); 0 is 1.
 	QueueShards int
+	// MinReplicas has a start wait until that many Redis replicas have its
+	// writes, MinReplicasTimeout at most (REDIS_MIN_REPLICAS; 0: no wait).
+	MinReplicas        int
+	MinReplicasTimeout time.Duration
 	// Events queues verification events for the customer's receiver
 	// (WEBHOOK_URL is set).
 	Events bool
@@ -134,6 +138,9 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 	if t := redisstore.NewThrottle(rdb, o.SMSRateLimit); t != nil {
 		d.Throttle = t
 	}
+	if d.Replication, err = replication(rdb, o); err != nil {
+		return nil, err
+	}
 	var operator *tasks.Webhooks
 	if o.Events {
 		operator = tasks.NewWebhooks(p.Queue, p.Events)
@@ -169,6 +176,22 @@ func Build(rdb redis.UniversalClient, o Options) (*Parts, error) {
 		p.Tenants[t.Policy.Tenant] = otp.NewService(t.Policy, td)
 	}
 	return p, nil
+}
+
+// replication is the wait for REDIS_MIN_REPLICAS replicas (nil: none),
+// counted on o.Metrics.
+func replication(rdb redis.UniversalClient, o Options) (otp.Replication, error) {
+	if o.MinReplicas <= 0 {
+		return nil, nil
+	}
+	r, err := redisstore.NewReplication(rdb, o.MinReplicas, o.MinReplicasTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if o.Metrics != nil {
+		r.WithObserver(metrics.NewReplication(o.Metrics))
+	}
+	return r, nil
 }
 
 // tenantDeps are what one tenant's service works through: the default

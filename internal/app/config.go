@@ -20,6 +20,7 @@ func FromConfig(cfg config.Config, log *slog.Logger) Options {
 		Policy: policy(cfg), Secret: cfg.Codes.Secret, CodeLength: cfg.Codes.Length,
 		Limits: limits(cfg.Limits, cfg.Telegram.BudgetPerMinute), IdempotencyKeys: cfg.Limits.APIKeyIdempotencyKeys,
 		Guard: guard(cfg.Fraud), QueueShards: cfg.Redis.QueueShards,
+		MinReplicas: cfg.Redis.MinReplicas, MinReplicasTimeout: cfg.Redis.MinReplicasTimeout,
 		Events: cfg.Webhooks.URL != "", Backlog: backlog(cfg.Webhooks, cfg.Tenants), Catalog: cfg.Messages.Catalog, Log: log,
 		SMSRateLimit: cfg.Worker.SMSRateLimit,
 	}

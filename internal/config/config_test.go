@@ -37,7 +37,7 @@ func TestDefaultsInDevelopment(t *testing.T) {
 	if diff := cmp.Diff(wantHTTP, c.HTTP); diff != "" {
 		t.Errorf("http (-want +got):\n%s", diff)
 	}
-	if c.App.Env != "development" || c.Redis != (config.Redis{URL: "redis://localhost:6379/0", QueueShards: 1}) ||
+	if c.App.Env != "development" || c.Redis != (config.Redis{URL: "redis://localhost:6379/0", QueueShards: 1, MinReplicasTimeout: 500 * time.Millisecond}) ||
 		c.Twilio.APIURL != "https://api.twilio.com" || len(c.Warnings) != 2 {
 		t.Errorf("defaults: %+v %+v %v %v", c.App, c.Redis, c.Twilio.APIURL, c.Warnings)
 	}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/otpd/otpd/internal/logmask"
 	"github.com/otpd/otpd/internal/redisconn"
@@ -18,7 +19,18 @@ type Redis struct {
 	// QueueShards spreads the send queue over that many asynq queues, so
 	// that on a Redis Cluster it is not one master's load (tasks.Shards).
 	QueueShards int
+	// MinReplicas is REDIS_MIN_REPLICAS: a send is answered 202 only once
+	// that many replicas have its writes (Redis WAIT), else it is undone
+	// and answered 503; 0 waits for none. MinReplicasTimeout bounds each
+	// wait (REDIS_MIN_REPLICAS_TIMEOUT), under the client's 1 s read
+	// timeout.
+	MinReplicas        int
+	MinReplicasTimeout time.Duration
 }
+
+// MaxMinReplicasTimeout bounds REDIS_MIN_REPLICAS_TIMEOUT: WAIT's reply must
+// come within the Redis client's read timeout (1 s, redisconn).
+const MaxMinReplicasTimeout = 800 * time.Millisecond
 
 func (e *env) redis() Redis {
 	r := Redis{URL: e.str("REDIS_URL", "redis://localhost:6379/0"), QueueShards: e.integer("QUEUE_SHARDS", 1, 1, 256)}
@@ -33,9 +45,23 @@ func (e *env) redis() Redis {
 	if u, err := url.Parse(r.URL); err != nil || !slices.Contains(schemes, u.Scheme) {
 		e.bad("REDIS_URL", "want redis://, rediss://, unix://, redis-sentinel:// or redis-cluster:// (got %q)", logmask.URL(r.URL))
 	}
+	e.minReplicas(&r)
 	return r
 }
 
+// minReplicas reads REDIS_MIN_REPLICAS and its timeout. A Redis Cluster is
+// refused: a send's record and its queued task may be on two primaries,
+// and one WAIT covers one.
+func (e *env) minReplicas(r *Redis) {
+	r.MinReplicas = e.integer("REDIS_MIN_REPLICAS", 0, 0, 16)
+	r.MinReplicasTimeout = e.dur("REDIS_MIN_REPLICAS_TIMEOUT", "500ms", time.Millisecond, MaxMinReplicasTimeout)
+	if u, err := url.Parse(r.URL); err == nil && u.Scheme == "redis-cluster" && r.MinReplicas > 0 {
+		e.bad("REDIS_MIN_REPLICAS", "not supported on a Redis Cluster (REDIS_URL redis-cluster:// or REDIS_CLUSTER_ADDRS): "+
+			"a send's record and its queued task may be on different primaries; use a single primary with Sentinel, or leave it 0")
+	}
+}
+
 func (r Redis) attrs() []slog.Attr {
-	return []slog.Attr{slog.String("redis_url", logmask.URL(r.URL)), slog.Int("queue_shards", r.QueueShards)}
+	return []slog.Attr{slog.String("redis_url", logmask.URL(r.URL)), slog.Int("queue_shards", r.QueueShards),
+		slog.Int("redis_min_replicas", r.MinReplicas), slog.Duration("redis_min_replicas_timeout", r.MinReplicasTimeout)}
 }

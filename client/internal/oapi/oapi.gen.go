@@ -280,6 +280,7 @@ const (
 	ProblemCodeNotMobileNumber       ProblemCode = "not_mobile_number"
 	ProblemCodeNumberTypeBlocked     ProblemCode = "number_type_blocked"
 	ProblemCodeRateLimited           ProblemCode = "rate_limited"
+	ProblemCodeRedisNotReplicated    ProblemCode = "redis_not_replicated"
 	ProblemCodeRequestTooLarge       ProblemCode = "request_too_large"
 	ProblemCodeSafeListFixed         ProblemCode = "safe_list_fixed"
 	ProblemCodeUnauthorized          ProblemCode = "unauthorized"
@@ -330,6 +331,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeNumberTypeBlocked:
 		return true
 	case ProblemCodeRateLimited:
+		return true
+	case ProblemCodeRedisNotReplicated:
 		return true
 	case ProblemCodeRequestTooLarge:
 		return true
@@ -743,7 +746,7 @@ type Problem struct {
 	// `safe_list_fixed` (409);
 	// `request_too_large` (413); `idempotency_key_reused` (422);
 	// `rate_limited`, `max_send_attempts`, `max_check_attempts` (429);
-	// `internal` (500); `unavailable` (503).
+	// `internal` (500); `unavailable`, `redis_not_replicated` (503).
 	Code ProblemCode `json:"code"`
 
 	// Detail What went wrong, for humans; not stable.
@@ -795,7 +798,7 @@ type ProblemVerificationStatus string
 // `safe_list_fixed` (409);
 // `request_too_large` (413); `idempotency_key_reused` (422);
 // `rate_limited`, `max_send_attempts`, `max_check_attempts` (429);
-// `internal` (500); `unavailable` (503).
+// `internal` (500); `unavailable`, `redis_not_replicated` (503).
 type ProblemCode string
 
 // ProblemRules defines model for ProblemRules.
@@ -814,6 +817,14 @@ type SafeListEntry struct {
 
 // SafeListEntrySource `config`: `FRAUD_SAFE_LIST`; `api`: added with `PUT /v1/fraud/safe-list/{entry}`.
 type SafeListEntrySource string
+
+// SendUnavailableCode defines model for SendUnavailableCode.
+type SendUnavailableCode struct {
+	Code       interface{} `json:"code,omitempty"`
+	RetryAfter interface{} `json:"retryAfter,omitempty"`
+	Status     interface{} `json:"status,omitempty"`
+	Title      interface{} `json:"title,omitempty"`
+}
 
 // StartRequest defines model for StartRequest.
 type StartRequest struct {
@@ -1021,6 +1032,14 @@ type NotFraudAdmin struct {
 	Code   interface{} `json:"code,omitempty"`
 	Status interface{} `json:"status,omitempty"`
 	Title  interface{} `json:"title,omitempty"`
+}
+
+// SendUnavailable defines model for SendUnavailable.
+type SendUnavailable struct {
+	Code       interface{} `json:"code,omitempty"`
+	RetryAfter interface{} `json:"retryAfter,omitempty"`
+	Status     interface{} `json:"status,omitempty"`
+	Title      interface{} `json:"title,omitempty"`
 }
 
 // TooLarge defines model for TooLarge.
@@ -3213,7 +3232,7 @@ type StartVerificationResponse struct {
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *SendUnavailable
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *StartVerificationResponse202Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
@@ -3295,7 +3314,7 @@ func (r StartVerificationResponse) GetApplicationproblemJSON500() *InternalError
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r StartVerificationResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r StartVerificationResponse) GetApplicationproblemJSON503() *SendUnavailable {
 	return r.ApplicationproblemJSON503
 }
 
@@ -4976,7 +4995,7 @@ func ParseStartVerificationResponse(rsp *http.Response) (*StartVerificationRespo
 		response.ApplicationproblemJSON500 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+		var dest SendUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
