@@ -67,7 +67,8 @@ type options struct {
 	queues      []string
 	// signups is how many complete signups the per-signup Redis table
 	// divides by.
-	signups int
+	signups  int
+	clientIP string
 }
 
 func main() {
@@ -87,6 +88,7 @@ func main() {
 	flag.BoolVar(&o.pauseWorker, "pause-worker", false, "pause the SMS queue during the scenarios (the api alone on the CPU)")
 	flag.StringVar(&o.extraEnv, "env", "", "comma-separated KEY=VALUE added to the api's and the worker's environment")
 	flag.IntVar(&o.queueShards, "queue-shards", 1, "QUEUE_SHARDS of the api and the worker")
+	flag.StringVar(&o.clientIP, "client-ip", "", "clientIp of the per-signup table's checks (its failed-check budget is then taken with the write limit; the right codes give it back)")
 	flag.IntVar(&o.signups, "signups", 300, "complete signups (send, SMS, check) around which INFO commandstats and Redis CPU are read, for the per-signup table (0: not)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
@@ -263,7 +265,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "redis commands per send %v, per check %v\n", sum.RedisCallsSend, sum.RedisCallsCheck)
 	if o.signups > 0 {
-		if sum.Signup, err = countSignup(ctx, rdb, c, nums, fake, o.signups); err != nil {
+		if sum.Signup, err = countSignup(ctx, rdb, c, nums, fake, o.signups, o.clientIP); err != nil {
 			return err
 		}
 		sum.Signup.print(stdout)

@@ -30,6 +30,9 @@ type SignupStats struct {
 	// commands clients sent (not those scripts ran), from commandstats.
 	CPUus      float64 `json:"redis_cpu_us_per_signup"`
 	TopLevelUs float64 `json:"commandstats_us_per_signup"`
+	// Reads are the server's reads of client input (total_reads_processed):
+	// the round trips, a pipeline being one.
+	Reads float64 `json:"reads_per_signup"`
 }
 
 // scriptCalled are the commands only our scripts run (clients never send
@@ -52,36 +55,39 @@ func (s *SignupStats) print(w io.Writer) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(w, "redis per signup (%d signups, worker included): cpu %.1f µs, top-level commandstats %.1f µs\n", s.Signups, s.CPUus, s.TopLevelUs)
+	fmt.Fprintf(w, "redis per signup (%d signups, worker included): cpu %.1f µs, top-level commandstats %.1f µs, %.2f reads (round trips)\n",
+		s.Signups, s.CPUus, s.TopLevelUs, s.Reads)
 	for _, k := range names {
 		fmt.Fprintf(w, "  %-22s %6.2f calls %8.2f µs\n", k, s.Calls[k], s.Usec[k])
 	}
 }
 
 // countSignup runs n complete signups, 16 at a time, between two reads
-// of INFO commandstats and INFO cpu.
-func countSignup(ctx context.Context, rdb *redis.Client, c *client, nums *numbers, fake *twiliofake.Server, n int) (*SignupStats, error) {
+// of INFO commandstats, cpu and stats; their checks carry clientIP.
+func countSignup(ctx context.Context, rdb *redis.Client, c *client, nums *numbers, fake *twiliofake.Server, n int, clientIP string) (*SignupStats, error) {
 	// Warm the scripts and connections.
-	if err := signups(c, nums, fake, 16, 16); err != nil {
+	if err := signups(c, nums, fake, 16, 16, clientIP); err != nil {
 		return nil, err
 	}
 	time.Sleep(500 * time.Millisecond)
 	const idleFor = time.Second
 	idleCalls, idleUsec := readStats(ctx, rdb)
-	idleCPU := redisCPU(ctx, rdb)
+	idleCPU, idleReads := redisCPU(ctx, rdb), redisReads(ctx, rdb)
 	time.Sleep(idleFor)
 	idleCalls2, idleUsec2 := readStats(ctx, rdb)
-	idleCPU2 := redisCPU(ctx, rdb)
+	idleCPU2, idleReads2 := redisCPU(ctx, rdb), redisReads(ctx, rdb)
 
 	calls0, usec0 := readStats(ctx, rdb)
-	cpu0, t0 := redisCPU(ctx, rdb), time.Now()
-	if err := signups(c, nums, fake, n, 16); err != nil {
+	cpu0, reads0, t0 := redisCPU(ctx, rdb), redisReads(ctx, rdb), time.Now()
+	if err := signups(c, nums, fake, n, 16, clientIP); err != nil {
 		return nil, err
 	}
 	calls1, usec1 := readStats(ctx, rdb)
-	cpu1 := redisCPU(ctx, rdb)
+	cpu1, reads1 := redisCPU(ctx, rdb), redisReads(ctx, rdb)
 	scale := float64(time.Since(t0)) / float64(idleFor)
 	st := &SignupStats{Signups: n, Calls: map[string]float64{}, Usec: map[string]float64{}}
+	// Each snapshot is three INFO reads of ours, counted in the next.
+	st.Reads = ((reads1 - reads0 - 3) - (idleReads2-idleReads-3)*scale) / float64(n)
 	for k, v := range calls1 {
 		if k == "info" {
 			continue
@@ -101,7 +107,7 @@ func countSignup(ctx context.Context, rdb *redis.Client, c *client, nums *number
 }
 
 // signups runs n signups on conns goroutines; any failure is an error.
-func signups(c *client, nums *numbers, fake *twiliofake.Server, n, conns int) error {
+func signups(c *client, nums *numbers, fake *twiliofake.Server, n, conns int, clientIP string) error {
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -115,7 +121,11 @@ func signups(c *client, nums *numbers, fake *twiliofake.Server, n, conns int) er
 				sms, _, st, err := sendAwaitingSMS(c, fake, to)
 				if err == nil && st == 202 {
 					var body map[string]any
-					st, body, err = c.post("/v1/verifications/check", map[string]string{"to": to, "code": twiliofake.CodeIn(sms.Form.Get("Body"))})
+					req := map[string]string{"to": to, "code": twiliofake.CodeIn(sms.Form.Get("Body"))}
+					if clientIP != "" {
+						req["clientIp"] = clientIP
+					}
+					st, body, err = c.post("/v1/verifications/check", req)
 					if err == nil && st == 200 && body["valid"] != true {
 						err = fmt.Errorf("signup: code not valid")
 					}
@@ -153,4 +163,17 @@ func readStats(ctx context.Context, rdb *redis.Client) (calls, usec map[string]i
 		usec[m[1]], _ = strconv.ParseInt(m[3], 10, 64)
 	}
 	return calls, usec
+}
+
+var readsProcessed = regexp.MustCompile(`(?m)^total_reads_processed:(\d+)`)
+
+// redisReads is the server's total_reads_processed: reads of client input.
+func redisReads(ctx context.Context, rdb *redis.Client) float64 {
+	v, _ := rdb.Info(ctx, "stats").Result()
+	m := readsProcessed.FindStringSubmatch(v)
+	if m == nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(m[1], 64)
+	return f
 }
