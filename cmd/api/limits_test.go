@@ -312,6 +312,9 @@ func TestClientIPCheckBudgetIsBlindToExistence(t *testing.T) {
 
 // API_KEY_WRITE_LIMITS covers every write route that no send limit counts,
 // per API key, before its body is read; reads and starts are not counted.
+// A check's is taken with its failed checks' budget, in one round trip,
+// once its body is read and before the check runs: a body that does not
+// parse costs Redis nothing.
 func TestWriteLimitCoversEveryWriteRoute(t *testing.T) {
 	f := newFixture(t)
 	guarded(t, f, testPolicy, redisstore.LimitConfig{APIKeyWrites: []redisstore.Rate{{Count: 1, Period: time.Minute}}})
@@ -320,20 +323,25 @@ func TestWriteLimitCoversEveryWriteRoute(t *testing.T) {
 		method, path string
 		body         any
 		legacy       bool
+		check        bool
 	}{
-		{"POST", "/v1/verifications/" + v.ID + "/cancel", nil, false},
-		{"POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000"}, false},
-		{"DELETE", "/v1/fraud/blocks/US", nil, false},
-		{"PUT", "/v1/fraud/safe-list/%2B4420", nil, false},
-		{"DELETE", "/v1/fraud/safe-list/%2B4420", nil, false},
-		{"POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": "000000"}, true},
+		{"POST", "/v1/verifications/" + v.ID + "/cancel", nil, false, false},
+		{"POST", "/v1/verifications/check", obj{"id": v.ID, "code": "000000"}, false, true},
+		{"DELETE", "/v1/fraud/blocks/US", nil, false, false},
+		{"PUT", "/v1/fraud/safe-list/%2B4420", nil, false, false},
+		{"DELETE", "/v1/fraud/safe-list/%2B4420", nil, false, false},
+		{"POST", "/verify-code", obj{"phoneNumber": phone, "smsCode": "000000"}, true, true},
 	} {
 		t.Run(r.method+" "+r.path, func(t *testing.T) {
 			f.Clock.Advance(2 * time.Minute) // a fresh window
 			if w := f.do(r.method, r.path, r.body); w.Code == http.StatusTooManyRequests {
 				t.Fatalf("first write: %d %s", w.Code, w.Body)
 			}
-			w := f.do(r.method, r.path, `{"not": "read"`) // refused before the body is read
+			var second any = `{"not": "read"` // refused before the body is read
+			if r.check {
+				second = r.body // refused before the check runs
+			}
+			w := f.do(r.method, r.path, second)
 			want := wantProblem
 			if r.legacy {
 				want = wantLegacyProblem

@@ -141,12 +141,14 @@ func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http
 
 	// Every route below works on the tenant of the request's key. Every
 	// write is under a per-key limit: a start and a send-code under the
-	// send limits, which the store takes with the send, the others under
-	// the write limit, taken first.
+	// send limits, which the store takes with the send, a check under the
+	// write limit, which the limits take with its failed checks' budget in
+	// one round trip (redisstore.Limits.TakeCheck), the others under the
+	// write limit, taken first.
 	authed := r.Group("/", requireAPIKey(d.keys()), bounded())
 	write := limitWrites(d.writes, writeError)
 	authed.POST("/v1/verifications", idempotent(d.idem, d.log, true), handleStart(svc))
-	authed.POST("/v1/verifications/check", write, handleCheck(svc))
+	authed.POST("/v1/verifications/check", handleCheck(svc))
 	authed.GET("/v1/verifications/:id", handleGet(svc))
 	authed.POST("/v1/verifications/:id/cancel", write, idempotent(d.idem, d.log, false), handleCancel(svc))
 
@@ -159,7 +161,7 @@ func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http
 
 	// The tutorial's routes, kept for old clients.
 	authed.POST("/send-code", handleSendCode(svc))
-	authed.POST("/verify-code", limitWrites(d.writes, writeLegacyError), handleVerifyCode(svc, d.codeLength))
+	authed.POST("/verify-code", handleVerifyCode(svc, d.codeLength))
 	return r
 }
 

@@ -33,7 +33,8 @@ type LimitConfig struct {
 	ClientIPChecks []Rate // wrong codes per IP
 	APIKeySends    []Rate
 	// APIKeyWrites are the write requests per API key that no send limit
-	// counts: cancels, checks, the fraud lists' changes (TakeWrite).
+	// counts: cancels, the fraud lists' changes (TakeWrite), and checks
+	// (TakeCheck takes them with the failed checks' budget).
 	APIKeyWrites []Rate
 	PrefixSends  []Rate
 	// BudgetPerMinute caps SMS per minute in total; CountryBudgets per
@@ -376,40 +377,75 @@ func (g *Limits) queueLimits(ctx context.Context, pipe redis.Scripter, s otp.Sen
 
 // TakeCheck takes one failed check from the origin's budget before the
 // check runs, so that parallel checks cannot overshoot it; the refund gives
-// it back when the code turns out right.
+// it back when the code turns out right. A check is a write: it also takes
+// one from the origin's API key's write limits (TakeWrite), in the same
+// round trip, so the api does not take them apart. A refusal by the write
+// limits is answered first, as when they were taken before; the write is
+// never given back (a request counts, whatever it did), and the failed
+// check's budget is given back when the write limits refused.
 func (g *Limits) TakeCheck(ctx context.Context, o otp.Origin) (otp.Refund, error) {
 	if g == nil {
 		return nothing, nil
 	}
-	l := g.checkLimits(o)
-	if len(l.keys) == 0 {
+	l, w := g.checkLimits(o), g.writeLimits(o.APIKeyID)
+	switch {
+	case len(w.keys) == 0 && len(l.keys) == 0:
 		return nothing, nil
+	case len(w.keys) == 0:
+		return g.queueTake(ctx, g.rdb, l)()
+	case len(l.keys) == 0:
+		_, err := g.queueTake(ctx, g.rdb, w)()
+		return nothing, err
 	}
-	return g.queueTake(ctx, g.rdb, l)()
+	pipe := g.rdb.Pipeline()
+	write, check := g.queueTake(ctx, pipe, w), g.queueTake(ctx, pipe, l)
+	_, _ = pipe.Exec(ctx) // each script's answer is read below
+	_, werr := write()
+	refund, err := check()
+	if werr != nil {
+		if err == nil {
+			_ = refund(context.WithoutCancel(ctx))
+		}
+		return nothing, werr
+	}
+	return refund, err
 }
 
 // TakeWrite takes one write request from the API key's write limits, or
 // refuses with LimitAPIKeyWrites. Nothing is given back: the limit counts
 // requests, whatever they changed, so that no route lets a key run
-// unbounded work or fill Redis. With parts (WithParts) a write counts in
-// a part picked at random, nobody's choice, so that one API key's writes
-// are not one master's load; the part allows its share, as the send
-// limits' do.
+// unbounded work or fill Redis. A check takes it with its own budget
+// (TakeCheck).
 func (g *Limits) TakeWrite(ctx context.Context, apiKeyID string) error {
-	if g == nil || len(g.cfg.APIKeyWrites) == 0 {
+	if g == nil {
 		return nil
+	}
+	l := g.writeLimits(apiKeyID)
+	if len(l.keys) == 0 {
+		return nil
+	}
+	_, err := g.queueTake(ctx, g.rdb, l)()
+	return err
+}
+
+// writeLimits lists an API key's write limits (none without a key). With
+// parts (WithParts) a write counts in a part picked at random, nobody's
+// choice, so that one API key's writes are not one master's load; the
+// part allows its share, as the send limits' do.
+func (g *Limits) writeLimits(apiKeyID string) limits {
+	l := g.newLimits()
+	if apiKeyID == "" || len(g.cfg.APIKeyWrites) == 0 {
+		return l
 	}
 	tag, parts := sendTag, 1
 	if len(g.parts) > 1 {
 		tag, parts = partTag(g.parts[rand.IntN(len(g.parts))]), len(g.parts)
 	}
-	l := g.newLimits()
 	for _, r := range g.cfg.APIKeyWrites {
 		r.Count = (r.Count + parts - 1) / parts
 		l.add(keyWriteKey(tag, apiKeyID, r), r, otp.LimitAPIKeyWrites)
 	}
-	_, err := g.queueTake(ctx, g.rdb, l)()
-	return err
+	return l
 }
 
 func nothing(context.Context) error { return nil }

@@ -561,3 +561,44 @@ func TestWriteLimitInParts(t *testing.T) {
 		t.Fatalf("keys %v: not one per part", keys)
 	}
 }
+
+// A check takes its API key's write limit with the IP's failed checks'
+// budget, in one round trip: a write refusal is answered first and gives
+// the budget back; an IP refusal still spends the write (a request counts).
+func TestTakeCheckTakesTheWriteLimit(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktest.Start()
+	rdb := client(t)
+	g := redisstore.NewLimits(rdb, redisstore.LimitConfig{
+		APIKeyWrites:   []redisstore.Rate{{Count: 3, Period: time.Minute}},
+		ClientIPChecks: []redisstore.Rate{{Count: 2, Period: time.Hour}},
+	}).WithClock(clock.Now)
+	o := otp.Origin{ClientIP: "203.0.113.9", APIKeyID: "k1"}
+	for i := range 2 {
+		if err := take(ctx, g, o); err != nil {
+			t.Fatalf("check %d: %v", i+1, err)
+		}
+	}
+	if r, _ := reason(take(ctx, g, o)); r != otp.LimitClientIP {
+		t.Fatalf("third check: %q, want the IP's budget", r)
+	}
+	// The three writes are spent: the fourth is refused by the write limit,
+	// and another IP's budget is left whole.
+	other := otp.Origin{ClientIP: "203.0.113.10", APIKeyID: "k1"}
+	if r, _ := reason(take(ctx, g, other)); r != otp.LimitAPIKeyWrites {
+		t.Fatalf("fourth check: %q, want the write limit", r)
+	}
+	if err := take(ctx, g, otp.Origin{ClientIP: "203.0.113.10", APIKeyID: "k2"}); err != nil {
+		t.Fatalf("another key: %v", err)
+	}
+	if err := take(ctx, g, otp.Origin{ClientIP: "203.0.113.10", APIKeyID: "k3"}); err != nil {
+		t.Fatalf("the other IP's second check: %v", err)
+	}
+	if r, _ := reason(take(ctx, g, otp.Origin{ClientIP: "203.0.113.10", APIKeyID: "k4"})); r != otp.LimitClientIP {
+		t.Fatalf("the other IP's third check: %q (the write refusal gave its budget back, so only two were spent)", r)
+	}
+	// No IP: the write limit alone.
+	if r, _ := reason(take(ctx, g, otp.Origin{APIKeyID: "k1"})); r != otp.LimitAPIKeyWrites {
+		t.Fatalf("no IP: %q", r)
+	}
+}

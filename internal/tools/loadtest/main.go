@@ -65,6 +65,10 @@ type options struct {
 	// queues are the send queues: QUEUE_SHARDS of them (-queue-shards).
 	queueShards int
 	queues      []string
+	// signups is how many complete signups the per-signup Redis table
+	// divides by.
+	signups  int
+	clientIP string
 }
 
 func main() {
@@ -84,6 +88,8 @@ func main() {
 	flag.BoolVar(&o.pauseWorker, "pause-worker", false, "pause the SMS queue during the scenarios (the api alone on the CPU)")
 	flag.StringVar(&o.extraEnv, "env", "", "comma-separated KEY=VALUE added to the api's and the worker's environment")
 	flag.IntVar(&o.queueShards, "queue-shards", 1, "QUEUE_SHARDS of the api and the worker")
+	flag.StringVar(&o.clientIP, "client-ip", "", "clientIp of the per-signup table's checks (its failed-check budget is then taken with the write limit; the right codes give it back)")
+	flag.IntVar(&o.signups, "signups", 300, "complete signups (send, SMS, check) around which INFO commandstats and Redis CPU are read, for the per-signup table (0: not)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -128,6 +134,7 @@ type Summary struct {
 	Scenarios       []Result            `json:"scenarios"`
 	RedisCallsSend  map[string]int64    `json:"redis_commands_per_send"`
 	RedisCallsCheck map[string]int64    `json:"redis_commands_per_check"`
+	Signup          *SignupStats        `json:"redis_per_signup,omitempty"`
 	BytesPending    float64             `json:"redis_bytes_per_pending_verification"`
 	BytesQueued     float64             `json:"redis_bytes_per_queued_verification"`
 	KeysPending     map[string][2]int64 `json:"redis_keys_after_memory_test"` // kind: {count, MEMORY USAGE bytes}
@@ -257,6 +264,12 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "redis commands per send %v, per check %v\n", sum.RedisCallsSend, sum.RedisCallsCheck)
+	if o.signups > 0 {
+		if sum.Signup, err = countSignup(ctx, rdb, c, nums, fake, o.signups, o.clientIP); err != nil {
+			return err
+		}
+		sum.Signup.print(stdout)
+	}
 
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	if o.pauseWorker {

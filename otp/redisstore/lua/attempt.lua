@@ -31,6 +31,9 @@ local function saveAttempt(V, n, a, cr, oldSid)
   if a[2] > 0 then claimed = a[2] - cr end
   local rec = {a[1] - cr, claimed, a[3], DS[a[5]] or DS.queued, a[6], a[7] - cr, a[8] or ''}
   if a[9] ~= '' or a[10] ~= '' then rec[8], rec[9] = a[9], a[10] end
-  redis.call('HSET', V, F.attempt .. n, table.concat(rec, '|'))
-  if a[4] ~= '' and a[4] ~= oldSid then redis.call('HSET', V, F.sid .. n, a[4]) end
+  if a[4] ~= '' and a[4] ~= oldSid then
+    redis.call('HSET', V, F.attempt .. n, table.concat(rec, '|'), F.sid .. n, a[4])
+  else
+    redis.call('HSET', V, F.attempt .. n, table.concat(rec, '|'))
+  end
 end

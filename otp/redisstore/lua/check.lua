@@ -31,7 +31,7 @@ local e164 = ARGV[7]            -- the number ("" by id)
 local lockAt = tonumber(ARGV[8]) -- failures that lock the number (0 off)
 local lockWindow = tonumber(ARGV[9]) -- ms
 
-local f = redis.call('HMGET', N, F.to, F.rand, F.status, F.created, F.expiry, F.mac, F.failures)
+local f = redis.call('HMGET', N, F.to, F.rand, F.status, F.created, F.expiry, F.mac, F.failures, F.step)
 if G ~= N then f[7] = redis.call('HGET', G, F.failures) end
 if e164 ~= '' and f[1] ~= e164 then return {OUT.not_found, 0} end
 local V, r, st, cr, x = N, f[2], f[3], f[4], f[5]
@@ -60,13 +60,16 @@ end
 -- Only the current verification can be pending: V is the number hash.
 if f[6] == mac then
   redis.call('HSET', N, F.status, ST.approved)
-  redis.call('HDEL', N, F.mac, F.sealed)
   -- A right code clears the number's wrong codes only in its own tenant's
   -- hash: another tenant's right code must not reset a count that guards
   -- this number against guessing elsewhere. A file tenant's count then
   -- lasts out its window.
-  if G == N then redis.call('HDEL', G, F.failures) end
-  local ws = redis.call('HGET', N, F.step)
+  if G == N then
+    redis.call('HDEL', N, F.mac, F.sealed, F.failures)
+  else
+    redis.call('HDEL', N, F.mac, F.sealed)
+  end
+  local ws = f[8]
   local rec = ws and redis.call('HGET', N, F.stepRecord .. ws)
   if rec and string.sub(rec, 1, 1) == STEP.started then
     local s = split(rec)

@@ -133,7 +133,10 @@ end
 
 -- sendCap is the number N's rolling send cap (cap sends per window ms; 0
 -- off) over its send log raw, at time now: capped() says how long until
--- another send fits (0: now), logSend() records a send now.
+-- another send fits (0: now), logSend() records a send now. logSend(v)
+-- instead appends the log's field and value to v, the arguments of an
+-- HSET of N's that the caller makes, and returns how long N must then
+-- live (0: nothing appended), for the caller's keepFor.
 local function sendCap(N, raw, now, cap, window)
   local log = {}
   if cap > 0 then
@@ -147,11 +150,17 @@ local function sendCap(N, raw, now, cap, window)
     for _, t in ipairs(log) do oldest = math.min(oldest, t) end
     return math.max(oldest + window - now, 1)
   end
-  local function logSend()
-    if cap <= 0 then return end
+  local function logSend(v)
+    if cap <= 0 then return 0 end
     log[#log + 1] = now
+    if v then
+      v[#v + 1] = F.sendLog
+      v[#v + 1] = writeLog(log)
+      return window
+    end
     redis.call('HSET', N, F.sendLog, writeLog(log))
     keepFor(N, window)
+    return 0
   end
   return capped, logSend
 end

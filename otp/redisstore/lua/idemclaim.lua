@@ -22,9 +22,9 @@ if old then return {1, old} end
 local counted = 0
 if cap > 0 then
   counted = clock(now)
-  local total, c, w = open(KEYS[2], period, counted)
+  local total, c, w, kept = open(KEYS[2], period, counted)
   if total >= cap then return {2, wait(KEYS[2], total, cap, c, w, counted)} end
-  put(KEYS[2], c, w)
+  put(KEYS[2], c, w, kept)
 end
 redis.call('SET', KEYS[1], claim, 'PX', hold)
 return {0, counted}

@@ -147,7 +147,6 @@ if cur then
     redis.call('PEXPIRE', A, left)
   end
 end
-logSend()
 -- checks and last send are still written at 0: builds before December
 -- 2026 cannot read them absent, and may run beside this one during a
 -- rolling upgrade.
@@ -162,7 +161,11 @@ if workflow ~= '' then
     F.stepRecord .. 1, STEP.started .. '|1|0||', F.origin, origin}
   for _, x in ipairs(w) do v[#v + 1] = x end
 end
+-- The default tenant's record is the number hash: the send log goes in
+-- the same HSET, and one keepFor covers both deadlines.
+local logFor = 0
+if G == N then logFor = logSend(v) else logSend() end
 redis.call('HSET', N, unpack(v))
 setMessage(true)
-keepFor(N, ttl + retention)
+keepFor(N, math.max(ttl + retention, logFor))
 return {OUT.created, 0, idBase .. newRand, view(N)}

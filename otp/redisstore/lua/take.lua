@@ -13,13 +13,13 @@ local at = clock(ARGV[1])
 local opened = {}
 for i, key in ipairs(KEYS) do
   local count, period = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  local total, c, w = open(key, period, at)
+  local total, c, w, kept = open(key, period, at)
   if total >= count then
     return {i, wait(key, total, count, c, w, at)}
   end
-  opened[i] = {c, w}
+  opened[i] = {c, w, kept}
 end
 for i, key in ipairs(KEYS) do
-  put(key, opened[i][1], opened[i][2])
+  put(key, opened[i][1], opened[i][2], opened[i][3])
 end
 return {0, at}

@@ -30,18 +30,23 @@ local function clock(arg)
 end
 
 -- open reads a limit at time at: its total, newest bucket and bucket width,
--- after dropping the buckets that left the window.
+-- after dropping the buckets that left the window, and whether that newest
+-- bucket is the hash's already (kept), with a TTL that outlives it: a hash
+-- lives until its newest bucket leaves the window, so its TTL is set only
+-- when the newest bucket changes, not at every event.
 local function open(key, period, at)
   local w = math.ceil(period / BUCKETS)
   local cur = math.floor(at / w)
   local f = redis.call('HMGET', key, 't', 'c')
   local total, c = tonumber(f[1]) or 0, tonumber(f[2])
-  if not c then return 0, cur, w end
-  -- cur < c: a clock that went back (a failover); count in the newest bucket.
-  if cur <= c then return total, c, w end
+  if not c then return 0, cur, w, false end
+  if cur == c then return total, c, w, true end
+  -- cur < c: a clock that went back (a failover); count in the newest
+  -- bucket, and have put set its TTL from this clock, as before.
+  if cur < c then return total, c, w, false end
   if cur - c >= SLOTS then
     redis.call('DEL', key)
-    return 0, cur, w
+    return 0, cur, w, false
   end
   local gone = {}
   for b = c + 1, cur do gone[#gone + 1] = tostring(b % SLOTS) end
@@ -50,7 +55,8 @@ local function open(key, period, at)
   end
   redis.call('HDEL', key, unpack(gone))
   redis.call('HSET', key, 't', total, 'c', cur)
-  return total, cur, w
+  redis.call('PEXPIRE', key, SLOTS * w)
+  return total, cur, w, true
 end
 
 -- wait is how long (ms) until a full limit has room for one more event:
@@ -70,13 +76,16 @@ local function wait(key, total, count, c, w, at)
 end
 
 -- put counts one event in the newest bucket c, of width w, of a limit
--- that open read.
-local function put(key, c, w)
+-- that open read; kept is open's: whether c is the hash's newest bucket
+-- already.
+local function put(key, c, w, kept)
   redis.call('HINCRBY', key, tostring(c % SLOTS), 1)
   redis.call('HINCRBY', key, 't', 1)
-  redis.call('HSET', key, 'c', c)
-  -- The newest event counts until bucket c leaves the window.
-  redis.call('PEXPIRE', key, SLOTS * w)
+  if not kept then
+    redis.call('HSET', key, 'c', c)
+    -- The newest event counts until bucket c leaves the window.
+    redis.call('PEXPIRE', key, SLOTS * w)
+  end
 end
 
 -- giveBack takes back, at time at, one event put at time taken, out of

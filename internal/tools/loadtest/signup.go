@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/internal/testkit/twiliofake"
+)
+
+// SignupStats is Redis's work per complete signup (send, the worker's SMS,
+// the check with the right code), worker included: INFO commandstats and
+// the server's CPU read around a known number of signups, less an idle
+// window of the same length (the worker's polling), divided by it.
+// Commands that scripts run are counted as well as the EVALSHA that ran
+// them (Redis 7 counts both); their µs are inside the EVALSHA's.
+type SignupStats struct {
+	Signups int                `json:"signups"`
+	Calls   map[string]float64 `json:"calls_per_signup"`
+	Usec    map[string]float64 `json:"usec_per_signup"` // commandstats usec
+	// CPUus is used_cpu_user+sys per signup; TopLevelUs the µs of the
+	// commands clients sent (not those scripts ran), from commandstats.
+	CPUus      float64 `json:"redis_cpu_us_per_signup"`
+	TopLevelUs float64 `json:"commandstats_us_per_signup"`
+	// Reads are the server's reads of client input (total_reads_processed):
+	// the round trips, a pipeline being one.
+	Reads float64 `json:"reads_per_signup"`
+}
+
+// scriptCalled are the commands only our scripts run (clients never send
+// them), so their µs are already in an EVALSHA's. asynq's scripts run some
+// of them too; its clients send none.
+var scriptCalled = map[string]bool{
+	"hmget": true, "hget": true, "hset": true, "hincrby": true, "hdel": true, "pexpire": true,
+	"expire": true, "pexpireat": true, "time": true, "del": true, "exists": true, "hgetall": true,
+	"xadd": true, "xtrim": true, "zadd": true, "zrem": true, "zrangebyscore": true, "lpush": true,
+	"rpoplpush": true, "lrem": true, "lmove": true, "sadd": true, "srem": true, "set": true, "get": true,
+	"incr": true, "incrby": true, "decr": true, "hsetnx": true, "zscore": true, "zcard": true,
+	"smembers": true, "sismember": true, "setex": true, "psetex": true, "hexists": true, "hlen": true,
+	"zremrangebyscore": true, "llen": true, "lrange": true, "ttl": true, "pttl": true, "type": true,
+	"publish": true, "zincrby": true, "hmset": true, "expireat": true, "unlink": true, "lindex": true,
+}
+
+func (s *SignupStats) print(w io.Writer) {
+	names := make([]string, 0, len(s.Calls))
+	for k := range s.Calls {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "redis per signup (%d signups, worker included): cpu %.1f µs, top-level commandstats %.1f µs, %.2f reads (round trips)\n",
+		s.Signups, s.CPUus, s.TopLevelUs, s.Reads)
+	for _, k := range names {
+		fmt.Fprintf(w, "  %-22s %6.2f calls %8.2f µs\n", k, s.Calls[k], s.Usec[k])
+	}
+}
+
+// countSignup runs n complete signups, 16 at a time, between two reads
+// of INFO commandstats, cpu and stats; their checks carry clientIP.
+func countSignup(ctx context.Context, rdb *redis.Client, c *client, nums *numbers, fake *twiliofake.Server, n int, clientIP string) (*SignupStats, error) {
+	// Warm the scripts and connections.
+	if err := signups(c, nums, fake, 16, 16, clientIP); err != nil {
+		return nil, err
+	}
+	time.Sleep(500 * time.Millisecond)
+	const idleFor = time.Second
+	idleCalls, idleUsec := readStats(ctx, rdb)
+	idleCPU, idleReads := redisCPU(ctx, rdb), redisReads(ctx, rdb)
+	time.Sleep(idleFor)
+	idleCalls2, idleUsec2 := readStats(ctx, rdb)
+	idleCPU2, idleReads2 := redisCPU(ctx, rdb), redisReads(ctx, rdb)
+
+	calls0, usec0 := readStats(ctx, rdb)
+	cpu0, reads0, t0 := redisCPU(ctx, rdb), redisReads(ctx, rdb), time.Now()
+	if err := signups(c, nums, fake, n, 16, clientIP); err != nil {
+		return nil, err
+	}
+	calls1, usec1 := readStats(ctx, rdb)
+	cpu1, reads1 := redisCPU(ctx, rdb), redisReads(ctx, rdb)
+	scale := float64(time.Since(t0)) / float64(idleFor)
+	st := &SignupStats{Signups: n, Calls: map[string]float64{}, Usec: map[string]float64{}}
+	// Each snapshot is three INFO reads of ours, counted in the next.
+	st.Reads = ((reads1 - reads0 - 3) - (idleReads2-idleReads-3)*scale) / float64(n)
+	for k, v := range calls1 {
+		if k == "info" {
+			continue
+		}
+		d := float64(v-calls0[k]) - float64(idleCalls2[k]-idleCalls[k])*scale
+		u := float64(usec1[k]-usec0[k]) - float64(idleUsec2[k]-idleUsec[k])*scale
+		if d/float64(n) >= 0.005 {
+			st.Calls[k] = d / float64(n)
+			st.Usec[k] = max(0, u/float64(n))
+			if !scriptCalled[k] {
+				st.TopLevelUs += st.Usec[k]
+			}
+		}
+	}
+	st.CPUus = ((cpu1 - cpu0) - (idleCPU2-idleCPU)*scale) / float64(n) * 1e6
+	return st, nil
+}
+
+// signups runs n signups on conns goroutines; any failure is an error.
+func signups(c *client, nums *numbers, fake *twiliofake.Server, n, conns int, clientIP string) error {
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				to := nums.next()
+				sms, _, st, err := sendAwaitingSMS(c, fake, to)
+				if err == nil && st == 202 {
+					var body map[string]any
+					req := map[string]string{"to": to, "code": twiliofake.CodeIn(sms.Form.Get("Body"))}
+					if clientIP != "" {
+						req["clientIp"] = clientIP
+					}
+					st, body, err = c.post("/v1/verifications/check", req)
+					if err == nil && st == 200 && body["valid"] != true {
+						err = fmt.Errorf("signup: code not valid")
+					}
+				}
+				if err == nil && st != 200 {
+					err = fmt.Errorf("signup: status %d", st)
+				}
+				if err != nil {
+					mu.Lock()
+					first = firstErr(first, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func firstErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+var cmdstat = regexp.MustCompile(`cmdstat_([a-z|_-]+):calls=(\d+),usec=(\d+)`)
+
+// readStats is INFO commandstats: calls and µs by command.
+func readStats(ctx context.Context, rdb *redis.Client) (calls, usec map[string]int64) {
+	v, _ := rdb.Info(ctx, "commandstats").Result()
+	calls, usec = map[string]int64{}, map[string]int64{}
+	for _, m := range cmdstat.FindAllStringSubmatch(v, -1) {
+		calls[m[1]], _ = strconv.ParseInt(m[2], 10, 64)
+		usec[m[1]], _ = strconv.ParseInt(m[3], 10, 64)
+	}
+	return calls, usec
+}
+
+var readsProcessed = regexp.MustCompile(`(?m)^total_reads_processed:(\d+)`)
+
+// redisReads is the server's total_reads_processed: reads of client input.
+func redisReads(ctx context.Context, rdb *redis.Client) float64 {
+	v, _ := rdb.Info(ctx, "stats").Result()
+	m := readsProcessed.FindStringSubmatch(v)
+	if m == nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(m[1], 64)
+	return f
+}
