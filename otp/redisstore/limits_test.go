@@ -125,9 +125,12 @@ func TestAtMostNInAnyPeriod(t *testing.T) {
 			clock := clocktest.Start()
 			g := redisstore.NewLimits(client(t), redisstore.LimitConfig{APIKeySends: []redisstore.Rate{r}}).WithClock(clock.Now)
 			rng := rand.New(rand.NewPCG(uint64(r.Count), uint64(r.Period)))
-			// Two buckets of window.lua's width, ceil(period/60) in whole
-			// ms: 17 ms for a second, not 16.67, which once made this flaky.
-			slack := 2 * time.Duration((r.Period.Milliseconds()+59)/60) * time.Millisecond
+			// window.lua counts 61 buckets of ceil(period/60) whole ms: an
+			// event is forgotten at most 61w - period after the period, 37
+			// ms for a second (17 ms buckets). A slack of two buckets (34
+			// ms) failed whenever the clock's start aligned badly.
+			w := (r.Period.Milliseconds() + 59) / 60
+			slack := time.Duration(61*w-r.Period.Milliseconds()) * time.Millisecond
 			var allowed []time.Time
 			end := clock.Now().Add(5 * r.Period)
 			for clock.Now().Before(end) {
