@@ -75,6 +75,21 @@ type Server struct {
 	accepted int
 	sequence map[string]int // CallSid -> next status callback SequenceNumber
 	conns    int            // TCP connections accepted
+	outage   int            // HTTP status every valid request gets while not 0
+}
+
+// codeUnavailable is Twilio's "Service Unavailable" error (20503).
+const codeUnavailable = 20503
+
+// SetOutage makes every valid request, message or call, fail with status
+// (503 for Twilio being down) until SetOutage(0): an outage of any length,
+// where Script answers a fixed number of requests. Nothing is accepted
+// during it; each failed request is recorded with its status. A script
+// queued meanwhile waits for the outage to end.
+func (s *Server) SetOutage(status int) {
+	s.mu.Lock()
+	s.outage = status
+	s.mu.Unlock()
 }
 
 // Forget stops keeping requests (Requests stays empty); AcceptedCount
@@ -249,6 +264,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
+	if outage := s.outage; outage != 0 {
+		s.mu.Unlock()
+		writeError(w, outage, codeUnavailable, "Service Unavailable")
+		s.record(Request{Kind: res.kind, AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: outage}, false)
+		return
+	}
 	resp := Response{}
 	if len(s.script) > 0 {
 		resp, s.script = s.script[0], s.script[1:]
