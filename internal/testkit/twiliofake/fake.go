@@ -76,6 +76,23 @@ type Server struct {
 	sequence map[string]int // CallSid -> next status callback SequenceNumber
 	conns    int            // TCP connections accepted
 	outage   int            // HTTP status every valid request gets while not 0
+	drop     bool           // a request whose client went away is not accepted
+}
+
+// StatusAbandoned is the status recorded for a request whose client went
+// away before the answer, when DropAbandoned is on (nginx's 499).
+const StatusAbandoned = 499
+
+// DropAbandoned chooses what a request does when its client goes away
+// (a killed worker) before the answer: by default it is still accepted,
+// as Twilio would accept a request it had in full; with drop it is not,
+// as when the request never reached Twilio, and is recorded with
+// StatusAbandoned. A chaos run uses it for the case where a crashed
+// sender's SMS was not sent.
+func (s *Server) DropAbandoned(drop bool) {
+	s.mu.Lock()
+	s.drop = drop
+	s.mu.Unlock()
 }
 
 // codeUnavailable is Twilio's "Service Unavailable" error (20503).
@@ -275,6 +292,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		resp, s.script = s.script[0], s.script[1:]
 	}
 	delay := s.latency + resp.Delay
+	drop := s.drop
 	s.inFlight++
 	s.mu.Unlock()
 
@@ -294,6 +312,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	status := resp.Status
 	if status == 0 {
 		status = http.StatusCreated
+	}
+	if drop && r.Context().Err() != nil {
+		status = StatusAbandoned
 	}
 	rec := Request{Kind: res.kind, AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: status}
 	// A client that went away mid-request never sees the answer; the fake

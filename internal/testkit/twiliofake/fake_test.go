@@ -240,6 +240,38 @@ func TestOutage(t *testing.T) {
 	}
 }
 
+// TestDropAbandoned: a request whose client goes away before the answer
+// is accepted by default (Twilio had it in full) and not with
+// DropAbandoned.
+func TestDropAbandoned(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		fake := twiliofake.Start(sid, token)
+		fake.DropAbandoned(drop)
+		fake.SetLatency(time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fake.URL+messagesPath(sid), strings.NewReader(validForm().Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(sid, token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("drop=%v: the request was answered %d within its timeout", drop, resp.StatusCode)
+		}
+		cancel()
+		reqs, err := fake.WaitRequests(context.Background(), 1)
+		fake.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := http.StatusCreated
+		if drop {
+			want = twiliofake.StatusAbandoned
+		}
+		if reqs[0].Status != want || (len(fake.Accepted()) == 1) == drop {
+			t.Errorf("drop=%v: recorded %d, accepted %d; want %d", drop, reqs[0].Status, len(fake.Accepted()), want)
+		}
+	}
+}
+
 func TestStartRefusesToySIDs(t *testing.T) {
 	for _, s := range []string{"AC123", "ACtest", "MG0123456789abcdef0123456789abcdef", "AC0123456789abcdef0123456789abcdeg"} {
 		func() {

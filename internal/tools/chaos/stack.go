@@ -59,6 +59,10 @@ func startStack(o options, sentinel bool, extra map[string]string) (st *stack, e
 	}
 	st.fake = twiliofake.Start(stacktest.AccountSID, stacktest.AuthToken)
 	st.fake.SetLatency(o.twilioLatency)
+	// A send cut off by a killed worker counts as never sent, the case
+	// where the SMS waits for the task's retry (the other, Twilio having
+	// it in full, loses nothing).
+	st.fake.DropAbandoned(true)
 	st.env = stackEnv(o, st.redisURL, st.fake)
 	maps.Copy(st.env, extra)
 	for i := 0; i < 2; i++ {

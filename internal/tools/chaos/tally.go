@@ -131,8 +131,13 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// seconds rounds to 0.1 s.
-func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*10) / 10 }
+// seconds rounds to 0.1 s (+0, never -0).
+func seconds(d time.Duration) float64 {
+	if v := math.Round(d.Seconds()*10) / 10; v != 0 {
+		return v
+	}
+	return 0
+}
 
 // printTable writes the rows as a markdown table.
 func printTable(w io.Writer, rows []Row) {
