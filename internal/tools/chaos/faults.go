@@ -26,7 +26,7 @@ type fault struct {
 	env          map[string]string // added to the stack's environment
 	// latency, when not 0, replaces -twilio-latency for this fault.
 	latency time.Duration
-	apply        func(ctx context.Context, st *stack, o options) error
+	apply   func(ctx context.Context, st *stack, o options) error
 }
 
 func faults(o options) []fault {

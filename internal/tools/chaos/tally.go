@@ -32,7 +32,7 @@ type Row struct {
 	// UnackedSMS are sends that failed (no 202) whose SMS went anyway.
 	UnackedSMS int `json:"unackedSMS"`
 	// The failed sends' span, from the first failure's start to the last
-	// one's answer, and their starts relative to the fault.
+	// one's answer, and those two times relative to the fault.
 	ErrorWindow  float64        `json:"errorWindowSeconds"`
 	FirstFailure float64        `json:"firstFailureSeconds,omitempty"`
 	LastFailure  float64        `json:"lastFailureSeconds,omitempty"`
@@ -46,8 +46,8 @@ type Row struct {
 	Notes   []string `json:"notes,omitempty"`
 }
 
-// tally counts one fault's sends against the SMS the fake accepted (by To,
-// their times in order); faultAt is when the fault began.
+// tally counts one fault's sends against the times of the SMS the fake
+// accepted, by To; faultAt is when the fault began.
 func tally(r Row, sends []send, sms map[string][]time.Time, faultAt time.Time) Row {
 	r.Sent, r.Failures = len(sends), map[string]int{}
 	var waits []time.Duration
@@ -81,7 +81,8 @@ func tally(r Row, sends []send, sms map[string][]time.Time, faultAt time.Time) R
 			r.Duplicates++
 			r.ExtraSMS += len(got) - 1
 		}
-		waits = append(waits, max(got[0].Sub(s.End), 0))
+		sms1 := slices.MinFunc(got, time.Time.Compare)
+		waits = append(waits, max(sms1.Sub(s.End), 0))
 	}
 	if r.Failed > 0 {
 		r.ErrorWindow = seconds(last.Sub(first))
