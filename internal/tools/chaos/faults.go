@@ -24,6 +24,9 @@ type fault struct {
 	maxWait      time.Duration
 	sentinel     bool              // a Sentinel set, not a standalone Redis with AOF
 	env          map[string]string // added to the stack's environment
+	// fullOnly leaves the fault out of the short form unless -faults
+	// names it.
+	fullOnly bool
 	// latency, when not 0, replaces -twilio-latency for this fault.
 	latency time.Duration
 	apply   func(ctx context.Context, st *stack, o options) error
@@ -65,7 +68,9 @@ func faults(o options) []fault {
 				time.Sleep(o.down)
 				return st.aof.start()
 			}},
-		{name: "sentinel-failover", target: "informational", sentinel: true, apply: sentinelApply},
+		// Informational, and its drain waits for lost sends that never
+		// come: left out of the short form.
+		{name: "sentinel-failover", target: "informational", sentinel: true, fullOnly: true, apply: sentinelApply},
 		{name: "sentinel-failover-min-replicas-1", target: minRepTarget, zeroLoss: minRep, sentinel: true,
 			env: map[string]string{"REDIS_MIN_REPLICAS": "1"}, apply: sentinelApply},
 	}
@@ -128,7 +133,8 @@ func runFault(ctx context.Context, o options, f fault) (Row, error) {
 // drain waits until the queues have held no task (pending, active,
 // scheduled or retrying) for 3 s: nothing more will be sent, not even the
 // retry of a task a killed worker held (it stays active until its lease
-// runs out), which may be a duplicate. It stops earlier only when the
+// runs out), which may be a duplicate. Without -drain-queues it stops as
+// soon as every acknowledged send has its SMS. It stops anyway once the
 // code's life has passed since the last acknowledgement (an SMS after it
 // is no use). It says how it ended.
 func drain(ctx context.Context, st *stack, l *load, o options) string {
@@ -149,6 +155,8 @@ func drain(ctx context.Context, st *stack, l *load, o options) string {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for idle := 0; ctx.Err() == nil; sleep(ctx, 500*time.Millisecond) {
 		switch {
+		case !o.drainQueues && undelivered(sends, smsByTo(st.fake.Accepted())) == 0:
+			return fmt.Sprintf("drain: every acknowledged send had its SMS %.0fs after the load", time.Since(start).Seconds())
 		case time.Now().After(deadline):
 			return fmt.Sprintf("drain: stopped at the code's life after the last acknowledgement, %d still without SMS",
 				undelivered(sends, smsByTo(st.fake.Accepted())))

@@ -42,6 +42,9 @@ type options struct {
 	// longest 202→SMS wait.
 	maxWaitAfterWorkerKill time.Duration
 	verbose                bool
+	// drainQueues waits for the queues to empty even when every
+	// acknowledged send has its SMS, to catch retried tasks' duplicates.
+	drainQueues bool
 }
 
 func parseFlags(args []string) (options, error) {
@@ -60,6 +63,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.twilioLatency, "twilio-latency", 150*time.Millisecond, "the fake Twilio's answer time, so that sends are in flight when a worker dies")
 	fs.DurationVar(&o.maxWaitAfterWorkerKill, "max-wait-after-worker-kill", 0, "target on the worker kill's longest 202→SMS wait (0: report only)")
 	fs.BoolVar(&o.verbose, "v", true, "print the processes' last output when a fault fails")
+	fs.BoolVar(&o.drainQueues, "drain-queues", true, "after the load, wait for the queues to empty even when every acknowledged send has its SMS (a killed worker's task comes back after about a minute and may send a duplicate)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -71,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 		shortDefault(set, "calm", &o.calm, 8*time.Second)
 		shortDefault(set, "down", &o.down, 3*time.Second)
 		shortDefault(set, "twilio-outage", &o.outage, 15*time.Second)
+		shortDefault(set, "drain-queues", &o.drainQueues, false)
 	}
 	if o.out == "" {
 		o.out = filepath.Join(o.bins, "chaos-result.json")
@@ -127,7 +132,7 @@ func run(ctx context.Context, o options, stdout io.Writer) (ok bool, err error) 
 	res := Result{Date: start.UTC(), Machine: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
 		Short: o.short, Rate: o.rate}
 	for _, f := range faults(o) {
-		if o.only != "" && !chosen(o.only, f.name) {
+		if o.only != "" && !chosen(o.only, f.name) || o.only == "" && o.short && f.fullOnly {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "chaos: %s: starting a fresh stack\n", f.name)

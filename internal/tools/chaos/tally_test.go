@@ -133,21 +133,23 @@ func TestParseFlags(t *testing.T) {
 		rate    float64
 		outage  time.Duration
 		out     string
+		drain   bool
 		wantErr bool
 	}{
-		{[]string{}, 15, 60 * time.Second, "bin/chaos-result.json", false},
-		{[]string{"-short"}, 10, 15 * time.Second, "bin/chaos-result.json", false},
-		{[]string{"-short", "-rate", "20", "-bin", "b"}, 20, 15 * time.Second, "b/chaos-result.json", false},
-		{[]string{"-twilio-outage", "30s", "-short", "-out", "x.json"}, 10, 30 * time.Second, "x.json", false},
-		{[]string{"-rate", "0"}, 0, 0, "", true},
+		{[]string{}, 15, 60 * time.Second, "bin/chaos-result.json", true, false},
+		{[]string{"-short"}, 10, 15 * time.Second, "bin/chaos-result.json", false, false},
+		{[]string{"-short", "-rate", "20", "-bin", "b"}, 20, 15 * time.Second, "b/chaos-result.json", false, false},
+		{[]string{"-twilio-outage", "30s", "-short", "-out", "x.json"}, 10, 30 * time.Second, "x.json", false, false},
+		{[]string{"-rate", "0"}, 0, 0, "", false, true},
+		{[]string{"-short", "-drain-queues"}, 10, 15 * time.Second, "bin/chaos-result.json", true, false},
 	} {
 		o, err := parseFlags(tt.args)
 		if (err != nil) != tt.wantErr {
 			t.Errorf("%v: err %v", tt.args, err)
 			continue
 		}
-		if !tt.wantErr && (o.rate != tt.rate || o.outage != tt.outage || o.out != tt.out) {
-			t.Errorf("%v: rate %v outage %v out %q", tt.args, o.rate, o.outage, o.out)
+		if !tt.wantErr && (o.rate != tt.rate || o.outage != tt.outage || o.out != tt.out || o.drainQueues != tt.drain) {
+			t.Errorf("%v: rate %v outage %v out %q drain-queues %v", tt.args, o.rate, o.outage, o.out, o.drainQueues)
 		}
 	}
 }
