@@ -25,8 +25,10 @@ type fault struct {
 	sentinel     bool              // a Sentinel set, not a standalone Redis with AOF
 	env          map[string]string // added to the stack's environment
 	// fullOnly leaves the fault out of the short form unless -faults
-	// names it.
-	fullOnly bool
+	// names it; optIn leaves it out of both.
+	fullOnly, optIn bool
+	// noAOF runs the standalone Redis without persistence.
+	noAOF bool
 	// latency, when not 0, replaces -twilio-latency for this fault.
 	latency time.Duration
 	apply   func(ctx context.Context, st *stack, o options) error
@@ -68,6 +70,19 @@ func faults(o options) []fault {
 				time.Sleep(o.down)
 				return st.aof.start()
 			}},
+		// The check of the check (-faults redis-restart-no-aof): Twilio
+		// refuses for 3 s so that tasks wait to be retried, then Redis,
+		// without persistence, restarts and forgets them: the row must
+		// FAIL.
+		{name: "redis-restart-no-aof", target: "0 lost (must FAIL: no persistence)", zeroLoss: true, noAOF: true, optIn: true,
+			apply: func(_ context.Context, st *stack, o options) error {
+				st.fake.SetOutage(http.StatusServiceUnavailable)
+				defer st.fake.SetOutage(0)
+				time.Sleep(3 * time.Second)
+				st.aof.kill()
+				time.Sleep(o.down)
+				return st.aof.start()
+			}},
 		// Informational rows wait in the drain for lost sends that never
 		// come (about 100 s): left out of the short form.
 		{name: "sentinel-failover", target: "informational", sentinel: true, fullOnly: true, apply: sentinelApply},
@@ -92,7 +107,7 @@ func runFault(ctx context.Context, o options, f fault) (Row, error) {
 	if f.latency != 0 {
 		o.twilioLatency = f.latency
 	}
-	st, err := startStack(o, f.sentinel, f.env)
+	st, err := startStack(o, f)
 	if err != nil {
 		return row, fmt.Errorf("%s: start: %w", f.name, err)
 	}

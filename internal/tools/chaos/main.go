@@ -132,7 +132,10 @@ func run(ctx context.Context, o options, stdout io.Writer) (ok bool, err error) 
 	res := Result{Date: start.UTC(), Machine: fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
 		Short: o.short, Rate: o.rate}
 	for _, f := range faults(o) {
-		if o.only != "" && !chosen(o.only, f.name) || o.only == "" && o.short && f.fullOnly {
+		if o.only != "" && !chosen(o.only, f.name) || o.only == "" && (f.optIn || o.short && f.fullOnly) {
+			if o.only == "" && !f.optIn {
+				fmt.Fprintf(os.Stderr, "chaos: %s: left out of the short form\n", f.name)
+			}
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "chaos: %s: starting a fresh stack\n", f.name)

@@ -34,9 +34,10 @@ type stack struct {
 	stoppedAt map[*proctest.Proc]bool
 }
 
-// startStack starts the stack a fault needs; sentinel picks a Sentinel set
-// over a standalone Redis with AOF, extra is added to the environment.
-func startStack(o options, sentinel bool, extra map[string]string) (st *stack, err error) {
+// startStack starts the stack fault f needs: a Sentinel set or a
+// standalone Redis (with AOF unless f.noAOF), f.env added to the
+// environment.
+func startStack(o options, f fault) (st *stack, err error) {
 	st = &stack{bins: o.bins}
 	defer func() {
 		if err != nil {
@@ -46,13 +47,19 @@ func startStack(o options, sentinel bool, extra map[string]string) (st *stack, e
 	if st.root, err = os.MkdirTemp("", "otpd-chaos-"); err != nil {
 		return st, err
 	}
-	if sentinel {
+	if f.sentinel {
 		if st.sentinel, err = startSentinels(st.root); err != nil {
 			return st, err
 		}
 		st.redisURL = st.sentinel.url()
 	} else {
-		if st.aof, err = startNode(st.root, "redis", aofArgs); err != nil {
+		args := aofArgs
+		if f.noAOF {
+			args = func(port int, dir string) ([]string, error) {
+				return serverArgs(port, dir, "--appendonly", "no"), nil
+			}
+		}
+		if st.aof, err = startNode(st.root, "redis", args); err != nil {
 			return st, err
 		}
 		st.redisURL = "redis://" + st.aof.addr + "/0"
@@ -64,7 +71,7 @@ func startStack(o options, sentinel bool, extra map[string]string) (st *stack, e
 	// it in full, loses nothing).
 	st.fake.DropAbandoned(true)
 	st.env = stackEnv(o, st.redisURL, st.fake)
-	maps.Copy(st.env, extra)
+	maps.Copy(st.env, f.env)
 	for i := 0; i < 2; i++ {
 		addr, err := proctest.NewAddr()
 		if err != nil {
