@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"maps"
 	"os"
@@ -190,17 +189,4 @@ func (st *stack) stop() {
 	if st.root != "" {
 		os.RemoveAll(st.root)
 	}
-}
-
-// ready waits until every api replica answers /readyz again.
-func (st *stack) ready(ctx context.Context, d time.Duration) error {
-	for i := range st.apis {
-		if err := proctest.WaitHTTP(st.base(i)+"/readyz", d, nil); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	return nil
 }
