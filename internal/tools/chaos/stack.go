@@ -30,7 +30,7 @@ type stack struct {
 	apiAddrs  []string
 	apis      []*proctest.Proc
 	workers   []*proctest.Proc
-	stoppedAt map[*proctest.Proc]bool
+	killed map[*proctest.Proc]bool
 }
 
 // startStack starts the stack fault f needs: a Sentinel set or a
@@ -144,7 +144,7 @@ func (st *stack) launch(name, bin string, env map[string]string) (*proctest.Proc
 func (st *stack) crashed() error {
 	var errs []error
 	for _, p := range append(append([]*proctest.Proc{}, st.apis...), st.workers...) {
-		if p != nil && p.Exited() && !st.stoppedAt[p] {
+		if p != nil && p.Exited() && !st.killed[p] {
 			errs = append(errs, errors.New(p.Name+" exited:\n"+proctest.Tail(p.Output(), 2048)))
 		}
 	}
@@ -153,10 +153,10 @@ func (st *stack) crashed() error {
 
 // kill SIGKILLs p and remembers it was on purpose.
 func (st *stack) kill(p *proctest.Proc) {
-	if st.stoppedAt == nil {
-		st.stoppedAt = map[*proctest.Proc]bool{}
+	if st.killed == nil {
+		st.killed = map[*proctest.Proc]bool{}
 	}
-	st.stoppedAt[p] = true
+	st.killed[p] = true
 	p.Kill()
 }
 
