@@ -20,17 +20,17 @@ const apiKey = "chaos-key-0123456789abcdef"
 // (standalone with AOF, or a Sentinel set), the fake Twilio, two api
 // replicas and two workers, all on 127.0.0.1.
 type stack struct {
-	root      string // the Redis directories, removed at the end
-	aof       *node
-	sentinel  *sentinels
-	redisURL  string
-	fake      *twiliofake.Server
-	env       map[string]string
-	bins      string
-	apiAddrs  []string
-	apis      []*proctest.Proc
-	workers   []*proctest.Proc
-	killed map[*proctest.Proc]bool
+	root     string // the Redis directories, removed at the end
+	aof      *node
+	sentinel *sentinels
+	redisURL string
+	fake     *twiliofake.Server
+	env      map[string]string
+	bins     string
+	apiAddrs []string
+	apis     []*proctest.Proc
+	workers  []*proctest.Proc
+	killed   map[*proctest.Proc]bool
 }
 
 // startStack starts the stack fault f needs: a Sentinel set or a
