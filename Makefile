@@ -4,7 +4,7 @@ BIN     := bin
 TOOL    := $(GO) tool -modfile=internal/tools/external/go.mod
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: channel-sim run test test-redis-topologies lint build fuzz bench bench-go fraud-sim up down clean generate
+.PHONY: channel-sim run test test-redis-topologies lint build fuzz bench bench-go fraud-sim chaos up down clean generate
 
 # A first build compiles every dependency: minutes of silence otherwise.
 # No bin/ is the sign of a fresh checkout.
@@ -53,6 +53,9 @@ channel-sim: ## [telegram, sms] against [sms] on the real binaries and fake gate
 
 fraud-sim: build ## SMS-pumping attack on the real api + worker in accelerated time (-speed 60): fraud guard PASS/FAIL; writes bin/fraud-sim-result.json
 	$(GO) run ./internal/tools/fraudsim -bin $(BIN) $(SIMFLAGS)
+
+chaos: build ## faults under steady signups (worker, api, Redis kills, Twilio 503s, Sentinel failover), each in a fresh stack: lost sends per fault, PASS/FAIL; writes bin/chaos-result.json. CI: make chaos CHAOSFLAGS=-short
+	$(GO) run ./internal/tools/chaos -bin $(BIN) $(CHAOSFLAGS)
 
 bench-go: ## Go micro-benchmarks of the hot paths (allocations included)
 	$(GO) test -run '^$$' -bench . -benchmem ./otp/... ./tasks ./cmd/api

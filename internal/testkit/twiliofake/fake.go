@@ -75,6 +75,38 @@ type Server struct {
 	accepted int
 	sequence map[string]int // CallSid -> next status callback SequenceNumber
 	conns    int            // TCP connections accepted
+	outage   int            // HTTP status every valid request gets while not 0
+	drop     bool           // a request whose client went away is not accepted
+}
+
+// StatusAbandoned is the status recorded for a request whose client went
+// away before the answer, when DropAbandoned is on (nginx's 499).
+const StatusAbandoned = 499
+
+// DropAbandoned chooses what a request does when its client goes away
+// (a killed worker) before the answer: by default it is still accepted,
+// as Twilio would accept a request it had in full; with drop it is not,
+// as when the request never reached Twilio, and is recorded with
+// StatusAbandoned. A chaos run uses it for the case where a crashed
+// sender's SMS was not sent.
+func (s *Server) DropAbandoned(drop bool) {
+	s.mu.Lock()
+	s.drop = drop
+	s.mu.Unlock()
+}
+
+// codeUnavailable is Twilio's "Service Unavailable" error (20503).
+const codeUnavailable = 20503
+
+// SetOutage makes every valid request, message or call, fail with status
+// (503 for Twilio being down) until SetOutage(0): an outage of any length,
+// where Script answers a fixed number of requests. Nothing is accepted
+// during it; each failed request is recorded with its status. A script
+// queued meanwhile waits for the outage to end.
+func (s *Server) SetOutage(status int) {
+	s.mu.Lock()
+	s.outage = status
+	s.mu.Unlock()
 }
 
 // Forget stops keeping requests (Requests stays empty); AcceptedCount
@@ -249,11 +281,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
+	if outage := s.outage; outage != 0 {
+		s.mu.Unlock()
+		writeError(w, outage, codeUnavailable, "Service Unavailable")
+		s.record(Request{Kind: res.kind, AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: outage}, false)
+		return
+	}
 	resp := Response{}
 	if len(s.script) > 0 {
 		resp, s.script = s.script[0], s.script[1:]
 	}
 	delay := s.latency + resp.Delay
+	drop := s.drop
 	s.inFlight++
 	s.mu.Unlock()
 
@@ -273,6 +312,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	status := resp.Status
 	if status == 0 {
 		status = http.StatusCreated
+	}
+	if drop && r.Context().Err() != nil {
+		status = StatusAbandoned
 	}
 	rec := Request{Kind: res.kind, AccountSID: m[1], Form: r.PostForm, At: time.Now(), Status: status}
 	// A client that went away mid-request never sees the answer; the fake

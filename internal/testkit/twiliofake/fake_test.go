@@ -204,6 +204,74 @@ func TestValidationComesBeforeTheScript(t *testing.T) {
 	}
 }
 
+// TestOutage: while an outage is on, every valid request fails with its
+// status and nothing is accepted; a script waits for the end; a request
+// the fake would refuse anyway still gets its 400.
+func TestOutage(t *testing.T) {
+	fake := twiliofake.Start(sid, token)
+	defer fake.Close()
+	fake.SetOutage(503)
+	fake.Script(twiliofake.Response{Status: 429, Code: 20429})
+	for i := 0; i < 3; i++ {
+		if status, body := post(t, fake.URL, messagesPath(sid), sid, token, validForm()); status != 503 || body["code"] != float64(20503) {
+			t.Fatalf("request %d during the outage: %d %v", i, status, body)
+		}
+	}
+	bad := validForm()
+	bad.Del("To")
+	if status, _ := post(t, fake.URL, messagesPath(sid), sid, token, bad); status != 400 {
+		t.Fatalf("invalid request during the outage: %d", status)
+	}
+	if n := len(fake.Accepted()); n != 0 || fake.AcceptedCount() != 0 {
+		t.Fatalf("accepted during the outage: %d", n)
+	}
+	if got := len(fake.Requests()); got != 4 || fake.Requests()[0].Status != 503 {
+		t.Fatalf("recorded %d requests, first %+v", got, fake.Requests()[0])
+	}
+	fake.SetOutage(0)
+	if status, _ := post(t, fake.URL, messagesPath(sid), sid, token, validForm()); status != 429 {
+		t.Fatalf("first request after the outage: %d, want the scripted 429", status)
+	}
+	if status, _ := post(t, fake.URL, messagesPath(sid), sid, token, validForm()); status != 201 {
+		t.Fatalf("second request after the outage: %d", status)
+	}
+	if n := len(fake.Accepted()); n != 1 {
+		t.Fatalf("accepted after the outage: %d", n)
+	}
+}
+
+// TestDropAbandoned: a request whose client goes away before the answer
+// is accepted by default (Twilio had it in full) and not with
+// DropAbandoned.
+func TestDropAbandoned(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		fake := twiliofake.Start(sid, token)
+		fake.DropAbandoned(drop)
+		fake.SetLatency(time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fake.URL+messagesPath(sid), strings.NewReader(validForm().Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(sid, token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("drop=%v: the request was answered %d within its timeout", drop, resp.StatusCode)
+		}
+		cancel()
+		reqs, err := fake.WaitRequests(context.Background(), 1)
+		fake.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := http.StatusCreated
+		if drop {
+			want = twiliofake.StatusAbandoned
+		}
+		if reqs[0].Status != want || (len(fake.Accepted()) == 1) == drop {
+			t.Errorf("drop=%v: recorded %d, accepted %d; want %d", drop, reqs[0].Status, len(fake.Accepted()), want)
+		}
+	}
+}
+
 func TestStartRefusesToySIDs(t *testing.T) {
 	for _, s := range []string{"AC123", "ACtest", "MG0123456789abcdef0123456789abcdef", "AC0123456789abcdef0123456789abcdeg"} {
 		func() {
