@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -35,10 +33,6 @@ type fault struct {
 }
 
 func faults(o options) []fault {
-	minRep, minRepTarget := minReplicas(o.bins), "0 lost"
-	if !minRep {
-		minRepTarget = "informational (this api ignores REDIS_MIN_REPLICAS)"
-	}
 	sentinelApply := func(ctx context.Context, st *stack, _ options) error { return st.sentinel.failover(ctx) }
 	return []fault{
 		// Twilio answers in 1 s here, and the kill waits for 4 sends in
@@ -86,18 +80,9 @@ func faults(o options) []fault {
 		// Informational rows wait in the drain for lost sends that never
 		// come (about 100 s): left out of the short form.
 		{name: "sentinel-failover", target: "informational", sentinel: true, fullOnly: true, apply: sentinelApply},
-		{name: "sentinel-failover-min-replicas-1", target: minRepTarget, zeroLoss: minRep, sentinel: true, fullOnly: !minRep,
+		{name: "sentinel-failover-min-replicas-1", target: "0 lost", zeroLoss: true, sentinel: true,
 			env: map[string]string{"REDIS_MIN_REPLICAS": "1"}, apply: sentinelApply},
 	}
-}
-
-// minReplicas reports whether the api binary knows REDIS_MIN_REPLICAS
-// (it names the variable in its messages): an api built before it ignores
-// the setting, and the row is then informational rather than failing for
-// a protection that is not there yet.
-func minReplicas(bins string) bool {
-	b, err := os.ReadFile(filepath.Join(bins, "api"))
-	return err == nil && bytes.Contains(b, []byte("REDIS_MIN_REPLICAS"))
 }
 
 // runFault runs one fault in a fresh stack: load, then the fault, a calm
