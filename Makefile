@@ -55,7 +55,7 @@ fraud-sim: build ## SMS-pumping attack on the real api + worker in accelerated t
 	$(GO) run ./internal/tools/fraudsim -bin $(BIN) $(SIMFLAGS)
 
 bench-go: ## Go micro-benchmarks of the hot paths (allocations included)
-	$(GO) test -run '^$$' -bench . -benchmem ./otp/... ./tasks ./cmd/api
+	$(GO) test -run '^$$' -bench . -benchmem ./otp/... ./tasks ./twilio ./cmd/api
 
 # Compose v2 (docker compose) when present, else v1 (docker-compose, as
 # Debian ships it): docker-compose.yml works with both.
