@@ -33,7 +33,7 @@ generate: ## regenerate the Go client's HTTP layer from api/openapi.yaml (oapi-c
 
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := ./otp:FuzzParsePhone ./otp/redisstore:FuzzPackSID ./otp/redisstore:FuzzUnpackView \
-	./otp:FuzzParseAttemptRef ./telegram:FuzzParseReport ./tasks:FuzzParseDeliveryPayload ./cmd/api:FuzzDecodeRequest ./cmd/api:FuzzParseIdempotencyKey \
+	./otp:FuzzParseAttemptRef ./telegram:FuzzParseReport ./tasks:FuzzParseDeliveryPayload ./tasks:FuzzDeliveryFastPath ./cmd/api:FuzzDecodeRequest ./cmd/api:FuzzParseIdempotencyKey \
 	./cmd/api:FuzzWebhookBody ./otp:FuzzParseBlockName ./tasks:FuzzParseBlockEndPayload
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
@@ -58,7 +58,7 @@ chaos: build ## faults under steady signups (worker, api, Redis kills, Twilio 50
 	$(GO) run ./internal/tools/chaos -bin $(BIN) $(CHAOSFLAGS)
 
 bench-go: ## Go micro-benchmarks of the hot paths (allocations included)
-	$(GO) test -run '^$$' -bench . -benchmem ./otp/... ./tasks ./cmd/api
+	$(GO) test -run '^$$' -bench . -benchmem ./otp/... ./tasks ./twilio ./cmd/api
 
 # Compose v2 (docker compose) when present, else v1 (docker-compose, as
 # Debian ships it): docker-compose.yml works with both.

@@ -56,7 +56,18 @@ type try struct {
 	claim     Claim
 	claimedAt time.Time
 	deadline  time.Time
-	log       *slog.Logger
+	base      *slog.Logger
+	log       *slog.Logger // built from base on first use: most tries log nothing
+}
+
+// logger is the try's logger, which names its verification and attempt.
+// Building it costs the handler's attributes (masked, copied): a try that
+// logs nothing, an accepted send below LOG_LEVEL=info, does not pay.
+func (t *try) logger() *slog.Logger {
+	if t.log == nil {
+		t.log = t.base.With("verification", t.ID, "attempt", t.Attempt)
+	}
+	return t.log
 }
 
 // Deliver hands one send attempt to the gateway. The order of checks is
@@ -81,7 +92,7 @@ func (s *Service) Deliver(ctx context.Context, r DeliveryRequest) error {
 	// Time left is measured on this host's clock from the claim on: the
 	// claim says how long the code has by the store's clock, a duration
 	// that does not depend on how far this host's clock is off.
-	t := &try{DeliveryRequest: r, claimedAt: s.d.Now(), log: s.d.Log.With("verification", r.ID, "attempt", r.Attempt)}
+	t := &try{DeliveryRequest: r, claimedAt: s.d.Now(), base: s.d.Log}
 	c, err := s.d.Store.Claim(ctx, r.ID, r.Attempt, s.staleAfter(r))
 	if err != nil {
 		return err
@@ -117,11 +128,11 @@ func (s *Service) unclaimed(ctx context.Context, t *try) error {
 		if c.Reason != ClaimGone && c.Reason != ClaimRolledBack {
 			s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: c.Reason})
 		}
-		t.log.InfoContext(ctx, "send skipped", "reason", c.Reason)
+		t.logger().InfoContext(ctx, "send skipped", "reason", c.Reason)
 		s.d.Delivered.Delivery("", OutcomeSkipped, 0)
 		return nil
 	case ClaimAlreadySent:
-		t.log.InfoContext(ctx, "send skipped: an earlier run's "+ChannelNoun(c.Channel)+" was accepted", "message_sid", c.MessageSID)
+		t.logger().InfoContext(ctx, "send skipped: an earlier run's "+ChannelNoun(c.Channel)+" was accepted", "message_sid", c.MessageSID)
 		s.d.Delivered.Delivery("", OutcomeDuplicateSuppressed, 0)
 		return nil
 	default:
@@ -140,18 +151,18 @@ func (s *Service) open(ctx context.Context, t *try) (string, error) {
 		// wrote to the store without OTP_SECRET. Never send; never retry.
 		s.d.Delivered.Delivery(c.Channel, OutcomeIntegrityError, 0)
 		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: string(ReasonIntegrity)})
-		t.log.ErrorContext(ctx, "refusing to send: the stored number does not match the verification id (Redis tampered with?)")
+		t.logger().ErrorContext(ctx, "refusing to send: the stored number does not match the verification id (Redis tampered with?)")
 		return "", fmt.Errorf("%w: stored number does not match verification %s", ErrGaveUp, t.ID)
 	}
 	if why := s.refuse(c); why != "" {
 		s.d.Delivered.Delivery(c.Channel, OutcomeSkipped, 0)
 		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: why})
-		t.log.WarnContext(ctx, "send refused", "channel", c.Channel, "reason", why)
+		t.logger().WarnContext(ctx, "send refused", "channel", c.Channel, "reason", why)
 		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, why)
 		return "", nil
 	}
 	if c.Claims > 1 {
-		t.log.WarnContext(ctx, "taking over a send whose earlier run died mid-request: the number may get the code twice", "claims", c.Claims)
+		t.logger().WarnContext(ctx, "taking over a send whose earlier run died mid-request: the number may get the code twice", "claims", c.Claims)
 	}
 	code, err := s.d.Codec.Open(t.ID, c.Sealed)
 	if err != nil {
@@ -173,13 +184,13 @@ func (s *Service) send(ctx context.Context, t *try, code string) error {
 		// listened to before the code dies.
 		s.d.Delivered.Delivery(c.Channel, OutcomeSkipped, 0)
 		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, Reason: string(ReasonExpired)})
-		t.log.InfoContext(ctx, "send skipped: too little validity left", "left_ms", left.Milliseconds(), "needs", least)
+		t.logger().InfoContext(ctx, "send skipped: too little validity left", "left_ms", left.Milliseconds(), "needs", least)
 		return nil
 	}
 	sctx, cancel := context.WithTimeout(ctx, left)
 	defer cancel()
 	text := s.d.Texts.Write(TextParams{Locale: c.Locale, Channel: c.Channel,
-		Brand: s.brand(t.log, c.Brand), Code: code, AppHash: s.appHash(t.log, c.AppHash)})
+		Brand: s.brand(t, c.Brand), Code: code, AppHash: s.appHash(t, c.AppHash)})
 	rc, err := s.d.Sender.Send(sctx, Message{
 		Channel: c.Channel, To: c.To, Body: text.Body, Code: code, Locale: c.Locale,
 		Language: text.Language, Voice: text.Voice,
@@ -192,8 +203,10 @@ func (s *Service) send(ctx context.Context, t *try, code string) error {
 	s.d.Delivered.Accepted(c.Channel, c.QueuedFor+s.d.Now().Sub(t.claimedAt))
 	s.spent(c.Channel, c.To)
 	s.record(ctx, t, AttemptUpdate{Status: rc.Status, MessageSID: rc.MessageSID, ErrorCode: rc.ErrorCode})
-	t.log.InfoContext(ctx, ChannelNoun(c.Channel)+" "+cmp.Or(rc.Handled, "accepted by the gateway"),
-		"channel", c.Channel, "locale", c.Locale, "sid", rc.MessageSID)
+	if s.d.Log.Enabled(ctx, slog.LevelInfo) {
+		t.logger().InfoContext(ctx, ChannelNoun(c.Channel)+" "+cmp.Or(rc.Handled, "accepted by the gateway"),
+			"channel", c.Channel, "locale", c.Locale, "sid", rc.MessageSID)
+	}
 	if rc.Status == DeliveryFailed {
 		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, "twilio_error:"+strconv.Itoa(rc.ErrorCode))
 	}
@@ -219,9 +232,9 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 		if se.Account {
 			// Every message fails alike until someone fixes the account.
 			outcome = OutcomeAccountError
-			t.log.ErrorContext(ctx, gateway+" refused our account: no "+ChannelNoun(channel)+" can go out until an operator acts", "err", err)
+			t.logger().ErrorContext(ctx, gateway+" refused our account: no "+ChannelNoun(channel)+" can go out until an operator acts", "err", err)
 		} else {
-			t.log.WarnContext(ctx, gateway+" refused the "+ChannelNoun(channel), "err", err)
+			t.logger().WarnContext(ctx, gateway+" refused the "+ChannelNoun(channel), "err", err)
 		}
 		s.d.Delivered.Delivery(channel, outcome, code)
 		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(reason)})
@@ -234,7 +247,7 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 	// gone out, and the claim stays until it is stale.
 	if se != nil && se.HTTPStatus != 0 {
 		if rerr := s.d.Store.Release(context.WithoutCancel(ctx), t.ID, t.Attempt, code); rerr != nil {
-			t.log.ErrorContext(ctx, "release claim", "err", rerr)
+			t.logger().ErrorContext(ctx, "release claim", "err", rerr)
 		}
 	}
 	next := s.d.Now()
@@ -244,15 +257,15 @@ func (s *Service) failed(ctx context.Context, t *try, err error) error {
 	switch {
 	case next.Add(MinValidity).After(t.deadline):
 		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(ReasonExpired)})
-		t.log.WarnContext(ctx, "send failed and the code expires before another try", "err", err)
+		t.logger().WarnContext(ctx, "send failed and the code expires before another try", "err", err)
 		return fmt.Errorf("%w: %w", ErrTooLate, err)
 	case t.LastTry:
 		s.record(ctx, t, AttemptUpdate{Status: DeliveryFailed, ErrorCode: code, Reason: string(ReasonRetriesExhausted)})
-		t.log.WarnContext(ctx, "send failed for good", "err", err)
+		t.logger().WarnContext(ctx, "send failed for good", "err", err)
 		s.AttemptEnded(context.WithoutCancel(ctx), t.ID, t.Attempt, DeliveryFailed, string(ReasonRetriesExhausted))
 		return fmt.Errorf("%w: %w", ErrGaveUp, err)
 	}
-	t.log.WarnContext(ctx, "send failed, will retry", "err", err, "retried", t.Retried)
+	t.logger().WarnContext(ctx, "send failed, will retry", "err", err, "retried", t.Retried)
 	return err
 }
 
@@ -276,22 +289,22 @@ func (s *Service) refuse(c Claim) string {
 // brand is the brand whose key a verification stored, or OTP_BRAND: a key
 // this worker does not know (a brand since removed, or a value written into
 // the store) never reaches a message.
-func (s *Service) brand(log *slog.Logger, key string) string {
+func (s *Service) brand(t *try, key string) string {
 	if key == "" {
 		return s.policy.Brand
 	}
 	if b, ok := s.brands[key]; ok {
 		return b
 	}
-	log.Warn("unknown brand key: sending with OTP_BRAND")
+	t.logger().Warn("unknown brand key: sending with OTP_BRAND")
 	return s.policy.Brand
 }
 
 // appHash is the stored app hash when it has the shape of one; anything
 // else (written into the store by someone) is left out of the message.
-func (s *Service) appHash(log *slog.Logger, h string) string {
+func (s *Service) appHash(t *try, h string) string {
 	if h != "" && !ValidAppHash(h) {
-		log.Warn("malformed app hash: left out of the message")
+		t.logger().Warn("malformed app hash: left out of the message")
 		return ""
 	}
 	return h
@@ -335,7 +348,7 @@ func (s *Service) record(ctx context.Context, t *try, u AttemptUpdate) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if _, err := s.d.Store.Record(rctx, t.ID, t.Attempt, u); err != nil {
-		t.log.ErrorContext(ctx, "record attempt", "err", err)
+		t.logger().ErrorContext(ctx, "record attempt", "err", err)
 	}
 }
 
