@@ -33,7 +33,7 @@ generate: ## regenerate the Go client's HTTP layer from api/openapi.yaml (oapi-c
 
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := ./otp:FuzzParsePhone ./otp/redisstore:FuzzPackSID ./otp/redisstore:FuzzUnpackView \
-	./otp:FuzzParseAttemptRef ./telegram:FuzzParseReport ./tasks:FuzzParseDeliveryPayload ./tasks:FuzzDeliveryFastPath ./cmd/api:FuzzDecodeRequest ./cmd/api:FuzzParseIdempotencyKey \
+	./otp:FuzzParseAttemptRef ./telegram:FuzzParseReport ./tasks:FuzzParseDeliveryPayload ./cmd/api:FuzzDecodeRequest ./cmd/api:FuzzParseIdempotencyKey \
 	./cmd/api:FuzzWebhookBody ./otp:FuzzParseBlockName ./tasks:FuzzParseBlockEndPayload
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)

@@ -101,12 +101,9 @@ func IsDelivery(taskType string) bool { return taskType == TypeDeliver || taskTy
 
 // ParseDeliveryPayload decodes and validates a payload.
 func ParseDeliveryPayload(b []byte) (DeliveryPayload, error) {
-	p, ok := parseDeliveryFast(b)
-	if !ok {
-		p = DeliveryPayload{}
-		if err := json.Unmarshal(b, &p); err != nil {
-			return p, fmt.Errorf("tasks: bad payload: %w", err)
-		}
+	var p DeliveryPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("tasks: bad payload: %w", err)
 	}
 	if _, ok := otp.TagOfID(p.ID); !ok || p.Attempt < 1 || (p.Channel != "" && !otp.KnownChannel(p.Channel)) || !validTenant(p.Tenant) || p.Orphaned < 0 {
 		return p, errors.New("tasks: bad payload: invalid id, attempt, tenant or orphan time")
