@@ -187,8 +187,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (v Verification, cr
 		return v, false, err
 	}
 	v = res.Verification
-	if err := s.handOver(ctx, res, channel); err != nil {
-		s.undo(ctx, res.Undo)
+	if err := s.handOver(ctx, res, channel); err != nil && !s.underway(ctx, res.Undo, err) {
 		return Verification{}, false, err
 	}
 	s.d.Observer.Sent(channel, phone.CountryCode, !res.Created)
@@ -247,8 +246,8 @@ func (s *Service) sendScope(o Origin, tag string, phone Phone, channel string) S
 // exists that a worker could deliver before the undo; and after it, so
 // that the 202 stands for the task too. A failure of either is undone by
 // the caller like a failed enqueue: a task already queued then finds its
-// attempt rolled back when the worker claims it, unless the worker claimed
-// it within the second wait (a replica lost in that very moment).
+// attempt rolled back when the worker claims it; one a worker claimed
+// during the second wait stands (underway).
 func (s *Service) handOver(ctx context.Context, res StartResult, channel string) error {
 	if err := s.replicated(ctx, res.Verification.ID); err != nil {
 		return err
@@ -257,6 +256,24 @@ func (s *Service) handOver(ctx context.Context, res StartResult, channel string)
 		return err
 	}
 	return s.replicated(ctx, res.Verification.ID)
+}
+
+// underway undoes a start its hand-over failed (err), and reports whether
+// it stands all the same: a worker claimed its send while the replicas
+// were awaited, so the code is on its way and a 503 would be a lie (the
+// client would retry, and the user get a second code).
+func (s *Service) underway(ctx context.Context, undo func(context.Context) error, err error) bool {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	uerr := undo(rctx)
+	switch {
+	case errors.Is(uerr, ErrSendUnderway):
+		s.d.Log.WarnContext(ctx, "send kept although its hand-over failed: a worker already has it", "err", err)
+		return true
+	case uerr != nil:
+		s.d.Log.ErrorContext(ctx, "undo after a refused or failed request", "err", uerr)
+	}
+	return false
 }
 
 // replicated waits for the replicas, when there is a Replication; a

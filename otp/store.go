@@ -78,7 +78,7 @@ type StartResult struct {
 	// Undo takes the start back (its delivery could not be queued): no
 	// verification that nobody will send, no spent send attempt. The
 	// limits it took stay taken.
-	Undo func(ctx context.Context) error
+	Undo func(ctx context.Context) error // ErrSendUnderway: kept, a worker has it
 	// Fraud is what the fraud guard made of the send (a refusal is a
 	// *LimitError instead).
 	Fraud FraudVerdict

@@ -177,6 +177,9 @@ var (
 	// send's writes in time (Replication): the send was undone. It is an
 	// ErrUnavailable too.
 	ErrNotReplicated = fmt.Errorf("%w: not replicated", ErrUnavailable)
+	// ErrSendUnderway is an undo's answer when a worker already claimed
+	// the send: it was left alone, since its message is on its way.
+	ErrSendUnderway = errors.New("the send is already with a worker")
 )
 
 // FinishedError says that the verification exists but is no longer pending.

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,6 +137,55 @@ func TestNotReplicatedAfterEnqueueIsRolledBack(t *testing.T) {
 	c, err := f.Store.Claim(ctx, jobs[0].ID, jobs[0].Attempt, time.Minute)
 	if err != nil || c.Outcome != otp.ClaimSkip {
 		t.Fatalf("claim of the refused start's task: %+v %v, want a skip", c, err)
+	}
+}
+
+// claimDuring is a Replication whose second wait fails after a worker
+// claimed the queued attempt meanwhile.
+type claimDuring struct {
+	calls atomic.Int32
+	claim func() error
+}
+
+func (r *claimDuring) Wait(context.Context, string) error {
+	if r.calls.Add(1) < 2 {
+		return nil
+	}
+	if err := r.claim(); err != nil {
+		return err
+	}
+	return otp.ErrNotReplicated
+}
+
+// A worker that claimed the send during the second wait is sending it: the
+// start stands and is answered as accepted, for a new verification and for
+// a resend, rather than a 503 whose retry would send the user a second code
+// (and whose undo would refund a send that went).
+func TestNotReplicatedButClaimedStands(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	rep := &claimDuring{}
+	rep.claim = func() error {
+		jobs := f.Queue.Jobs()
+		j := jobs[len(jobs)-1]
+		c, err := f.Store.Claim(ctx, j.ID, j.Attempt, time.Minute)
+		if err == nil && c.Outcome != otp.ClaimSend {
+			err = fmt.Errorf("claim %+v", c)
+		}
+		return err
+	}
+	svc := f.With(f.Policy, func(d *otp.Deps) { d.Replication = rep })
+	v, created, err := svc.Start(ctx, otp.StartRequest{To: num})
+	if err != nil || !created {
+		t.Fatalf("start claimed during the wait: %v", err)
+	}
+	f.Clock.Advance(testPolicy.Cooldown)
+	rep.calls.Store(0)
+	if again, _, err := svc.Start(ctx, otp.StartRequest{To: num}); err != nil || again.SendAttempts != 2 {
+		t.Fatalf("resend claimed during the wait: %+v %v", again, err)
+	}
+	if got, err := f.Svc.Get(ctx, v.ID); err != nil || got.SendAttempts != 2 || got.Status != otp.StatusPending {
+		t.Fatalf("after both: %+v %v", got, err)
 	}
 }
 

@@ -173,8 +173,12 @@ func (s *Store) rollbackCreated(ctx context.Context, tag, id string) error {
 
 func (s *Store) rollback(ctx context.Context, tag, id string, out outcome, sends int, before ...any) error {
 	args := append(append([]any{string(out)}, locator(tag, s.tenant, id)...), sends)
-	if err := rollbackScript.Run(ctx, s.rdb, s.keys(tag), append(args, before...)...).Err(); err != nil {
+	n, err := rollbackScript.Run(ctx, s.rdb, s.keys(tag), append(args, before...)...).Int()
+	if err != nil {
 		return fmt.Errorf("%w: rollback: %w", otp.ErrUnavailable, err)
+	}
+	if n == 2 {
+		return otp.ErrSendUnderway
 	}
 	return nil
 }

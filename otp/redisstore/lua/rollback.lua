@@ -6,7 +6,9 @@
 --         tag, same slot)
 -- KEYS[2] the number hash otp:{tag}, with the send log every tenant shares
 -- ARGV    see the locals below
--- Returns 1 when undone, 0 when state moved on meanwhile (left alone).
+-- Returns 1 when undone, 0 when state moved on meanwhile (left alone), 2
+-- when a worker already claimed the send (left alone: the message is on
+-- its way, and undoing it would refund a send that went).
 local N = KEYS[1]
 local G = KEYS[2]
 local created = ARGV[1] == OUT.created -- start's outcome: created or resent
@@ -22,6 +24,9 @@ if G ~= N then f[6] = redis.call('HGET', G, F.sendLog) end
 -- Only while nobody sent again on it: a concurrent request may have queued
 -- a send on this verification since.
 if f[1] ~= rand or f[2] ~= sends then return 0 end
+-- The attempt's record starts "queued|claimed|": claimed is digits once a
+-- worker took it.
+if string.match(redis.call('HGET', N, F.attempt .. sends) or '', '^[^|]*|%d') then return 2 end
 local sentAt = tonumber(f[3]) + tonumber(f[4] or 0)
 if f[6] then
   local log, found = {}, false
