@@ -25,7 +25,8 @@ type DeliveryRequest struct {
 	// none).
 	RetryIn func(retried int, err error) time.Duration
 	// OrphanedAt is set when this try rescues one whose run died: when
-	// that run was judged dead. A claim from before then is stale now.
+	// that run was judged dead, by the store's clock. A claim made then or
+	// before is that run's, and is taken over at once.
 	OrphanedAt time.Time
 }
 
@@ -93,7 +94,7 @@ func (s *Service) Deliver(ctx context.Context, r DeliveryRequest) error {
 	// claim says how long the code has by the store's clock, a duration
 	// that does not depend on how far this host's clock is off.
 	t := &try{DeliveryRequest: r, claimedAt: s.d.Now(), base: s.d.Log}
-	c, err := s.d.Store.Claim(ctx, r.ID, r.Attempt, s.staleAfter(r))
+	c, err := s.d.Store.Claim(ctx, r.ID, r.Attempt, s.policy.StaleClaim, r.OrphanedAt)
 	if err != nil {
 		return err
 	}
@@ -106,16 +107,6 @@ func (s *Service) Deliver(ctx context.Context, r DeliveryRequest) error {
 		return err
 	}
 	return s.send(ctx, t, code)
-}
-
-// staleAfter is how old a claim must be for r to take it over: a rescue
-// need not wait for the dead run's claim to age, since it knows when that
-// run died. A claim made since is a live run's, and stays its own.
-func (s *Service) staleAfter(r DeliveryRequest) time.Duration {
-	if r.OrphanedAt.IsZero() {
-		return s.policy.StaleClaim
-	}
-	return min(s.policy.StaleClaim, max(s.d.Now().Sub(r.OrphanedAt), 0))
 }
 
 // unclaimed ends a try whose claim found nothing to send, or another try

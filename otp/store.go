@@ -25,8 +25,9 @@ type Store interface {
 	Cancel(ctx context.Context, id string) (v Verification, now bool, err error)
 	// Claim takes the right to hand one send attempt to the gateway and
 	// reads what that needs. A claim older than stale is presumed dead and
-	// taken over.
-	Claim(ctx context.Context, id string, attempt int, stale time.Duration) (Claim, error)
+	// taken over, and so is one made at or before deadBefore (the store's
+	// clock; zero: none), when the run that made it is known dead.
+	Claim(ctx context.Context, id string, attempt int, stale time.Duration, deadBefore time.Time) (Claim, error)
 	// Release drops the claim of an attempt the gateway refused with a
 	// retryable error: nothing was sent, so the retry need not wait.
 	Release(ctx context.Context, id string, attempt, errorCode int) error

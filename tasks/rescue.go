@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -22,8 +23,16 @@ const (
 	RescueInterval = time.Second
 	// unlistedGrace is how long a task may stay active without a live
 	// server listing it when none ever did: a live server lists a task it
-	// started at its next heartbeat, within 5 s.
-	unlistedGrace = 7 * time.Second
+	// started at its next heartbeat, within 5 s, and one whose finish
+	// failed to reach Redis is retried by asynq's syncer every 5 s.
+	unlistedGrace = 10 * time.Second
+	// goneFor is how long a server that listed a task must stay missing:
+	// asynq's listing skips a server whose key it failed to read, so one
+	// look without it is no proof.
+	goneFor = 2 * time.Second
+	// maxRescues bounds a chain of rescues (a task that kills its worker
+	// would otherwise be rescued across the fleet for ever).
+	maxRescues = 2
 	// rescueRetention keeps a rescue's task id taken after it ran, for as
 	// long as asynq may leave the orphan active (its lease, its grace and
 	// its recoverer's tick), so no rescuer enqueues a second copy.
@@ -63,10 +72,15 @@ type Rescuer struct {
 	client Enqueuer
 	queues []string
 	now    func() time.Time
-	log    *slog.Logger
-	obs    RescueObserver
+	// storeNow is the store's clock, which stamps a rescued delivery:
+	// its claim compares that stamp with the dead run's claim, made on
+	// the same clock, whatever this host's clock says.
+	storeNow func(context.Context) (time.Time, error)
+	log      *slog.Logger
+	obs      RescueObserver
 	// What earlier looks saw, by task id.
 	owner    map[string]string    // the server that listed it
+	gone     map[string]time.Time // first seen with that server missing
 	unlisted map[string]time.Time // first seen with no live server listing it
 	rescued  map[string]bool      // rescued already (while still active)
 	// reachable is since when every look reached Redis. A server whose
@@ -76,11 +90,13 @@ type Rescuer struct {
 	reachable time.Time
 }
 
-// NewRescuer watches queues; now is the clock, obs (nil: none) counts.
-func NewRescuer(insp Inspector, client Enqueuer, queues []string, now func() time.Time, log *slog.Logger,
-	obs RescueObserver) *Rescuer {
-	return &Rescuer{insp: insp, client: client, queues: queues, now: now, log: log, obs: obs,
-		owner: map[string]string{}, unlisted: map[string]time.Time{}, rescued: map[string]bool{}}
+// NewRescuer watches queues; now is this host's clock and storeNow the
+// store's; obs (nil: none) counts.
+func NewRescuer(insp Inspector, client Enqueuer, queues []string, now func() time.Time,
+	storeNow func(context.Context) (time.Time, error), log *slog.Logger, obs RescueObserver) *Rescuer {
+	return &Rescuer{insp: insp, client: client, queues: queues, now: now, storeNow: storeNow, log: log, obs: obs,
+		owner: map[string]string{}, gone: map[string]time.Time{}, unlisted: map[string]time.Time{},
+		rescued: map[string]bool{}}
 }
 
 // Run looks every interval until ctx ends.
@@ -107,6 +123,7 @@ func (r *Rescuer) Look(ctx context.Context) (int, error) {
 		// again once the servers' next heartbeats reach Redis.
 		r.reachable = time.Time{}
 		clear(r.unlisted)
+		clear(r.gone)
 		return 0, err
 	}
 	now := r.now()
@@ -181,27 +198,50 @@ func (r *Rescuer) orphans(now time.Time, live map[string]bool, listed map[string
 		if s, ok := listed[t.ID]; ok {
 			r.owner[t.ID] = s
 			delete(r.unlisted, t.ID)
+			delete(r.gone, t.ID)
 			continue
 		}
 		if r.rescued[t.ID] {
 			continue
 		}
-		s, owned := r.owner[t.ID]
-		first, ok := r.unlisted[t.ID]
-		if !ok {
-			first = now
-			r.unlisted[t.ID] = now
+		if strings.Count(t.ID, rescueSuffix) >= maxRescues {
+			r.rescued[t.ID] = true
+			r.log.Warn("orphan rescue: not rescuing a task rescued twice already; asynq's recovery will retry it",
+				"task", t.ID, "type", t.Type)
+			continue
 		}
-		ownerDied := owned && !live[s] && now.Sub(r.reachable) >= serverTTL
-		if ownerDied || now.Sub(first) >= unlistedGrace {
+		if now.Sub(since(r.unlisted, t.ID, now)) >= unlistedGrace || r.ownerDied(now, t.ID, live) {
 			out = append(out, t)
 		}
 	}
 	// Forget what is no longer active: done, or recovered by asynq.
 	forget(r.owner, seen)
+	forget(r.gone, seen)
 	forget(r.unlisted, seen)
 	forget(r.rescued, seen)
 	return out
+}
+
+// ownerDied says whether the server that listed task id has been missing
+// for goneFor, with Redis reachable for longer than a dead server stays
+// listed (so its heartbeats could reach Redis).
+func (r *Rescuer) ownerDied(now time.Time, id string, live map[string]bool) bool {
+	s, owned := r.owner[id]
+	if !owned || live[s] {
+		delete(r.gone, id)
+		return false
+	}
+	return now.Sub(since(r.gone, id, now)) >= goneFor && now.Sub(r.reachable) >= serverTTL
+}
+
+// since is when m first saw id, recording now if it had not.
+func since(m map[string]time.Time, id string, now time.Time) time.Time {
+	first, ok := m[id]
+	if !ok {
+		m[id] = now
+		return now
+	}
+	return first
 }
 
 // forget deletes from m the ids not in keep.
@@ -221,7 +261,11 @@ func (r *Rescuer) rescue(ctx context.Context, t *asynq.TaskInfo) error {
 		if err != nil {
 			return err
 		}
-		p.Orphaned = r.now().UnixMilli()
+		at, err := r.storeNow(ctx)
+		if err != nil {
+			return err
+		}
+		p.Orphaned = at.UnixMilli()
 		if payload, err = json.Marshal(p); err != nil {
 			return err
 		}

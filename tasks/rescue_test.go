@@ -12,9 +12,11 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/otpd/otpd/internal/app"
 	"github.com/otpd/otpd/internal/testkit/otptest"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/tasks"
+	"github.com/otpd/otpd/twilio"
 )
 
 // deadWorkerEnv makes the test binary a worker that takes one task and
@@ -41,7 +43,11 @@ func TestRescueAfterWorkerSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for a killed worker's heartbeat to lapse (about 10 s)")
 	}
-	f := newFixture(t)
+	// Only the rescue's knowledge can take the claim over: it would not go
+	// stale within the test.
+	p := policy
+	p.StaleClaim = time.Hour
+	f := fixtureWith(t, p, twilio.Config{}, app.Options{})
 	ctx := context.Background()
 	v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: num})
 	if err != nil {
@@ -54,7 +60,7 @@ func TestRescueAfterWorkerSIGKILL(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = worker.Process.Kill(); _ = worker.Wait() })
 
-	rescuer := tasks.NewRescuer(f.insp, f.Parts.Asynq, []string{tasks.QueueName}, f.Clock.Now, otptest.Logger(t), nil)
+	rescuer := tasks.NewRescuer(f.insp, f.Parts.Asynq, []string{tasks.QueueName}, f.Clock.Now, storeClock(f), otptest.Logger(t), nil)
 	taskID := waitListed(t, f.insp)
 	if n, err := rescuer.Look(ctx); n != 0 || err != nil {
 		t.Fatalf("rescued %d (%v) while its worker lives", n, err)
@@ -62,13 +68,14 @@ func TestRescueAfterWorkerSIGKILL(t *testing.T) {
 	// Redis has been reachable for as long as a dead server stays listed.
 	f.Clock.Advance(10 * time.Second)
 	// The dead run had claimed the attempt and was waiting for Twilio.
-	if c, err := f.Store.Claim(ctx, v.ID, 1, time.Minute); err != nil || c.Outcome != otp.ClaimSend {
+	if c, err := f.Store.Claim(ctx, v.ID, 1, time.Minute, time.Time{}); err != nil || c.Outcome != otp.ClaimSend {
 		t.Fatalf("claim %+v %v", c, err)
 	}
 	if err := worker.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 40*time.Second, "a rescue", func() bool {
+		f.Clock.Advance(200 * time.Millisecond) // the looks' time, on the fixture's clock
 		n, err := rescuer.Look(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -80,17 +87,17 @@ func TestRescueAfterWorkerSIGKILL(t *testing.T) {
 	if len(pending) != 1 {
 		t.Fatalf("%d pending tasks after the rescue, want its copy", len(pending))
 	}
-	p, err := tasks.ParseDeliveryPayload(pending[0].Payload())
-	if err != nil || p.ID != v.ID || p.Attempt != 1 || p.Orphaned != f.Clock.Now().UnixMilli() {
-		t.Fatalf("rescue payload %+v %v", p, err)
+	pl, err := tasks.ParseDeliveryPayload(pending[0].Payload())
+	if err != nil || pl.ID != v.ID || pl.Attempt != 1 || pl.Orphaned != f.Clock.Now().UnixMilli() || len(f.fake.Accepted()) != 0 {
+		t.Fatalf("rescue payload %+v %v", pl, err)
 	}
 	// Another worker's rescuer, which never saw the owner, finds the copy
 	// made: it waits out a heartbeat, then enqueues nothing new.
-	other := tasks.NewRescuer(f.insp, f.Parts.Asynq, []string{tasks.QueueName}, f.Clock.Now, otptest.Logger(t), nil)
+	other := tasks.NewRescuer(f.insp, f.Parts.Asynq, []string{tasks.QueueName}, f.Clock.Now, storeClock(f), otptest.Logger(t), nil)
 	if _, err := other.Look(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.Clock.Advance(8 * time.Second)
+	f.Clock.Advance(11 * time.Second)
 	if n, err := other.Look(ctx); n != 1 || err != nil || len(f.tasks(t)) != 1 {
 		t.Fatalf("second rescuer: %d, %v, %d pending", n, err, len(f.tasks(t)))
 	}
@@ -106,6 +113,11 @@ func TestRescueAfterWorkerSIGKILL(t *testing.T) {
 	if err != nil || info.Retention < 2*time.Minute {
 		t.Fatalf("the rescue's id is not kept: %+v %v", info, err)
 	}
+}
+
+// storeClock is the fixture's store clock, as the rescuer reads it.
+func storeClock(f *fixture) func(context.Context) (time.Time, error) {
+	return func(context.Context) (time.Time, error) { return f.Clock.Now(), nil }
 }
 
 // waitListed waits until a live server lists the one active task, and
@@ -197,11 +209,21 @@ func TestRescuerRule(t *testing.T) {
 		{"listed by a live server", []look{
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{30 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false}}},
-		{"its server died", []look{
+		{"its server died: missing on looks 2 s apart", []look{
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{10 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
-			{11 * time.Second, []*asynq.ServerInfo{server("B")}, true, true, false},
-			{12 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false}}},
+			{11 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false},
+			{12 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false},
+			{13 * time.Second, []*asynq.ServerInfo{server("B")}, true, true, false},
+			{14 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false}}},
+		{"its server missing from one look only (a failed read)", []look{
+			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{10 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{11 * time.Second, nil, true, false, false},
+			{12 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{13 * time.Second, nil, true, false, false},
+			{14 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
+			{40 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false}}},
 		{"its server is gone, but Redis was away", []look{
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{time.Second, nil, true, false, true},
@@ -212,28 +234,30 @@ func TestRescuerRule(t *testing.T) {
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{time.Second, nil, true, false, true},
 			{12 * time.Second, nil, true, false, false},
-			{18 * time.Second, nil, true, false, false},
-			{19 * time.Second, nil, true, true, false}}},
+			{21 * time.Second, nil, true, false, false},
+			{22 * time.Second, nil, true, true, false}}},
 		{"its server died just after the first look", []look{
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{time.Second, nil, true, false, false},
-			{9 * time.Second, nil, true, true, false}}},
+			{9 * time.Second, nil, true, false, false},
+			{10 * time.Second, nil, true, true, false}}},
 		{"just started, listed at the next heartbeat", []look{
 			{0, []*asynq.ServerInfo{server("A")}, true, false, false},
 			{5 * time.Second, []*asynq.ServerInfo{server("A")}, true, false, false},
 			{6 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{20 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false}}},
-		{"never listed: a heartbeat and more", []look{
+		{"never listed: two heartbeats", []look{
 			{0, nil, true, false, false},
-			{6 * time.Second, nil, true, false, false},
-			{7 * time.Second, nil, true, true, false}}},
+			{9 * time.Second, nil, true, false, false},
+			{10 * time.Second, nil, true, true, false}}},
 		{"done before anyone listed it", []look{
 			{0, nil, true, false, false},
 			{time.Second, nil, false, false, false},
-			{8 * time.Second, nil, true, false, false}}},
+			{10 * time.Second, nil, true, false, false}}},
 		{"rescued once while it stays active", []look{
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
-			{10 * time.Second, nil, true, true, false},
+			{10 * time.Second, nil, true, false, false},
+			{12 * time.Second, nil, true, true, false},
 			{time.Minute, nil, true, false, false}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,7 +265,9 @@ func TestRescuerRule(t *testing.T) {
 			start := time.Unix(1_800_000_000, 0)
 			var now time.Time
 			obs, rescues := counted{}, 0
-			r := tasks.NewRescuer(a, a, []string{tasks.QueueName}, func() time.Time { return now }, otptest.Logger(t), obs)
+			clock := func() time.Time { return now }
+			storeNow := func(context.Context) (time.Time, error) { return now, nil }
+			r := tasks.NewRescuer(a, a, []string{tasks.QueueName}, clock, storeNow, otptest.Logger(t), obs)
 			for i, l := range tc.looks {
 				now, a.servers, a.active, a.enqueued, a.down = start.Add(l.after), l.servers, nil, nil, l.down
 				if l.active {

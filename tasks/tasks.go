@@ -55,8 +55,8 @@ type DeliveryPayload struct {
 	// Tenant owns the verification ("" the default tenant, and every task
 	// queued before TENANTS_FILE existed).
 	Tenant string `json:"t,omitempty"`
-	// Orphaned is set on a rescue (Rescuer): when, in unix ms, the run
-	// that held this attempt was judged dead.
+	// Orphaned is set on a rescue (Rescuer): when, in unix ms by the
+	// store's clock, the run that held this attempt was judged dead.
 	Orphaned int64 `json:"o,omitempty"`
 }
 

@@ -146,8 +146,9 @@ func start(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, parts
 	}
 	rctx, stopRescue := context.WithCancel(context.Background())
 	var rescuing sync.WaitGroup
-	rescuer := tasks.NewRescuer(asynq.NewInspectorFromRedisClient(rdb), parts.Asynq, parts.Shards.Names(), time.Now, log,
-		metrics.NewRescues(reg))
+	storeNow := func(ctx context.Context) (time.Time, error) { return rdb.Time(ctx).Result() }
+	rescuer := tasks.NewRescuer(asynq.NewInspectorFromRedisClient(rdb), parts.Asynq, parts.Shards.Names(), time.Now,
+		storeNow, log, metrics.NewRescues(reg))
 	rescuing.Go(func() { rescuer.Run(rctx, tasks.RescueInterval) })
 	return func() {
 		// No rescue while this worker hands its own tasks back.

@@ -10,10 +10,14 @@ import (
 )
 
 // Claim implements otp.Store (claim.lua).
-func (s *Store) Claim(ctx context.Context, id string, attempt int, stale time.Duration) (otp.Claim, error) {
+func (s *Store) Claim(ctx context.Context, id string, attempt int, stale time.Duration, deadBefore time.Time) (otp.Claim, error) {
 	tag, _ := otp.TagOfID(id)
+	var dead int64
+	if !deadBefore.IsZero() {
+		dead = deadBefore.UnixMilli()
+	}
 	res, err := claimScript.Run(ctx, s.rdb, []string{recordKey(tag, s.tenant)},
-		append(locator(tag, s.tenant, id), attempt, s.clock(), stale.Milliseconds())...).Slice()
+		append(locator(tag, s.tenant, id), attempt, s.clock(), stale.Milliseconds(), dead)...).Slice()
 	if err != nil {
 		return otp.Claim{}, fmt.Errorf("%w: claim: %w", otp.ErrUnavailable, err)
 	}

@@ -37,7 +37,7 @@ func TestScriptsUseRedisTime(t *testing.T) {
 	if v.CreatedAt.Before(before.Truncate(time.Millisecond)) || v.CreatedAt.After(after) || v.ExpiresAt.Sub(v.CreatedAt) != p.TTL {
 		t.Fatalf("created %v, expires %v; Redis said %v..%v", v.CreatedAt, v.ExpiresAt, before, after)
 	}
-	c, err := store.Claim(ctx, v.ID, 1, time.Minute)
+	c, err := store.Claim(ctx, v.ID, 1, time.Minute, time.Time{})
 	if err != nil || c.Outcome != otp.ClaimSend {
 		t.Fatalf("claim %+v %v", c, err)
 	}

@@ -134,7 +134,7 @@ func TestNotReplicatedAfterEnqueueIsRolledBack(t *testing.T) {
 	if len(jobs) != 1 {
 		t.Fatalf("jobs %+v, want the one queued before the second wait", jobs)
 	}
-	c, err := f.Store.Claim(ctx, jobs[0].ID, jobs[0].Attempt, time.Minute)
+	c, err := f.Store.Claim(ctx, jobs[0].ID, jobs[0].Attempt, time.Minute, time.Time{})
 	if err != nil || c.Outcome != otp.ClaimSkip {
 		t.Fatalf("claim of the refused start's task: %+v %v, want a skip", c, err)
 	}
@@ -168,7 +168,7 @@ func TestNotReplicatedButClaimedStands(t *testing.T) {
 	rep.claim = func() error {
 		jobs := f.Queue.Jobs()
 		j := jobs[len(jobs)-1]
-		c, err := f.Store.Claim(ctx, j.ID, j.Attempt, time.Minute)
+		c, err := f.Store.Claim(ctx, j.ID, j.Attempt, time.Minute, time.Time{})
 		if err == nil && c.Outcome != otp.ClaimSend {
 			err = fmt.Errorf("claim %+v", c)
 		}

@@ -370,6 +370,45 @@ func TestEnqueueFailureRollsBack(t *testing.T) {
 	}
 }
 
+// A rescue knows when its dead run died: that run's claim, made then or
+// before by the store's clock, is taken over at once; a claim made after
+// it is a live run's, and makes the rescue wait as any other.
+func TestClaimOfADeadRun(t *testing.T) {
+	ctx := context.Background()
+	const stale = time.Minute
+	for _, tc := range []struct {
+		name       string
+		deadBefore time.Duration // after the first claim; 0: none
+		want       otp.ClaimOutcome
+	}{
+		{"no rescue: busy until stale", 0, otp.ClaimBusy},
+		{"the dead run's claim", time.Second, otp.ClaimSend},
+		{"judged dead at the claim's very moment", time.Nanosecond, otp.ClaimSend},
+		{"a claim made after the run was judged dead", -time.Second, otp.ClaimBusy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			v, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
+			if c, err := f.Store.Claim(ctx, v.ID, 1, stale, time.Time{}); err != nil || c.Outcome != otp.ClaimSend {
+				t.Fatalf("first claim %+v %v", c, err)
+			}
+			claimedAt := f.Clock.Now()
+			f.Clock.Advance(2 * time.Second)
+			var dead time.Time
+			if tc.deadBefore != 0 {
+				dead = claimedAt.Add(tc.deadBefore).Truncate(time.Millisecond)
+			}
+			c, err := f.Store.Claim(ctx, v.ID, 1, stale, dead)
+			if err != nil || c.Outcome != tc.want {
+				t.Fatalf("rescue's claim %+v %v, want outcome %v", c, err, tc.want)
+			}
+			if tc.want == otp.ClaimSend && c.Claims != 2 {
+				t.Fatalf("claims %d, want a takeover", c.Claims)
+			}
+		})
+	}
+}
+
 func TestSendAttempts(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -378,7 +417,7 @@ func TestSendAttempts(t *testing.T) {
 	tag, _ := otp.TagOfID(v.ID)
 	claim := func(n int) otp.Claim {
 		t.Helper()
-		c, err := f.Store.Claim(ctx, v.ID, n, stale)
+		c, err := f.Store.Claim(ctx, v.ID, n, stale, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,12 +508,12 @@ func TestSendAttempts(t *testing.T) {
 		t.Fatalf("claim after cancel: %+v", c)
 	}
 	unknown, _ := f.Codec.NewID(tag)
-	if c, _ := f.Store.Claim(ctx, unknown, 1, stale); c.Outcome != otp.ClaimSkip || c.Reason != "gone" {
+	if c, _ := f.Store.Claim(ctx, unknown, 1, stale, time.Time{}); c.Outcome != otp.ClaimSkip || c.Reason != "gone" {
 		t.Fatalf("claim of unknown: %+v", c)
 	}
 	v2, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: "+14155550000"})
 	f.Clock.Advance(testPolicy.TTL)
-	if c, _ := f.Store.Claim(ctx, v2.ID, 1, stale); c.Outcome != otp.ClaimSkip || c.Reason != "expired" {
+	if c, _ := f.Store.Claim(ctx, v2.ID, 1, stale, time.Time{}); c.Outcome != otp.ClaimSkip || c.Reason != "expired" {
 		t.Fatalf("claim after expiry: %+v", c)
 	}
 }
@@ -646,7 +685,7 @@ func TestReplacedVerificationStaysReadable(t *testing.T) {
 	if got, _ := f.Svc.Get(ctx, old.ID); got.Delivery.Status != otp.DeliveryDelivered {
 		t.Fatalf("archived delivery %s", got.Delivery.Status)
 	}
-	if claim, _ := f.Store.Claim(ctx, old.ID, 1, time.Minute); claim.Outcome != otp.ClaimAlreadySent {
+	if claim, _ := f.Store.Claim(ctx, old.ID, 1, time.Minute, time.Time{}); claim.Outcome != otp.ClaimAlreadySent {
 		t.Fatalf("claim on archive: %+v", claim)
 	}
 	// The current one is untouched by all that.
@@ -771,7 +810,7 @@ func TestLateClaimKillsTheCode(t *testing.T) {
 	v, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
 	tag, _ := otp.TagOfID(v.ID)
 	f.Clock.Advance(testPolicy.TTL)
-	claim, err := f.Store.Claim(ctx, v.ID, 1, time.Minute)
+	claim, err := f.Store.Claim(ctx, v.ID, 1, time.Minute, time.Time{})
 	if err != nil || claim.Outcome != otp.ClaimSkip || claim.Reason != "expired" {
 		t.Fatalf("late claim: %+v %v", claim, err)
 	}
@@ -835,7 +874,7 @@ func TestDefaultFieldsLeftOut(t *testing.T) {
 	if v.Locale != "en" || v.CheckAttempts != 0 || !v.LastSendAt.Equal(v.CreatedAt) {
 		t.Fatalf("defaults read back as %+v", v)
 	}
-	c, err := f.Store.Claim(ctx, v.ID, 1, 10*time.Second)
+	c, err := f.Store.Claim(ctx, v.ID, 1, 10*time.Second, time.Time{})
 	if err != nil || c.Locale != "en" {
 		t.Fatalf("claim locale %q: %v", c.Locale, err)
 	}
@@ -864,7 +903,7 @@ func TestDefaultFieldsLeftOut(t *testing.T) {
 	if _, ok := stored()["lo"]; err != nil || en.Locale != "en" || ok || en.CheckAttempts != 1 {
 		t.Fatalf("resend in English: %+v %v, stored %v", en, err, stored())
 	}
-	if c, err := f.Store.Claim(ctx, v.ID, 3, 10*time.Second); err != nil || c.Locale != "en" {
+	if c, err := f.Store.Claim(ctx, v.ID, 3, 10*time.Second, time.Time{}); err != nil || c.Locale != "en" {
 		t.Fatalf("claim after the resend in English: %q %v", c.Locale, err)
 	}
 }
@@ -897,7 +936,7 @@ func TestFailedResendKeepsTheLocale(t *testing.T) {
 			if err != nil || got.Locale != tc.first || got.SendAttempts != 1 {
 				t.Fatalf("after the failed resend: %+v %v", got, err)
 			}
-			if c, err := f.Store.Claim(ctx, v.ID, 1, 10*time.Second); err != nil || c.Locale != tc.first {
+			if c, err := f.Store.Claim(ctx, v.ID, 1, 10*time.Second, time.Time{}); err != nil || c.Locale != tc.first {
 				t.Fatalf("claim: %q %v", c.Locale, err)
 			}
 		})
@@ -1009,7 +1048,7 @@ func TestNoCodeMaterialOnceTheCodeDies(t *testing.T) {
 		}},
 		{"expired, at a late claim", func(t *testing.T, f *fixture, v otp.Verification) {
 			f.Clock.Advance(testPolicy.TTL)
-			f.Store.Claim(ctx, v.ID, 1, time.Minute)
+			f.Store.Claim(ctx, v.ID, 1, time.Minute, time.Time{})
 		}},
 		{"replaced after it expired", func(t *testing.T, f *fixture, v otp.Verification) {
 			f.Clock.Advance(testPolicy.TTL)

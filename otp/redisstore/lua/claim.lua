@@ -3,7 +3,8 @@
 -- verification that ended, an attempt that a later one superseded, or a
 -- code that has died. A claim older than stale belongs to a run that died
 -- mid-request (longer than the HTTP timeout), so it may be taken over: at
--- most one duplicate message, never more.
+-- most one duplicate message, never more. So may one made at or before
+-- deadBefore, when a rescue (tasks.Rescuer) knows its run died then.
 -- KEYS[1] number hash otp:{tag} (an archive key is built from the prefix:
 --         same hash tag, same slot)
 -- ARGV    see the locals below
@@ -21,6 +22,8 @@ local rand = ARGV[3]            -- the id's random part
 local n = ARGV[4]               -- the attempt
 local now = clock(ARGV[5])      -- unix ms; "": Redis TIME
 local stale = tonumber(ARGV[6]) -- ms
+local deadBefore = tonumber(ARGV[7]) -- unix ms on this clock: a claim made
+                                -- then or before is a dead run's (0: none)
 local V = locate(KEYS[1], prefix, idBase, rand)
 local f = redis.call('HMGET', V, F.status, F.expiry, F.sends, F.to, F.attempt .. n, F.created, F.sid .. n,
   F.sealed, F.locale, F.brand, F.appHash)
@@ -41,7 +44,7 @@ end
 if st ~= ST.pending then return {OUT.skip, STATUS[st] or st} end
 if tonumber(n) < tonumber(f[3]) then return {OUT.skip, REASON.superseded} end
 local claimed = a[2]
-if claimed > 0 and now - claimed < stale then
+if claimed > 0 and now - claimed < stale and claimed > deadBefore then
   return {OUT.busy, claimed + stale - now}
 end
 local sealed = f[8]
