@@ -115,6 +115,11 @@ func (c *sendClient) SendRequest(method, rawURL string, data url.Values, headers
 		if err := json.Unmarshal(b, rest); err != nil {
 			return nil, fmt.Errorf("twilio: error decoding the response for an HTTP error code: %d: %w", resp.StatusCode, err)
 		}
+		if rest.Status == 0 {
+			// A JSON error without Twilio's fields (a proxy's, or null)
+			// is judged by its HTTP status, not taken for a permanent one.
+			rest.Status = resp.StatusCode
+		}
 		return nil, rest
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(b))

@@ -83,6 +83,8 @@ func TestErrorClassification(t *testing.T) {
 		{"rate limited", twiliofake.Response{Status: 429, Code: 20429, RetryAfter: "3"}, false, 20429, 3 * time.Second},
 		{"429 without Retry-After", twiliofake.Response{Status: 429, Code: 20429}, false, 20429, 0},
 		{"undecodable 502", twiliofake.Response{Status: 502, RawBody: "<html>bad gateway</html>"}, false, 0, 0},
+		{"a proxy's JSON 502", twiliofake.Response{Status: 502, RawBody: `{"error":"bad gateway"}`}, false, 0, 0},
+		{"a JSON null 503", twiliofake.Response{Status: 503, RawBody: `null`}, false, 0, 0},
 		{"concurrency code on 400", twiliofake.Response{Status: 400, Code: 20429}, false, 20429, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
