@@ -37,7 +37,7 @@ func faults(o options) []fault {
 	return []fault{
 		// Twilio answers in 1 s here, and the kill waits for 4 sends in
 		// flight: the killed worker then most likely dies mid-send.
-		{name: "worker-kill", target: "0 lost", zeroLoss: true, maxWait: o.maxWaitAfterWorkerKill, latency: time.Second,
+		{name: "worker-kill", target: lostAndWait(o.maxWaitAfterWorkerKill), zeroLoss: true, maxWait: o.maxWaitAfterWorkerKill, latency: time.Second,
 			apply: func(_ context.Context, st *stack, o options) error {
 				_ = waitUntil(10*time.Second, "sends in flight", func() bool { return st.fake.InFlight() >= 4 })
 				fmt.Fprintf(os.Stderr, "chaos: worker-kill: %d sends in flight at Twilio at the kill\n", st.fake.InFlight())
@@ -83,6 +83,15 @@ func faults(o options) []fault {
 		{name: "sentinel-failover-min-replicas-1", target: "0 lost", zeroLoss: true, sentinel: true,
 			env: map[string]string{"REDIS_MIN_REPLICAS": "1"}, apply: sentinelApply},
 	}
+}
+
+// lostAndWait is the worker kill's target: none lost, and, when given, no
+// 202 waiting longer than max for its SMS.
+func lostAndWait(max time.Duration) string {
+	if max <= 0 {
+		return "0 lost"
+	}
+	return fmt.Sprintf("0 lost, ≤ %v", max)
 }
 
 // runFault runs one fault in a fresh stack: load, then the fault, a calm
