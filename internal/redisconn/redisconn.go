@@ -42,7 +42,25 @@ const (
 // command after a read timeout or a dropped connection, and a Lua script
 // that already ran (counting an attempt, creating a verification) must not
 // run twice. A failure is a 503 and the client's retry is the retry.
+//
+// Concurrent scripts share round trips (autopipe.go), except on a cluster.
 func New(rawURL string) (redis.UniversalClient, error) {
+	c, err := NewUnbatched(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, cluster := c.(*redis.ClusterClient); !cluster {
+		// Not on a cluster: go-redis retries a cluster pipeline below the
+		// hooks, which would break the promise that a script runs once.
+		c.AddHook(&autoPipe{pipeline: c.Pipeline})
+	}
+	return c, nil
+}
+
+// NewUnbatched is New without the batching of concurrent scripts: each
+// command its own round trip, as go-redis sends them (the load test's
+// ceiling server, the floor of a plain go-redis service).
+func NewUnbatched(rawURL string) (redis.UniversalClient, error) {
 	switch scheme(rawURL) {
 	case "redis-sentinel":
 		opt, err := failoverOptions(rawURL)

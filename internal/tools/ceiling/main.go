@@ -3,7 +3,8 @@
 // in release mode with no middleware and one route, POST /ceiling, which
 // decodes a small JSON body, runs ONE EVALSHA (HSET a key, PEXPIRE it) and
 // answers a small JSON 200, over a Redis client built like the product's
-// (internal/redisconn). The load test drives it exactly as it drives the
+// (internal/redisconn) but without its batching of concurrent scripts
+// (NewUnbatched): the floor of a plain go-redis service. The load test drives it exactly as it drives the
 // api's send and check, so the api's req/s and CPU per request are read as
 // ratios to it: what otpd's own work costs above the floor that any Gin +
 // go-redis service pays. It is not part of the production binaries.
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// localhost is what make run stopped doing.
 		return errors.New("-redis is required")
 	}
-	rdb, err := redisconn.New(*redisURL)
+	rdb, err := redisconn.NewUnbatched(*redisURL)
 	if err != nil {
 		return err
 	}

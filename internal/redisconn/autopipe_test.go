@@ -1,0 +1,124 @@
+package redisconn
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/internal/testkit/redistest"
+)
+
+// echo answers its argument, and fails when asked to, so each caller can
+// see its own answer and its own error.
+var echo = redis.NewScript(`
+if ARGV[1] == 'fail' then return redis.error_reply('asked to fail') end
+redis.call('INCR', KEYS[1])
+return ARGV[1]`)
+
+func statOf(t *testing.T, c redis.UniversalClient, field string) int {
+	t.Helper()
+	for _, l := range strings.Split(c.Info(context.Background(), "stats").Val(), "\r\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	t.Fatalf("no %s in INFO stats", field)
+	return 0
+}
+
+// Scripts run at once by many callers share round trips, and each caller
+// still gets its own answer or error; nothing runs twice or goes missing.
+func TestConcurrentScriptsShareRoundTrips(t *testing.T) {
+	rs, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	c, err := New(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	// The first run finds no cached script (NOSCRIPT) and loads it.
+	if got, err := echo.Run(ctx, c, []string{"n"}, "warm").Text(); err != nil || got != "warm" {
+		t.Fatalf("first run: %q %v", got, err)
+	}
+	const callers, each = 50, 100
+	reads0 := statOf(t, c, "total_reads_processed")
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for g := range callers {
+		wg.Go(func() {
+			for i := range each {
+				arg := fmt.Sprintf("%d-%d", g, i)
+				if i%10 == 0 {
+					arg = "fail"
+				}
+				got, err := echo.Run(ctx, c, []string{"n"}, arg).Text()
+				switch {
+				case arg == "fail" && (err == nil || !strings.Contains(err.Error(), "asked to fail")):
+					errs <- fmt.Errorf("caller %d: want its own error, got %q %v", g, got, err)
+					return
+				case arg != "fail" && (err != nil || got != arg):
+					errs <- fmt.Errorf("caller %d: want %q, got %q %v", g, arg, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, _ := c.Get(ctx, "n").Int(); n != 1+callers*each*9/10 {
+		t.Fatalf("the scripts ran %d times, want %d", n-1, callers*each*9/10)
+	}
+	// Redis read far fewer times than it ran commands: they came batched.
+	if reads := statOf(t, c, "total_reads_processed") - reads0; reads > callers*each*3/4 {
+		t.Fatalf("%d reads for %d scripts: not batched", reads, callers*each)
+	}
+}
+
+// One caller's canceled context fails neither the batch nor the others.
+func TestCanceledCallerLeavesTheBatchAlone(t *testing.T) {
+	rs, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	c, err := New(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := echo.Load(context.Background(), c).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Go(func() {
+			ctx := context.Background()
+			if g%2 == 0 {
+				cctx, cancel := context.WithCancel(ctx)
+				cancel()
+				ctx = cctx
+			}
+			for i := range 50 {
+				arg := strconv.Itoa(g*1000 + i)
+				if got, err := echo.EvalSha(ctx, c, []string{"n"}, arg).Text(); g%2 == 1 && (err != nil || got != arg) {
+					t.Errorf("caller %d: %q %v", g, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
