@@ -1,6 +1,7 @@
 // Package redisconn builds the one Redis client a process shares between
 // the store and asynq, from REDIS_URL, with timeouts short enough that an
-// outage is a prompt 503, and a guarantee that no command is sent twice.
+// outage is a prompt 503, a guarantee that no command is sent twice, and
+// (off a cluster) concurrent scripts sharing round trips (autopipe.go).
 package redisconn
 
 import (
