@@ -26,10 +26,10 @@ const (
 	// started at its next heartbeat, within 5 s, and one whose finish
 	// failed to reach Redis is retried by asynq's syncer every 5 s.
 	unlistedGrace = 10 * time.Second
-	// goneFor is how long a server that listed a task must stay missing:
-	// asynq's listing skips a server whose key it failed to read, so one
-	// look without it is no proof.
-	goneFor = 2 * time.Second
+	// goneFor is how long a server that listed a task must stay missing,
+	// two looks at least: asynq's listing skips a server whose key it
+	// failed to read, so one look without it is no proof.
+	goneFor = RescueInterval
 	// maxRescues bounds a chain of rescues (a task that kills its worker
 	// would otherwise be rescued across the fleet for ever).
 	maxRescues = 2

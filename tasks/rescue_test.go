@@ -209,13 +209,13 @@ func TestRescuerRule(t *testing.T) {
 		{"listed by a live server", []look{
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{30 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false}}},
-		{"its server died: missing on looks 2 s apart", []look{
+		{"its server died: missing on two looks", []look{
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{10 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{11 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false},
-			{12 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false},
-			{13 * time.Second, []*asynq.ServerInfo{server("B")}, true, true, false},
-			{14 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false}}},
+			{11500 * time.Millisecond, []*asynq.ServerInfo{server("B")}, true, false, false},
+			{12 * time.Second, []*asynq.ServerInfo{server("B")}, true, true, false},
+			{13 * time.Second, []*asynq.ServerInfo{server("B")}, true, false, false}}},
 		{"its server missing from one look only (a failed read)", []look{
 			{0, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
 			{10 * time.Second, []*asynq.ServerInfo{server("A", "T")}, true, false, false},
