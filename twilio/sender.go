@@ -3,14 +3,18 @@
 package twilio
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
@@ -54,7 +58,6 @@ type Sender struct {
 	cfg  Config
 	base *url.URL
 	rt   http.RoundTripper
-	conn *conn
 }
 
 // New checks cfg and returns a Sender.
@@ -79,7 +82,7 @@ func New(cfg Config) (*Sender, error) {
 	if rt == nil {
 		rt = httpx.Transport(cfg.Concurrency)
 	}
-	return &Sender{cfg: cfg, base: base, rt: rt, conn: newConn(cfg, base, rt)}, nil
+	return &Sender{cfg: cfg, base: base, rt: rt}, nil
 }
 
 // maxValidity is Twilio's upper bound for ValidityPeriod (seconds).
@@ -99,18 +102,26 @@ func (s *Sender) Send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	return r, err
 }
 
-// send is Send's work. twilio-go builds its requests without a context,
-// so each send gets its own small client (sendClient) that builds them with ctx
-// (cancellation, the task deadline) at the API URL, over the connections
-// and headers the Sender built once.
+// send is Send's work. twilio-go builds its requests without a context, so
+// each call gets its own small client whose transport carries ctx
+// (cancellation, the task deadline) and rewrites the base URL.
 func (s *Sender) send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 	if m.ValidFor < otp.MinValidity {
 		// Without a ValidityPeriod Twilio would hold a dead code for ten hours.
 		return otp.Receipt{}, &otp.SendError{Permanent: true,
 			Err: fmt.Errorf("twilio: %s of validity left, under %s: not sent", m.ValidFor, otp.MinValidity)}
 	}
-	c := &sendClient{conn: s.conn, ctx: ctx}
-	api := twapi.NewApiService(s.conn.handler(c))
+	tr := &transport{ctx: ctx, base: s.base, next: s.rt}
+	c := &twclient.Client{
+		Credentials: twclient.NewCredentials(s.cfg.AccountSID, s.cfg.AuthToken),
+		HTTPClient: &http.Client{
+			Transport:     tr,
+			Timeout:       s.cfg.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	c.SetAccountSid(s.cfg.AccountSID)
+	api := twapi.NewApiServiceWithClient(c)
 	var r otp.Receipt
 	var err error
 	switch m.Channel {
@@ -126,7 +137,13 @@ func (s *Sender) send(ctx context.Context, m otp.Message) (otp.Receipt, error) {
 		if errors.As(err, &se) {
 			return r, err
 		}
-		return r, classify(err, c.after)
+		var rest *twclient.TwilioRestError
+		if errors.As(err, &rest) && rest.Status == 0 {
+			// A JSON error without Twilio's fields (a proxy's, or null)
+			// is judged by its HTTP status, not taken for a permanent one.
+			rest.Status = tr.answer()
+		}
+		return r, classify(err, tr.retryAfter())
 	}
 	return r, nil
 }
@@ -219,6 +236,61 @@ func classify(err error, retryAfter time.Duration) error {
 }
 
 func transientStatus(status int) bool { return status == http.StatusTooManyRequests || status >= 500 }
+
+// transport points requests at the configured base URL, binds them to the
+// caller's context and remembers a Retry-After from the answer.
+type transport struct {
+	ctx  context.Context
+	base *url.URL
+	next http.RoundTripper
+
+	mu     sync.Mutex
+	after  time.Duration
+	status int // the last answer's HTTP status
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(t.ctx)
+	r.URL.Scheme = t.base.Scheme
+	r.URL.Host = t.base.Host
+	r.URL.Path = strings.TrimRight(t.base.Path, "/") + req.URL.Path
+	r.Host = ""
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.status = resp.StatusCode
+	if d := parseRetryAfter(resp.Header.Get("Retry-After")); d > 0 {
+		t.after = d
+	}
+	t.mu.Unlock()
+	// The connection goes back to the pool only once its answer is read to
+	// the end and closed, and twilio-go neither drains nor closes an error
+	// answer it cannot decode (a proxy's HTML 502): read it all here.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
+}
+
+// maxAnswer bounds what is read of one answer of Twilio's (a few KB).
+const maxAnswer = 1 << 20
+
+func (t *transport) answer() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.status
+}
+
+func (t *transport) retryAfter() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.after
+}
 
 // parseRetryAfter reads delay-seconds or an HTTP date.
 func parseRetryAfter(v string) time.Duration {
