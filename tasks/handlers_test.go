@@ -764,8 +764,13 @@ func wantDelivery(t *testing.T, got, want otp.Delivery) {
 // claimed, its code opened, its message written and handed to Twilio (the
 // fake, answering at once), the result recorded.
 func BenchmarkDeliver(b *testing.B) {
+	benchDeliver(b, fixtureWith(b, policy, twilio.Config{}, app.Options{}))
+}
+
+// benchDeliver runs b.N deliveries through f's handler, the starts and
+// their tasks made before the clock starts.
+func benchDeliver(b *testing.B, f *fixture) {
 	ctx := context.Background()
-	f := fixtureWith(b, policy, twilio.Config{}, app.Options{})
 	ts := make([]*asynq.Task, b.N)
 	for i := range ts {
 		v, _, err := f.Svc.Start(ctx, otp.StartRequest{To: "+1415" + strconv.Itoa(2000000+i)})

@@ -32,19 +32,26 @@ func statOf(t *testing.T, c redis.UniversalClient, field string) int {
 	return 0
 }
 
-// Scripts run at once by many callers share round trips, and each caller
-// still gets its own answer or error; nothing runs twice or goes missing.
-func TestConcurrentScriptsShareRoundTrips(t *testing.T) {
+// batched is New's client of a throw-away server, closed with the test.
+func batched(t *testing.T) redis.UniversalClient {
+	t.Helper()
 	rs, err := redistest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rs.Close()
+	t.Cleanup(rs.Close)
 	c, err := New(rs.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Scripts run at once by many callers share round trips, and each caller
+// still gets its own answer or error; nothing runs twice or goes missing.
+func TestConcurrentScriptsShareRoundTrips(t *testing.T) {
+	c := batched(t)
 	ctx := context.Background()
 	// The first run finds no cached script (NOSCRIPT) and loads it.
 	if got, err := echo.Run(ctx, c, []string{"n"}, "warm").Text(); err != nil || got != "warm" {
@@ -89,16 +96,7 @@ func TestConcurrentScriptsShareRoundTrips(t *testing.T) {
 
 // One caller's canceled context fails neither the batch nor the others.
 func TestCanceledCallerLeavesTheBatchAlone(t *testing.T) {
-	rs, err := redistest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	c, err := New(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := batched(t)
 	if err := echo.Load(context.Background(), c).Err(); err != nil {
 		t.Fatal(err)
 	}
