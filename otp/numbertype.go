@@ -1,6 +1,7 @@
 package otp
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,14 +56,8 @@ func ParseNumberTypes(s string) (map[NumberType]bool, error) {
 	return out, nil
 }
 
-// Type is libphonenumber's verdict on the number. It costs as much as the
-// parse: ask once.
-func (p Phone) Type() NumberType {
-	if p.num == nil {
-		return numberTypes[phonenumbers.UNKNOWN]
-	}
-	return numberTypes[phonenumbers.GetNumberType(p.num)]
-}
+// Type is libphonenumber's verdict on the number, found by ParsePhone.
+func (p Phone) Type() NumberType { return cmp.Or(p.kind, numberTypes[phonenumbers.UNKNOWN]) }
 
 // NumberTypeError is ErrNumberTypeBlocked with the number's type.
 type NumberTypeError struct{ Type NumberType }

@@ -17,14 +17,15 @@ type Phone struct {
 	E164        string
 	Region      string // ISO 3166-1 alpha-2, "" when unknown
 	CountryCode int    // calling code, e.g. 1, 44
-	num         *phonenumbers.PhoneNumber
+	// kind is libphonenumber's type, found with the number's validity:
+	// one lookup serves both. "" in a Phone that no parse made.
+	kind NumberType
 }
 
 // Mobile is libphonenumber's verdict: mobile, or a plan where mobile and
-// fixed-line numbers cannot be told apart (US, CA …). It is computed on
-// demand: the type lookup costs as much as the whole parse.
+// fixed-line numbers cannot be told apart (US, CA …).
 func (p Phone) Mobile() bool {
-	return p.num != nil && isMobile(phonenumbers.GetNumberType(p.num))
+	return p.kind == numberTypes[phonenumbers.MOBILE] || p.kind == numberTypes[phonenumbers.FIXED_LINE_OR_MOBILE]
 }
 
 // CallingCode returns the country calling code of an E.164 number without
@@ -57,10 +58,6 @@ func (p Phone) Prefix(n int) string {
 	return p.E164[:len(p.E164)-n]
 }
 
-func isMobile(t phonenumbers.PhoneNumberType) bool {
-	return t == phonenumbers.MOBILE || t == phonenumbers.FIXED_LINE_OR_MOBILE
-}
-
 // ParsePhone validates raw and normalises it to E.164. A number without a
 // leading + is read in defaultRegion's national format.
 func ParsePhone(raw, defaultRegion string) (Phone, error) {
@@ -72,18 +69,19 @@ func ParsePhone(raw, defaultRegion string) (Phone, error) {
 	if err != nil {
 		return Phone{}, ErrInvalidPhone
 	}
-	// IsValidNumber is exactly this, but finding the region is half the
-	// cost of a parse: it runs the type patterns of the number's plan, so
-	// it is done once, not again for the Region field.
-	region := phonenumbers.GetRegionCodeForNumber(num)
-	if !phonenumbers.IsValidNumberForRegion(num, region) {
+	// A number is valid exactly when its plan gives it a type
+	// (IsValidNumber runs the same type patterns and compares with
+	// UNKNOWN), and every send needs the type (BLOCKED_NUMBER_TYPES): the
+	// patterns, the costliest part of a parse, run once for both.
+	kind := phonenumbers.GetNumberType(num)
+	if kind == phonenumbers.UNKNOWN {
 		return Phone{}, ErrInvalidPhone
 	}
 	return Phone{
 		E164:        phonenumbers.Format(num, phonenumbers.E164),
-		Region:      region,
+		Region:      phonenumbers.GetRegionCodeForNumber(num),
 		CountryCode: int(num.GetCountryCode()),
-		num:         num,
+		kind:        numberTypes[kind],
 	}, nil
 }
 

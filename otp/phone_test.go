@@ -71,9 +71,9 @@ func TestCallingCode(t *testing.T) {
 	}
 }
 
-// ParsePhone finds the region once and validates for it; that must accept
-// exactly what libphonenumber's IsValidNumber accepts, and name the region
-// GetRegionCodeForNumber names, across plans with many regions (+1, +7,
+// ParsePhone validates by the number's type; that must accept exactly
+// what libphonenumber's IsValidNumber accepts, and name the region
+// GetRegionCodeForNumber names and the type GetNumberType names, across plans with many regions (+1, +7,
 // +44, +262) and numbers valid and not.
 func TestParsePhoneAgreesWithLibphonenumber(t *testing.T) {
 	seeds := []string{"+1415555", "+1264235", "+1876555", "+1340712", "+1649231", "+1800555", "+1900555",
@@ -93,6 +93,10 @@ func TestParsePhoneAgreesWithLibphonenumber(t *testing.T) {
 				if want && p.Region != phonenumbers.GetRegionCodeForNumber(num) {
 					t.Fatalf("%s: region %s, libphonenumber %s", raw, p.Region, phonenumbers.GetRegionCodeForNumber(num))
 				}
+				if kind := phonenumbers.GetNumberType(num); want && (p.Type() != otp.TypeName(kind) ||
+					p.Mobile() != (kind == phonenumbers.MOBILE || kind == phonenumbers.FIXED_LINE_OR_MOBILE)) {
+					t.Fatalf("%s: type %s mobile %v, libphonenumber %v", raw, p.Type(), p.Mobile(), kind)
+				}
 				n++
 			}
 		}
@@ -100,13 +104,16 @@ func TestParsePhoneAgreesWithLibphonenumber(t *testing.T) {
 	t.Logf("%d numbers compared", n)
 }
 
+// BenchmarkParsePhone is what every send asks of a number: parse,
+// validate, region, and the type that BLOCKED_NUMBER_TYPES judges.
 func BenchmarkParsePhone(b *testing.B) {
 	nums := []string{"+14155552671", "(415) 555-2671", "+447911123456", "+33612345678", "+12642351234"}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := otp.ParsePhone(nums[i%len(nums)], "US"); err != nil {
-			b.Fatal(err)
+		p, err := otp.ParsePhone(nums[i%len(nums)], "US")
+		if err != nil || p.Type() == "unknown" {
+			b.Fatal(p, err)
 		}
 		i++
 	}
