@@ -15,9 +15,12 @@ import (
 // pipeline on one connection: one write and one read for all of them, on
 // both sides. go-redis has no automatic pipelining, so this hook adds it.
 //
-// Only scripts are batched: they are the hot path (ours and asynq's), and
-// none blocks, so one slow command cannot hold others back behind it the
-// way a blocking pop would. A command alone, with no other in flight, goes
+// Only scripts are batched, alone or as a pipeline of scripts only (the
+// send's limits, guard and start): they are the hot path (ours and
+// asynq's), and none blocks, so one slow command cannot hold others back
+// behind it the way a blocking pop would. A caller's pipeline stays in one
+// piece and in order inside a batch. A transaction never qualifies: go-redis
+// hands it over wrapped in MULTI and EXEC, which are not scripts. A command alone, with no other in flight, goes
 // at once: batching never waits to fill a batch, so it adds no latency at
 // low load. Each command keeps its own result and error; a connection
 // error fails the batch's commands, each sent once (no retries, as New
@@ -27,7 +30,8 @@ const (
 	// maxLanes is how many batches may be in flight at once: each lane is
 	// one pipeline on one pooled connection.
 	maxLanes = 8
-	// maxBatch bounds a batch, so one write stays a modest size.
+	// maxBatch bounds a batch's commands, so one write stays a modest size
+	// (a longer pipeline goes on its own).
 	maxBatch = 64
 )
 
@@ -42,16 +46,37 @@ type autoPipe struct {
 	lanes    int
 }
 
+// call is one caller's command, or its pipeline's commands.
 type call struct {
 	ctx  context.Context
-	cmd  redis.Cmder
+	cmds []redis.Cmder
 	done chan struct{}
 }
 
+// ownBatch marks the context of a batch's own pipeline, which the hook
+// lets through: it is what the batching sends.
+type ownBatch struct{}
+
 func (*autoPipe) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (*autoPipe) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+func (a *autoPipe) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if ctx.Value(ownBatch{}) != nil || len(cmds) == 0 || len(cmds) > maxBatch {
+			return next(ctx, cmds)
+		}
+		for _, cmd := range cmds {
+			if !batchable[cmd.Name()] {
+				return next(ctx, cmds)
+			}
+		}
+		a.wait(ctx, cmds)
+		for _, cmd := range cmds {
+			if err := cmd.Err(); err != nil {
+				return err // as go-redis's Exec: the first command's error
+			}
+		}
+		return nil
+	}
 }
 
 func (a *autoPipe) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
@@ -59,19 +84,24 @@ func (a *autoPipe) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if !batchable[cmd.Name()] {
 			return next(ctx, cmd)
 		}
-		c := &call{ctx: ctx, cmd: cmd, done: make(chan struct{})}
-		a.mu.Lock()
-		a.pending = append(a.pending, c)
-		if a.lanes < maxLanes {
-			a.lanes++
-			go a.lane()
-		}
-		a.mu.Unlock()
-		// Not on ctx: the command is in a batch already, and its answer
-		// comes within the client's timeouts.
-		<-c.done
+		a.wait(ctx, []redis.Cmder{cmd})
 		return cmd.Err()
 	}
+}
+
+// wait queues cmds for the next batch and returns once they are answered.
+func (a *autoPipe) wait(ctx context.Context, cmds []redis.Cmder) {
+	c := &call{ctx: ctx, cmds: cmds, done: make(chan struct{})}
+	a.mu.Lock()
+	a.pending = append(a.pending, c)
+	if a.lanes < maxLanes {
+		a.lanes++
+		go a.lane()
+	}
+	a.mu.Unlock()
+	// Not on ctx: the commands are in a batch already, and their answers
+	// come within the client's timeouts.
+	<-c.done
 }
 
 // lane sends batches while commands wait, then ends: no goroutine lives
@@ -84,7 +114,11 @@ func (a *autoPipe) lane() {
 			a.mu.Unlock()
 			return
 		}
-		n := min(len(a.pending), maxBatch)
+		n, cmds := 1, len(a.pending[0].cmds)
+		for n < len(a.pending) && cmds+len(a.pending[n].cmds) <= maxBatch {
+			cmds += len(a.pending[n].cmds)
+			n++
+		}
 		batch := make([]*call, n)
 		copy(batch, a.pending)
 		a.pending = a.pending[n:]
@@ -105,8 +139,10 @@ func (a *autoPipe) send(batch []*call) {
 	}()
 	p := a.pipeline()
 	for _, c := range batch {
-		_ = p.Process(c.ctx, c.cmd)
+		for _, cmd := range c.cmds {
+			_ = p.Process(c.ctx, cmd)
+		}
 	}
 	// One caller's cancellation must not fail the others' commands.
-	_, _ = p.Exec(context.WithoutCancel(batch[0].ctx))
+	_, _ = p.Exec(context.WithValue(context.WithoutCancel(batch[0].ctx), ownBatch{}, true))
 }

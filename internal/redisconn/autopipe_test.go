@@ -120,3 +120,56 @@ func TestCanceledCallerLeavesTheBatchAlone(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Pipelines of scripts join the batches too, each kept whole and in order
+// with its own answers and errors; a transaction is left to go-redis.
+func TestConcurrentScriptPipelinesShareRoundTrips(t *testing.T) {
+	c := batched(t)
+	ctx := context.Background()
+	if err := echo.Load(ctx, c).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const callers, each = 40, 50
+	reads0 := statOf(t, c, "total_reads_processed")
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Go(func() {
+			for i := range each {
+				args := []string{fmt.Sprintf("%d-%d-a", g, i), "fail", fmt.Sprintf("%d-%d-c", g, i)}
+				p := c.Pipeline()
+				cmds := make([]*redis.Cmd, len(args))
+				for j, a := range args {
+					cmds[j] = echo.EvalSha(ctx, p, []string{"p"}, a)
+				}
+				_, err := p.Exec(ctx)
+				if err == nil || !strings.Contains(err.Error(), "asked to fail") {
+					t.Errorf("caller %d: Exec wants the first error, got %v", g, err)
+					return
+				}
+				for j, a := range args {
+					got, err := cmds[j].Text()
+					if (a == "fail") != (err != nil) || (a != "fail" && got != a) {
+						t.Errorf("caller %d: command %d wants %q, got %q %v", g, j, a, got, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n, _ := c.Get(ctx, "p").Int(); n != callers*each*2 {
+		t.Fatalf("the scripts ran %d times, want %d", n, callers*each*2)
+	}
+	if reads := statOf(t, c, "total_reads_processed") - reads0; reads > callers*each*3/4 {
+		t.Fatalf("%d reads for %d pipelines: not batched", reads, callers*each)
+	}
+	// A transaction's MULTI/EXEC reach go-redis as they came.
+	var get *redis.StringCmd
+	if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, "p")
+		get = p.Get(ctx, "p")
+		return nil
+	}); err != nil || get.Val() != strconv.Itoa(callers*each*2+1) {
+		t.Fatalf("transaction: %q %v", get.Val(), err)
+	}
+}
