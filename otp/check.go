@@ -18,22 +18,15 @@ func (s *Service) Check(ctx context.Context, r CheckRequest) (v Verification, va
 	if err != nil {
 		return v, false, err
 	}
-	refund, err := s.d.Limiter.TakeCheck(ctx, r.Origin)
-	if err != nil {
-		s.observeRefusal(err, callingCode(r.To, p.To))
-		return v, false, err
-	}
-	p.MAC = s.d.Codec.MAC(p.Tag, r.Code)
+	// The store takes the origin's limits with the check. Only a right
+	// code is free: every other answer costs the origin alike, a wrong
+	// code and also an unknown or finished verification, so that neither
+	// the budget nor the time an answer takes tells an end user whether a
+	// number has a verification. A timeout may have run the check: it
+	// costs too.
+	p.MAC, p.Origin = s.d.Codec.MAC(p.Tag, r.Code), r.Origin
 	cr, err := s.d.Store.Check(ctx, p)
 	v, outcome := cr.Verification, cr.Outcome
-	if err == nil && outcome == CheckApproved {
-		// Only a right code is free. Every other answer costs the origin
-		// alike: a wrong code, and also an unknown or finished verification,
-		// so that neither the budget nor the time an answer takes tells an
-		// end user whether a number has a verification. A timeout may have
-		// run the check: it is not refunded either.
-		s.undo(ctx, refund)
-	}
 	cc := callingCode(v.To, p.To)
 	if err != nil {
 		s.observeRefusal(err, cc)

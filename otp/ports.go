@@ -83,7 +83,8 @@ type SendScope struct {
 // Limiter applies the limits that span many numbers (end-user IP, API key,
 // number prefix, country and global budgets). A refusal is a *LimitError;
 // what was taken comes with the Refund that gives exactly that back.
-// (Store.Start takes a new send's limits itself, in the same round trip.)
+// (Store.Start and Store.Check take a new send's and a check's limits
+// themselves, in the same round trip.)
 type Limiter interface {
 	// TakeSend takes one send from every limit of s, all or none, and has
 	// the fraud guard judge it: a workflow step's, before it starts. Its
@@ -91,11 +92,6 @@ type Limiter interface {
 	// message, no cost. A guard's refusal is a *LimitError (LimitFraud)
 	// with the verdict; a shadow verdict comes with the grant.
 	TakeSend(ctx context.Context, s SendScope) (SendGrant, error)
-	// TakeCheck takes one failed check from the origin's budget before a
-	// check runs, and refuses an origin that has none left; taken first, so
-	// that parallel checks cannot overshoot it. Its Refund is for a right
-	// code.
-	TakeCheck(ctx context.Context, o Origin) (Refund, error)
 }
 
 // SendGrant is a send that the limits and the guard let through: what
@@ -205,7 +201,6 @@ type nopLimiter struct{}
 func (nopLimiter) TakeSend(context.Context, SendScope) (SendGrant, error) {
 	return SendGrant{Refund: noRefund}, nil
 }
-func (nopLimiter) TakeCheck(context.Context, Origin) (Refund, error) { return noRefund, nil }
 
 type nopThrottle struct{}
 

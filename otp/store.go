@@ -14,9 +14,13 @@ type Store interface {
 	// one, and takes the cross-number limits of p.Scope with it: all or
 	// nothing. A refusal is a *LimitError.
 	Start(ctx context.Context, p StartParams) (StartResult, error)
-	// Check applies one code attempt. A verification that is not pending
-	// gives *FinishedError (with the verification when known) or
-	// ErrNotFound; one locked by wrong codes gives *LimitError.
+	// Check applies one code attempt, and takes the origin's check limits
+	// with it (the API key's write limits, the client IP's failed-check
+	// budget), before the code is compared: a refusal is a *LimitError and
+	// compares nothing. A right code is free: it keeps the failed-check
+	// budget; every other answer, and a lost one, costs it. A verification
+	// that is not pending gives *FinishedError (with the verification when
+	// known) or ErrNotFound; one locked by wrong codes gives *LimitError.
 	Check(ctx context.Context, p CheckParams) (CheckResult, error)
 	// Get reads a verification, as of the store's clock.
 	Get(ctx context.Context, id string) (Verification, error)
@@ -101,6 +105,7 @@ type CheckParams struct {
 	MAC         string
 	MaxChecks   int
 	FailureLock Window // wrong codes per number, across verifications
+	Origin             // whose limits the check takes
 }
 
 // CheckResult is what a check did.

@@ -142,9 +142,9 @@ func newHandler(d deps, metricsHandler http.Handler, opts ...handlerOption) http
 	// Every route below works on the tenant of the request's key. Every
 	// write is under a per-key limit: a start and a send-code under the
 	// send limits, which the store takes with the send, a check under the
-	// write limit, which the limits take with its failed checks' budget in
-	// one round trip (redisstore.Limits.TakeCheck), the others under the
-	// write limit, taken first.
+	// write limit, which the store takes with its failed checks' budget and
+	// the check itself (one script; three steps on a Cluster), the others
+	// under the write limit, taken first.
 	authed := r.Group("/", requireAPIKey(d.keys()), bounded())
 	write := limitWrites(d.writes, writeError)
 	authed.POST("/v1/verifications", idempotent(d.idem, d.log, true), handleStart(svc))

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,7 +35,7 @@ type LimitConfig struct {
 	APIKeySends    []Rate
 	// APIKeyWrites are the write requests per API key that no send limit
 	// counts: cancels, the fraud lists' changes (TakeWrite), and checks
-	// (TakeCheck takes them with the failed checks' budget).
+	// (Store.Check takes them with the failed checks' budget).
 	APIKeyWrites []Rate
 	PrefixSends  []Rate
 	// BudgetPerMinute caps SMS per minute in total; CountryBudgets per
@@ -171,6 +172,19 @@ func (l *limits) add(key string, r Rate, reason otp.LimitReason) {
 	l.keys = append(l.keys, key)
 	l.args = append(l.args, r.Count, r.Period.Milliseconds())
 	l.reasons = append(l.reasons, reason)
+}
+
+// then is l followed by m, on l's clock (m's when l is empty).
+func (l limits) then(m limits) limits {
+	if len(l.keys) == 0 {
+		return m
+	}
+	l.keys = append(slices.Clip(l.keys), m.keys...)
+	l.reasons = append(slices.Clip(l.reasons), m.reasons...)
+	if len(m.args) > 0 {
+		l.args = append(slices.Clip(l.args), m.args[1:]...)
+	}
+	return l
 }
 
 // sendLimits lists the limits of a send: ip holds the per-IP ones when
@@ -375,7 +389,9 @@ func (g *Limits) queueLimits(ctx context.Context, pipe redis.Scripter, s otp.Sen
 	}
 }
 
-// TakeCheck takes one failed check from the origin's budget before the
+// TakeCheck, for a Store.Check on a Cluster (where its keys and the
+// number's are in other slots; elsewhere checklimits.lua does all in one
+// script), takes one failed check from the origin's budget before the
 // check runs, so that parallel checks cannot overshoot it; the refund gives
 // it back when the code turns out right. A check is a write: it also takes
 // one from the origin's API key's write limits (TakeWrite), in the same
@@ -415,7 +431,7 @@ func (g *Limits) TakeCheck(ctx context.Context, o otp.Origin) (otp.Refund, error
 // refuses with LimitAPIKeyWrites. Nothing is given back: the limit counts
 // requests, whatever they changed, so that no route lets a key run
 // unbounded work or fill Redis. A check takes it with its own budget
-// (TakeCheck).
+// (Store.Check).
 func (g *Limits) TakeWrite(ctx context.Context, apiKeyID string) error {
 	if g == nil {
 		return nil

@@ -127,6 +127,7 @@ const (
 	outStale       outcome = "stale"        // step: moved on already
 	outStopped     outcome = "stopped"      // step: the verification ended
 	outRecorded    outcome = "recorded"     // report: a new status
+	outLimited     outcome = "limited"      // checklimits: a limit of the origin refused
 	outSame        outcome = "same"         // report: the same status again
 	outIgnored     outcome = "ignored"      // report: stale or about another message
 	outAdmit       outcome = "admit"        // guard: no block applies
@@ -163,7 +164,7 @@ var allOutcomes = []outcome{
 	outCreated, outResent, outCooldown, outMaxSends, outMaxChecks, outLocked, outSendCap, outCollision,
 	outNotFound, outFinished, outApproved, outWrong, outExhausted, outCanceled, outWasCanceled,
 	outClaimed, outSent, outBusy, outSkip, outStarted, outSkipped, outDone, outStale, outStopped,
-	outRecorded, outSame, outIgnored, outAdmit, outRefuse, outSafe,
+	outRecorded, outSame, outIgnored, outAdmit, outRefuse, outSafe, outLimited,
 }
 
 // tables are the schema as the scripts name it:

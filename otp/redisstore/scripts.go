@@ -17,6 +17,8 @@ var (
 	rollbackLua string
 	//go:embed lua/check.lua
 	checkLua string
+	//go:embed lua/checklimits.lua
+	checkLimitsLua string
 	//go:embed lua/cancel.lua
 	cancelLua string
 	//go:embed lua/view.lua
@@ -57,12 +59,15 @@ var (
 	startScript    = script(startLua)
 	rollbackScript = script(rollbackLua)
 	checkScript    = script(checkLua)
-	cancelScript   = script(cancelLua)
-	viewScript     = script(viewLua)
-	claimScript    = script(attemptLua, claimLua)
-	releaseScript  = script(attemptLua, releaseLua)
-	reportScript   = script(attemptLua, reportLua)
-	stepScript     = script(stepLua)
+	// A check and its limits in one: check.lua made a function, behind
+	// window.lua's helpers (whose clock is common.lua's).
+	checkLimitsScript = script(windowLua, "local function check()\n"+checkLua+"\nend", checkLimitsLua)
+	cancelScript      = script(cancelLua)
+	viewScript        = script(viewLua)
+	claimScript       = script(attemptLua, claimLua)
+	releaseScript     = script(attemptLua, releaseLua)
+	reportScript      = script(attemptLua, reportLua)
+	stepScript        = script(stepLua)
 	// The limits' scripts, and the Idempotency-Key ones (their cap on
 	// kept answers is such a limit), need none of the verification schema
 	// but window.lua's helpers.

@@ -25,6 +25,8 @@ type Store struct {
 	limits *Limits // nil: no cross-number limits
 	log    *slog.Logger
 	now    func() time.Time // nil: the Redis server's clock
+	// cluster: keys of different slots cannot meet in one script.
+	cluster bool
 }
 
 // New returns a store on rdb whose starts take the cross-number limits of
@@ -33,7 +35,8 @@ func New(rdb redis.UniversalClient, limits *Limits, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{rdb: rdb, limits: limits, log: log}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &Store{rdb: rdb, limits: limits, log: log, cluster: cluster}
 }
 
 // WithClock makes the scripts judge time by now instead of the Redis
@@ -185,8 +188,50 @@ func (s *Store) rollback(ctx context.Context, tag, id string, out outcome, sends
 
 // Check implements otp.Store.
 func (s *Store) Check(ctx context.Context, p otp.CheckParams) (otp.CheckResult, error) {
-	res, err := checkScript.Run(ctx, s.rdb, s.keys(p.Tag), append(locator(p.Tag, s.tenant, p.ID),
-		s.clock(), p.MAC, p.MaxChecks, p.To, p.FailureLock.Count, p.FailureLock.Period.Milliseconds())...).Slice()
+	keys := s.keys(p.Tag)
+	args := append(locator(p.Tag, s.tenant, p.ID), s.clock(), p.MAC, p.MaxChecks, p.To,
+		p.FailureLock.Count, p.FailureLock.Period.Milliseconds())
+	if s.limits == nil {
+		return s.check(ctx, keys, args)
+	}
+	w, l := s.limits.writeLimits(p.Origin.APIKeyID), s.limits.checkLimits(p.Origin)
+	switch {
+	case len(w.keys)+len(l.keys) == 0:
+		return s.check(ctx, keys, args)
+	case s.cluster:
+		// On a Cluster the limits live in other slots than the number:
+		// taken first, given back for a right code.
+		refund, err := s.limits.TakeCheck(ctx, p.Origin)
+		if err != nil {
+			return otp.CheckResult{}, err
+		}
+		r, err := s.check(ctx, keys, args)
+		if err == nil && r.Outcome == otp.CheckApproved {
+			s.undo(ctx, refund)
+		}
+		return r, err
+	}
+	// One script takes the limits and checks (checklimits.lua).
+	both := w.then(l)
+	args = append(append(args, both.args[0], len(w.keys)), both.args[1:]...)
+	res, err := checkLimitsScript.Run(ctx, s.rdb, append(keys, both.keys...), args...).Slice()
+	if err == nil && outcome(str(res, 0)) == outLimited {
+		i, _ := res[2].(int64)
+		if i < 1 || int(i) > len(both.reasons) {
+			return otp.CheckResult{}, fmt.Errorf("%w: check: limit %d of %d refused", otp.ErrUnavailable, i, len(both.reasons))
+		}
+		return otp.CheckResult{}, &otp.LimitError{Reason: both.reasons[i-1], RetryAfter: ms(res, 1)}
+	}
+	return s.readCheck(res, err)
+}
+
+// check runs check.lua alone.
+func (s *Store) check(ctx context.Context, keys []string, args []any) (otp.CheckResult, error) {
+	return s.readCheck(checkScript.Run(ctx, s.rdb, keys, args...).Slice())
+}
+
+// readCheck reads check.lua's answer.
+func (s *Store) readCheck(res []any, err error) (otp.CheckResult, error) {
 	if err != nil {
 		return otp.CheckResult{}, fmt.Errorf("%w: check: %w", otp.ErrUnavailable, err)
 	}
