@@ -71,8 +71,10 @@ func ParsePhone(raw, defaultRegion string) (Phone, error) {
 	}
 	// A number is valid exactly when its plan gives it a type
 	// (IsValidNumber runs the same type patterns and compares with
-	// UNKNOWN), and every send needs the type (BLOCKED_NUMBER_TYPES): the
-	// patterns, the costliest part of a parse, run once for both.
+	// UNKNOWN), and every send needs the type (BLOCKED_NUMBER_TYPES): one
+	// lookup serves both, one run of the type patterns fewer. (Finding
+	// the region of a calling code shared by many, as +1's, runs them
+	// again; libphonenumber offers no way to pass the region in.)
 	kind := phonenumbers.GetNumberType(num)
 	if kind == phonenumbers.UNKNOWN {
 		return Phone{}, ErrInvalidPhone

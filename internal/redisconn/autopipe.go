@@ -91,6 +91,13 @@ func (a *autoPipe) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 // wait queues cmds for the next batch and returns once they are answered.
 func (a *autoPipe) wait(ctx context.Context, cmds []redis.Cmder) {
+	// A request that is gone already sends nothing, as go-redis would not.
+	if err := ctx.Err(); err != nil {
+		for _, cmd := range cmds {
+			cmd.SetErr(err)
+		}
+		return
+	}
 	c := &call{ctx: ctx, cmds: cmds, done: make(chan struct{})}
 	a.mu.Lock()
 	a.pending = append(a.pending, c)

@@ -2,6 +2,7 @@ package redisconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -171,5 +172,42 @@ func TestConcurrentScriptPipelinesShareRoundTrips(t *testing.T) {
 		return nil
 	}); err != nil || get.Val() != strconv.Itoa(callers*each*2+1) {
 		t.Fatalf("transaction: %q %v", get.Val(), err)
+	}
+}
+
+// A pipeline longer than a batch goes on its own, whole; one whose
+// caller is gone already sends nothing.
+func TestLongAndCanceledPipelines(t *testing.T) {
+	c := batched(t)
+	ctx := context.Background()
+	if err := echo.Load(ctx, c).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p := c.Pipeline()
+	cmds := make([]*redis.Cmd, 3*maxBatch)
+	for i := range cmds {
+		cmds[i] = echo.EvalSha(ctx, p, []string{"long"}, strconv.Itoa(i))
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, cmd := range cmds {
+		if got, err := cmd.Text(); err != nil || got != strconv.Itoa(i) {
+			t.Fatalf("command %d: %q %v", i, got, err)
+		}
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	p = c.Pipeline()
+	echo.EvalSha(gone, p, []string{"gone"}, "a")
+	echo.EvalSha(gone, p, []string{"gone"}, "b")
+	if _, err := p.Exec(gone); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled pipeline: %v", err)
+	}
+	if err := echo.EvalSha(gone, c, []string{"gone"}, "c").Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled script: %v", err)
+	}
+	if n := c.Exists(ctx, "gone").Val(); n != 0 {
+		t.Fatal("a canceled caller's scripts ran")
 	}
 }

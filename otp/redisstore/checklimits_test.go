@@ -2,6 +2,8 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,6 +104,53 @@ func TestCheckTakesItsLimits(t *testing.T) {
 	}
 }
 
+// With two rates to each limit, both ways refuse alike, by the same rate,
+// with the same wait: a later write rate's refusal spends none of the
+// earlier ones, and the IP's refusal still counts the write.
+func TestCheckLimitsOfTwoRatesEach(t *testing.T) {
+	type answer struct {
+		reason otp.LimitReason
+		wait   time.Duration
+	}
+	run := func(cluster bool) []answer {
+		ctx := context.Background()
+		f := &fixture{otptest.New(t, redisServer, app.Options{Policy: testPolicy, Limits: redisstore.LimitConfig{
+			APIKeyWrites:   []redisstore.Rate{{Count: 3, Period: time.Minute}, {Count: 4, Period: time.Hour}},
+			ClientIPChecks: []redisstore.Rate{{Count: 100, Period: time.Minute}, {Count: 1, Period: time.Hour}},
+		}}, otptest.RecordOnly)}
+		if cluster {
+			redisstore.SplitChecks(f.Store)
+		}
+		v, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
+		wrong := otptest.Wrong(f.Code(t, v))
+		var got []answer
+		for i, ip := range []string{"192.0.2.1", "192.0.2.1", "192.0.2.2", "192.0.2.3", "", "192.0.2.3", "192.0.2.4"} {
+			if ip == "" { // past the minute, and window.lua's last buckets
+				f.Clock.Advance(time.Minute + 2*time.Second)
+				continue
+			}
+			_, _, err := f.Svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: wrong, Origin: otp.Origin{APIKeyID: "k", ClientIP: ip}})
+			var le *otp.LimitError
+			switch {
+			case errors.As(err, &le):
+				got = append(got, answer{le.Reason, le.RetryAfter})
+			case err != nil:
+				t.Fatalf("check %d: %v", i+1, err)
+			default:
+				got = append(got, answer{})
+			}
+		}
+		return got
+	}
+	one, apart := run(false), run(true)
+	want := []otp.LimitReason{"", otp.LimitClientIP, "", otp.LimitAPIKeyWrites, "", otp.LimitAPIKeyWrites}
+	for i := range want {
+		if one[i].reason != want[i] || apart[i] != one[i] {
+			t.Fatalf("check %d: one script %+v, steps apart %+v, want %q", i+1, one[i], apart[i], want[i])
+		}
+	}
+}
+
 // Parallel wrong codes spend the IP's budget exactly, never past it.
 func TestParallelChecksKeepToTheBudget(t *testing.T) {
 	for _, cluster := range []bool{false, true} {
@@ -142,4 +191,75 @@ func statOf(t *testing.T, c redis.UniversalClient, field string) int {
 	}
 	t.Fatalf("no %s in INFO stats", field)
 	return 0
+}
+
+// replyError is an error reply of Redis's (a redis.Error).
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+func (replyError) RedisError()     {}
+
+// crossSlot answers CROSSSLOT to a script whose keys span the number's
+// and the limits' slots, as a proxy that shards by key would.
+type crossSlot struct{ refused atomic.Int32 }
+
+func (*crossSlot) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *crossSlot) refuse(cmd redis.Cmder) bool {
+	a := cmd.Args()
+	if (cmd.Name() != "evalsha" && cmd.Name() != "eval") || len(a) < 5 {
+		return false
+	}
+	if n, _ := strconv.Atoi(fmt.Sprint(a[2])); n > 2 && len(a) > 2+n &&
+		strings.HasPrefix(fmt.Sprint(a[3]), "otp:") && !strings.HasPrefix(fmt.Sprint(a[2+n]), "otp:") {
+		cmd.SetErr(replyError("CROSSSLOT Keys in request don't hash to the same slot"))
+		h.refused.Add(1)
+		return true
+	}
+	return false
+}
+
+func (h *crossSlot) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.refuse(cmd) {
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *crossSlot) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if h.refuse(cmd) {
+				return cmd.Err()
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Behind a proxy that refuses a script across slots, the first check's
+// CROSSSLOT (refused whole: nothing ran) turns the store to the steps
+// apart, that check included, for good.
+func TestCrossSlotFallsBackToSteps(t *testing.T) {
+	ctx := context.Background()
+	f := &fixture{otptest.New(t, redisServer, app.Options{Policy: testPolicy, Limits: redisstore.LimitConfig{
+		APIKeyWrites:   []redisstore.Rate{{Count: 5, Period: time.Minute}},
+		ClientIPChecks: []redisstore.Rate{{Count: 1, Period: time.Hour}},
+	}}, otptest.RecordOnly)}
+	h := &crossSlot{}
+	f.RDB.AddHook(h)
+	o := otp.Origin{APIKeyID: "k", ClientIP: "192.0.2.9"}
+	v, _, _ := f.Svc.Start(ctx, otp.StartRequest{To: num})
+	code := f.Code(t, v)
+	if got, valid, err := f.Svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: otptest.Wrong(code), Origin: o}); err != nil || valid || got.CheckAttempts != 1 {
+		t.Fatalf("first check: %+v %v %v", got, valid, err)
+	}
+	if _, _, err := f.Svc.Check(ctx, otp.CheckRequest{ID: v.ID, Code: code, Origin: o}); otptest.LimitReason(err) != otp.LimitClientIP {
+		t.Fatalf("second check: %v (the first took the budget of 1)", err)
+	}
+	if h.refused.Load() != 1 {
+		t.Fatalf("%d scripts refused CROSSSLOT, want the first only", h.refused.Load())
+	}
 }

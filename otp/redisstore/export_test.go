@@ -10,4 +10,4 @@ func RollbackCreated(ctx context.Context, s *Store, tag, id string) error {
 
 // SplitChecks makes s check as on a Redis Cluster (TakeCheck, check.lua,
 // refund.lua), so both ways are tested on one Redis.
-func SplitChecks(s *Store) { s.cluster = true }
+func SplitChecks(s *Store) { s.cluster.Store(true) }

@@ -60,7 +60,8 @@ var (
 	rollbackScript = script(rollbackLua)
 	checkScript    = script(checkLua)
 	// A check and its limits in one: check.lua made a function, behind
-	// window.lua's helpers (whose clock is common.lua's).
+	// window.lua's helpers (its clock, the one check() then sees, reads
+	// time as common.lua's does).
 	checkLimitsScript = script(windowLua, "local function check()\n"+checkLua+"\nend", checkLimitsLua)
 	cancelScript      = script(cancelLua)
 	viewScript        = script(viewLua)

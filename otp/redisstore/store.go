@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,8 +27,10 @@ type Store struct {
 	limits *Limits // nil: no cross-number limits
 	log    *slog.Logger
 	now    func() time.Time // nil: the Redis server's clock
-	// cluster: keys of different slots cannot meet in one script.
-	cluster bool
+	// cluster: keys of different slots cannot meet in one script. Set
+	// for a Cluster client, and the first time Redis answers CROSSSLOT
+	// (a proxy that shards by key, before a plain client).
+	cluster *atomic.Bool
 }
 
 // New returns a store on rdb whose starts take the cross-number limits of
@@ -35,7 +39,9 @@ func New(rdb redis.UniversalClient, limits *Limits, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	_, cluster := rdb.(*redis.ClusterClient)
+	_, isCluster := rdb.(*redis.ClusterClient)
+	cluster := new(atomic.Bool)
+	cluster.Store(isCluster)
 	return &Store{rdb: rdb, limits: limits, log: log, cluster: cluster}
 }
 
@@ -195,34 +201,44 @@ func (s *Store) Check(ctx context.Context, p otp.CheckParams) (otp.CheckResult, 
 		return s.check(ctx, keys, args)
 	}
 	w, l := s.limits.writeLimits(p.Origin.APIKeyID), s.limits.checkLimits(p.Origin)
-	switch {
-	case len(w.keys)+len(l.keys) == 0:
+	if len(w.keys)+len(l.keys) == 0 {
 		return s.check(ctx, keys, args)
-	case s.cluster:
-		// On a Cluster the limits live in other slots than the number:
-		// taken first, given back for a right code.
-		refund, err := s.limits.TakeCheck(ctx, p.Origin)
-		if err != nil {
-			return otp.CheckResult{}, err
-		}
-		r, err := s.check(ctx, keys, args)
-		if err == nil && r.Outcome == otp.CheckApproved {
-			s.undo(ctx, refund)
-		}
-		return r, err
 	}
-	// One script takes the limits and checks (checklimits.lua).
-	both := w.then(l)
-	args = append(append(args, both.args[0], len(w.keys)), both.args[1:]...)
-	res, err := checkLimitsScript.Run(ctx, s.rdb, append(keys, both.keys...), args...).Slice()
-	if err == nil && outcome(str(res, 0)) == outLimited {
-		i, _ := res[2].(int64)
-		if i < 1 || int(i) > len(both.reasons) {
-			return otp.CheckResult{}, fmt.Errorf("%w: check: limit %d of %d refused", otp.ErrUnavailable, i, len(both.reasons))
+	if !s.cluster.Load() {
+		// One script takes the limits and checks (checklimits.lua).
+		both := w.then(l)
+		largs := append(append(slices.Clip(args), both.args[0], len(w.keys)), both.args[1:]...)
+		res, err := checkLimitsScript.Run(ctx, s.rdb, append(keys, both.keys...), largs...).Slice()
+		if !redis.HasErrorPrefix(err, "CROSSSLOT") {
+			return s.readLimitedCheck(res, err, both.reasons)
 		}
-		return otp.CheckResult{}, &otp.LimitError{Reason: both.reasons[i-1], RetryAfter: ms(res, 1)}
+		// Refused whole, so nothing ran: from now on, the steps apart.
+		s.cluster.Store(true)
 	}
-	return s.readCheck(res, err)
+	// On a Cluster the limits live in other slots than the number: taken
+	// first, given back for a right code.
+	refund, err := s.limits.TakeCheck(ctx, p.Origin)
+	if err != nil {
+		return otp.CheckResult{}, err
+	}
+	r, err := s.check(ctx, keys, args)
+	if err == nil && r.Outcome == otp.CheckApproved {
+		s.undo(ctx, refund)
+	}
+	return r, err
+}
+
+// readLimitedCheck reads checklimits.lua's answer: a limit's refusal (the
+// i-th of reasons), or check.lua's.
+func (s *Store) readLimitedCheck(res []any, err error, reasons []otp.LimitReason) (otp.CheckResult, error) {
+	if err != nil || outcome(str(res, 0)) != outLimited {
+		return s.readCheck(res, err)
+	}
+	i := num(res, 2)
+	if i < 1 || int(i) > len(reasons) {
+		return otp.CheckResult{}, fmt.Errorf("%w: check: limit %d of %d refused", otp.ErrUnavailable, i, len(reasons))
+	}
+	return otp.CheckResult{}, &otp.LimitError{Reason: reasons[i-1], RetryAfter: ms(res, 1)}
 }
 
 // check runs check.lua alone.

@@ -3,7 +3,8 @@
 -- failed-check budget (window.lua) are taken all or none before the code
 -- is compared, and a right code leaves the budget as it was (only a right
 -- code is free), as TakeCheck, check.lua and refund.lua do in three steps
--- on a Redis Cluster. A request counts whatever it did: a refusal by the
+-- on a Redis Cluster (the store falls back to them on CROSSSLOT too). A
+-- request counts whatever it did: a refusal by the
 -- budget still spends the write limits; a write limit's refusal spends
 -- nothing. Its keys span slots: a single Redis or Sentinel only.
 -- Put behind window.lua and check.lua's text made the function check().
@@ -33,10 +34,10 @@ for i = 1, n do
   end
   opened[i] = {c, w, kept}
 end
+-- The writes count whatever check() answers, even an error of its own.
+for i = 1, writes do put(KEYS[2 + i], opened[i][1], opened[i][2], opened[i][3]) end
 local res = check()
-for i = 1, n do
-  if i <= writes or res[1] ~= OUT.approved then
-    put(KEYS[2 + i], opened[i][1], opened[i][2], opened[i][3])
-  end
+if res[1] ~= OUT.approved then
+  for i = writes + 1, n do put(KEYS[2 + i], opened[i][1], opened[i][2], opened[i][3]) end
 end
 return res
