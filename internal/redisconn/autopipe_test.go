@@ -21,18 +21,6 @@ if ARGV[1] == 'fail' then return redis.error_reply('asked to fail') end
 redis.call('INCR', KEYS[1])
 return ARGV[1]`)
 
-func statOf(t *testing.T, c redis.UniversalClient, field string) int {
-	t.Helper()
-	for _, l := range strings.Split(c.Info(context.Background(), "stats").Val(), "\r\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	t.Fatalf("no %s in INFO stats", field)
-	return 0
-}
-
 // batched is New's client of a throw-away server, closed with the test.
 func batched(t *testing.T) redis.UniversalClient {
 	t.Helper()
@@ -59,7 +47,7 @@ func TestConcurrentScriptsShareRoundTrips(t *testing.T) {
 		t.Fatalf("first run: %q %v", got, err)
 	}
 	const callers, each = 50, 100
-	reads0 := statOf(t, c, "total_reads_processed")
+	reads0 := redistest.Stat(t, c, "total_reads_processed")
 	var wg sync.WaitGroup
 	errs := make(chan error, callers)
 	for g := range callers {
@@ -90,7 +78,7 @@ func TestConcurrentScriptsShareRoundTrips(t *testing.T) {
 		t.Fatalf("the scripts ran %d times, want %d", n-1, callers*each*9/10)
 	}
 	// Redis read far fewer times than it ran commands: they came batched.
-	if reads := statOf(t, c, "total_reads_processed") - reads0; reads > callers*each*3/4 {
+	if reads := redistest.Stat(t, c, "total_reads_processed") - reads0; reads > callers*each*3/4 {
 		t.Fatalf("%d reads for %d scripts: not batched", reads, callers*each)
 	}
 }
@@ -131,7 +119,7 @@ func TestConcurrentScriptPipelinesShareRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	const callers, each = 40, 50
-	reads0 := statOf(t, c, "total_reads_processed")
+	reads0 := redistest.Stat(t, c, "total_reads_processed")
 	var wg sync.WaitGroup
 	for g := range callers {
 		wg.Go(func() {
@@ -161,7 +149,7 @@ func TestConcurrentScriptPipelinesShareRoundTrips(t *testing.T) {
 	if n, _ := c.Get(ctx, "p").Int(); n != callers*each*2 {
 		t.Fatalf("the scripts ran %d times, want %d", n, callers*each*2)
 	}
-	if reads := statOf(t, c, "total_reads_processed") - reads0; reads > callers*each*3/4 {
+	if reads := redistest.Stat(t, c, "total_reads_processed") - reads0; reads > callers*each*3/4 {
 		t.Fatalf("%d reads for %d pipelines: not batched", reads, callers*each)
 	}
 	// A transaction's MULTI/EXEC reach go-redis as they came.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/otpd/otpd/internal/app"
 	"github.com/otpd/otpd/internal/testkit/otptest"
+	"github.com/otpd/otpd/internal/testkit/redistest"
 	"github.com/otpd/otpd/otp"
 	"github.com/otpd/otpd/otp/redisstore"
 )
@@ -57,11 +58,11 @@ func TestCheckTakesItsLimits(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A wrong code costs the IP one of its two.
-			reads := statOf(t, f.RDB, "total_reads_processed")
+			reads := redistest.Stat(t, f.RDB, "total_reads_processed")
 			if got, valid, err := check(otptest.Wrong(code), ip); err != nil || valid || got.CheckAttempts != 2 {
 				t.Fatalf("wrong code: %+v %v %v", got, valid, err)
 			}
-			if n := statOf(t, f.RDB, "total_reads_processed") - reads; n != tc.trips+1 { // +1: INFO
+			if n := redistest.Stat(t, f.RDB, "total_reads_processed") - reads; n != tc.trips+1 { // +1: INFO
 				t.Fatalf("a check took %d round trips, want %d", n-1, tc.trips)
 			}
 			// The right one is free: the IP keeps its last one.
@@ -178,19 +179,6 @@ func TestParallelChecksKeepToTheBudget(t *testing.T) {
 			t.Fatalf("cluster %v: %d of 20 refused by a budget of 5, want 15", cluster, refused.Load())
 		}
 	}
-}
-
-// statOf reads a counter of INFO stats.
-func statOf(t *testing.T, c redis.UniversalClient, field string) int {
-	t.Helper()
-	for _, l := range strings.Split(c.Info(context.Background(), "stats").Val(), "\r\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	t.Fatalf("no %s in INFO stats", field)
-	return 0
 }
 
 // replyError is an error reply of Redis's (a redis.Error).

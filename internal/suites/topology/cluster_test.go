@@ -15,6 +15,7 @@ import (
 
 	"github.com/otpd/otpd/internal/redisconn"
 	"github.com/otpd/otpd/internal/testkit/proctest"
+	"github.com/otpd/otpd/internal/testkit/redistest"
 )
 
 // startCluster starts three cluster-enabled redis-servers and makes them a
@@ -40,7 +41,7 @@ func startCluster(t testing.TB) []*redisNode {
 			return serverArgs(port, dir, args...)
 		})
 		c := n.client()
-		enabled := infoField(context.Background(), c, "cluster", "cluster_enabled")
+		enabled := redistest.InfoField(context.Background(), c, "cluster", "cluster_enabled")
 		c.Close()
 		if enabled != "1" {
 			proctest.Lack(t, fmt.Sprintf("redis-server has no cluster support (cluster_enabled:%q)", enabled))
@@ -247,7 +248,7 @@ func TestClusterClientFollowsRedirects(t *testing.T) {
 		}
 	}
 	stat := func(addr, name string) int {
-		v := infoField(ctx, direct[addr], "errorstats", "errorstat_"+name)
+		v := redistest.InfoField(ctx, direct[addr], "errorstats", "errorstat_"+name)
 		n, _ := strconv.Atoi(strings.TrimPrefix(strings.Split(v, ",")[0], "count="))
 		return n
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -108,20 +107,6 @@ func startRedis(t testing.TB, name string, args func(port int, dir string) []str
 func serverArgs(port int, dir string, extra ...string) []string {
 	return append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir}, extra...)
-}
-
-// infoField reads one field of INFO section from a server.
-func infoField(ctx context.Context, c *redis.Client, section, field string) string {
-	info, err := c.Info(ctx, section).Result()
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // stack is the api and worker binaries running against redisURL and a

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/internal/testkit/proctest"
+	"github.com/otpd/otpd/internal/testkit/redistest"
 )
 
 const masterName = "mymaster"
@@ -39,7 +40,7 @@ func startSentinels(t testing.TB) *sentinelSetup {
 	rc := s.replica.client()
 	defer rc.Close()
 	proctest.WaitFor(t, 10*time.Second, "the replica to sync", func() bool {
-		return infoField(ctx, rc, "replication", "master_link_status") == "up"
+		return redistest.InfoField(ctx, rc, "replication", "master_link_status") == "up"
 	})
 	for i := 0; i < 3; i++ {
 		s.sentinels = append(s.sentinels, startRedis(t, fmt.Sprintf("sentinel-%d", i), func(port int, dir string) []string {
@@ -306,7 +307,7 @@ func failover(t testing.TB) failoverFigures {
 		t.Errorf("outage of %s, want under 20 s", recovered)
 	}
 	rc := setup.replica.client()
-	role := infoField(ctx, rc, "replication", "role")
+	role := redistest.InfoField(ctx, rc, "replication", "role")
 	rc.Close()
 	if role != "master" {
 		t.Errorf("replica's role is %q after the failover", role)

@@ -144,7 +144,7 @@ func (s *sentinels) waitReady(d time.Duration) error {
 	rc := s.replica.client()
 	defer rc.Close()
 	return waitUntil(d, "the replica to sync and the sentinels to find each other", func() bool {
-		if infoField(ctx, rc, "replication", "master_link_status") != "up" {
+		if redistest.InfoField(ctx, rc, "replication", "master_link_status") != "up" {
 			return false
 		}
 		for _, sn := range s.sentinels {
@@ -201,7 +201,7 @@ func (s *sentinels) failover(ctx context.Context) error {
 	rc := s.replica.client()
 	defer rc.Close()
 	return waitUntil(30*time.Second, "the old primary to rejoin as a replica", func() bool {
-		return infoField(ctx, rc, "replication", "master_link_status") == "up"
+		return redistest.InfoField(ctx, rc, "replication", "master_link_status") == "up"
 	})
 }
 
@@ -211,20 +211,6 @@ func (s *sentinels) stop() {
 			n.kill()
 		}
 	}
-}
-
-// infoField reads one field of an INFO section.
-func infoField(ctx context.Context, c *redis.Client, section, field string) string {
-	info, err := c.Info(ctx, section).Result()
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // waitUntil polls cond every 100 ms for up to d.

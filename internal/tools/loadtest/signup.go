@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/internal/testkit/redistest"
 	"github.com/otpd/otpd/internal/testkit/twiliofake"
 )
 
@@ -165,15 +166,8 @@ func readStats(ctx context.Context, rdb *redis.Client) (calls, usec map[string]i
 	return calls, usec
 }
 
-var readsProcessed = regexp.MustCompile(`(?m)^total_reads_processed:(\d+)`)
-
 // redisReads is the server's total_reads_processed: reads of client input.
 func redisReads(ctx context.Context, rdb *redis.Client) float64 {
-	v, _ := rdb.Info(ctx, "stats").Result()
-	m := readsProcessed.FindStringSubmatch(v)
-	if m == nil {
-		return 0
-	}
-	f, _ := strconv.ParseFloat(m[1], 64)
+	f, _ := strconv.ParseFloat(redistest.InfoField(ctx, rdb, "stats", "total_reads_processed"), 64)
 	return f
 }
