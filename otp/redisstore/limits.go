@@ -403,7 +403,11 @@ func (g *Limits) TakeCheck(ctx context.Context, o otp.Origin) (otp.Refund, error
 	if g == nil {
 		return nothing, nil
 	}
-	l, w := g.checkLimits(o), g.writeLimits(o.APIKeyID)
+	return g.takeCheck(ctx, g.writeLimits(o.APIKeyID), g.checkLimits(o))
+}
+
+// takeCheck is TakeCheck of a check's write limits w and budget l, listed.
+func (g *Limits) takeCheck(ctx context.Context, w, l limits) (otp.Refund, error) {
 	switch {
 	case len(w.keys) == 0 && len(l.keys) == 0:
 		return nothing, nil

@@ -217,7 +217,7 @@ func (s *Store) Check(ctx context.Context, p otp.CheckParams) (otp.CheckResult, 
 	}
 	// On a Cluster the limits live in other slots than the number: taken
 	// first, given back for a right code.
-	refund, err := s.limits.TakeCheck(ctx, p.Origin)
+	refund, err := s.limits.takeCheck(ctx, w, l)
 	if err != nil {
 		return otp.CheckResult{}, err
 	}

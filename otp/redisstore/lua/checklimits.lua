@@ -20,24 +20,26 @@ local at = clock(ARGV[10])
 local writes = tonumber(ARGV[11])
 local n = #KEYS - 2
 
+-- opened[i] is limit i as open() read it; putAll takes one event from
+-- limits from..to.
 local opened = {}
+local function putAll(from, to)
+  for i = from, to do put(KEYS[2 + i], opened[i][1], opened[i][2], opened[i][3]) end
+end
+
 for i = 1, n do
   local key = KEYS[2 + i]
   local count, period = tonumber(ARGV[10 + 2 * i]), tonumber(ARGV[11 + 2 * i])
   local total, c, w, kept = open(key, period, at)
   if total >= count then
     local retry = wait(key, total, count, c, w, at)
-    if i > writes then
-      for j = 1, writes do put(KEYS[2 + j], opened[j][1], opened[j][2], opened[j][3]) end
-    end
+    if i > writes then putAll(1, writes) end
     return {OUT.limited, retry, i}
   end
   opened[i] = {c, w, kept}
 end
 -- The writes count whatever check() answers, even an error of its own.
-for i = 1, writes do put(KEYS[2 + i], opened[i][1], opened[i][2], opened[i][3]) end
+putAll(1, writes)
 local res = check()
-if res[1] ~= OUT.approved then
-  for i = writes + 1, n do put(KEYS[2 + i], opened[i][1], opened[i][2], opened[i][3]) end
-end
+if res[1] ~= OUT.approved then putAll(writes + 1, n) end
 return res
