@@ -72,3 +72,24 @@ func TestLimitsInParts(t *testing.T) {
 		t.Fatalf("the 8th send: %q", r)
 	}
 }
+
+// The load test's per-script table names scripts by their SHA1: each of
+// ours must have its own (two scripts of one text would share a name).
+func TestScriptNamesAreDistinct(t *testing.T) {
+	names := redisstore.ScriptNames()
+	seen := map[string]bool{}
+	for sha, n := range names {
+		if len(sha) != 40 || seen[n] {
+			t.Errorf("script %q: sha %q, or named twice", n, sha)
+		}
+		seen[n] = true
+	}
+	for _, n := range []string{"start", "guard", "take", "claim", "report", "checklimits", "check", "adjust"} {
+		if !seen[n] {
+			t.Errorf("no script named %q", n)
+		}
+	}
+	if len(names) != 19 {
+		t.Errorf("%d scripts named, want 19 (a script that shares another's text?)", len(names))
+	}
+}

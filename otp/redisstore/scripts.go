@@ -110,3 +110,22 @@ func queue(ctx context.Context, rdb, pipe redis.Scripter, sc *redis.Script, keys
 		return res, err
 	}
 }
+
+// ScriptNames names this package's scripts by their SHA1 (the EVALSHA
+// argument), for tools that read SLOWLOG or MONITOR to say where Redis's
+// time goes (the load test's per-script table).
+func ScriptNames() map[string]string {
+	named := map[string]*redis.Script{
+		"start": startScript, "rollback": rollbackScript, "check": checkScript,
+		"checklimits": checkLimitsScript, "cancel": cancelScript, "view": viewScript,
+		"claim": claimScript, "release": releaseScript, "report": reportScript,
+		"step": stepScript, "idemclaim": idemClaimScript, "keep": keepScript,
+		"forget": forgetScript, "take": takeScript, "refund": refundScript,
+		"guard": guardScript, "adjust": adjustScript, "lift": liftScript, "ended": endedScript,
+	}
+	names := make(map[string]string, len(named))
+	for n, sc := range named {
+		names[sc.Hash()] = n
+	}
+	return names
+}

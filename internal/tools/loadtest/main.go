@@ -268,6 +268,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		if sum.Signup, err = countSignup(ctx, rdb, c, nums, fake, o.signups, o.clientIP); err != nil {
 			return err
 		}
+		if sum.Signup.Scripts, err = scriptCosts(ctx, rdb, c, nums, fake, o.signups, o.clientIP); err != nil {
+			return err
+		}
 		sum.Signup.print(stdout)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/otpd/otpd/internal/testkit/redistest"
 	"github.com/otpd/otpd/internal/testkit/twiliofake"
+	"github.com/otpd/otpd/otp/redisstore"
 )
 
 // SignupStats is Redis's work per complete signup (send, the worker's SMS,
@@ -34,6 +36,16 @@ type SignupStats struct {
 	// Reads are the server's reads of client input (total_reads_processed):
 	// the round trips, a pipeline being one.
 	Reads float64 `json:"reads_per_signup"`
+	// Scripts splits the EVALSHA µs by script, from SLOWLOG in a second
+	// run of as many signups (logging every command costs Redis CPU, so
+	// not in the measured one): each script's calls and µs per signup.
+	Scripts map[string]ScriptCost `json:"scripts_per_signup,omitempty"`
+}
+
+// ScriptCost is one script's share of a signup.
+type ScriptCost struct {
+	Calls float64 `json:"calls"`
+	Usec  float64 `json:"usec"`
 }
 
 // scriptCalled are the commands only our scripts run (clients never send
@@ -61,6 +73,90 @@ func (s *SignupStats) print(w io.Writer) {
 	for _, k := range names {
 		fmt.Fprintf(w, "  %-22s %6.2f calls %8.2f µs\n", k, s.Calls[k], s.Usec[k])
 	}
+	if len(s.Scripts) == 0 {
+		return
+	}
+	names = names[:0]
+	for k := range s.Scripts {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool { return s.Scripts[names[i]].Usec > s.Scripts[names[j]].Usec })
+	fmt.Fprintf(w, "  EVALSHA by script (SLOWLOG, a second run of %d signups):\n", s.Signups)
+	for _, k := range names {
+		fmt.Fprintf(w, "    %-36s %6.2f calls %8.2f µs\n", k, s.Scripts[k].Calls, s.Scripts[k].Usec)
+	}
+}
+
+// scriptCosts runs n more signups with every command in SLOWLOG and sums
+// the EVALSHAs by script: ours by name, others (asynq's, redis_rate's) by
+// the shape of their first key.
+func scriptCosts(ctx context.Context, rdb *redis.Client, c *client, nums *numbers, fake *twiliofake.Server, n int, clientIP string) (map[string]ScriptCost, error) {
+	old, err := rdb.ConfigGet(ctx, "slowlog-*").Result()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for k, v := range old {
+			rdb.ConfigSet(ctx, k, v)
+		}
+	}()
+	capacity := n*200 + 10000
+	if err := rdb.ConfigSet(ctx, "slowlog-max-len", strconv.Itoa(capacity)).Err(); err != nil {
+		return nil, err
+	}
+	if err := rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
+		return nil, err
+	}
+	rdb.Do(ctx, "slowlog", "reset")
+	// SLOWLOG times are wall time: a Redis that shares the cores with the
+	// load is also timed while it waits for one, so the shares are the
+	// figures to read, the CPU above the total.
+	if err := signups(c, nums, fake, n, 16, clientIP); err != nil {
+		return nil, err
+	}
+	entries, err := rdb.SlowLogGet(ctx, int64(capacity)).Result()
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) >= capacity {
+		return nil, fmt.Errorf("slowlog: %d entries filled it, the sums would be short", len(entries))
+	}
+	ours := redisstore.ScriptNames()
+	costs := map[string]ScriptCost{}
+	for _, e := range entries {
+		if len(e.Args) < 2 || !strings.EqualFold(e.Args[0], "evalsha") {
+			continue
+		}
+		name, ok := ours[e.Args[1]]
+		if !ok {
+			name = "other " + e.Args[1][:7]
+			if len(e.Args) > 3 {
+				name += " " + keyShape(e.Args[3])
+			}
+		}
+		sc := costs[name]
+		sc.Calls++
+		sc.Usec += float64(e.Duration.Microseconds())
+		costs[name] = sc
+	}
+	for k, v := range costs {
+		costs[k] = ScriptCost{Calls: v.Calls / float64(n), Usec: v.Usec / float64(n)}
+	}
+	return costs, nil
+}
+
+var plainSegment = regexp.MustCompile(`^[a-z]+$`)
+
+// keyShape is a key with its hash tag and ids blanked (every segment but
+// plain words): which script of another library ran.
+func keyShape(k string) string {
+	parts := strings.Split(k, ":")
+	for i, p := range parts {
+		if !plainSegment.MatchString(p) {
+			parts[i] = "…"
+		}
+	}
+	return strings.Join(parts, ":")
 }
 
 // countSignup runs n complete signups, 16 at a time, between two reads
