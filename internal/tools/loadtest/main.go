@@ -301,7 +301,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return load(o.conns, o.warmup, o.duration, fn)
 		}
 		name := strings.TrimSpace(sc)
-		worker0, redis0 := cpu(worker), redisCPU(ctx, rdb)
+		worker0, redis0 := cpu(worker), redistest.CPU(ctx, rdb)
 		switch name {
 		case "ceiling":
 			r = scenarioCeiling(o, newClient(ceilingBase, o.conns), nums, ceiling, closed)
@@ -324,7 +324,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}
 		all := float64(r.Requests) * (o.duration + o.warmup).Seconds() / o.duration.Seconds()
 		r.WorkerCPUPer1k = (cpu(worker) - worker0) / all * 1000
-		r.RedisCPUPer1k = (redisCPU(ctx, rdb) - redis0) / all * 1000
+		r.RedisCPUPer1k = (redistest.CPU(ctx, rdb) - redis0) / all * 1000
 		r.Mode = "closed"
 		report(stdout, &sum, r)
 		if name == "flow" || name == "ceiling" || (o.openFraction <= 0 && o.rate <= 0) {
@@ -911,19 +911,6 @@ func keyKinds(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
 	}
 	return out
 }
-
-// redisCPU is the Redis server's CPU seconds so far.
-func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
-	info, _ := rdb.Info(ctx, "cpu").Result()
-	total := 0.0
-	for _, m := range usedCPU.FindAllStringSubmatch(info, -1) {
-		v, _ := strconv.ParseFloat(m[1], 64)
-		total += v
-	}
-	return total
-}
-
-var usedCPU = regexp.MustCompile(`(?m)^used_cpu_(?:sys|user):([0-9.]+)`)
 
 // drain waits (up to a minute) until the send queues are empty, so the
 // worker's CPU for a scenario's SMS is counted with it.

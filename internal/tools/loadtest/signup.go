@@ -91,35 +91,14 @@ func (s *SignupStats) print(w io.Writer) {
 // the EVALSHAs by script: ours by name, others (asynq's, redis_rate's) by
 // the shape of their first key.
 func scriptCosts(ctx context.Context, rdb *redis.Client, c *client, nums *numbers, fake *twiliofake.Server, n int, clientIP string) (map[string]ScriptCost, error) {
-	old, err := rdb.ConfigGet(ctx, "slowlog-*").Result()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for k, v := range old {
-			rdb.ConfigSet(ctx, k, v)
-		}
-	}()
-	capacity := n*200 + 10000
-	if err := rdb.ConfigSet(ctx, "slowlog-max-len", strconv.Itoa(capacity)).Err(); err != nil {
-		return nil, err
-	}
-	if err := rdb.ConfigSet(ctx, "slowlog-log-slower-than", "0").Err(); err != nil {
-		return nil, err
-	}
-	rdb.Do(ctx, "slowlog", "reset")
 	// SLOWLOG times are wall time: a Redis that shares the cores with the
 	// load is also timed while it waits for one, so the shares are the
 	// figures to read, the CPU above the total.
-	if err := signups(c, nums, fake, n, 16, clientIP); err != nil {
-		return nil, err
-	}
-	entries, err := rdb.SlowLogGet(ctx, int64(capacity)).Result()
+	entries, err := redistest.Logged(ctx, rdb, n*200+10000, func() error {
+		return signups(c, nums, fake, n, 16, clientIP)
+	})
 	if err != nil {
 		return nil, err
-	}
-	if len(entries) >= capacity {
-		return nil, fmt.Errorf("slowlog: %d entries filled it, the sums would be short", len(entries))
 	}
 	ours := redisstore.ScriptNames()
 	costs := map[string]ScriptCost{}
@@ -169,18 +148,18 @@ func countSignup(ctx context.Context, rdb *redis.Client, c *client, nums *number
 	time.Sleep(500 * time.Millisecond)
 	const idleFor = time.Second
 	idleCalls, idleUsec := readStats(ctx, rdb)
-	idleCPU, idleReads := redisCPU(ctx, rdb), redisReads(ctx, rdb)
+	idleCPU, idleReads := redistest.CPU(ctx, rdb), redisReads(ctx, rdb)
 	time.Sleep(idleFor)
 	idleCalls2, idleUsec2 := readStats(ctx, rdb)
-	idleCPU2, idleReads2 := redisCPU(ctx, rdb), redisReads(ctx, rdb)
+	idleCPU2, idleReads2 := redistest.CPU(ctx, rdb), redisReads(ctx, rdb)
 
 	calls0, usec0 := readStats(ctx, rdb)
-	cpu0, reads0, t0 := redisCPU(ctx, rdb), redisReads(ctx, rdb), time.Now()
+	cpu0, reads0, t0 := redistest.CPU(ctx, rdb), redisReads(ctx, rdb), time.Now()
 	if err := signups(c, nums, fake, n, 16, clientIP); err != nil {
 		return nil, err
 	}
 	calls1, usec1 := readStats(ctx, rdb)
-	cpu1, reads1 := redisCPU(ctx, rdb), redisReads(ctx, rdb)
+	cpu1, reads1 := redistest.CPU(ctx, rdb), redisReads(ctx, rdb)
 	scale := float64(time.Since(t0)) / float64(idleFor)
 	st := &SignupStats{Signups: n, Calls: map[string]float64{}, Usec: map[string]float64{}}
 	// Each snapshot is three INFO reads of ours, counted in the next.
