@@ -208,7 +208,6 @@ func NewWebhookHandler(cfg WebhookConfig, index Index, now func() time.Time, log
 
 // ProcessTask implements asynq.Handler.
 func (h *WebhookHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	growStack(len(t.Payload()))
 	var p WebhookPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ID == "" {
 		return fmt.Errorf("tasks: bad webhook payload: %w", asynq.SkipRetry)
