@@ -32,8 +32,8 @@ func (p Phone) Mobile() bool {
 // parsing it (0 when there is none): calling codes are prefix-free, so the
 // first 1 to 3 digits that name one are it.
 func CallingCode(e164 string) int {
-	if len(e164) < 2 || e164[0] != '+' {
-		return 0
+	if len(e164) < 2 || e164[0] != '+' || e164[1] == '0' {
+		return 0 // no calling code starts with 0
 	}
 	cc := 0
 	for i := 1; i <= 3 && i < len(e164); i++ {
@@ -65,9 +65,12 @@ func ParsePhone(raw, defaultRegion string) (Phone, error) {
 	if raw == "" || len(raw) > maxPhoneInput || !utf8.ValidString(raw) {
 		return Phone{}, ErrInvalidPhone
 	}
-	num, err := phonenumbers.Parse(raw, defaultRegion)
-	if err != nil {
-		return Phone{}, ErrInvalidPhone
+	num, ok := parseE164(raw)
+	if !ok {
+		var err error
+		if num, err = phonenumbers.Parse(raw, defaultRegion); err != nil {
+			return Phone{}, ErrInvalidPhone
+		}
 	}
 	// A number is valid exactly when its plan gives it a type
 	// (IsValidNumber runs the same type patterns and compares with
