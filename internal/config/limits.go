@@ -38,6 +38,7 @@ func ParseRates(s string) ([]Rate, error) {
 		return nil, nil
 	}
 	var out []Rate
+	seen := map[time.Duration]bool{}
 	for _, part := range strings.Split(s, ",") {
 		r, err := ParseRate(part)
 		if err == nil && r.Off() {
@@ -46,6 +47,13 @@ func ParseRates(s string) ([]Rate, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A window's state is kept under its period in whole seconds:
+		// two of one period would be one count, each taking it twice.
+		sec := r.Period.Truncate(time.Second)
+		if seen[sec] {
+			return nil, fmt.Errorf("%q: two windows of %s; keep the smaller count", s, sec)
+		}
+		seen[sec] = true
 		out = append(out, r)
 	}
 	return out, nil

@@ -32,7 +32,9 @@ func TestParseRates(t *testing.T) {
 	for _, bad := range []string{"5", "x/1m", "-1/1m", "5/", "5/100ms", "5/60d", "5/1m,", "5/1m;6/1h",
 		// Huge values must be refused, not wrap around into a valid period.
 		"1/9223372036854775807d", "1/384307168202282326d", "1/768614336404564651d", "1/0d", "1/-1d",
-		"1/99999999999999999h", "2000000000/1m"} {
+		"1/99999999999999999h", "2000000000/1m",
+		// Two windows of one period would share one count.
+		"5/1m,10/60s", "5/1s,6/1500ms"} {
 		if _, err := config.ParseRates(bad); err == nil {
 			t.Errorf("ParseRates(%q) accepted", bad)
 		}
