@@ -7,3 +7,7 @@ func TypeName(t phonenumbers.PhoneNumberType) NumberType { return numberTypes[t]
 
 // ParseE164 is ParsePhone's way around phonenumbers.Parse.
 var ParseE164 = parseE164
+
+// NumberKind is ParsePhone's region and type of a number, without
+// libphonenumber's GetRegionCodeForNumber and GetNumberType.
+var NumberKind = numberKind

@@ -75,17 +75,19 @@ func ParsePhone(raw, defaultRegion string) (Phone, error) {
 	// A number is valid exactly when its plan gives it a type
 	// (IsValidNumber runs the same type patterns and compares with
 	// UNKNOWN), and every send needs the type (BLOCKED_NUMBER_TYPES): one
-	// lookup serves both, one run of the type patterns fewer. (Finding
-	// the region of a calling code shared by many, as +1's, runs them
-	// again; libphonenumber offers no way to pass the region in.)
-	kind := phonenumbers.GetNumberType(num)
+	// lookup serves both, and finds the region on the way.
+	cc := int(num.GetCountryCode())
+	region, kind, ok := numberKind(cc, phonenumbers.GetNationalSignificantNumber(num))
+	if !ok {
+		region, kind = phonenumbers.GetRegionCodeForNumber(num), phonenumbers.GetNumberType(num)
+	}
 	if kind == phonenumbers.UNKNOWN {
 		return Phone{}, ErrInvalidPhone
 	}
 	return Phone{
 		E164:        phonenumbers.Format(num, phonenumbers.E164),
-		Region:      phonenumbers.GetRegionCodeForNumber(num),
-		CountryCode: int(num.GetCountryCode()),
+		Region:      region,
+		CountryCode: cc,
 		kind:        numberTypes[kind],
 	}, nil
 }
