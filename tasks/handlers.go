@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/otpd/otpd/internal/stack"
 	"github.com/otpd/otpd/otp"
 )
 
@@ -60,7 +61,7 @@ func tenant(tenants Tenants, name string) (Service, error) {
 // deliverTask hands one send attempt to the service, with what asynq
 // knows of its retries.
 func deliverTask(ctx context.Context, tenants Tenants, t *asynq.Task) error {
-	growStack(len(t.Payload()))
+	stack.Grow(len(t.Payload()))
 	p, err := ParseDeliveryPayload(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
