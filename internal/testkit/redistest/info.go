@@ -34,3 +34,21 @@ func Stat(t testing.TB, c redis.UniversalClient, field string) int {
 	}
 	return n
 }
+
+// CommandStat reads INFO commandstats for one command (lower case, as
+// "evalsha"): its calls and the µs Redis spent in them, scripts' own
+// commands included (0, 0 before its first call).
+func CommandStat(ctx context.Context, c redis.UniversalClient, name string) (calls, usec float64) {
+	line := InfoField(ctx, c, "commandstats", "cmdstat_"+name)
+	for _, kv := range strings.Split(line, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		f, _ := strconv.ParseFloat(v, 64)
+		switch k {
+		case "calls":
+			calls = f
+		case "usec":
+			usec = f
+		}
+	}
+	return calls, usec
+}
