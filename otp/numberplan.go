@@ -29,12 +29,11 @@ func numberKind(cc int, nsn string) (region string, kind phonenumbers.PhoneNumbe
 		return plans[0].region, plans[0].compiled().kind(nsn), true
 	}
 	for _, p := range plans {
-		c := p.compiled()
-		if c.leading != nil {
-			if c.leading.MatchString(nsn) {
-				return p.region, c.kind(nsn), true
+		if p.leading != nil {
+			if p.leading.MatchString(nsn) {
+				return p.region, p.compiled().kind(nsn), true
 			}
-		} else if k := c.kind(nsn); k != phonenumbers.UNKNOWN {
+		} else if k := p.compiled().kind(nsn); k != phonenumbers.UNKNOWN {
 			return p.region, k, true
 		}
 	}
@@ -44,14 +43,15 @@ func numberKind(cc int, nsn string) (region string, kind phonenumbers.PhoneNumbe
 // numberPlan is one region's numbering plan (or a non-geographical calling
 // code's, region "001").
 type numberPlan struct {
-	region   string
+	region string
+	// leading, when the plan has leading digits, tells its numbers from
+	// those of the other regions that share its code. Compiled with the
+	// table, as it is small: trying a region must not compile its plan.
+	leading  *regexp.Regexp
 	compiled func() *compiledPlan
 }
 
 type compiledPlan struct {
-	// leading, when the plan has leading digits, tells its numbers from
-	// those of the other regions that share its code.
-	leading *regexp.Regexp
 	general numberDesc
 	// types are tried in libphonenumber's order, before fixed and mobile.
 	types           []typedDesc
@@ -104,7 +104,7 @@ func (c *compiledPlan) kind(nsn string) phonenumbers.PhoneNumberType {
 }
 
 func compilePlan(md *phonenumbers.PhoneMetadata) *compiledPlan {
-	c := &compiledPlan{
+	return &compiledPlan{
 		general: newDesc(md.GetGeneralDesc()),
 		types: []typedDesc{
 			{phonenumbers.PREMIUM_RATE, newDesc(md.GetPremiumRate())},
@@ -120,10 +120,6 @@ func compilePlan(md *phonenumbers.PhoneMetadata) *compiledPlan {
 		mobile:          newDesc(md.GetMobile()),
 		sameMobileFixed: md.GetSameMobileAndFixedLinePattern(),
 	}
-	if ld := md.GetLeadingDigits(); ld != "" {
-		c.leading = regexp.MustCompile(`^(?:` + ld + `)`)
-	}
-	return c
 }
 
 // numberPlans are the plans of each calling code, in the order
@@ -154,8 +150,11 @@ var numberPlans = sync.OnceValues(func() (map[int][]numberPlan, bool) {
 			if md == nil {
 				return nil, false
 			}
-			out[cc] = append(out[cc], numberPlan{region: region,
-				compiled: sync.OnceValue(func() *compiledPlan { return compilePlan(md) })})
+			p := numberPlan{region: region, compiled: sync.OnceValue(func() *compiledPlan { return compilePlan(md) })}
+			if ld := md.GetLeadingDigits(); ld != "" {
+				p.leading = regexp.MustCompile(`^(?:` + ld + `)`)
+			}
+			out[cc] = append(out[cc], p)
 		}
 	}
 	return out, true

@@ -38,7 +38,7 @@ func ParseRates(s string) ([]Rate, error) {
 		return nil, nil
 	}
 	var out []Rate
-	seen := map[time.Duration]bool{}
+	seen := map[time.Duration]string{}
 	for _, part := range strings.Split(s, ",") {
 		r, err := ParseRate(part)
 		if err == nil && r.Off() {
@@ -50,10 +50,11 @@ func ParseRates(s string) ([]Rate, error) {
 		// A window's state is kept under its period in whole seconds:
 		// two of one period would be one count, each taking it twice.
 		sec := r.Period.Truncate(time.Second)
-		if seen[sec] {
-			return nil, fmt.Errorf("%q: two windows of %s; keep the smaller count", s, sec)
+		if other, ok := seen[sec]; ok {
+			return nil, fmt.Errorf("%q and %q share one window (periods count in whole seconds: %s); keep the smaller count",
+				other, strings.TrimSpace(part), sec)
 		}
-		seen[sec] = true
+		seen[sec] = strings.TrimSpace(part)
 		out = append(out, r)
 	}
 	return out, nil
