@@ -200,7 +200,11 @@ func (s *sentinels) failover(ctx context.Context) error {
 	s.primary, s.replica = s.replica, s.primary
 	rc := s.replica.client()
 	defer rc.Close()
-	return waitUntil(30*time.Second, "the old primary to rejoin as a replica", func() bool {
+	// Sentinel turns a restarted old primary into a replica only once it
+	// has reported the primary role for 8 s, and it reads a replica's
+	// INFO every 10 s: 20 to 30 s here, which a 30 s wait sometimes
+	// missed (CI, 2026-12-08).
+	return waitUntil(60*time.Second, "the old primary to rejoin as a replica", func() bool {
 		return redistest.InfoField(ctx, rc, "replication", "master_link_status") == "up"
 	})
 }
