@@ -168,27 +168,32 @@ func (s *sentinels) url() string {
 	return "redis-sentinel://" + strings.Join(addrs, ",") + "/0?master=" + masterName
 }
 
-// named reports whether a sentinel names addr as the primary.
+// named reports whether every sentinel names addr as the primary.
 func (s *sentinels) named(ctx context.Context, addr string) bool {
 	for _, sn := range s.sentinels {
 		c := redis.NewSentinelClient(&redis.Options{Addr: sn.addr, MaxRetries: -1})
 		a, err := c.GetMasterAddrByName(ctx, masterName).Result()
 		c.Close()
-		if err == nil && len(a) == 2 && net.JoinHostPort(a[0], a[1]) == addr {
-			return true
+		if err != nil || len(a) != 2 || net.JoinHostPort(a[0], a[1]) != addr {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // failover SIGKILLs the primary, waits for Sentinel to promote the
 // replica, then starts the old primary again (empty: it has no
 // persistence), which Sentinel turns into the new primary's replica, so
 // that a primary needing a replica's acknowledgement (REDIS_MIN_REPLICAS)
-// gets one again.
+// gets one again. The old primary comes back only once every sentinel
+// names the new one: back while a sentinel still named it, it could be
+// taken for the primary again, empty, and the promoted replica made its
+// replica: probably what failed CI's short form twice on 2026-12-08 (the
+// rejoin never came, and one run had a verification fewer approved than
+// sent).
 func (s *sentinels) failover(ctx context.Context) error {
 	s.primary.kill()
-	err := waitUntil(30*time.Second, "Sentinel to promote the replica", func() bool {
+	err := waitUntil(30*time.Second, "every sentinel to name the promoted replica", func() bool {
 		return s.named(ctx, s.replica.addr)
 	})
 	if err != nil {
@@ -204,9 +209,16 @@ func (s *sentinels) failover(ctx context.Context) error {
 	// has reported the primary role for 8 s, and it reads a replica's
 	// INFO every 10 s: 20 to 30 s here, which a 30 s wait sometimes
 	// missed (CI, 2026-12-08).
-	return waitUntil(60*time.Second, "the old primary to rejoin as a replica", func() bool {
+	err = waitUntil(60*time.Second, "the old primary to rejoin as a replica", func() bool {
 		return redistest.InfoField(ctx, rc, "replication", "master_link_status") == "up"
 	})
+	if err != nil {
+		pc := s.primary.client()
+		defer pc.Close()
+		err = fmt.Errorf("%w (roles: old primary %q, new primary %q)", err,
+			redistest.InfoField(ctx, rc, "replication", "role"), redistest.InfoField(ctx, pc, "replication", "role"))
+	}
+	return err
 }
 
 func (s *sentinels) stop() {
