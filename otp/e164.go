@@ -1,9 +1,7 @@
 package otp
 
 import (
-	"regexp"
 	"strconv"
-	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -38,7 +36,9 @@ func parseE164(raw string) (num *phonenumbers.PhoneNumber, ok bool) {
 	if len(nsn) < 2 || nsn[0] == '0' {
 		return nil, false
 	}
-	if p := nationalPrefixes()[cc]; p != nil && p.MatchString(nsn) {
+	// Parse strips by the rules of the code's main region, listed first.
+	all, ok := numberPlans()
+	if plans := all[cc]; !ok || len(plans) == 0 || plans[0].strippable(nsn) {
 		return nil, false
 	}
 	var n uint64
@@ -48,30 +48,3 @@ func parseE164(raw string) (num *phonenumbers.PhoneNumber, ok bool) {
 	c := int32(cc)
 	return &phonenumbers.PhoneNumber{CountryCode: &c, NationalNumber: &n}, true
 }
-
-// nationalPrefixes are, by calling code, the pattern of the national
-// prefix that Parse may strip from a number of that code (its main
-// region's national_prefix_for_parsing, anchored), nil for a plan with
-// none. Built once, from libphonenumber's own metadata.
-var nationalPrefixes = sync.OnceValue(func() map[int]*regexp.Regexp {
-	out := map[int]*regexp.Regexp{}
-	coll, err := phonenumbers.MetadataCollection()
-	if err != nil {
-		// Every number then takes Parse's path: slower, never wrong.
-		for cc := range phonenumbers.GetSupportedCallingCodes() {
-			out[cc] = regexp.MustCompile(``)
-		}
-		return out
-	}
-	for _, md := range coll.GetMetadata() {
-		cc := int(md.GetCountryCode())
-		main := phonenumbers.GetRegionCodeForCountryCode(cc)
-		if md.GetId() != main {
-			continue // Parse strips by the main region's rules only
-		}
-		if p := md.GetNationalPrefixForParsing(); p != "" {
-			out[cc] = regexp.MustCompile(`^(?:` + p + `)`)
-		}
-	}
-	return out
-})

@@ -47,8 +47,18 @@ type numberPlan struct {
 	// leading, when the plan has leading digits, tells its numbers from
 	// those of the other regions that share its code. Compiled with the
 	// table, as it is small: trying a region must not compile its plan.
-	leading  *regexp.Regexp
-	compiled func() *compiledPlan
+	leading *regexp.Regexp
+	// nationalPrefix is the national prefix Parse may strip from a number
+	// written after its calling code ("+44 0…"), anchored; nil for a plan
+	// with none. Only a code's main region's (its first plan) is set: Parse
+	// strips by that region's rules alone.
+	nationalPrefix *regexp.Regexp
+	compiled       func() *compiledPlan
+}
+
+// strippable says whether Parse could strip a national prefix from nsn.
+func (p numberPlan) strippable(nsn string) bool {
+	return p.nationalPrefix != nil && p.nationalPrefix.MatchString(nsn)
 }
 
 type compiledPlan struct {
@@ -142,7 +152,7 @@ var numberPlans = sync.OnceValues(func() (map[int][]numberPlan, bool) {
 	}
 	out := map[int][]numberPlan{}
 	for cc := range phonenumbers.GetSupportedCallingCodes() {
-		for _, region := range phonenumbers.GetRegionCodesForCountryCode(cc) {
+		for i, region := range phonenumbers.GetRegionCodesForCountryCode(cc) {
 			md := byRegion[region]
 			if region == "001" {
 				md = nonGeo[cc]
@@ -153,6 +163,9 @@ var numberPlans = sync.OnceValues(func() (map[int][]numberPlan, bool) {
 			p := numberPlan{region: region, compiled: sync.OnceValue(func() *compiledPlan { return compilePlan(md) })}
 			if ld := md.GetLeadingDigits(); ld != "" {
 				p.leading = regexp.MustCompile(`^(?:` + ld + `)`)
+			}
+			if np := md.GetNationalPrefixForParsing(); i == 0 && np != "" {
+				p.nationalPrefix = regexp.MustCompile(`^(?:` + np + `)`)
 			}
 			out[cc] = append(out[cc], p)
 		}
