@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,20 +36,19 @@ func Stat(t testing.TB, c redis.UniversalClient, field string) int {
 	return n
 }
 
-// CommandStat reads INFO commandstats for one command (lower case, as
-// "evalsha"): its calls and the µs Redis spent in them, scripts' own
-// commands included (0, 0 before its first call).
-func CommandStat(ctx context.Context, c redis.UniversalClient, name string) (calls, usec float64) {
-	line := InfoField(ctx, c, "commandstats", "cmdstat_"+name)
-	for _, kv := range strings.Split(line, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		f, _ := strconv.ParseFloat(v, 64)
-		switch k {
-		case "calls":
-			calls = f
-		case "usec":
-			usec = f
-		}
+// cmdstat is one command's line of INFO commandstats.
+var cmdstat = regexp.MustCompile(`cmdstat_([a-z|_-]+):calls=(\d+),usec=(\d+)`)
+
+// CommandStats reads INFO commandstats: each command's calls and the µs
+// Redis spent in them (a script's own commands are counted both in it and
+// on their own), by command name in lower case ("evalsha"); empty maps
+// when Redis does not answer.
+func CommandStats(ctx context.Context, c redis.UniversalClient) (calls, usec map[string]int64) {
+	v, _ := c.Info(ctx, "commandstats").Result()
+	calls, usec = map[string]int64{}, map[string]int64{}
+	for _, m := range cmdstat.FindAllStringSubmatch(v, -1) {
+		calls[m[1]], _ = strconv.ParseInt(m[2], 10, 64)
+		usec[m[1]], _ = strconv.ParseInt(m[3], 10, 64)
 	}
 	return calls, usec
 }

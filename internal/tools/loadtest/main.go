@@ -1007,18 +1007,9 @@ func countCommands(ctx context.Context, rdb *redis.Client, c *client, nums *numb
 }
 
 func statsDelta(ctx context.Context, rdb *redis.Client, fn func()) map[string]int64 {
-	read := func() map[string]int64 {
-		v, _ := rdb.Info(ctx, "commandstats").Result()
-		out := map[string]int64{}
-		for _, m := range regexp.MustCompile(`cmdstat_([a-z|]+):calls=(\d+)`).FindAllStringSubmatch(v, -1) {
-			n, _ := strconv.ParseInt(m[2], 10, 64)
-			out[m[1]] = n
-		}
-		return out
-	}
-	a := read()
+	a, _ := redistest.CommandStats(ctx, rdb)
 	fn()
-	b := read()
+	b, _ := redistest.CommandStats(ctx, rdb)
 	out := map[string]int64{}
 	for k, v := range b {
 		if k == "info" {

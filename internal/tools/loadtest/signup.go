@@ -147,18 +147,18 @@ func countSignup(ctx context.Context, rdb *redis.Client, c *client, nums *number
 	}
 	time.Sleep(500 * time.Millisecond)
 	const idleFor = time.Second
-	idleCalls, idleUsec := readStats(ctx, rdb)
+	idleCalls, idleUsec := redistest.CommandStats(ctx, rdb)
 	idleCPU, idleReads := redistest.CPU(ctx, rdb), redisReads(ctx, rdb)
 	time.Sleep(idleFor)
-	idleCalls2, idleUsec2 := readStats(ctx, rdb)
+	idleCalls2, idleUsec2 := redistest.CommandStats(ctx, rdb)
 	idleCPU2, idleReads2 := redistest.CPU(ctx, rdb), redisReads(ctx, rdb)
 
-	calls0, usec0 := readStats(ctx, rdb)
+	calls0, usec0 := redistest.CommandStats(ctx, rdb)
 	cpu0, reads0, t0 := redistest.CPU(ctx, rdb), redisReads(ctx, rdb), time.Now()
 	if err := signups(c, nums, fake, n, 16, clientIP); err != nil {
 		return nil, err
 	}
-	calls1, usec1 := readStats(ctx, rdb)
+	calls1, usec1 := redistest.CommandStats(ctx, rdb)
 	cpu1, reads1 := redistest.CPU(ctx, rdb), redisReads(ctx, rdb)
 	scale := float64(time.Since(t0)) / float64(idleFor)
 	st := &SignupStats{Signups: n, Calls: map[string]float64{}, Usec: map[string]float64{}}
@@ -226,19 +226,6 @@ func firstErr(a, b error) error {
 		return a
 	}
 	return b
-}
-
-var cmdstat = regexp.MustCompile(`cmdstat_([a-z|_-]+):calls=(\d+),usec=(\d+)`)
-
-// readStats is INFO commandstats: calls and µs by command.
-func readStats(ctx context.Context, rdb *redis.Client) (calls, usec map[string]int64) {
-	v, _ := rdb.Info(ctx, "commandstats").Result()
-	calls, usec = map[string]int64{}, map[string]int64{}
-	for _, m := range cmdstat.FindAllStringSubmatch(v, -1) {
-		calls[m[1]], _ = strconv.ParseInt(m[2], 10, 64)
-		usec[m[1]], _ = strconv.ParseInt(m[3], 10, 64)
-	}
-	return calls, usec
 }
 
 // redisReads is the server's total_reads_processed: reads of client input.
